@@ -1,0 +1,2 @@
+//! compat: one API over both execution models.
+#![forbid(unsafe_code)]

@@ -1,0 +1,1 @@
+//! loop-core: switchyard's single-threaded stackless reactor (the JavaScript model).
