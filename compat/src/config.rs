@@ -1,0 +1,333 @@
+//! The one place the `RUNTIME_*` environment is read and checked.
+//!
+//! Precedence: a [`Builder`](crate::Builder) setting wins over the
+//! environment, the environment over the default. An empty variable counts as
+//! unset (as Go treats `GOMAXPROCS=`). A bad value is a [`ConfigError`] naming
+//! the variable, the value and what is accepted; `run` prints it as one line
+//! and exits with status 2 — never a panic backtrace.
+//!
+//! | variable | meaning | default |
+//! |---|---|---|
+//! | `RUNTIME_MODE` | `single` or `mn` | `single` |
+//! | `RUNTIME_MAXPROCS` | number of Ps (mn) | CPUs in the affinity mask, lowered to the cgroup v2 quota |
+//! | `RUNTIME_MAXTHREADS` | cap on the runtime's OS threads | 10000 |
+//! | `RUNTIME_BLOCKING_THREADS` | size of the `spawn_blocking` pool | 4 |
+//! | `RUNTIME_STACK_SIZE` | G stack size (mn), bytes or `K`/`M` suffixed | chosen by benchmark |
+//! | `RUNTIME_IDLE_THREAD_TIMEOUT` | an idle M exits after this | `10s` |
+//! | `RUNTIME_CGROUP_ROOT` | where cgroup files are read | `/sys/fs/cgroup` |
+//! | `RUNTIME_DEBUG` | `schedtrace=MS[,scheddetail=1]` | off |
+//! | `RUNTIME_TRACE` | file for a Chrome trace-event JSON | off |
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Which execution model runs the program.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Mode {
+    /// The JavaScript model: one thread, stackless tasks, an event loop.
+    Single,
+    /// The Go model: stackful tasks on M threads holding P processors.
+    Mn,
+}
+
+impl Mode {
+    /// The name used in `RUNTIME_MODE`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Single => "single",
+            Mode::Mn => "mn",
+        }
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `RUNTIME_DEBUG`'s settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Debug {
+    /// Print a scheduler line on stderr this often.
+    pub schedtrace: Option<Duration>,
+    /// Add a line per P, M and task to each schedtrace line (mn).
+    pub scheddetail: bool,
+}
+
+/// A bad `RUNTIME_*` value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The variable.
+    pub var: &'static str,
+    /// The value it had.
+    pub value: String,
+    /// What would have been accepted.
+    pub accepted: &'static str,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}={:?} is not valid: expected {}",
+            self.var, self.value, self.accepted
+        )
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// The settings the environment can give, each `None` where unset.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct EnvConfig {
+    pub(crate) mode: Option<Mode>,
+    pub(crate) procs: Option<usize>,
+    pub(crate) max_threads: Option<usize>,
+    pub(crate) blocking_threads: Option<usize>,
+    pub(crate) stack_size: Option<usize>,
+    pub(crate) idle_thread_timeout: Option<Duration>,
+    pub(crate) cgroup_root: Option<PathBuf>,
+    pub(crate) debug: Option<Debug>,
+    pub(crate) trace: Option<PathBuf>,
+}
+
+const MODE: &str = "RUNTIME_MODE";
+const MAXPROCS: &str = "RUNTIME_MAXPROCS";
+const MAXTHREADS: &str = "RUNTIME_MAXTHREADS";
+const BLOCKING: &str = "RUNTIME_BLOCKING_THREADS";
+const STACK: &str = "RUNTIME_STACK_SIZE";
+const IDLE: &str = "RUNTIME_IDLE_THREAD_TIMEOUT";
+const CGROUP: &str = "RUNTIME_CGROUP_ROOT";
+const DEBUG: &str = "RUNTIME_DEBUG";
+const TRACE: &str = "RUNTIME_TRACE";
+
+/// Limits on numeric settings.
+pub(crate) const MAX_PROCS: usize = 1024;
+pub(crate) const MIN_STACK: usize = 16 * 1024;
+pub(crate) const MAX_STACK: usize = 1 << 30;
+
+impl EnvConfig {
+    /// Reads the process environment.
+    pub(crate) fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|var| std::env::var_os(var).map(|v| v.to_string_lossy().into_owned()))
+    }
+
+    /// Reads variables through `get` (tests pass a map).
+    pub(crate) fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |var: &str| get(var).filter(|v| !v.trim().is_empty());
+        Ok(EnvConfig {
+            mode: get(MODE).map(|v| parse_mode(&v)).transpose()?,
+            procs: get(MAXPROCS)
+                .map(|v| {
+                    parse_count(
+                        MAXPROCS,
+                        &v,
+                        1,
+                        MAX_PROCS,
+                        "a whole number of processors from 1 to 1024",
+                    )
+                })
+                .transpose()?,
+            max_threads: get(MAXTHREADS)
+                .map(|v| {
+                    parse_count(
+                        MAXTHREADS,
+                        &v,
+                        1,
+                        1 << 20,
+                        "a whole number of threads, at least 1",
+                    )
+                })
+                .transpose()?,
+            blocking_threads: get(BLOCKING)
+                .map(|v| {
+                    parse_count(
+                        BLOCKING,
+                        &v,
+                        1,
+                        1 << 16,
+                        "a whole number of threads, at least 1",
+                    )
+                })
+                .transpose()?,
+            stack_size: get(STACK).map(|v| parse_stack(&v)).transpose()?,
+            idle_thread_timeout: get(IDLE).map(|v| parse_duration(IDLE, &v)).transpose()?,
+            cgroup_root: get(CGROUP).map(PathBuf::from),
+            debug: get(DEBUG).map(|v| parse_debug(&v)).transpose()?,
+            trace: get(TRACE).map(PathBuf::from),
+        })
+    }
+}
+
+fn bad(var: &'static str, value: &str, accepted: &'static str) -> ConfigError {
+    ConfigError {
+        var,
+        value: value.to_string(),
+        accepted,
+    }
+}
+
+pub(crate) fn parse_mode(v: &str) -> Result<Mode, ConfigError> {
+    match v.trim() {
+        "single" => Ok(Mode::Single),
+        "mn" => Ok(Mode::Mn),
+        _ => Err(bad(MODE, v, "single or mn")),
+    }
+}
+
+fn parse_count(
+    var: &'static str,
+    v: &str,
+    min: usize,
+    max: usize,
+    accepted: &'static str,
+) -> Result<usize, ConfigError> {
+    match v.trim().parse::<usize>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(bad(var, v, accepted)),
+    }
+}
+
+const STACK_ACCEPTED: &str = "a size in bytes from 16K to 1G, like 65536, 64K or 1M";
+
+fn parse_stack(v: &str) -> Result<usize, ConfigError> {
+    let t = v.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let mult: usize = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        _ => return Err(bad(STACK, v, STACK_ACCEPTED)),
+    };
+    match num.parse::<usize>().ok().and_then(|n| n.checked_mul(mult)) {
+        Some(n) if (MIN_STACK..=MAX_STACK).contains(&n) => Ok(n),
+        _ => Err(bad(STACK, v, STACK_ACCEPTED)),
+    }
+}
+
+const DURATION_ACCEPTED: &str = "a duration like 10s, 500ms or 2m (a bare number means seconds)";
+
+pub(crate) fn parse_duration(var: &'static str, v: &str) -> Result<Duration, ConfigError> {
+    let t = v.trim();
+    let split = t
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num.parse().map_err(|_| bad(var, v, DURATION_ACCEPTED))?;
+    let secs = match unit.trim() {
+        "" | "s" => n,
+        "ms" => n / 1e3,
+        "us" | "µs" => n / 1e6,
+        "m" | "min" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(bad(var, v, DURATION_ACCEPTED)),
+    };
+    if !secs.is_finite() || !(0.0..=1e9).contains(&secs) {
+        return Err(bad(var, v, DURATION_ACCEPTED));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+const DEBUG_ACCEPTED: &str = "schedtrace=MS with MS a whole number of milliseconds >= 1, optionally followed by ,scheddetail=1";
+
+fn parse_debug(v: &str) -> Result<Debug, ConfigError> {
+    let mut d = Debug::default();
+    for part in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (key, val) = part
+            .split_once('=')
+            .ok_or_else(|| bad(DEBUG, v, DEBUG_ACCEPTED))?;
+        match (key.trim(), val.trim()) {
+            ("schedtrace", ms) => match ms.parse::<u64>() {
+                Ok(ms) if ms >= 1 => d.schedtrace = Some(Duration::from_millis(ms)),
+                _ => return Err(bad(DEBUG, v, DEBUG_ACCEPTED)),
+            },
+            ("scheddetail", "1") => d.scheddetail = true,
+            ("scheddetail", "0") => d.scheddetail = false,
+            _ => return Err(bad(DEBUG, v, DEBUG_ACCEPTED)),
+        }
+    }
+    Ok(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> Result<EnvConfig, ConfigError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        EnvConfig::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn unset_and_empty_mean_default() {
+        assert_eq!(env(&[]).unwrap(), EnvConfig::default());
+        assert_eq!(
+            env(&[("RUNTIME_MODE", ""), ("RUNTIME_MAXPROCS", "  ")]).unwrap(),
+            EnvConfig::default()
+        );
+    }
+
+    #[test]
+    fn good_values_parse() {
+        let c = env(&[
+            ("RUNTIME_MODE", "mn"),
+            ("RUNTIME_MAXPROCS", "4"),
+            ("RUNTIME_MAXTHREADS", "64"),
+            ("RUNTIME_BLOCKING_THREADS", "8"),
+            ("RUNTIME_STACK_SIZE", "64K"),
+            ("RUNTIME_IDLE_THREAD_TIMEOUT", "500ms"),
+            ("RUNTIME_DEBUG", "schedtrace=1000,scheddetail=1"),
+            ("RUNTIME_TRACE", "/tmp/t.json"),
+        ])
+        .unwrap();
+        assert_eq!(c.mode, Some(Mode::Mn));
+        assert_eq!(c.procs, Some(4));
+        assert_eq!(c.max_threads, Some(64));
+        assert_eq!(c.blocking_threads, Some(8));
+        assert_eq!(c.stack_size, Some(65536));
+        assert_eq!(c.idle_thread_timeout, Some(Duration::from_millis(500)));
+        assert_eq!(
+            c.debug,
+            Some(Debug {
+                schedtrace: Some(Duration::from_secs(1)),
+                scheddetail: true
+            })
+        );
+        assert_eq!(c.trace, Some(PathBuf::from("/tmp/t.json")));
+        assert_eq!(parse_duration(IDLE, "10").unwrap(), Duration::from_secs(10));
+        assert_eq!(parse_stack("1M").unwrap(), 1 << 20);
+    }
+
+    #[test]
+    fn bad_values_name_the_variable_and_what_is_accepted() {
+        for (var, value, accepted) in [
+            ("RUNTIME_MODE", "js", "single or mn"),
+            ("RUNTIME_MAXPROCS", "0", "from 1 to 1024"),
+            ("RUNTIME_MAXPROCS", "two", "from 1 to 1024"),
+            ("RUNTIME_MAXTHREADS", "-3", "at least 1"),
+            ("RUNTIME_BLOCKING_THREADS", "0", "at least 1"),
+            ("RUNTIME_STACK_SIZE", "1K", "16K to 1G"),
+            ("RUNTIME_STACK_SIZE", "64Q", "16K to 1G"),
+            ("RUNTIME_IDLE_THREAD_TIMEOUT", "soon", "10s"),
+            ("RUNTIME_DEBUG", "schedtrace=0", "schedtrace=MS"),
+            ("RUNTIME_DEBUG", "gctrace=1", "schedtrace=MS"),
+        ] {
+            let e = env(&[(var, value)]).unwrap_err();
+            assert_eq!(e.var, var);
+            let line = e.to_string();
+            assert!(
+                line.starts_with(&format!("{var}=\"{value}\" is not valid: expected")),
+                "{line}"
+            );
+            assert!(line.contains(accepted), "{line}");
+        }
+    }
+}

@@ -1,0 +1,127 @@
+//! The engines behind the one API, and the contract each of them meets.
+//!
+//! [`Engine`] is a closed enum: one variant per execution model, chosen once
+//! by `Builder::build` and never changed. Every compat type that touches an
+//! engine (join handles, sleeps, sockets) is an enum with the same variants,
+//! and [`dispatch!`] matches on it.
+//!
+//! The contract every engine meets:
+//! 1. `block_on(f)` runs `f` to completion on the calling thread's behalf and
+//!    runs spawned tasks meanwhile; a task's panic is caught and reported
+//!    through its join handle, never kills the runtime.
+//! 2. Inside a task, the engine can be found from the running thread (a
+//!    thread-local of the engine's own), so free functions (`spawn`, `sleep`,
+//!    `TcpStream::connect`) need no handle.
+//! 3. Wakers are `Send + Sync` and a stale or foreign wake is harmless.
+//! 4. Timers never fire early; sockets are non-blocking and edge-triggered,
+//!    and readiness is never lost between a `WouldBlock` and the next wait.
+//! 5. When `block_on` returns, tasks still alive are dropped (with the
+//!    runtime), their destructors run.
+//! 6. Engine-wide services that do not depend on the model (the blocking
+//!    pool, DNS) live in compat's [`Shared`](crate::shared::Shared), which each
+//!    engine carries for compat and hands back from any of its tasks.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use crate::runtime::{Config, Error};
+use crate::shared::Shared;
+use crate::Mode;
+
+/// Matches an engine-tagged enum and runs the same expression on each arm.
+macro_rules! dispatch {
+    ($value:expr, $inner:pat => $body:expr) => {
+        match $value {
+            Inner::Single($inner) => $body,
+        }
+    };
+}
+pub(crate) use dispatch;
+
+/// The engine of one runtime.
+pub(crate) enum Engine {
+    /// The JavaScript model (loop-core).
+    Single(loop_core::Runtime),
+}
+
+impl Engine {
+    /// Builds the engine `config` asks for.
+    pub(crate) fn build(config: &Config) -> Result<Engine, Error> {
+        start_up();
+        let shared = Arc::new(Shared::new(config));
+        match config.mode {
+            Mode::Single => {
+                let mut b = loop_core::Builder::new().user_data(shared);
+                if let Some(period) = config.debug.schedtrace {
+                    let start = std::time::Instant::now();
+                    b = b.periodic(
+                        period,
+                        Box::new(move || {
+                            let line = crate::stats().single_trace_line();
+                            eprintln!("SCHED {}ms: {line}", start.elapsed().as_millis());
+                        }),
+                    );
+                }
+                b.build().map(Engine::Single).map_err(Error::Io)
+            }
+            Mode::Mn => Err(Error::ModeUnavailable(Mode::Mn)),
+        }
+    }
+
+    pub(crate) fn block_on<F: Future>(&self, future: F) -> F::Output {
+        match self {
+            Engine::Single(rt) => rt.block_on(future),
+        }
+    }
+
+    pub(crate) fn handle(&self) -> crate::Handle {
+        match self {
+            Engine::Single(rt) => crate::Handle::single(rt.handle()),
+        }
+    }
+}
+
+/// Once per process: raise the soft file-descriptor limit to the hard one
+/// (as Go does), so thousands of connections work out of the box.
+fn start_up() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = loop_core::sys::raise_nofile_limit();
+    });
+}
+
+/// Which engine runs the current thread's task, if any.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Current {
+    /// A loop-core loop.
+    Single,
+}
+
+/// The engine running on this thread.
+pub(crate) fn current() -> Option<Current> {
+    if loop_core::inside_runtime() {
+        return Some(Current::Single);
+    }
+    None
+}
+
+/// Whether any engine runs on this thread.
+pub(crate) fn inside_runtime() -> bool {
+    current().is_some()
+}
+
+/// The engine running on this thread, or a clear panic naming `what`.
+pub(crate) fn expect_current(what: &str) -> Current {
+    current().unwrap_or_else(|| {
+        panic!(
+            "switchyard: {what} called outside a runtime (run the program inside switchyard::run)"
+        )
+    })
+}
+
+/// compat's per-runtime state, from inside one of its tasks.
+pub(crate) fn shared() -> Option<Arc<Shared>> {
+    match current()? {
+        Current::Single => loop_core::user_data()?.downcast::<Shared>().ok(),
+    }
+}

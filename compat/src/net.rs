@@ -1,0 +1,465 @@
+//! Networking, the same in every mode: TCP, UDP and name resolution.
+//!
+//! Addresses are anything [`ToSocketAddrs`]: a literal (`"127.0.0.1:7000"`,
+//! a `SocketAddr`, `(ip, port)`) resolves on the spot; a name
+//! (`"localhost:7000"`) is resolved by `getaddrinfo` on the blocking pool, so
+//! the loop never blocks on DNS. Binding and connecting try each resolved
+//! address in turn and return the last error if none works.
+//!
+//! The socket types wrap the engine's own (an enum with one variant per
+//! engine); every operation works through `&self`, so one task may read while
+//! another writes, and streams implement futures-io's `AsyncRead` and
+//! `AsyncWrite` (for the stream and for `&stream`).
+
+use std::fmt;
+use std::io::{self, IoSlice};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+pub use loop_core::net::socket::{is_connection_error, is_resource_exhausted};
+pub use loop_core::net::ListenOptions;
+
+use crate::engine::{self, dispatch, Current};
+
+mod sealed {
+    /// Keeps [`ToSocketAddrs`](super::ToSocketAddrs) implementable only here.
+    pub trait Sealed {}
+}
+
+/// What an address argument turned into.
+#[doc(hidden)]
+#[derive(Debug)]
+pub enum Target {
+    /// Literal addresses, ready to use.
+    Resolved(Vec<SocketAddr>),
+    /// A `host:port` to look up.
+    Name(String),
+}
+
+/// Anything that names socket addresses (sealed: implemented for the usual
+/// std types and strings).
+pub trait ToSocketAddrs: sealed::Sealed {
+    #[doc(hidden)]
+    fn to_target(&self) -> Target;
+}
+
+macro_rules! literal_addrs {
+    ($($t:ty),*) => {$(
+        impl sealed::Sealed for $t {}
+        impl ToSocketAddrs for $t {
+            fn to_target(&self) -> Target {
+                Target::Resolved(vec![SocketAddr::from(*self)])
+            }
+        }
+    )*};
+}
+literal_addrs!(
+    SocketAddr,
+    SocketAddrV4,
+    SocketAddrV6,
+    (IpAddr, u16),
+    (Ipv4Addr, u16),
+    (Ipv6Addr, u16)
+);
+
+impl sealed::Sealed for str {}
+impl ToSocketAddrs for str {
+    fn to_target(&self) -> Target {
+        match self.parse::<SocketAddr>() {
+            Ok(a) => Target::Resolved(vec![a]),
+            Err(_) => Target::Name(self.to_string()),
+        }
+    }
+}
+
+impl sealed::Sealed for String {}
+impl ToSocketAddrs for String {
+    fn to_target(&self) -> Target {
+        self.as_str().to_target()
+    }
+}
+
+impl sealed::Sealed for (&str, u16) {}
+impl ToSocketAddrs for (&str, u16) {
+    fn to_target(&self) -> Target {
+        match self.0.parse::<IpAddr>() {
+            Ok(ip) => Target::Resolved(vec![SocketAddr::new(ip, self.1)]),
+            Err(_) => Target::Name(format!("{}:{}", self.0, self.1)),
+        }
+    }
+}
+
+impl sealed::Sealed for (String, u16) {}
+impl ToSocketAddrs for (String, u16) {
+    fn to_target(&self) -> Target {
+        (self.0.as_str(), self.1).to_target()
+    }
+}
+
+impl sealed::Sealed for [SocketAddr] {}
+impl ToSocketAddrs for [SocketAddr] {
+    fn to_target(&self) -> Target {
+        Target::Resolved(self.to_vec())
+    }
+}
+
+impl<T: ToSocketAddrs + ?Sized> sealed::Sealed for &T {}
+impl<T: ToSocketAddrs + ?Sized> ToSocketAddrs for &T {
+    fn to_target(&self) -> Target {
+        (**self).to_target()
+    }
+}
+
+/// Resolves `host` (`"name:port"` or a literal) to socket addresses. Names
+/// are looked up with `getaddrinfo` on the blocking pool.
+pub async fn lookup_host(host: impl ToSocketAddrs) -> io::Result<impl Iterator<Item = SocketAddr>> {
+    resolve(host.to_target()).await.map(Vec::into_iter)
+}
+
+async fn resolve(target: Target) -> io::Result<Vec<SocketAddr>> {
+    match target {
+        Target::Resolved(v) => Ok(v),
+        Target::Name(name) => crate::spawn_blocking(move || {
+            std::net::ToSocketAddrs::to_socket_addrs(&name).map(Iterator::collect)
+        })
+        .await
+        .map_err(io::Error::from)?,
+    }
+}
+
+/// Tries `f` on each address; the first success wins, else the last error.
+async fn each_addr<T, F, Fut>(addr: impl ToSocketAddrs, mut f: F) -> io::Result<T>
+where
+    F: FnMut(SocketAddr) -> Fut,
+    Fut: std::future::Future<Output = io::Result<T>>,
+{
+    let mut last = None;
+    for a in resolve(addr.to_target()).await? {
+        match f(a).await {
+            Ok(v) => return Ok(v),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no addresses to use")))
+}
+
+enum Inner<S> {
+    Single(S),
+}
+
+/// A TCP listening socket.
+pub struct TcpListener {
+    inner: Inner<loop_core::net::TcpListener>,
+}
+
+impl TcpListener {
+    /// Binds with the default [`ListenOptions`] (reuse-address on, backlog
+    /// 4096); port 0 picks a free port.
+    pub async fn bind(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
+        Self::bind_with(addr, ListenOptions::default()).await
+    }
+
+    /// Binds with explicit options.
+    pub async fn bind_with(
+        addr: impl ToSocketAddrs,
+        opts: ListenOptions,
+    ) -> io::Result<TcpListener> {
+        each_addr(addr, |a| async move {
+            match engine::expect_current("TcpListener::bind") {
+                Current::Single => {
+                    loop_core::net::TcpListener::bind_with(a, &opts).map(|l| TcpListener {
+                        inner: Inner::Single(l),
+                    })
+                }
+            }
+        })
+        .await
+    }
+
+    /// Adopts a std listener.
+    pub fn from_std(listener: std::net::TcpListener) -> io::Result<TcpListener> {
+        match engine::expect_current("TcpListener::from_std") {
+            Current::Single => Ok(TcpListener {
+                inner: Inner::Single(loop_core::net::TcpListener::from_std(listener)?),
+            }),
+        }
+    }
+
+    /// Accepts a connection. Errors come back as they are; when the process
+    /// is out of file descriptors ([`is_resource_exhausted`]) back off and
+    /// call again — the listener stays usable.
+    pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
+        dispatch!(&self.inner, l => l.accept().await.map(|(s, a)| (TcpStream { inner: Inner::Single(s) }, a)))
+    }
+
+    /// The address it listens on.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        dispatch!(&self.inner, l => l.local_addr())
+    }
+}
+
+impl fmt::Debug for TcpListener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        dispatch!(&self.inner, l => l.fmt(f))
+    }
+}
+
+/// A TCP connection.
+pub struct TcpStream {
+    inner: Inner<loop_core::net::TcpStream>,
+}
+
+impl TcpStream {
+    /// Connects to the first address that accepts.
+    pub async fn connect(addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
+        each_addr(addr, |a| async move {
+            match engine::expect_current("TcpStream::connect") {
+                Current::Single => loop_core::net::TcpStream::connect(a)
+                    .await
+                    .map(|s| TcpStream {
+                        inner: Inner::Single(s),
+                    }),
+            }
+        })
+        .await
+    }
+
+    /// Adopts a connected std stream.
+    pub fn from_std(stream: std::net::TcpStream) -> io::Result<TcpStream> {
+        match engine::expect_current("TcpStream::from_std") {
+            Current::Single => Ok(TcpStream {
+                inner: Inner::Single(loop_core::net::TcpStream::from_std(stream)?),
+            }),
+        }
+    }
+
+    /// Reads some bytes; `Ok(0)` at end of stream.
+    pub async fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        dispatch!(&self.inner, s => s.read(buf).await)
+    }
+
+    /// Reads exactly `buf.len()` bytes, or fails with `UnexpectedEof`.
+    pub async fn read_exact(&self, buf: &mut [u8]) -> io::Result<()> {
+        dispatch!(&self.inner, s => s.read_exact(buf).await)
+    }
+
+    /// Writes some bytes.
+    pub async fn write(&self, buf: &[u8]) -> io::Result<usize> {
+        dispatch!(&self.inner, s => s.write(buf).await)
+    }
+
+    /// Writes all of `buf`.
+    pub async fn write_all(&self, buf: &[u8]) -> io::Result<()> {
+        dispatch!(&self.inner, s => s.write_all(buf).await)
+    }
+
+    /// Reads without consuming.
+    pub async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        dispatch!(&self.inner, s => s.peek(buf).await)
+    }
+
+    /// Shuts down reading, writing or both (`Write`: the peer reads EOF).
+    pub async fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.shutdown_now(how)
+    }
+
+    /// Sets `TCP_NODELAY`.
+    pub fn set_nodelay(&self, on: bool) -> io::Result<()> {
+        dispatch!(&self.inner, s => s.set_nodelay(on))
+    }
+
+    /// Whether `TCP_NODELAY` is set.
+    pub fn nodelay(&self) -> io::Result<bool> {
+        dispatch!(&self.inner, s => s.nodelay())
+    }
+
+    /// The local address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        dispatch!(&self.inner, s => s.local_addr())
+    }
+
+    /// The peer's address.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        dispatch!(&self.inner, s => s.peer_addr())
+    }
+
+    /// Splits into halves that can move to different tasks.
+    pub fn into_split(self) -> (OwnedReadHalf, OwnedWriteHalf) {
+        let s = Arc::new(self);
+        (OwnedReadHalf(s.clone()), OwnedWriteHalf(s))
+    }
+
+    fn poll_read_buf(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        dispatch!(&self.inner, s => s.poll_read_buf(cx, buf))
+    }
+
+    fn poll_write_buf(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        dispatch!(&self.inner, s => s.poll_write_buf(cx, buf))
+    }
+
+    fn poll_write_vectored_buf(
+        &self,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        dispatch!(&self.inner, s => s.poll_write_vectored_buf(cx, bufs))
+    }
+
+    fn shutdown_now(&self, how: Shutdown) -> io::Result<()> {
+        dispatch!(&self.inner, s => s.shutdown(how))
+    }
+}
+
+impl fmt::Debug for TcpStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        dispatch!(&self.inner, s => s.fmt(f))
+    }
+}
+
+/// The reading half of [`TcpStream::into_split`].
+#[derive(Debug)]
+pub struct OwnedReadHalf(Arc<TcpStream>);
+
+/// The writing half of [`TcpStream::into_split`]; dropping it does not shut
+/// the socket down (call `shutdown` or `close`).
+#[derive(Debug)]
+pub struct OwnedWriteHalf(Arc<TcpStream>);
+
+impl std::ops::Deref for OwnedReadHalf {
+    type Target = TcpStream;
+    fn deref(&self) -> &TcpStream {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for OwnedWriteHalf {
+    type Target = TcpStream;
+    fn deref(&self) -> &TcpStream {
+        &self.0
+    }
+}
+
+macro_rules! async_read {
+    ($t:ty, $s:ident => $stream:expr) => {
+        impl futures_io::AsyncRead for $t {
+            fn poll_read(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                buf: &mut [u8],
+            ) -> Poll<io::Result<usize>> {
+                let $s = self.get_mut();
+                $stream.poll_read_buf(cx, buf)
+            }
+        }
+    };
+}
+
+macro_rules! async_write {
+    ($t:ty, $s:ident => $stream:expr) => {
+        impl futures_io::AsyncWrite for $t {
+            fn poll_write(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                buf: &[u8],
+            ) -> Poll<io::Result<usize>> {
+                let $s = self.get_mut();
+                $stream.poll_write_buf(cx, buf)
+            }
+            fn poll_write_vectored(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                bufs: &[IoSlice<'_>],
+            ) -> Poll<io::Result<usize>> {
+                let $s = self.get_mut();
+                $stream.poll_write_vectored_buf(cx, bufs)
+            }
+            fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+                Poll::Ready(Ok(()))
+            }
+            fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+                let $s = self.get_mut();
+                Poll::Ready($stream.shutdown_now(Shutdown::Write))
+            }
+        }
+    };
+}
+
+async_read!(TcpStream, s => s);
+async_read!(&TcpStream, s => *s);
+async_read!(OwnedReadHalf, s => s.0);
+async_write!(TcpStream, s => s);
+async_write!(&TcpStream, s => *s);
+async_write!(OwnedWriteHalf, s => s.0);
+
+/// A UDP socket.
+pub struct UdpSocket {
+    inner: Inner<loop_core::net::UdpSocket>,
+}
+
+impl UdpSocket {
+    /// Binds to the first address that works (port 0 picks a free port).
+    pub async fn bind(addr: impl ToSocketAddrs) -> io::Result<UdpSocket> {
+        each_addr(addr, |a| async move {
+            match engine::expect_current("UdpSocket::bind") {
+                Current::Single => loop_core::net::UdpSocket::bind(a).map(|s| UdpSocket {
+                    inner: Inner::Single(s),
+                }),
+            }
+        })
+        .await
+    }
+
+    /// Sets the default peer for `send`/`recv` (datagrams from others are
+    /// filtered out).
+    pub async fn connect(&self, addr: impl ToSocketAddrs) -> io::Result<()> {
+        let me = &self.inner;
+        each_addr(addr, |a| async move { dispatch!(me, s => s.connect(a)) }).await
+    }
+
+    /// Sends a datagram to `addr`.
+    pub async fn send_to(&self, buf: &[u8], addr: impl ToSocketAddrs) -> io::Result<usize> {
+        let me = &self.inner;
+        each_addr(addr, |a| async move {
+            dispatch!(me, s => s.send_to(buf, a).await)
+        })
+        .await
+    }
+
+    /// Receives a datagram and its sender.
+    pub async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        dispatch!(&self.inner, s => s.recv_from(buf).await)
+    }
+
+    /// Sends to the connected peer.
+    pub async fn send(&self, buf: &[u8]) -> io::Result<usize> {
+        dispatch!(&self.inner, s => s.send(buf).await)
+    }
+
+    /// Receives from the connected peer.
+    pub async fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        dispatch!(&self.inner, s => s.recv(buf).await)
+    }
+
+    /// The local address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        dispatch!(&self.inner, s => s.local_addr())
+    }
+
+    /// The connected peer's address.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        dispatch!(&self.inner, s => s.peer_addr())
+    }
+
+    /// Allows sending to broadcast addresses.
+    pub fn set_broadcast(&self, on: bool) -> io::Result<()> {
+        dispatch!(&self.inner, s => s.set_broadcast(on))
+    }
+}
+
+impl fmt::Debug for UdpSocket {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        dispatch!(&self.inner, s => s.fmt(f))
+    }
+}

@@ -1,0 +1,298 @@
+//! `run`, `Builder` and `Runtime`: choosing the engine once, at start-up.
+//!
+//! The engine is a closed enum (see `engine.rs` for the contract each variant
+//! meets). `Builder` merges its own settings over the environment over the
+//! defaults, in one place, and builds the engine; `run` does the same from the
+//! environment alone and turns a configuration error into one line on stderr
+//! and exit status 2.
+
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::config::{ConfigError, Debug, EnvConfig, Mode};
+use crate::engine::Engine;
+
+/// Default size of the `spawn_blocking` pool.
+pub const DEFAULT_BLOCKING_THREADS: usize = 4;
+/// Default cap on the runtime's OS threads.
+pub const DEFAULT_MAX_THREADS: usize = 10_000;
+/// Default time after which an idle M (or blocking-pool thread) exits.
+pub const DEFAULT_IDLE_THREAD_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A runtime's settings, after precedence was applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// The execution model.
+    pub mode: Mode,
+    /// Number of Ps (mn); 1 in single mode.
+    pub procs: usize,
+    /// Cap on the runtime's OS threads.
+    pub max_threads: usize,
+    /// Size of the `spawn_blocking` pool.
+    pub blocking_threads: usize,
+    /// G stack size in bytes (mn); `None` means the engine's default.
+    pub stack_size: Option<usize>,
+    /// Idle threads exit after this.
+    pub idle_thread_timeout: Duration,
+    /// Where cgroup files are read.
+    pub cgroup_root: PathBuf,
+    /// `RUNTIME_DEBUG`.
+    pub debug: Debug,
+    /// `RUNTIME_TRACE`.
+    pub trace: Option<PathBuf>,
+}
+
+/// Why a runtime could not be built.
+#[derive(Debug)]
+pub enum Error {
+    /// A bad `RUNTIME_*` value.
+    Config(ConfigError),
+    /// The requested mode is not available in this build.
+    ModeUnavailable(Mode),
+    /// The OS refused a resource (epoll, eventfd, threads, memory).
+    Io(io::Error),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Config(e) => e.fmt(f),
+            Error::ModeUnavailable(m) => write!(
+                f,
+                "RUNTIME_MODE={m}: the M:N scheduler is not built yet in this version of \
+                 switchyard (it lands with the \"M:N I/O and compat\" work); use RUNTIME_MODE=single"
+            ),
+            Error::Io(e) => write!(f, "could not start the runtime: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Config(e) => Some(e),
+            Error::Io(e) => Some(e),
+            Error::ModeUnavailable(_) => None,
+        }
+    }
+}
+
+impl From<Error> for io::Error {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::Io(e) => e,
+            other => io::Error::new(io::ErrorKind::InvalidInput, other.to_string()),
+        }
+    }
+}
+
+/// Configures and builds a [`Runtime`]. Every setting left alone comes from
+/// the environment (`RUNTIME_*`), or else from the default.
+#[derive(Debug, Clone, Default)]
+pub struct Builder {
+    over: EnvConfig,
+    ignore_env: bool,
+}
+
+impl Builder {
+    /// A builder with nothing set.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The execution model.
+    pub fn mode(mut self, mode: Mode) -> Self {
+        self.over.mode = Some(mode);
+        self
+    }
+
+    /// Number of Ps (mn). At least 1.
+    pub fn procs(mut self, n: usize) -> Self {
+        self.over.procs = Some(n.max(1));
+        self
+    }
+
+    /// Cap on the runtime's OS threads.
+    pub fn max_threads(mut self, n: usize) -> Self {
+        self.over.max_threads = Some(n.max(1));
+        self
+    }
+
+    /// Size of the `spawn_blocking` pool. At least 1.
+    pub fn blocking_threads(mut self, n: usize) -> Self {
+        self.over.blocking_threads = Some(n.max(1));
+        self
+    }
+
+    /// G stack size in bytes (mn).
+    pub fn stack_size(mut self, bytes: usize) -> Self {
+        self.over.stack_size = Some(bytes);
+        self
+    }
+
+    /// Idle threads exit after this long.
+    pub fn idle_thread_timeout(mut self, d: Duration) -> Self {
+        self.over.idle_thread_timeout = Some(d);
+        self
+    }
+
+    /// Where cgroup files are read (tests point it at fakes).
+    pub fn cgroup_root(mut self, path: impl Into<PathBuf>) -> Self {
+        self.over.cgroup_root = Some(path.into());
+        self
+    }
+
+    /// Scheduler trace lines on stderr (like `RUNTIME_DEBUG`).
+    pub fn debug(mut self, debug: Debug) -> Self {
+        self.over.debug = Some(debug);
+        self
+    }
+
+    /// A Chrome trace-event file (like `RUNTIME_TRACE`).
+    pub fn trace(mut self, path: impl Into<PathBuf>) -> Self {
+        self.over.trace = Some(path.into());
+        self
+    }
+
+    /// Ignores the `RUNTIME_*` environment: only builder settings and
+    /// defaults apply (tests use this to be independent of the caller's env).
+    pub fn ignore_env(mut self) -> Self {
+        self.ignore_env = true;
+        self
+    }
+
+    /// The settings this builder would build with.
+    pub fn config(&self) -> Result<Config, Error> {
+        let env = if self.ignore_env {
+            EnvConfig::default()
+        } else {
+            EnvConfig::from_env().map_err(Error::Config)?
+        };
+        let o = &self.over;
+        let mode = o.mode.or(env.mode).unwrap_or(Mode::Single);
+        let cgroup_root = o
+            .cgroup_root
+            .clone()
+            .or(env.cgroup_root)
+            .unwrap_or_else(|| PathBuf::from("/sys/fs/cgroup"));
+        let procs = match mode {
+            Mode::Single => 1,
+            Mode::Mn => o
+                .procs
+                .or(env.procs)
+                .unwrap_or_else(crate::os::default_procs),
+        };
+        Ok(Config {
+            mode,
+            procs,
+            max_threads: o
+                .max_threads
+                .or(env.max_threads)
+                .unwrap_or(DEFAULT_MAX_THREADS),
+            blocking_threads: o
+                .blocking_threads
+                .or(env.blocking_threads)
+                .unwrap_or(DEFAULT_BLOCKING_THREADS),
+            stack_size: o.stack_size.or(env.stack_size),
+            idle_thread_timeout: o
+                .idle_thread_timeout
+                .or(env.idle_thread_timeout)
+                .unwrap_or(DEFAULT_IDLE_THREAD_TIMEOUT),
+            cgroup_root,
+            debug: o.debug.or(env.debug).unwrap_or_default(),
+            trace: o.trace.clone().or(env.trace),
+        })
+    }
+
+    /// Builds the runtime.
+    pub fn build(self) -> Result<Runtime, Error> {
+        let config = self.config()?;
+        let engine = Engine::build(&config)?;
+        Ok(Runtime { engine, config })
+    }
+
+    /// Builds the runtime and runs `future` on it; on a configuration error
+    /// prints one line naming the problem and exits with status 2.
+    ///
+    /// # Panics
+    /// If called inside a runtime.
+    pub fn run<F: Future>(self, future: F) -> F::Output {
+        assert_outside_runtime();
+        match self.build() {
+            Ok(rt) => rt.block_on(future),
+            Err(e) => {
+                eprintln!("switchyard: {e}");
+                std::process::exit(2)
+            }
+        }
+    }
+}
+
+/// Runs `future` to completion on a runtime chosen by `RUNTIME_MODE` (default
+/// `single`) and returns its output. Tasks still alive when it completes are
+/// dropped (their destructors run).
+///
+/// A bad `RUNTIME_*` value prints one line naming the variable and what is
+/// accepted, and exits with status 2.
+///
+/// # Panics
+/// If called inside a runtime (from a task or inside another `run`).
+pub fn run<F: Future>(future: F) -> F::Output {
+    Builder::new().run(future)
+}
+
+fn assert_outside_runtime() {
+    assert!(
+        !crate::engine::inside_runtime(),
+        "switchyard: cannot start a runtime from within a runtime (run or block_on was \
+         called inside a task or inside another run); spawn the future instead"
+    );
+}
+
+/// A runtime: one engine, chosen when it was built.
+pub struct Runtime {
+    engine: Engine,
+    config: Config,
+}
+
+impl fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Runtime")
+            .field("mode", &self.config.mode)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Runtime {
+    /// Builds a runtime from the environment and defaults.
+    pub fn new() -> Result<Runtime, Error> {
+        Builder::new().build()
+    }
+
+    /// Runs `future` to completion, running spawned tasks meanwhile.
+    ///
+    /// # Panics
+    /// If called inside a runtime.
+    pub fn block_on<F: Future>(&self, future: F) -> F::Output {
+        assert_outside_runtime();
+        self.engine.block_on(future)
+    }
+
+    /// The mode this runtime runs in.
+    pub fn mode(&self) -> Mode {
+        self.config.mode
+    }
+
+    /// The settings it was built with.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// A handle that spawns onto this runtime from any thread.
+    pub fn handle(&self) -> crate::Handle {
+        self.engine.handle()
+    }
+}

@@ -1,0 +1,22 @@
+//! compat's per-runtime state that does not depend on the engine.
+//!
+//! Each engine carries one `Shared` for compat (as opaque user data) and
+//! hands it back from any of its tasks: the blocking pool lives here, so both
+//! modes share one implementation of it.
+
+use crate::blocking::Pool;
+use crate::runtime::Config;
+
+/// State shared by all tasks of one runtime.
+pub(crate) struct Shared {
+    /// The `spawn_blocking` pool.
+    pub(crate) pool: Pool,
+}
+
+impl Shared {
+    pub(crate) fn new(config: &Config) -> Self {
+        Shared {
+            pool: Pool::new(config.blocking_threads, config.idle_thread_timeout),
+        }
+    }
+}

@@ -1,0 +1,114 @@
+//! Unix signals as async streams, the same in every mode.
+//!
+//! `ctrl_c().await` completes at the next SIGINT; `signal(SignalKind::terminate())`
+//! gives a stream of SIGTERM deliveries. No thread is started: the signal
+//! handler writes to a pipe the engine polls (see loop-core's `signal.rs`).
+//! Once a program listens for a signal, that signal's default action (such as
+//! SIGINT terminating the process) no longer happens: the program decides.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use crate::engine::{self, dispatch, Current};
+
+/// A signal number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SignalKind(i32);
+
+impl SignalKind {
+    /// SIGINT (Ctrl-C).
+    pub const fn interrupt() -> Self {
+        SignalKind(libc_signal::SIGINT)
+    }
+    /// SIGTERM (the polite kill).
+    pub const fn terminate() -> Self {
+        SignalKind(libc_signal::SIGTERM)
+    }
+    /// SIGHUP.
+    pub const fn hangup() -> Self {
+        SignalKind(libc_signal::SIGHUP)
+    }
+    /// SIGQUIT (Ctrl-\).
+    pub const fn quit() -> Self {
+        SignalKind(libc_signal::SIGQUIT)
+    }
+    /// SIGUSR1.
+    pub const fn user_defined1() -> Self {
+        SignalKind(libc_signal::SIGUSR1)
+    }
+    /// SIGUSR2.
+    pub const fn user_defined2() -> Self {
+        SignalKind(libc_signal::SIGUSR2)
+    }
+    /// Any signal by number.
+    pub const fn from_raw(signo: i32) -> Self {
+        SignalKind(signo)
+    }
+    /// The signal number.
+    pub const fn as_raw(self) -> i32 {
+        self.0
+    }
+}
+
+/// Linux x86_64/aarch64 signal numbers (compat forbids `unsafe`, and needs no
+/// libc dependency for these constants).
+mod libc_signal {
+    pub const SIGHUP: i32 = 1;
+    pub const SIGINT: i32 = 2;
+    pub const SIGQUIT: i32 = 3;
+    pub const SIGUSR1: i32 = 10;
+    pub const SIGUSR2: i32 = 12;
+    pub const SIGTERM: i32 = 15;
+}
+
+enum Inner {
+    Single(loop_core::signal::Signal),
+}
+
+/// A stream of deliveries of one signal.
+pub struct Signal {
+    inner: Inner,
+}
+
+impl std::fmt::Debug for Signal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        dispatch!(&self.inner, s => s.fmt(f))
+    }
+}
+
+/// Starts listening for `kind` on the current runtime.
+pub fn signal(kind: SignalKind) -> io::Result<Signal> {
+    match engine::expect_current("signal") {
+        Current::Single => Ok(Signal {
+            inner: Inner::Single(loop_core::signal::Signal::new(kind.0)?),
+        }),
+    }
+}
+
+/// Completes at the next Ctrl-C (SIGINT).
+pub async fn ctrl_c() -> io::Result<()> {
+    let mut s = signal(SignalKind::interrupt())?;
+    s.recv().await;
+    Ok(())
+}
+
+impl Signal {
+    /// Waits for the next delivery; deliveries since the last call coalesce.
+    pub async fn recv(&mut self) -> Option<()> {
+        std::future::poll_fn(|cx| self.poll_recv(cx)).await
+    }
+
+    /// Polls for a delivery.
+    pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<()>> {
+        dispatch!(&mut self.inner, s => s.poll_recv(cx))
+    }
+}
+
+impl futures_core::Stream for Signal {
+    type Item = ();
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<()>> {
+        self.get_mut().poll_recv(cx)
+    }
+}

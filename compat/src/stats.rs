@@ -1,0 +1,130 @@
+//! `stats()`: one stable snapshot of the runtime, whatever the mode.
+//!
+//! Every field is documented and present in both modes; a field that has no
+//! meaning in the running mode is 0 (single mode has no Ms, Ps beyond one,
+//! steals or handoffs). `threads` is read from `/proc/self/status`, so it
+//! counts every thread of the process, the program's own included.
+
+use crate::engine::{self, Current};
+use crate::Mode;
+
+/// A snapshot of a runtime's state and counters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// The execution model.
+    pub mode: Mode,
+    /// Processors (Ps): 1 in single mode.
+    pub procs: usize,
+    /// OS threads of the whole process, from `/proc/self/status`.
+    pub threads: usize,
+    /// Tasks alive: spawned, not yet finished (or finished with an unclaimed
+    /// output).
+    pub live_tasks: usize,
+    /// Tasks spawned since the runtime started.
+    pub total_tasks: u64,
+    /// Tasks ready to run, waiting for their turn.
+    pub runnable_tasks: usize,
+    /// Timers pending.
+    pub timers: usize,
+    /// I/O sources registered with the poller.
+    pub io_sources: usize,
+    /// Task polls since the start.
+    pub polls: u64,
+    /// Threads of the `spawn_blocking` pool alive now.
+    pub blocking_threads: usize,
+    /// Of those, threads idle.
+    pub blocking_idle: usize,
+    /// Jobs waiting for a blocking thread.
+    pub blocking_queued: usize,
+    /// mn: Ms (OS threads of the scheduler) running a task with a P.
+    pub ms_running: usize,
+    /// mn: Ms inside a `syscall`.
+    pub ms_in_syscall: usize,
+    /// mn: Ms whose P was retaken while their task kept running.
+    pub ms_without_p: usize,
+    /// mn: Ms parked, waiting for work.
+    pub ms_idle: usize,
+    /// mn: tasks taken from another P's run queue.
+    pub steals: u64,
+    /// mn: Ps handed to another M because their M blocked.
+    pub handoffs: u64,
+    /// mn: Ps retaken by sysmon from an M stuck in a syscall or a long run.
+    pub retakes: u64,
+    /// mn: tasks asked to yield after running too long.
+    pub preemptions: u64,
+    /// mn: times a task parked (blocked and gave its M back).
+    pub parks: u64,
+    /// mn: task stacks in use.
+    pub stacks_in_use: usize,
+}
+
+impl Stats {
+    fn empty(mode: Mode) -> Self {
+        Stats {
+            mode,
+            procs: 1,
+            threads: crate::os::thread_count(),
+            live_tasks: 0,
+            total_tasks: 0,
+            runnable_tasks: 0,
+            timers: 0,
+            io_sources: 0,
+            polls: 0,
+            blocking_threads: 0,
+            blocking_idle: 0,
+            blocking_queued: 0,
+            ms_running: 0,
+            ms_in_syscall: 0,
+            ms_without_p: 0,
+            ms_idle: 0,
+            steals: 0,
+            handoffs: 0,
+            retakes: 0,
+            preemptions: 0,
+            parks: 0,
+            stacks_in_use: 0,
+        }
+    }
+
+    /// The single-mode line of `RUNTIME_DEBUG=schedtrace`, after
+    /// `SCHED <ms>ms: `.
+    pub fn single_trace_line(&self) -> String {
+        format!(
+            "mode=single threads={} tasks={} ready={} timers={} io={} polls={} blocking={}",
+            self.threads,
+            self.live_tasks,
+            self.runnable_tasks,
+            self.timers,
+            self.io_sources,
+            self.polls,
+            self.blocking_threads
+        )
+    }
+}
+
+/// A snapshot of the runtime running the current task.
+///
+/// # Panics
+/// Outside a runtime.
+pub fn stats() -> Stats {
+    match engine::expect_current("stats") {
+        Current::Single => {
+            let l = loop_core::stats().expect("inside a loop");
+            let mut s = Stats::empty(Mode::Single);
+            s.live_tasks = l.live_tasks;
+            s.total_tasks = l.total_tasks;
+            s.runnable_tasks = l.ready;
+            s.timers = l.timers;
+            s.io_sources = l.io_sources;
+            s.polls = l.polls;
+            if let Some(shared) = engine::shared() {
+                let p = shared.pool.stats();
+                s.blocking_threads = p.threads;
+                s.blocking_idle = p.idle;
+                s.blocking_queued = p.queued;
+            }
+            s
+        }
+    }
+}

@@ -1,0 +1,300 @@
+//! Spawning and joining tasks, the same in every mode.
+//!
+//! `spawn` asks the engine running the current thread to start the future
+//! (a slab task in single mode; a G with its own stack in mn). The returned
+//! [`JoinHandle`] is an enum over the engines' handles; awaiting it yields the
+//! output, or a [`JoinError`] if the task panicked or was aborted. Dropping
+//! the handle detaches the task.
+
+use std::any::Any;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use crate::engine::{self, dispatch, Current};
+
+/// Why a task produced no output.
+pub struct JoinError {
+    repr: Repr,
+}
+
+enum Repr {
+    Cancelled,
+    Panic(Box<dyn Any + Send + 'static>),
+    SpawnFailed(std::io::Error),
+}
+
+/// The engines' handles, one variant per engine.
+enum Inner<S> {
+    Single(S),
+}
+
+impl JoinError {
+    pub(crate) fn cancelled() -> Self {
+        JoinError {
+            repr: Repr::Cancelled,
+        }
+    }
+
+    pub(crate) fn panic(payload: Box<dyn Any + Send + 'static>) -> Self {
+        JoinError {
+            repr: Repr::Panic(payload),
+        }
+    }
+
+    pub(crate) fn spawn_failed(e: std::io::Error) -> Self {
+        JoinError {
+            repr: Repr::SpawnFailed(e),
+        }
+    }
+
+    /// The task was aborted, or dropped when its runtime shut down.
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self.repr, Repr::Cancelled)
+    }
+
+    /// The task panicked.
+    pub fn is_panic(&self) -> bool {
+        matches!(self.repr, Repr::Panic(_))
+    }
+
+    /// No thread could be started to run the job (`spawn_blocking`).
+    pub fn is_spawn_failure(&self) -> bool {
+        matches!(self.repr, Repr::SpawnFailed(_))
+    }
+
+    /// The panic's payload, to resume it with `std::panic::resume_unwind`.
+    ///
+    /// # Panics
+    /// If the error is not a panic.
+    pub fn into_panic(self) -> Box<dyn Any + Send + 'static> {
+        match self.repr {
+            Repr::Panic(p) => p,
+            _ => panic!("JoinError::into_panic on a task that did not panic"),
+        }
+    }
+
+    /// The panic message, when the payload is a string.
+    pub fn panic_message(&self) -> Option<&str> {
+        match &self.repr {
+            Repr::Panic(p) => p
+                .downcast_ref::<&'static str>()
+                .copied()
+                .or_else(|| p.downcast_ref::<String>().map(String::as_str)),
+            _ => None,
+        }
+    }
+}
+
+impl From<loop_core::JoinError> for JoinError {
+    fn from(e: loop_core::JoinError) -> Self {
+        if e.is_panic() {
+            JoinError::panic(e.into_panic())
+        } else {
+            JoinError::cancelled()
+        }
+    }
+}
+
+impl fmt::Debug for JoinError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.repr {
+            Repr::Cancelled => f.write_str("JoinError::Cancelled"),
+            Repr::Panic(_) => write!(
+                f,
+                "JoinError::Panic({:?})",
+                self.panic_message().unwrap_or("..")
+            ),
+            Repr::SpawnFailed(e) => write!(f, "JoinError::SpawnFailed({e})"),
+        }
+    }
+}
+
+impl fmt::Display for JoinError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.repr {
+            Repr::Cancelled => f.write_str("task was cancelled"),
+            Repr::Panic(_) => match self.panic_message() {
+                Some(m) => write!(f, "task panicked: {m}"),
+                None => f.write_str("task panicked"),
+            },
+            Repr::SpawnFailed(e) => write!(f, "no thread could be started for the task: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for JoinError {}
+
+impl From<JoinError> for std::io::Error {
+    fn from(e: JoinError) -> Self {
+        std::io::Error::other(e.to_string())
+    }
+}
+
+/// An owned permission to await a task's output; dropping it detaches.
+pub struct JoinHandle<T> {
+    inner: Inner<loop_core::JoinHandle<T>>,
+}
+
+impl<T: Send + 'static> JoinHandle<T> {
+    /// Cancels the task: its future is dropped and awaiting yields a
+    /// cancelled error. No effect on a completed task.
+    pub fn abort(&self) {
+        dispatch!(&self.inner, h => h.abort())
+    }
+
+    /// Whether the task has completed.
+    pub fn is_finished(&self) -> bool {
+        dispatch!(&self.inner, h => h.is_finished())
+    }
+}
+
+impl<T: Send + 'static> Future for JoinHandle<T> {
+    type Output = Result<T, JoinError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match &mut self.get_mut().inner {
+            Inner::Single(h) => Pin::new(h).poll(cx).map(|r| r.map_err(JoinError::from)),
+        }
+    }
+}
+
+impl<T> fmt::Debug for JoinHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        dispatch!(&self.inner, h => h.fmt(f))
+    }
+}
+
+/// The handle of a [`spawn_local`] task; await it on the same thread.
+pub struct LocalJoinHandle<T> {
+    inner: Inner<loop_core::LocalJoinHandle<T>>,
+}
+
+impl<T: 'static> LocalJoinHandle<T> {
+    /// Cancels the task.
+    pub fn abort(&self) {
+        dispatch!(&self.inner, h => h.abort())
+    }
+
+    /// Whether the task has completed.
+    pub fn is_finished(&self) -> bool {
+        dispatch!(&self.inner, h => h.is_finished())
+    }
+}
+
+impl<T: 'static> Future for LocalJoinHandle<T> {
+    type Output = Result<T, JoinError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match &mut self.get_mut().inner {
+            Inner::Single(h) => Pin::new(h).poll(cx).map(|r| r.map_err(JoinError::from)),
+        }
+    }
+}
+
+impl<T> fmt::Debug for LocalJoinHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        dispatch!(&self.inner, h => h.fmt(f))
+    }
+}
+
+/// Starts `future` as a new task on the current runtime.
+///
+/// # Panics
+/// Outside a runtime.
+pub fn spawn<F>(future: F) -> JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    match engine::expect_current("spawn") {
+        Current::Single => JoinHandle {
+            inner: Inner::Single(loop_core::spawn(future)),
+        },
+    }
+}
+
+/// Starts a `!Send` future as a task that stays on the current thread
+/// (single mode: the loop thread; mn: the current M, never stolen).
+///
+/// # Panics
+/// Outside a runtime.
+pub fn spawn_local<F>(future: F) -> LocalJoinHandle<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    match engine::expect_current("spawn_local") {
+        Current::Single => LocalJoinHandle {
+            inner: Inner::Single(loop_core::spawn_local(future)),
+        },
+    }
+}
+
+/// Lets every other ready task, timers and I/O go first, then continues.
+pub async fn yield_now() {
+    loop_core::yield_now().await
+}
+
+/// Spawns onto a runtime from any thread; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Handle {
+    inner: Inner<loop_core::Handle>,
+}
+
+impl Handle {
+    pub(crate) fn single(h: loop_core::Handle) -> Self {
+        Handle {
+            inner: Inner::Single(h),
+        }
+    }
+
+    /// The handle of the runtime running the current task.
+    ///
+    /// # Panics
+    /// Outside a runtime.
+    pub fn current() -> Handle {
+        Self::try_current().expect("switchyard: Handle::current called outside a runtime")
+    }
+
+    /// The handle of the runtime running the current task, if any.
+    pub fn try_current() -> Option<Handle> {
+        match engine::current()? {
+            Current::Single => loop_core::Handle::try_current().map(Handle::single),
+        }
+    }
+
+    /// Spawns `future` onto the runtime, from any thread.
+    pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        dispatch!(&self.inner, h => JoinHandle { inner: Inner::Single(h.spawn(future)) })
+    }
+}
+
+impl<S: fmt::Debug> fmt::Debug for Inner<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        dispatch!(self, x => x.fmt(f))
+    }
+}
+
+impl<S: Clone> Clone for Inner<S> {
+    fn clone(&self) -> Self {
+        dispatch!(self, x => Inner::Single(x.clone()))
+    }
+}
+
+// Compile-time checks: handles and errors cross threads where their outputs do.
+const _: () = {
+    fn send<T: Send>() {}
+    fn sync<T: Sync>() {}
+    let _ = || {
+        send::<JoinHandle<u8>>();
+        send::<JoinError>();
+        send::<Handle>();
+        sync::<Handle>();
+    };
+};

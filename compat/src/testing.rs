@@ -1,0 +1,65 @@
+//! Running one test body in every mode.
+//!
+//! [`test_all_modes!`](crate::test_all_modes) turns each `async fn` into a
+//! module with one `#[test]` per engine configuration in [`MODES`], so every
+//! compat test checks both models with the same code. Runtimes are built with
+//! [`Builder::ignore_env`](crate::Builder::ignore_env): a test's outcome does
+//! not depend on the caller's `RUNTIME_*` variables.
+
+use std::future::Future;
+
+use crate::{Builder, Mode};
+
+/// Every engine configuration the test macro runs, as (mode, procs).
+///
+/// Single mode only until the M:N scheduler lands; then mn with 1 P and mn
+/// with 4 Ps join.
+pub const MODES: &[(Mode, usize)] = &[(Mode::Single, 1)];
+
+/// A builder for one entry of [`MODES`], independent of the environment.
+pub fn builder(mode: Mode, procs: usize) -> Builder {
+    Builder::new().ignore_env().mode(mode).procs(procs)
+}
+
+/// Runs `future` on a fresh runtime of the given mode.
+///
+/// # Panics
+/// If the runtime cannot be built, or if the future panics.
+pub fn block_on<F: Future>(mode: Mode, procs: usize, future: F) -> F::Output {
+    builder(mode, procs)
+        .build()
+        .unwrap_or_else(|e| panic!("switchyard test runtime ({mode}, {procs} procs): {e}"))
+        .block_on(future)
+}
+
+/// Defines one `#[test]` per engine configuration for each `async fn`:
+///
+/// ```
+/// // (through the `switchyard` facade: `switchyard::test_all_modes!`)
+/// compat::test_all_modes! {
+///     async fn spawn_returns_its_output() {
+///         let h = compat::spawn(async { 6 * 7 });
+///         assert_eq!(h.await.unwrap(), 42);
+///     }
+/// }
+/// # fn main() {}
+/// ```
+///
+/// expands to `mod spawn_returns_its_output { #[test] fn single() … }` (and,
+/// once the M:N scheduler is built, `mn_1p` and `mn_4p`).
+#[macro_export]
+macro_rules! test_all_modes {
+    ($($(#[$meta:meta])* async fn $name:ident() $(-> $ret:ty)? $body:block)*) => {$(
+        #[allow(non_snake_case)]
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            $(#[$meta])*
+            #[test]
+            fn single() $(-> $ret)? {
+                $crate::testing::block_on($crate::Mode::Single, 1, async move $body)
+            }
+        }
+    )*};
+}

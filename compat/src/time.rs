@@ -1,0 +1,225 @@
+//! Time: `sleep`, `sleep_until`, `interval`, `timeout`, the same in every mode.
+//!
+//! A [`Sleep`] only records its deadline when made; it binds to the engine
+//! running it at its first poll (so it can be created outside a runtime and
+//! awaited inside one). `Interval` and `timeout` are written once, over
+//! `Sleep`, for every engine.
+
+use std::fmt;
+use std::future::{poll_fn, Future};
+use std::pin::{pin, Pin};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+pub use std::time::Instant;
+
+use crate::engine::{self, dispatch, Current};
+
+enum Inner {
+    Single(loop_core::time::Sleep),
+}
+
+/// Waits until `duration` has passed.
+pub fn sleep(duration: Duration) -> Sleep {
+    sleep_until(
+        Instant::now()
+            .checked_add(duration)
+            .unwrap_or_else(far_future),
+    )
+}
+
+/// Waits until `deadline`.
+pub fn sleep_until(deadline: Instant) -> Sleep {
+    Sleep {
+        deadline,
+        inner: None,
+    }
+}
+
+/// About thirty years from now: "never", without overflowing `Instant`.
+fn far_future() -> Instant {
+    Instant::now() + Duration::from_secs(86_400 * 365 * 30)
+}
+
+/// The future of [`sleep`] and [`sleep_until`]. Never fires early.
+#[must_use = "futures do nothing unless awaited"]
+pub struct Sleep {
+    deadline: Instant,
+    inner: Option<Inner>,
+}
+
+impl fmt::Debug for Sleep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sleep")
+            .field("deadline", &self.deadline)
+            .finish()
+    }
+}
+
+impl Sleep {
+    /// When it fires.
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    /// Whether the deadline has passed.
+    pub fn is_elapsed(&self) -> bool {
+        Instant::now() >= self.deadline
+    }
+
+    /// Moves the deadline; the sleep is pending again.
+    pub fn reset(&mut self, deadline: Instant) {
+        self.deadline = deadline;
+        if let Some(inner) = &mut self.inner {
+            dispatch!(inner, s => s.reset(deadline));
+        }
+    }
+
+    /// Polls the sleep (for hand-written futures).
+    pub fn poll_elapsed(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let deadline = self.deadline;
+        let inner = self
+            .inner
+            .get_or_insert_with(|| match engine::expect_current("sleep") {
+                Current::Single => Inner::Single(loop_core::time::sleep_until(deadline)),
+            });
+        dispatch!(inner, s => s.poll_elapsed(cx))
+    }
+}
+
+impl Future for Sleep {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        self.get_mut().poll_elapsed(cx)
+    }
+}
+
+/// What an [`Interval`] does with ticks it missed (the runtime was busy).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MissedTickBehavior {
+    /// Fire the missed ticks back to back until caught up (the default).
+    #[default]
+    Burst,
+    /// Restart the period from the late tick.
+    Delay,
+    /// Drop the missed ticks; stay on the original schedule.
+    Skip,
+}
+
+/// Ticks every period; see [`interval`].
+#[derive(Debug)]
+pub struct Interval {
+    sleep: Sleep,
+    period: Duration,
+    missed: MissedTickBehavior,
+}
+
+/// Ticks every `period`, the first tick at once.
+///
+/// # Panics
+/// If `period` is zero.
+pub fn interval(period: Duration) -> Interval {
+    interval_at(Instant::now(), period)
+}
+
+/// Ticks every `period`, the first tick at `start`.
+///
+/// # Panics
+/// If `period` is zero.
+pub fn interval_at(start: Instant, period: Duration) -> Interval {
+    assert!(
+        !period.is_zero(),
+        "switchyard: interval period must be non-zero"
+    );
+    Interval {
+        sleep: sleep_until(start),
+        period,
+        missed: MissedTickBehavior::Burst,
+    }
+}
+
+impl Interval {
+    /// Waits for the next tick; returns when it was due.
+    pub async fn tick(&mut self) -> Instant {
+        poll_fn(|cx| self.poll_tick(cx)).await
+    }
+
+    /// Polls for the next tick.
+    pub fn poll_tick(&mut self, cx: &mut Context<'_>) -> Poll<Instant> {
+        if self.sleep.poll_elapsed(cx).is_pending() {
+            return Poll::Pending;
+        }
+        let due = self.sleep.deadline();
+        let now = Instant::now();
+        let next = match self.missed {
+            MissedTickBehavior::Burst => due + self.period,
+            MissedTickBehavior::Delay => now + self.period,
+            MissedTickBehavior::Skip => {
+                let behind = now.saturating_duration_since(due).as_nanos();
+                let periods = (behind / self.period.as_nanos() + 1) as u32;
+                due + self.period * periods
+            }
+        };
+        self.sleep.reset(next);
+        Poll::Ready(due)
+    }
+
+    /// Restarts the schedule: the next tick is one period from now.
+    pub fn reset(&mut self) {
+        self.sleep.reset(Instant::now() + self.period);
+    }
+
+    /// The period.
+    pub fn period(&self) -> Duration {
+        self.period
+    }
+
+    /// Chooses what happens to missed ticks.
+    pub fn set_missed_tick_behavior(&mut self, behavior: MissedTickBehavior) {
+        self.missed = behavior;
+    }
+}
+
+/// The error of [`timeout`]: the deadline passed first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Elapsed(());
+
+impl fmt::Display for Elapsed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("deadline has elapsed")
+    }
+}
+
+impl std::error::Error for Elapsed {}
+
+impl From<Elapsed> for std::io::Error {
+    fn from(_: Elapsed) -> Self {
+        std::io::ErrorKind::TimedOut.into()
+    }
+}
+
+/// Runs `future` for at most `duration`: `Err(Elapsed)` if time ran out first
+/// (the future is then dropped). The future is polled before the clock.
+pub async fn timeout<F: Future>(duration: Duration, future: F) -> Result<F::Output, Elapsed> {
+    timeout_at(
+        Instant::now()
+            .checked_add(duration)
+            .unwrap_or_else(far_future),
+        future,
+    )
+    .await
+}
+
+/// Runs `future` until `deadline` at most.
+pub async fn timeout_at<F: Future>(deadline: Instant, future: F) -> Result<F::Output, Elapsed> {
+    let mut future = pin!(future);
+    let mut sleep = sleep_until(deadline);
+    poll_fn(|cx| {
+        if let Poll::Ready(v) = future.as_mut().poll(cx) {
+            return Poll::Ready(Ok(v));
+        }
+        sleep.poll_elapsed(cx).map(|()| Err(Elapsed(())))
+    })
+    .await
+}

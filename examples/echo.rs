@@ -1,0 +1,111 @@
+//! TCP echo server: every byte read on a connection is written back, until
+//! the peer closes its side; then the server closes its own (half-close is
+//! honoured: bytes still in flight are echoed before the EOF).
+//!
+//! ```text
+//! RUNTIME_MODE=single cargo run --release --example echo [ADDR]
+//! ```
+//!
+//! ADDR defaults to 127.0.0.1:7000 (port 0 picks a free port). Once ready it
+//! prints `listening on <addr>`. SIGINT or SIGTERM stops it: it prints what it
+//! served and the runtime's stats, and exits 0. Out of file descriptors, the
+//! accept loop backs off (5 ms doubling to 1 s) and keeps serving the
+//! connections it has.
+
+use std::future::poll_fn;
+use std::io::{self, Write};
+use std::net::Shutdown;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::Duration;
+
+use switchyard::net::{is_connection_error, is_resource_exhausted, TcpListener, TcpStream};
+use switchyard::signal::{signal, SignalKind};
+
+/// What the server did, for the exit report.
+#[derive(Default)]
+struct Served {
+    connections: AtomicU64,
+    bytes: AtomicU64,
+}
+
+fn main() -> io::Result<()> {
+    let addr = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:7000".to_string());
+    switchyard::run(async move {
+        let listener = TcpListener::bind(addr.as_str()).await?;
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        let mut terminate = signal(SignalKind::terminate())?;
+        println!("listening on {}", listener.local_addr()?);
+        io::stdout().flush()?;
+
+        let served = Arc::new(Served::default());
+        switchyard::spawn(accept_loop(listener, served.clone()));
+
+        let which = poll_fn(|cx| {
+            if interrupt.poll_recv(cx).is_ready() {
+                return Poll::Ready("SIGINT");
+            }
+            if terminate.poll_recv(cx).is_ready() {
+                return Poll::Ready("SIGTERM");
+            }
+            Poll::Pending
+        })
+        .await;
+        let s = switchyard::stats();
+        println!(
+            "echo: {which}: served {} connections, {} bytes; mode={} threads={} live_tasks={} total_tasks={}",
+            served.connections.load(Ordering::Relaxed),
+            served.bytes.load(Ordering::Relaxed),
+            s.mode,
+            s.threads,
+            s.live_tasks,
+            s.total_tasks
+        );
+        io::stdout().flush()?;
+        Ok(())
+    })
+}
+
+async fn accept_loop(listener: TcpListener, served: Arc<Served>) {
+    const FIRST_BACKOFF: Duration = Duration::from_millis(5);
+    let mut backoff = FIRST_BACKOFF;
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                backoff = FIRST_BACKOFF;
+                served.connections.fetch_add(1, Ordering::Relaxed);
+                switchyard::spawn(echo(stream, served.clone()));
+            }
+            Err(e) if is_connection_error(&e) => {}
+            Err(e) => {
+                if backoff == FIRST_BACKOFF {
+                    eprintln!("echo: accept: {e}; backing off and retrying");
+                }
+                if !is_resource_exhausted(&e) {
+                    backoff = backoff.max(Duration::from_millis(100));
+                }
+                switchyard::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+            }
+        }
+    }
+}
+
+async fn echo(stream: TcpStream, served: Arc<Served>) {
+    let _ = stream.set_nodelay(true);
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        if stream.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+        served.bytes.fetch_add(n as u64, Ordering::Relaxed);
+    }
+    let _ = stream.shutdown(Shutdown::Write).await;
+}

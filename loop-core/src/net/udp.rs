@@ -1,0 +1,108 @@
+//! UDP on the loop.
+
+use std::fmt;
+use std::future::poll_fn;
+use std::io;
+use std::net::SocketAddr;
+use std::task::{Context, Poll};
+
+use mio::Interest;
+
+use super::socket;
+use crate::io::{Direction, Registration};
+
+/// A UDP socket.
+pub struct UdpSocket {
+    io: mio::net::UdpSocket,
+    reg: Registration,
+}
+
+impl UdpSocket {
+    /// Binds to `addr` (port 0 picks a free port).
+    pub fn bind(addr: SocketAddr) -> io::Result<Self> {
+        Self::from_std(socket::udp_bind(addr)?)
+    }
+
+    /// Adopts a std socket (switched to non-blocking mode).
+    pub fn from_std(socket: std::net::UdpSocket) -> io::Result<Self> {
+        socket.set_nonblocking(true)?;
+        let mut io = mio::net::UdpSocket::from_std(socket);
+        let reg = Registration::new(&mut io, Interest::READABLE | Interest::WRITABLE)?;
+        Ok(UdpSocket { io, reg })
+    }
+
+    /// Sets the default peer for `send` and `recv`, and filters others out.
+    pub fn connect(&self, addr: SocketAddr) -> io::Result<()> {
+        self.io.connect(addr)
+    }
+
+    /// Sends a datagram to `addr`.
+    pub async fn send_to(&self, buf: &[u8], addr: SocketAddr) -> io::Result<usize> {
+        poll_fn(|cx| self.poll_send_to(cx, buf, addr)).await
+    }
+
+    /// Polls a send to `addr`.
+    pub fn poll_send_to(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+        addr: SocketAddr,
+    ) -> Poll<io::Result<usize>> {
+        self.reg
+            .poll_io(cx, Direction::Write, || self.io.send_to(buf, addr))
+    }
+
+    /// Receives a datagram and its sender.
+    pub async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        poll_fn(|cx| self.poll_recv_from(cx, buf)).await
+    }
+
+    /// Polls a receive.
+    pub fn poll_recv_from(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<(usize, SocketAddr)>> {
+        self.reg
+            .poll_io(cx, Direction::Read, || self.io.recv_from(buf))
+    }
+
+    /// Sends to the connected peer.
+    pub async fn send(&self, buf: &[u8]) -> io::Result<usize> {
+        poll_fn(|cx| self.reg.poll_io(cx, Direction::Write, || self.io.send(buf))).await
+    }
+
+    /// Receives from the connected peer.
+    pub async fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        poll_fn(|cx| self.reg.poll_io(cx, Direction::Read, || self.io.recv(buf))).await
+    }
+
+    /// The local address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.io.local_addr()
+    }
+
+    /// The connected peer's address.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.io.peer_addr()
+    }
+
+    /// Allows sending to broadcast addresses.
+    pub fn set_broadcast(&self, on: bool) -> io::Result<()> {
+        self.io.set_broadcast(on)
+    }
+}
+
+impl Drop for UdpSocket {
+    fn drop(&mut self) {
+        self.reg.deregister(&mut self.io);
+    }
+}
+
+impl fmt::Debug for UdpSocket {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UdpSocket")
+            .field("local", &self.io.local_addr().ok())
+            .finish()
+    }
+}

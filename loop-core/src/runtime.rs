@@ -1,0 +1,888 @@
+//! The loop: the core's state and one turn of the JavaScript-style event loop.
+//!
+//! ```text
+//!            ┌──────────────────────────────────────────────────────┐
+//!            │ 1. timers   fire every expired entry of the wheel    │
+//!            │             (wakes push their tasks on `ready`)      │
+//!  block_on ─┤ 2. remote   take what other threads queued: wakes,   │
+//!            │             spawns, join/abort/detach operations     │
+//!            │ 3. main     poll block_on's future if it was woken   │
+//!            │ 4. tasks    poll the tasks ready at the turn's start,│
+//!            │             at most `event_interval` of them         │
+//!            │ 5. I/O      epoll_wait: timeout 0 if anything is     │
+//!            │             ready, else until the next timer         │
+//!            └──────────────── until the main future is Ready ──────┘
+//! ```
+//!
+//! Ownership rules for the task slab (the life of a slot):
+//! 1. `spawn` inserts a slot `Idle` and `scheduled`, with a fresh generation,
+//!    and pushes its waker word on `ready`.
+//! 2. Polling takes the task's box out of the slot (`Running`), so user code
+//!    never runs while a `RefCell` of the core is borrowed, and puts it back
+//!    (`Idle`) when the poll returns `Pending`.
+//! 3. On completion the slot becomes `Complete` and keeps the box (now holding
+//!    only the output) while a `JoinHandle` refers to it; the handle takes the
+//!    output and frees the slot. Without a handle the slot is freed at once.
+//! 4. A wake names a slot by key and generation; it only sets `scheduled` on an
+//!    `Idle` or `Running` slot of that generation, so stale wakes do nothing
+//!    and a task is queued at most once.
+//! 5. Anything that may run user code — polling, dropping a future or an
+//!    output, waking a foreign waker — happens with no borrow of the core held.
+
+use std::any::Any;
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::future::Future;
+use std::io;
+use std::pin::{pin, Pin};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use slab::Slab;
+
+use crate::context;
+use crate::coop;
+use crate::io::IoSlot;
+use crate::remote::{self, Remote, RemoteOp};
+use crate::task::cell::{Cell as TaskCell, JoinLink};
+use crate::task::waker::{self, GEN_MASK, MAIN_KEY};
+use crate::task::{JoinError, JoinHandle, LocalJoinHandle, Task};
+use crate::time::wheel::Wheel;
+
+/// The token of the remote queue's eventfd.
+const WAKER_TOKEN: mio::Token = mio::Token(usize::MAX);
+
+/// Wakes fired from the timer wheel per batch.
+const TIMER_BATCH: usize = 1024;
+
+/// Where a task's slot is in its life (see the module's ownership rules).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Idle,
+    Running,
+    Complete,
+}
+
+/// One task's entry in the slab.
+struct Slot {
+    /// Tells this occupant from earlier and later ones of the same key.
+    generation: u32,
+    state: State,
+    /// Already on the ready queue (dedups wakes).
+    scheduled: bool,
+    /// A local `JoinHandle` still refers to the slot.
+    joined: bool,
+    /// `abort` was asked while the task was running.
+    abort: bool,
+    /// Who awaits the output.
+    join_waker: Option<Waker>,
+    /// The future, then the output. `None` while running.
+    task: Option<Pin<Box<dyn Task>>>,
+}
+
+/// Counters readable through [`Runtime::stats`].
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) spawned: Cell<u64>,
+    pub(crate) polls: Cell<u64>,
+    pub(crate) turns: Cell<u64>,
+    pub(crate) remote_ops: Cell<u64>,
+    pub(crate) io_events: Cell<u64>,
+    pub(crate) timers_fired: Cell<u64>,
+}
+
+/// A snapshot of a loop's state and counters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LoopStats {
+    /// Tasks alive now (spawned, not yet complete or whose output is unclaimed).
+    pub live_tasks: usize,
+    /// Tasks spawned since the runtime started.
+    pub total_tasks: u64,
+    /// Tasks on the ready queue.
+    pub ready: usize,
+    /// Timers pending on the wheel.
+    pub timers: usize,
+    /// I/O sources registered with epoll.
+    pub io_sources: usize,
+    /// Task polls since the start (the main future included).
+    pub polls: u64,
+    /// Turns of the loop since the start.
+    pub turns: u64,
+    /// Operations received from other threads.
+    pub remote_ops: u64,
+    /// Readiness events received from epoll.
+    pub io_events: u64,
+    /// Timers fired.
+    pub timers_fired: u64,
+}
+
+/// The state of one loop, shared (on its own thread) through an `Rc`.
+pub(crate) struct Core {
+    /// The id wakers carry.
+    pub(crate) short: u32,
+    /// What other threads use to reach this loop.
+    pub(crate) remote: Arc<Remote>,
+    tasks: RefCell<Slab<Slot>>,
+    /// Waker words of tasks to poll, in FIFO order.
+    ready: RefCell<VecDeque<u64>>,
+    /// `block_on`'s future was woken.
+    main_woken: Cell<bool>,
+    next_generation: Cell<u32>,
+    /// Pending timers, in whole milliseconds since `start`.
+    pub(crate) timers: RefCell<Wheel<Waker>>,
+    /// Tick 0 of the wheel.
+    pub(crate) start: Instant,
+    /// Readiness of registered sources.
+    pub(crate) io: RefCell<Slab<IoSlot>>,
+    next_io_generation: Cell<u32>,
+    /// Registers sources without borrowing `poll`.
+    pub(crate) registry: mio::Registry,
+    poll: RefCell<mio::Poll>,
+    events: RefCell<mio::Events>,
+    /// The running task's cooperative budget (see `coop`).
+    pub(crate) budget: Cell<u32>,
+    /// Tasks polled per turn at most.
+    event_interval: usize,
+    /// Reused buffers, so a turn allocates nothing in steady state.
+    wake_buf: RefCell<Vec<Waker>>,
+    remote_buf: RefCell<Vec<RemoteOp>>,
+    pub(crate) counters: Counters,
+    /// Opaque state of the embedding layer (compat), see [`user_data`].
+    user_data: Option<Arc<dyn Any + Send + Sync>>,
+    /// A callback run every period by the loop itself (schedtrace), with
+    /// its next due time.
+    periodic: Option<Periodic>,
+}
+
+/// See [`Builder::periodic`].
+struct Periodic {
+    period: Duration,
+    next: Cell<Instant>,
+    callback: RefCell<Box<dyn FnMut()>>,
+}
+
+impl Core {
+    fn new(builder: Builder) -> io::Result<Rc<Core>> {
+        let Builder {
+            event_interval,
+            user_data,
+            periodic,
+        } = builder;
+        let poll = mio::Poll::new()?;
+        let registry = poll.registry().try_clone()?;
+        let remote = remote::register(poll.registry(), WAKER_TOKEN)?;
+        Ok(Rc::new(Core {
+            short: remote.short,
+            remote,
+            tasks: RefCell::new(Slab::new()),
+            ready: RefCell::new(VecDeque::new()),
+            main_woken: Cell::new(false),
+            next_generation: Cell::new(0),
+            timers: RefCell::new(Wheel::new()),
+            start: Instant::now(),
+            io: RefCell::new(Slab::new()),
+            next_io_generation: Cell::new(0),
+            registry,
+            poll: RefCell::new(poll),
+            events: RefCell::new(mio::Events::with_capacity(1024)),
+            budget: Cell::new(coop::BUDGET),
+            event_interval,
+            wake_buf: RefCell::new(Vec::new()),
+            remote_buf: RefCell::new(Vec::new()),
+            counters: Counters::default(),
+            user_data,
+            periodic: periodic.map(|(period, callback)| Periodic {
+                period,
+                next: Cell::new(Instant::now() + period),
+                callback: RefCell::new(callback),
+            }),
+        }))
+    }
+
+    pub(crate) fn next_io_generation(&self) -> u32 {
+        let g = self.next_io_generation.get();
+        self.next_io_generation.set(g.wrapping_add(1));
+        g
+    }
+
+    // ------------------------------------------------------------ tasks
+
+    /// Rule 4: marks a task ready if the word names a live, unqueued slot.
+    pub(crate) fn schedule(&self, word: u64) {
+        let key = waker::key_of(word);
+        if key == MAIN_KEY {
+            self.main_woken.set(true);
+            return;
+        }
+        let mut tasks = self.tasks.borrow_mut();
+        if let Some(slot) = tasks.get_mut(key as usize) {
+            if slot.generation == waker::gen_of(word)
+                && !slot.scheduled
+                && slot.state != State::Complete
+            {
+                slot.scheduled = true;
+                self.ready.borrow_mut().push_back(word);
+            }
+        }
+    }
+
+    /// Rule 1: inserts a task; returns its key and generation.
+    fn insert(&self, task: Pin<Box<dyn Task>>, joined: bool) -> (u32, u32) {
+        let generation = self.next_generation.get();
+        self.next_generation
+            .set(generation.wrapping_add(1) & GEN_MASK);
+        let mut tasks = self.tasks.borrow_mut();
+        let entry = tasks.vacant_entry();
+        let key = entry.key();
+        assert!(
+            key < MAIN_KEY as usize,
+            "switchyard: more than {MAIN_KEY} tasks alive at once in one loop"
+        );
+        entry.insert(Slot {
+            generation,
+            state: State::Idle,
+            scheduled: true,
+            joined,
+            abort: false,
+            join_waker: None,
+            task: Some(task),
+        });
+        self.ready
+            .borrow_mut()
+            .push_back(waker::pack(self.short, key as u32, generation));
+        self.counters.spawned.set(self.counters.spawned.get() + 1);
+        (key as u32, generation)
+    }
+
+    /// Spawns a `Send` future on this loop.
+    pub(crate) fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        let (key, generation) = self.insert(Box::pin(TaskCell::new(future, None)), true);
+        JoinHandle::slot(self.short, key, generation)
+    }
+
+    /// Spawns a `!Send` future on this loop.
+    pub(crate) fn spawn_local<F>(&self, future: F) -> LocalJoinHandle<F::Output>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        let (key, generation) = self.insert(Box::pin(TaskCell::new(future, None)), true);
+        LocalJoinHandle::new(self.short, key, generation)
+    }
+
+    /// Rule 2: polls the task named by `word` once, if it is still queued.
+    fn run_task(&self, word: u64) {
+        let key = waker::key_of(word) as usize;
+        let mut task = {
+            let mut tasks = self.tasks.borrow_mut();
+            let Some(slot) = tasks.get_mut(key) else {
+                return;
+            };
+            if slot.generation != waker::gen_of(word)
+                || !slot.scheduled
+                || slot.state != State::Idle
+            {
+                return;
+            }
+            slot.scheduled = false;
+            slot.state = State::Running;
+            slot.task.take().expect("an idle slot holds its task")
+        };
+        let waker = waker::waker(word);
+        let mut cx = Context::from_waker(&waker);
+        self.budget.set(coop::BUDGET);
+        let done = task.as_mut().poll(&mut cx).is_ready();
+        self.counters.polls.set(self.counters.polls.get() + 1);
+        self.after_poll(key, task, done);
+    }
+
+    /// Rules 2 and 3: puts a polled (or cancelled) task back, or completes it.
+    fn after_poll(&self, key: usize, mut task: Pin<Box<dyn Task>>, mut done: bool) {
+        if !done && self.tasks.borrow()[key].abort {
+            task.as_mut().cancel();
+            done = true;
+        }
+        let mut tasks = self.tasks.borrow_mut();
+        let slot = &mut tasks[key];
+        if !done {
+            slot.task = Some(task);
+            slot.state = State::Idle;
+            return;
+        }
+        slot.state = State::Complete;
+        slot.scheduled = false;
+        if slot.joined {
+            slot.task = Some(task);
+            let w = slot.join_waker.take();
+            drop(tasks);
+            if let Some(w) = w {
+                w.wake();
+            }
+        } else {
+            let slot = tasks.remove(key);
+            drop(tasks);
+            drop(slot);
+            drop(task);
+        }
+    }
+
+    /// Whether the task is complete.
+    pub(crate) fn is_complete(&self, key: u32, generation: u32) -> bool {
+        let tasks = self.tasks.borrow();
+        match tasks.get(key as usize) {
+            Some(s) if s.generation == generation => s.state == State::Complete,
+            _ => true,
+        }
+    }
+
+    /// A `JoinHandle<T>`'s poll on the loop thread.
+    pub(crate) fn poll_join<T: 'static>(
+        &self,
+        key: u32,
+        generation: u32,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<T, JoinError>> {
+        if coop::consume(self, cx).is_pending() {
+            return Poll::Pending;
+        }
+        let mut tasks = self.tasks.borrow_mut();
+        let Some(slot) = tasks
+            .get_mut(key as usize)
+            .filter(|s| s.generation == generation)
+        else {
+            return Poll::Ready(Err(JoinError::cancelled()));
+        };
+        if slot.state != State::Complete {
+            match &slot.join_waker {
+                Some(w) if w.will_wake(cx.waker()) => {}
+                _ => slot.join_waker = Some(cx.waker().clone()),
+            }
+            return Poll::Pending;
+        }
+        let slot = tasks.remove(key as usize);
+        drop(tasks);
+        let mut task = slot.task.expect("a complete slot holds its output");
+        let out = task
+            .as_mut()
+            .output()
+            .downcast_mut::<Option<Result<T, JoinError>>>()
+            .expect("JoinHandle output type matches its task")
+            .take()
+            .unwrap_or_else(|| Err(JoinError::cancelled()));
+        drop(task);
+        Poll::Ready(out)
+    }
+
+    /// A handle went away: the task runs on; a complete slot is freed.
+    pub(crate) fn detach(&self, key: u32, generation: u32) {
+        let mut tasks = self.tasks.borrow_mut();
+        let Some(slot) = tasks
+            .get_mut(key as usize)
+            .filter(|s| s.generation == generation)
+        else {
+            return;
+        };
+        slot.joined = false;
+        let waker = slot.join_waker.take();
+        let freed = (slot.state == State::Complete).then(|| tasks.remove(key as usize));
+        drop(tasks);
+        drop(waker);
+        drop(freed);
+    }
+
+    /// Cancels a task (see `JoinHandle::abort`).
+    pub(crate) fn abort(&self, key: u32, generation: u32) {
+        let mut tasks = self.tasks.borrow_mut();
+        let Some(slot) = tasks
+            .get_mut(key as usize)
+            .filter(|s| s.generation == generation)
+        else {
+            return;
+        };
+        match slot.state {
+            State::Complete => {}
+            State::Running => slot.abort = true,
+            State::Idle => {
+                slot.state = State::Running;
+                slot.scheduled = false;
+                let mut task = slot.task.take().expect("an idle slot holds its task");
+                drop(tasks);
+                task.as_mut().cancel();
+                self.after_poll(key as usize, task, true);
+            }
+        }
+    }
+
+    /// A handle awaited on another thread: from now on the output goes to
+    /// `link` (at once if the task is already complete).
+    pub(crate) fn attach_link<T: Send + 'static>(
+        &self,
+        key: u32,
+        generation: u32,
+        link: Arc<JoinLink<T>>,
+    ) {
+        let mut tasks = self.tasks.borrow_mut();
+        let Some(slot) = tasks
+            .get_mut(key as usize)
+            .filter(|s| s.generation == generation)
+        else {
+            drop(tasks);
+            link.complete(Err(JoinError::cancelled()));
+            return;
+        };
+        slot.joined = false;
+        let waker = slot.join_waker.take();
+        let complete = slot.state == State::Complete;
+        let mut task = if complete {
+            tasks.remove(key as usize).task
+        } else {
+            None
+        };
+        {
+            let task = match task.as_mut() {
+                Some(t) => t,
+                None => tasks[key as usize]
+                    .task
+                    .as_mut()
+                    .expect("remote operations run between polls: the task is in its slot"),
+            };
+            *task
+                .as_mut()
+                .link()
+                .downcast_mut::<Option<Arc<JoinLink<T>>>>()
+                .expect("JoinHandle output type matches its task") = Some(link);
+            if complete {
+                task.as_mut().deliver();
+            }
+        }
+        drop(tasks);
+        drop(waker);
+        drop(task);
+    }
+
+    // ------------------------------------------------------------ the turn
+
+    /// Runs the periodic callback if it is due.
+    fn run_periodic(&self) {
+        let Some(p) = &self.periodic else { return };
+        let now = Instant::now();
+        if now < p.next.get() {
+            return;
+        }
+        // Stay on the original schedule; skip periods the loop missed.
+        let mut next = p.next.get() + p.period;
+        while next <= now {
+            next += p.period;
+        }
+        p.next.set(next);
+        if let Ok(mut f) = p.callback.try_borrow_mut() {
+            f();
+        }
+    }
+
+    /// Step 1: fires expired timers.
+    fn fire_timers(&self) {
+        self.run_periodic();
+        if self.timers.borrow().is_empty() {
+            return;
+        }
+        let now = self.tick_now();
+        let mut buf = self.wake_buf.take();
+        loop {
+            let n = self
+                .timers
+                .borrow_mut()
+                .advance(now, TIMER_BATCH, |w| buf.push(w));
+            self.counters
+                .timers_fired
+                .set(self.counters.timers_fired.get() + n as u64);
+            for w in buf.drain(..) {
+                w.wake();
+            }
+            if n < TIMER_BATCH {
+                break;
+            }
+        }
+        *self.wake_buf.borrow_mut() = buf;
+    }
+
+    /// Step 2: runs what other threads queued.
+    fn drain_remote(&self) {
+        let mut ops = self.remote_buf.take();
+        self.remote.queue.drain_into(&mut ops);
+        self.counters
+            .remote_ops
+            .set(self.counters.remote_ops.get() + ops.len() as u64);
+        for op in ops.drain(..) {
+            match op {
+                RemoteOp::Wake(word) => self.schedule(word),
+                RemoteOp::Spawn(task) => {
+                    let (key, generation) = self.insert(task, false);
+                    let abort = {
+                        let mut tasks = self.tasks.borrow_mut();
+                        let t = tasks[key as usize].task.as_mut().expect("just inserted");
+                        t.as_mut().placed(key, generation)
+                    };
+                    if abort {
+                        self.abort(key, generation);
+                    }
+                }
+                RemoteOp::Call(call) => call.call(self),
+            }
+        }
+        *self.remote_buf.borrow_mut() = ops;
+    }
+
+    /// Step 4: polls the tasks that were ready when the step began, up to
+    /// the event interval.
+    fn run_ready(&self) {
+        let n = self.ready.borrow().len().min(self.event_interval);
+        for _ in 0..n {
+            let Some(word) = self.ready.borrow_mut().pop_front() else {
+                break;
+            };
+            self.run_task(word);
+        }
+    }
+
+    /// Step 5: waits for I/O, at most until the next timer.
+    fn poll_io(&self) -> io::Result<()> {
+        let busy =
+            !self.ready.borrow().is_empty() || self.main_woken.get() || self.remote.queue.pending();
+        let timeout = if busy {
+            Some(Duration::ZERO)
+        } else {
+            let timer = self
+                .timers
+                .borrow()
+                .next_expiration()
+                .map(|tick| self.start + Duration::from_millis(tick));
+            let periodic = self.periodic.as_ref().map(|p| p.next.get());
+            let at = match (timer, periodic) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            at.map(|at| at.saturating_duration_since(Instant::now()))
+        };
+        if timeout == Some(Duration::ZERO) && self.io.borrow().is_empty() {
+            return Ok(());
+        }
+        let mut events = self.events.borrow_mut();
+        match self
+            .poll
+            .borrow_mut()
+            .poll(&mut events, timeout.map(ceil_ms))
+        {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
+            Err(e) => return Err(e),
+        }
+        let mut buf = self.wake_buf.take();
+        for event in events.iter() {
+            if event.token() != WAKER_TOKEN {
+                self.io_dispatch(event, &mut buf);
+            }
+        }
+        self.counters
+            .io_events
+            .set(self.counters.io_events.get() + buf.len() as u64);
+        drop(events);
+        for w in buf.drain(..) {
+            w.wake();
+        }
+        *self.wake_buf.borrow_mut() = buf;
+        Ok(())
+    }
+
+    /// Milliseconds since `start`, rounded down: the wheel's "now".
+    pub(crate) fn tick_now(&self) -> u64 {
+        self.start.elapsed().as_millis() as u64
+    }
+
+    /// The first tick at or after `deadline`.
+    pub(crate) fn tick_for(&self, deadline: Instant) -> u64 {
+        let nanos = deadline.saturating_duration_since(self.start).as_nanos();
+        nanos.div_ceil(1_000_000) as u64
+    }
+
+    fn stats(&self) -> LoopStats {
+        LoopStats {
+            live_tasks: self.tasks.borrow().len(),
+            total_tasks: self.counters.spawned.get(),
+            ready: self.ready.borrow().len(),
+            timers: self.timers.borrow().len(),
+            io_sources: self.io.borrow().len(),
+            polls: self.counters.polls.get(),
+            turns: self.counters.turns.get(),
+            remote_ops: self.counters.remote_ops.get(),
+            io_events: self.counters.io_events.get(),
+            timers_fired: self.counters.timers_fired.get(),
+        }
+    }
+}
+
+/// epoll counts whole milliseconds: round up so a timer is never woken early.
+fn ceil_ms(d: Duration) -> Duration {
+    let ms = d.as_nanos().div_ceil(1_000_000);
+    Duration::from_millis(ms.min(u64::MAX as u128) as u64)
+}
+
+/// Wakes the task named by a waker word, from whatever thread.
+pub(crate) fn wake_word(word: u64) {
+    let rt = waker::rt_of(word);
+    if context::with_core(rt, |core| core.schedule(word)).is_none() {
+        remote::wake(word);
+    }
+}
+
+/// Configures a [`Runtime`].
+pub struct Builder {
+    event_interval: usize,
+    user_data: Option<Arc<dyn Any + Send + Sync>>,
+    periodic: Option<(Duration, Box<dyn FnMut()>)>,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder {
+            event_interval: 128,
+            user_data: None,
+            periodic: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for Builder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Builder")
+            .field("event_interval", &self.event_interval)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Builder {
+    /// The default configuration.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Tasks polled per turn at most before the loop looks at timers and
+    /// epoll again (default 128; at least 1).
+    pub fn event_interval(mut self, n: usize) -> Self {
+        self.event_interval = n.max(1);
+        self
+    }
+
+    /// Attaches opaque state that code running on the loop can fetch with
+    /// [`user_data`] (compat keeps its blocking pool there).
+    pub fn user_data(mut self, data: Arc<dyn Any + Send + Sync>) -> Self {
+        self.user_data = Some(data);
+        self
+    }
+
+    /// Runs `callback` on the loop thread every `period` (between turns,
+    /// never inside a task; late if a task blocks the loop). Used for
+    /// `RUNTIME_DEBUG=schedtrace`.
+    pub fn periodic(mut self, period: Duration, callback: Box<dyn FnMut()>) -> Self {
+        self.periodic = Some((period.max(Duration::from_millis(1)), callback));
+        self
+    }
+
+    /// Creates the runtime: an epoll instance and an eventfd, no thread.
+    pub fn build(self) -> io::Result<Runtime> {
+        Ok(Runtime {
+            core: Core::new(self)?,
+        })
+    }
+}
+
+/// A single-threaded event loop. Not `Send`: it runs where it was made.
+///
+/// Dropping it drops every task still alive (their futures' destructors run,
+/// and their `JoinHandle`s, if awaited elsewhere, yield a cancelled error).
+pub struct Runtime {
+    core: Rc<Core>,
+}
+
+impl Runtime {
+    /// A runtime with the default configuration.
+    pub fn new() -> io::Result<Self> {
+        Builder::new().build()
+    }
+
+    /// Runs `future` to completion on this thread, running every spawned
+    /// task meanwhile. Tasks still alive when it returns are kept and run
+    /// again by the next `block_on`, or dropped with the runtime.
+    ///
+    /// # Panics
+    /// If called inside a runtime (from a task, or inside another `block_on`).
+    pub fn block_on<F: Future>(&self, future: F) -> F::Output {
+        let _enter = context::enter(self.core.clone());
+        let core = &*self.core;
+        let mut future = pin!(future);
+        let main_waker = waker::waker(waker::pack(core.short, MAIN_KEY, 0));
+        core.main_woken.set(true);
+        loop {
+            core.counters.turns.set(core.counters.turns.get() + 1);
+            core.fire_timers();
+            core.drain_remote();
+            if core.main_woken.replace(false) {
+                core.budget.set(coop::BUDGET);
+                core.counters.polls.set(core.counters.polls.get() + 1);
+                if let Poll::Ready(v) = future.as_mut().poll(&mut Context::from_waker(&main_waker))
+                {
+                    return v;
+                }
+            }
+            core.run_ready();
+            if let Err(e) = core.poll_io() {
+                panic!("switchyard: epoll_wait failed: {e}");
+            }
+        }
+    }
+
+    /// A handle that spawns onto this loop from any thread.
+    pub fn handle(&self) -> Handle {
+        Handle {
+            remote: self.core.remote.clone(),
+        }
+    }
+
+    /// Spawns a task onto this loop (it runs during `block_on`).
+    pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.core.spawn(future)
+    }
+
+    /// A snapshot of the loop's counters.
+    pub fn stats(&self) -> LoopStats {
+        self.core.stats()
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        let core = &*self.core;
+        remote::unregister(&core.remote);
+        // Operations queued by other threads are dropped unrun: a join
+        // awaited elsewhere reports cancellation from its op's destructor.
+        let mut ops = Vec::new();
+        core.remote.queue.drain_into(&mut ops);
+        drop(ops);
+        // Drop every live task outside any borrow: their destructors may
+        // touch the (now empty) slab through handles they own.
+        let slots: Vec<Slot> = core.tasks.borrow_mut().drain().collect();
+        core.ready.borrow_mut().clear();
+        drop(slots);
+        let timers = std::mem::take(&mut *core.timers.borrow_mut());
+        drop(timers);
+    }
+}
+
+/// Spawns onto a loop from any thread; cheap to clone.
+#[derive(Clone)]
+pub struct Handle {
+    remote: Arc<Remote>,
+}
+
+impl std::fmt::Debug for Handle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Handle")
+            .field("runtime", &self.remote.id)
+            .finish()
+    }
+}
+
+impl Handle {
+    /// The handle of the loop running on this thread.
+    ///
+    /// # Panics
+    /// Outside a runtime.
+    pub fn current() -> Handle {
+        Self::try_current().expect("switchyard: Handle::current called outside a runtime")
+    }
+
+    /// The handle of the loop running on this thread, if any.
+    pub fn try_current() -> Option<Handle> {
+        context::with_current(|core| Handle {
+            remote: core.remote.clone(),
+        })
+    }
+
+    /// Spawns `future` onto the loop. From the loop's own thread it is queued
+    /// at once; from another thread it is queued through the remote queue and
+    /// starts on the loop's next turn. If the runtime is gone, the returned
+    /// handle yields a cancelled error.
+    pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        if let Some(core) = context::current().filter(|c| c.short == self.remote.short) {
+            return core.spawn(future);
+        }
+        let link = JoinLink::new();
+        let task: Pin<Box<dyn Task + Send>> = Box::pin(TaskCell::new(future, Some(link.clone())));
+        // Refused (runtime gone): dropping the op drops the cell, which
+        // completes the link as cancelled.
+        drop(self.remote.push(RemoteOp::Spawn(task)));
+        JoinHandle::link(self.remote.short, link)
+    }
+
+    /// A never-reused id of the runtime.
+    pub fn id(&self) -> u64 {
+        self.remote.id
+    }
+}
+
+/// Spawns a `Send` future on the current loop.
+///
+/// # Panics
+/// Outside a runtime.
+pub fn spawn<F>(future: F) -> JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    current_core("spawn").spawn(future)
+}
+
+/// Spawns a `!Send` future on the current loop.
+///
+/// # Panics
+/// Outside a runtime.
+pub fn spawn_local<F>(future: F) -> LocalJoinHandle<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    current_core("spawn_local").spawn_local(future)
+}
+
+/// The state attached with [`Builder::user_data`] to the loop running on this
+/// thread.
+pub fn user_data() -> Option<Arc<dyn Any + Send + Sync>> {
+    context::with_current(|core| core.user_data.clone()).flatten()
+}
+
+/// A snapshot of the current loop's counters.
+pub fn stats() -> Option<LoopStats> {
+    context::with_current(|core| core.stats())
+}
+
+fn current_core(what: &str) -> Rc<Core> {
+    context::current().unwrap_or_else(|| {
+        panic!(
+            "switchyard: {what} called outside a runtime (run the program inside switchyard::run)"
+        )
+    })
+}
