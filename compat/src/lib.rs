@@ -17,6 +17,8 @@
 
 mod blocking;
 mod config;
+#[allow(dead_code)] // used by sync (in progress)
+mod coop;
 mod engine;
 pub mod net;
 pub mod os;
