@@ -1,0 +1,227 @@
+//! The compat API in every mode: spawn and join, panics, abort, time,
+//! cross-thread wakes and handles, net, DNS, stats.
+
+use std::future::poll_fn;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Poll, Waker};
+use std::time::{Duration, Instant};
+
+use switchyard::net::{lookup_host, TcpListener, TcpStream, UdpSocket};
+use switchyard::time::{interval, sleep, timeout, MissedTickBehavior};
+use switchyard::{spawn, spawn_local, yield_now, Handle, Mode};
+
+switchyard::test_all_modes! {
+    async fn spawn_and_join() {
+        let hs: Vec<_> = (0..100u32).map(|i| spawn(async move { i + 1 })).collect();
+        let mut sum = 0;
+        for h in hs {
+            sum += h.await.unwrap();
+        }
+        assert_eq!(sum, 5050);
+    }
+
+    async fn a_panic_is_an_err_on_the_handle() {
+        let h = spawn(async { panic!("kaboom") });
+        let e = h.await.unwrap_err();
+        assert!(e.is_panic() && !e.is_cancelled());
+        assert_eq!(e.panic_message(), Some("kaboom"));
+        assert_eq!(e.to_string(), "task panicked: kaboom");
+        assert_eq!(spawn(async { 1 }).await.unwrap(), 1, "the runtime goes on");
+    }
+
+    async fn abort_cancels() {
+        let h = spawn(std::future::pending::<()>());
+        yield_now().await;
+        h.abort();
+        assert!(h.await.unwrap_err().is_cancelled());
+    }
+
+    async fn spawn_local_keeps_non_send_state() {
+        let cell = std::rc::Rc::new(std::cell::Cell::new(1));
+        let c2 = cell.clone();
+        spawn_local(async move { c2.set(2) }).await.unwrap();
+        assert_eq!(cell.get(), 2);
+    }
+
+    async fn sleep_and_timeout() {
+        let t = Instant::now();
+        sleep(Duration::from_millis(15)).await;
+        assert!(t.elapsed() >= Duration::from_millis(15));
+        assert!(timeout(Duration::from_millis(10), std::future::pending::<()>()).await.is_err());
+        assert_eq!(timeout(Duration::from_secs(10), async { 3 }).await, Ok(3));
+    }
+
+    async fn a_sleep_made_outside_binds_when_polled() {
+        let s = sleep(Duration::from_millis(5));
+        spawn(s).await.unwrap();
+    }
+
+    async fn interval_ticks_on_schedule() {
+        let mut iv = interval(Duration::from_millis(10));
+        iv.set_missed_tick_behavior(MissedTickBehavior::Burst);
+        let first = iv.tick().await;
+        for k in 1..=5u32 {
+            let due = iv.tick().await;
+            assert_eq!(due, first + Duration::from_millis(10) * k);
+            assert!(Instant::now() >= due);
+        }
+    }
+
+    async fn a_std_thread_wakes_a_task() {
+        let flag = Arc::new(AtomicBool::new(false));
+        let slot: Arc<Mutex<Option<Waker>>> = Arc::new(Mutex::new(None));
+        let (f2, s2) = (flag.clone(), slot.clone());
+        let t = std::thread::spawn(move || {
+            loop {
+                if let Some(w) = s2.lock().unwrap().take() {
+                    f2.store(true, Ordering::Release);
+                    w.wake();
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        });
+        poll_fn(|cx| {
+            if flag.load(Ordering::Acquire) {
+                return Poll::Ready(());
+            }
+            *slot.lock().unwrap() = Some(cx.waker().clone());
+            Poll::Pending
+        })
+        .await;
+        t.join().unwrap();
+    }
+
+    async fn a_handle_spawns_from_another_thread() {
+        let h = Handle::current();
+        let t = std::thread::spawn(move || h.spawn(async { 40 + 2 }));
+        let jh = t.join().unwrap();
+        assert_eq!(jh.await.unwrap(), 42);
+    }
+
+    async fn tcp_echo_over_loopback() {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        let server = spawn(async move {
+            let (s, _) = l.accept().await.unwrap();
+            let mut buf = [0u8; 32];
+            let n = s.read(&mut buf).await.unwrap();
+            s.write_all(&buf[..n]).await.unwrap();
+        });
+        let c = TcpStream::connect(addr).await.unwrap();
+        c.write_all(b"ping").await.unwrap();
+        let mut buf = [0u8; 4];
+        c.read_exact(&mut buf).await.unwrap();
+        assert_eq!(&buf, b"ping");
+        server.await.unwrap();
+    }
+
+    async fn split_halves_work_from_two_tasks() {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        spawn(async move {
+            let (s, _) = l.accept().await.unwrap();
+            let mut buf = [0u8; 1024];
+            while let Ok(n) = s.read(&mut buf).await {
+                if n == 0 || s.write_all(&buf[..n]).await.is_err() {
+                    break;
+                }
+            }
+        });
+        let (r, w) = TcpStream::connect(addr).await.unwrap().into_split();
+        let writer = spawn(async move {
+            for i in 0..100u8 {
+                w.write_all(&[i; 100]).await.unwrap();
+            }
+        });
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        while got.len() < 10_000 {
+            let n = r.read(&mut buf).await.unwrap();
+            got.extend_from_slice(&buf[..n]);
+        }
+        writer.await.unwrap();
+        let want: Vec<u8> = (0..100u8).flat_map(|i| [i; 100]).collect();
+        assert!(got == want);
+    }
+
+    async fn udp_round_trip() {
+        let a = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let b = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        a.send_to(b"hi", b.local_addr().unwrap()).await.unwrap();
+        let mut buf = [0u8; 8];
+        let (n, from) = b.recv_from(&mut buf).await.unwrap();
+        assert_eq!((&buf[..n], from), (&b"hi"[..], a.local_addr().unwrap()));
+    }
+
+    async fn lookup_host_resolves_localhost_off_the_loop() {
+        let addrs: Vec<_> = lookup_host("localhost:8080").await.unwrap().collect();
+        assert!(!addrs.is_empty());
+        assert!(addrs.iter().all(|a| a.port() == 8080 && a.ip().is_loopback()), "{addrs:?}");
+        let lit: Vec<_> = lookup_host("127.0.0.1:9").await.unwrap().collect();
+        assert_eq!(lit, vec!["127.0.0.1:9".parse().unwrap()]);
+        assert!(lookup_host("no-such-host.invalid:80").await.is_err());
+    }
+
+    async fn connect_by_name_goes_through_dns() {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        let accept = spawn(async move {
+            for _ in 0..2 {
+                l.accept().await.unwrap();
+            }
+        });
+        // "localhost" may resolve to ::1 first: that address is refused and
+        // the next one (127.0.0.1) is tried.
+        TcpStream::connect(("localhost", port)).await.unwrap();
+        TcpStream::connect(format!("127.0.0.1:{port}")).await.unwrap();
+        accept.await.unwrap();
+    }
+
+    async fn stats_see_tasks_and_timers() {
+        let hs: Vec<_> = (0..50).map(|_| spawn(sleep(Duration::from_millis(50)))).collect();
+        yield_now().await;
+        let s = switchyard::stats();
+        assert!(s.live_tasks >= 50, "{s:?}");
+        assert!(s.timers >= 50, "{s:?}");
+        assert!(s.total_tasks >= 50);
+        assert!(s.threads >= 1);
+        if s.mode == Mode::Single {
+            assert_eq!(s.procs, 1);
+        }
+        for h in hs {
+            h.await.unwrap();
+        }
+        assert_eq!(switchyard::stats().timers, 0);
+    }
+}
+
+#[test]
+fn builder_settings_win_over_the_environment() {
+    // The environment of this test process is not touched (tests run in
+    // parallel); `config()` with ignore_env shows the builder's values win
+    // over defaults, and the config unit tests cover env over defaults.
+    let c = switchyard::Builder::new()
+        .ignore_env()
+        .blocking_threads(7)
+        .max_threads(99)
+        .config()
+        .unwrap();
+    assert_eq!(
+        (c.mode, c.blocking_threads, c.max_threads),
+        (Mode::Single, 7, 99)
+    );
+    assert_eq!(
+        c.idle_thread_timeout,
+        switchyard::DEFAULT_IDLE_THREAD_TIMEOUT
+    );
+}
+
+#[test]
+#[should_panic(expected = "cannot start a runtime from within a runtime")]
+fn run_inside_a_runtime_panics_clearly() {
+    switchyard::testing::block_on(Mode::Single, 1, async {
+        switchyard::run(async {});
+    });
+}

@@ -1,0 +1,223 @@
+//! Checks that need a whole process of their own: this binary (harness =
+//! false, so no test-harness threads) re-runs itself as the child.
+//!
+//! * `threads`: `Threads` from /proc while 1,000 connections are served and
+//!   10,000 timers are pending (single mode: exactly 1).
+//! * `ctrl_c`: `signal::ctrl_c()` completes on SIGINT and the program exits 0.
+//! * `rlimit`: the soft RLIMIT_NOFILE is raised to the hard limit at start-up.
+//! * `schedtrace`: `RUNTIME_DEBUG=schedtrace=MS` prints parseable lines.
+
+mod util;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use util::{mode_envs, Proc};
+
+const SLEEPERS: usize = 10_000;
+const CONNECTIONS: usize = 1_000;
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("child") {
+        match args[2].as_str() {
+            "server" => child_server(),
+            "ctrl_c" => child_ctrl_c(),
+            "limits" => child_limits(),
+            "busy" => child_busy(),
+            other => panic!("unknown child {other}"),
+        }
+        return;
+    }
+    loop_core::sys::raise_nofile_limit().unwrap();
+    for env in mode_envs() {
+        threads_while_serving(&env);
+        ctrl_c_exits_cleanly(&env);
+        rlimit_is_raised(&env);
+        schedtrace_lines_parse(&env);
+    }
+    println!("processes: ok");
+}
+
+fn child(kind: &str, env: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args(["child", kind]).envs(env.iter().copied());
+    cmd
+}
+
+// ------------------------------------------------------------------ threads
+
+fn child_server() {
+    switchyard::run(async {
+        for _ in 0..SLEEPERS {
+            switchyard::spawn(switchyard::time::sleep(Duration::from_secs(600)));
+        }
+        let l = switchyard::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap();
+        println!("listening on {}", l.local_addr().unwrap());
+        std::io::stdout().flush().unwrap();
+        loop {
+            let (s, _) = l.accept().await.unwrap();
+            switchyard::spawn(async move {
+                let mut buf = [0u8; 64];
+                while let Ok(n) = s.read(&mut buf).await {
+                    if n == 0 || s.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    })
+}
+
+fn threads_while_serving(env: &[(&str, &str)]) {
+    let mut p = Proc::spawn(child("server", env));
+    let addr = p.listening_addr();
+    let mut conns: Vec<TcpStream> = (0..CONNECTIONS)
+        .map(|_| TcpStream::connect(addr).unwrap())
+        .collect();
+    for (i, c) in conns.iter_mut().enumerate() {
+        c.write_all(&(i as u32).to_le_bytes()).unwrap();
+    }
+    for (i, c) in conns.iter_mut().enumerate() {
+        c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let mut b = [0u8; 4];
+        c.read_exact(&mut b).unwrap();
+        assert_eq!(u32::from_le_bytes(b), i as u32);
+    }
+    let threads = p.threads();
+    if env.contains(&("RUNTIME_MODE", "single")) {
+        assert_eq!(threads, 1, "single mode: one OS thread ({env:?})");
+    }
+    println!("{env:?}: {CONNECTIONS} connections, {SLEEPERS} timers, Threads: {threads}");
+}
+
+// ------------------------------------------------------------------ ctrl_c
+
+fn child_ctrl_c() {
+    switchyard::run(async {
+        let wait = switchyard::spawn(switchyard::signal::ctrl_c());
+        switchyard::yield_now().await;
+        println!("ready");
+        std::io::stdout().flush().unwrap();
+        wait.await.unwrap().unwrap();
+        println!("got ctrl_c");
+    })
+}
+
+fn ctrl_c_exits_cleanly(env: &[(&str, &str)]) {
+    let mut p = Proc::spawn(child("ctrl_c", env));
+    p.wait_line("ready");
+    p.signal("INT");
+    let st = p
+        .wait_timeout(Duration::from_secs(10))
+        .expect("exits after SIGINT");
+    assert_eq!(st.code(), Some(0), "{}", p.stderr());
+    assert!(p.rest_of_stdout().contains("got ctrl_c"));
+}
+
+// ------------------------------------------------------------------ rlimit
+
+fn child_limits() {
+    switchyard::run(async {
+        let limits = std::fs::read_to_string("/proc/self/limits").unwrap();
+        let line = limits
+            .lines()
+            .find(|l| l.starts_with("Max open files"))
+            .unwrap();
+        println!("limits {line}");
+    })
+}
+
+fn rlimit_is_raised(env: &[(&str, &str)]) {
+    // Lower only the soft limit; the runtime must raise it back to the hard.
+    let hard: u64 = {
+        let out = Command::new("sh")
+            .args(["-c", "ulimit -Hn"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .unwrap_or(0)
+    };
+    if hard <= 64 {
+        println!("rlimit: hard limit {hard} too low to test, skipped");
+        return;
+    }
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg(format!(
+            "ulimit -Sn 64 && exec {} child limits",
+            std::env::current_exe().unwrap().display()
+        ))
+        .envs(env.iter().copied());
+    let mut p = Proc::spawn(cmd);
+    let line = p.wait_line("limits");
+    let nums: Vec<u64> = line
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    assert_eq!(nums.len(), 2, "{line}");
+    assert_eq!(
+        nums[0], nums[1],
+        "soft limit raised to the hard limit: {line}"
+    );
+    assert_eq!(nums[1], hard);
+}
+
+// ------------------------------------------------------------------ schedtrace
+
+fn child_busy() {
+    switchyard::run(async {
+        for _ in 0..5 {
+            switchyard::spawn(switchyard::time::sleep(Duration::from_secs(60)));
+        }
+        println!("ready");
+        std::io::stdout().flush().unwrap();
+        switchyard::time::sleep(Duration::from_secs(60)).await;
+    })
+}
+
+fn schedtrace_lines_parse(env: &[(&str, &str)]) {
+    let mut cmd = child("busy", env);
+    cmd.env("RUNTIME_DEBUG", "schedtrace=50");
+    let mut p = Proc::spawn(cmd);
+    p.wait_line("ready");
+    let mut err = BufReader::new(p.take_stderr());
+    let start = Instant::now();
+    let mut last_ms = 0;
+    for _ in 0..5 {
+        let mut line = String::new();
+        err.read_line(&mut line).unwrap();
+        let line = line.trim_end();
+        let rest = line
+            .strip_prefix("SCHED ")
+            .unwrap_or_else(|| panic!("not a SCHED line: {line}"));
+        let (ms, fields) = rest.split_once("ms: ").unwrap();
+        let ms: u64 = ms.parse().unwrap();
+        assert!(ms > last_ms, "time advances: {line}");
+        last_ms = ms;
+        let kv: std::collections::HashMap<&str, &str> = fields
+            .split_whitespace()
+            .filter_map(|f| f.split_once('='))
+            .collect();
+        if env.contains(&("RUNTIME_MODE", "single")) {
+            assert_eq!(kv["mode"], "single", "{line}");
+            assert_eq!(kv["threads"], "1", "{line}");
+            let tasks: usize = kv["tasks"].parse().unwrap();
+            let timers: usize = kv["timers"].parse().unwrap();
+            assert!(tasks >= 5 && timers >= 6, "{line}");
+            for k in ["ready", "io", "polls", "blocking"] {
+                kv[k]
+                    .parse::<u64>()
+                    .unwrap_or_else(|_| panic!("{k} in {line}"));
+            }
+        }
+    }
+    assert!(start.elapsed() < Duration::from_secs(10));
+    assert!(last_ms >= 200, "five lines 50 ms apart");
+}
