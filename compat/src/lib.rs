@@ -17,7 +17,6 @@
 
 mod blocking;
 mod config;
-#[allow(dead_code)] // used by sync (in progress)
 mod coop;
 mod engine;
 pub mod net;
@@ -26,6 +25,7 @@ mod runtime;
 mod shared;
 pub mod signal;
 mod stats;
+pub mod sync;
 mod task;
 pub mod testing;
 pub mod time;
