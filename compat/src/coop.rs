@@ -6,6 +6,7 @@
 use std::task::{Context, Poll};
 
 /// Spends one unit of the current task's budget (no-op outside a runtime).
+#[inline]
 pub(crate) fn poll_proceed(cx: &mut Context<'_>) -> Poll<()> {
     loop_core::coop::poll_proceed(cx)
 }

@@ -76,6 +76,9 @@ struct Slot {
     joined: bool,
     /// `abort` was asked while the task was running.
     abort: bool,
+    /// The turn in which it was last polled (low 32 bits): a task is polled
+    /// at most once per turn.
+    polled_turn: u32,
     /// Who awaits the output.
     join_waker: Option<Waker>,
     /// The future, then the output. `None` while running.
@@ -141,8 +144,6 @@ pub(crate) struct Core {
     pub(crate) registry: mio::Registry,
     poll: RefCell<mio::Poll>,
     events: RefCell<mio::Events>,
-    /// The running task's cooperative budget (see `coop`).
-    pub(crate) budget: Cell<u32>,
     /// Tasks polled per turn at most.
     event_interval: usize,
     /// Reused buffers, so a turn allocates nothing in steady state.
@@ -187,7 +188,6 @@ impl Core {
             registry,
             poll: RefCell::new(poll),
             events: RefCell::new(mio::Events::with_capacity(1024)),
-            budget: Cell::new(coop::BUDGET),
             event_interval,
             wake_buf: RefCell::new(Vec::new()),
             remote_buf: RefCell::new(Vec::new()),
@@ -246,6 +246,7 @@ impl Core {
             scheduled: true,
             joined,
             abort: false,
+            polled_turn: u32::MAX,
             join_waker: None,
             task: Some(task),
         });
@@ -276,44 +277,53 @@ impl Core {
         LocalJoinHandle::new(self.short, key, generation)
     }
 
-    /// Rule 2: polls the task named by `word` once, if it is still queued.
-    fn run_task(&self, word: u64) {
+    /// Rule 2: polls the task named by `word` once, if it is still queued
+    /// and was not polled in this turn yet (then it is left for the next).
+    fn run_task(&self, word: u64, turn: u32) -> Ran {
         let key = waker::key_of(word) as usize;
         let mut task = {
             let mut tasks = self.tasks.borrow_mut();
             let Some(slot) = tasks.get_mut(key) else {
-                return;
+                return Ran::Stale;
             };
             if slot.generation != waker::gen_of(word)
                 || !slot.scheduled
                 || slot.state != State::Idle
             {
-                return;
+                return Ran::Stale;
             }
+            if slot.polled_turn == turn {
+                return Ran::NextTurn;
+            }
+            slot.polled_turn = turn;
             slot.scheduled = false;
             slot.state = State::Running;
             slot.task.take().expect("an idle slot holds its task")
         };
         let waker = waker::waker(word);
         let mut cx = Context::from_waker(&waker);
-        self.budget.set(coop::BUDGET);
+        coop::reset();
         let done = task.as_mut().poll(&mut cx).is_ready();
+        coop::unconstrain();
         self.counters.polls.set(self.counters.polls.get() + 1);
         self.after_poll(key, task, done);
+        Ran::Polled
     }
 
     /// Rules 2 and 3: puts a polled (or cancelled) task back, or completes it.
-    fn after_poll(&self, key: usize, mut task: Pin<Box<dyn Task>>, mut done: bool) {
-        if !done && self.tasks.borrow()[key].abort {
-            task.as_mut().cancel();
-            done = true;
-        }
+    fn after_poll(&self, key: usize, mut task: Pin<Box<dyn Task>>, done: bool) {
         let mut tasks = self.tasks.borrow_mut();
         let slot = &mut tasks[key];
         if !done {
-            slot.task = Some(task);
-            slot.state = State::Idle;
-            return;
+            if !slot.abort {
+                slot.task = Some(task);
+                slot.state = State::Idle;
+                return;
+            }
+            // Aborted while it ran: drop the future with no borrow held.
+            drop(tasks);
+            task.as_mut().cancel();
+            return self.after_poll(key, task, true);
         }
         slot.state = State::Complete;
         slot.scheduled = false;
@@ -348,7 +358,7 @@ impl Core {
         generation: u32,
         cx: &mut Context<'_>,
     ) -> Poll<Result<T, JoinError>> {
-        if coop::consume(self, cx).is_pending() {
+        if coop::poll_proceed(cx).is_pending() {
             return Poll::Pending;
         }
         let mut tasks = self.tasks.borrow_mut();
@@ -514,6 +524,9 @@ impl Core {
 
     /// Step 2: runs what other threads queued.
     fn drain_remote(&self) {
+        if !self.remote.queue.pending() {
+            return;
+        }
         let mut ops = self.remote_buf.take();
         self.remote.queue.drain_into(&mut ops);
         self.counters
@@ -539,15 +552,26 @@ impl Core {
         *self.remote_buf.borrow_mut() = ops;
     }
 
-    /// Step 4: polls the tasks that were ready when the step began, up to
-    /// the event interval.
+    /// Step 4: polls ready tasks in FIFO order, those readied during the
+    /// step included, until the queue is empty, `event_interval` tasks were
+    /// polled, or a task comes round a second time (each task is polled at
+    /// most once per turn: one that yields waits for timers, other tasks and
+    /// epoll).
     fn run_ready(&self) {
-        let n = self.ready.borrow().len().min(self.event_interval);
-        for _ in 0..n {
+        let turn = self.counters.turns.get() as u32;
+        let mut polled = 0;
+        while polled < self.event_interval {
             let Some(word) = self.ready.borrow_mut().pop_front() else {
                 break;
             };
-            self.run_task(word);
+            match self.run_task(word, turn) {
+                Ran::Polled => polled += 1,
+                Ran::Stale => {}
+                Ran::NextTurn => {
+                    self.ready.borrow_mut().push_front(word);
+                    break;
+                }
+            }
         }
     }
 
@@ -625,6 +649,16 @@ impl Core {
             timers_fired: self.counters.timers_fired.get(),
         }
     }
+}
+
+/// What `run_task` did with a ready entry.
+enum Ran {
+    /// Polled it.
+    Polled,
+    /// Nothing to do: the task finished, was freed, or is no longer queued.
+    Stale,
+    /// Already polled in this turn: it waits for the next.
+    NextTurn,
 }
 
 /// epoll counts whole milliseconds: round up so a timer is never woken early.
@@ -733,10 +767,11 @@ impl Runtime {
             core.fire_timers();
             core.drain_remote();
             if core.main_woken.replace(false) {
-                core.budget.set(coop::BUDGET);
                 core.counters.polls.set(core.counters.polls.get() + 1);
-                if let Poll::Ready(v) = future.as_mut().poll(&mut Context::from_waker(&main_waker))
-                {
+                coop::reset();
+                let polled = future.as_mut().poll(&mut Context::from_waker(&main_waker));
+                coop::unconstrain();
+                if let Poll::Ready(v) = polled {
                     return v;
                 }
             }

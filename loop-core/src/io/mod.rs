@@ -116,7 +116,7 @@ impl Registration {
     /// waker for that direction.
     pub(crate) fn poll_ready(&self, cx: &mut Context<'_>, dir: Direction) -> Poll<io::Result<()>> {
         context::with_core(self.short, |core| {
-            if coop::consume(core, cx).is_pending() {
+            if coop::poll_proceed(cx).is_pending() {
                 return Poll::Pending;
             }
             core.io_poll_ready(self.key, self.generation, dir, cx)

@@ -107,7 +107,7 @@ impl Sleep {
         }
         let deadline = self.deadline;
         let outcome = context::with_current(|core| {
-            if coop::consume(core, cx).is_pending() {
+            if coop::poll_proceed(cx).is_pending() {
                 return Poll::Pending;
             }
             let tick = core.tick_for(deadline);
