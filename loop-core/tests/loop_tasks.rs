@@ -9,7 +9,7 @@ use std::task::{Context, Poll, Waker};
 use std::thread;
 use std::time::Duration;
 
-use loop_core::{spawn, spawn_local, yield_now, Handle, Runtime};
+use loop_core::{spawn, spawn_local, yield_now, Runtime};
 
 /// A future that parks its waker where a test can reach it, and completes
 /// once `flag` is set.
@@ -357,7 +357,7 @@ fn block_on_inside_a_runtime_panics_clearly() {
 #[test]
 #[should_panic(expected = "spawn called outside a runtime")]
 fn spawn_outside_a_runtime_panics_clearly() {
-    let _ = spawn(async {});
+    drop(spawn(async {}));
 }
 
 #[test]
