@@ -6,6 +6,9 @@
 //! * `ctrl_c`: `signal::ctrl_c()` completes on SIGINT and the program exits 0.
 //! * `rlimit`: the soft RLIMIT_NOFILE is raised to the hard limit at start-up.
 //! * `schedtrace`: `RUNTIME_DEBUG=schedtrace=MS` prints parseable lines.
+//! * `sigquit`: SIGQUIT prints the task dump on stderr and the program goes on.
+//! * `trace`: `RUNTIME_TRACE=FILE` writes a Chrome trace whose slices, wake
+//!   arrows and park instants parse and match what the program did.
 
 mod util;
 
@@ -27,6 +30,7 @@ fn main() {
             "ctrl_c" => child_ctrl_c(),
             "limits" => child_limits(),
             "busy" => child_busy(),
+            "pingpong" => child_pingpong(),
             other => panic!("unknown child {other}"),
         }
         return;
@@ -37,6 +41,8 @@ fn main() {
         ctrl_c_exits_cleanly(&env);
         rlimit_is_raised(&env);
         schedtrace_lines_parse(&env);
+        sigquit_prints_the_dump(&env);
+        trace_file_parses(&env);
     }
     println!("processes: ok");
 }
@@ -220,4 +226,114 @@ fn schedtrace_lines_parse(env: &[(&str, &str)]) {
     }
     assert!(start.elapsed() < Duration::from_secs(10));
     assert!(last_ms >= 200, "five lines 50 ms apart");
+}
+
+// ------------------------------------------------------------------ sigquit
+
+fn sigquit_prints_the_dump(env: &[(&str, &str)]) {
+    let mut p = Proc::spawn(child("busy", env));
+    p.wait_line("ready");
+    let mut err = BufReader::new(p.take_stderr());
+    p.signal("QUIT");
+    let mut dump = String::new();
+    let start = Instant::now();
+    while !dump.contains("[sleep") || dump.matches("spawned at").count() < 5 {
+        let mut line = String::new();
+        if err.read_line(&mut line).unwrap() == 0 {
+            break;
+        }
+        dump.push_str(&line);
+        assert!(start.elapsed() < Duration::from_secs(10), "{dump}");
+    }
+    assert!(dump.contains("task dump (SIGQUIT)"), "{dump}");
+    assert!(dump.contains("(main) [sleep"), "{dump}");
+    assert!(dump.contains("spawned at tests/processes.rs:"), "{dump}");
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(
+        p.child.try_wait().unwrap().is_none(),
+        "the program goes on after the dump"
+    );
+}
+
+// ------------------------------------------------------------------ trace
+
+fn child_pingpong() {
+    switchyard::run(async {
+        let (tx1, mut rx1) = switchyard::sync::mpsc::channel::<u32>(1);
+        let (tx2, mut rx2) = switchyard::sync::mpsc::channel::<u32>(1);
+        let echo = switchyard::spawn(async move {
+            while let Some(v) = rx1.recv().await {
+                if tx2.send(v + 1).await.is_err() {
+                    break;
+                }
+            }
+        });
+        let mut x = 0;
+        for _ in 0..100 {
+            tx1.send(x).await.unwrap();
+            x = rx2.recv().await.unwrap();
+        }
+        drop(tx1);
+        echo.await.unwrap();
+        switchyard::time::sleep(Duration::from_millis(5)).await;
+        println!("done {x}");
+    })
+}
+
+fn trace_file_parses(env: &[(&str, &str)]) {
+    let path = std::env::temp_dir().join(format!("switchyard-trace-{}.json", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let mut cmd = child("pingpong", env);
+    cmd.env("RUNTIME_TRACE", &path);
+    let mut p = Proc::spawn(cmd);
+    assert_eq!(p.wait_line("done"), "100");
+    let st = p.wait_timeout(Duration::from_secs(10)).expect("exits");
+    assert!(st.success());
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let _ = std::fs::remove_file(&path);
+    let events = json["traceEvents"].as_array().unwrap();
+    let of = |ph: &str| events.iter().filter(|e| e["ph"] == ph).collect::<Vec<_>>();
+    let lanes: Vec<_> = of("M")
+        .into_iter()
+        .filter(|e| e["name"] == "thread_name")
+        .collect();
+    let slices = of("X");
+    if env.contains(&("RUNTIME_MODE", "single")) {
+        assert_eq!(lanes.len(), 1, "single mode: one lane");
+        assert!(lanes[0]["args"]["name"].as_str().unwrap().contains("loop"));
+    }
+    // The echo task ran about once per round trip, named by its spawn site.
+    let echo_runs = slices
+        .iter()
+        .filter(|e| {
+            let n = e["name"].as_str().unwrap();
+            n.starts_with("task 1 (tests/processes.rs:")
+        })
+        .count();
+    assert!(
+        (100..=110).contains(&echo_runs),
+        "echo task slices: {echo_runs}"
+    );
+    assert!(slices.iter().any(|e| e["name"]
+        .as_str()
+        .unwrap()
+        .starts_with("main (tests/processes.rs:")));
+    for e in &slices {
+        assert!(
+            e["ts"].as_f64().unwrap() >= 0.0 && e["dur"].as_f64().unwrap() > 0.0,
+            "{e}"
+        );
+    }
+    // Every wake arrow that starts also ends, on the same id.
+    let starts: std::collections::HashSet<u64> =
+        of("s").iter().map(|e| e["id"].as_u64().unwrap()).collect();
+    let ends: std::collections::HashSet<u64> =
+        of("f").iter().map(|e| e["id"].as_u64().unwrap()).collect();
+    assert!(starts.len() >= 150, "wake arrows: {}", starts.len());
+    assert!(ends.is_subset(&starts));
+    assert!(starts.difference(&ends).count() <= 2, "unmatched arrows");
+    let parks: Vec<_> = of("i").into_iter().filter(|e| e["cat"] == "park").collect();
+    assert!(parks.iter().any(|e| e["name"] == "park: chan receive"));
+    assert!(parks.iter().any(|e| e["name"] == "park: sleep"));
 }

@@ -20,6 +20,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
+use crate::coop::{self, WaitReason};
 use crate::task::JoinError;
 
 type Job = Box<dyn FnOnce() + Send>;
@@ -251,7 +252,7 @@ impl<R> Future for BlockingHandle<R> {
             Some(w) if w.will_wake(cx.waker()) => {}
             _ => s.waker = Some(cx.waker().clone()),
         }
-        Poll::Pending
+        coop::wait(WaitReason::Blocking)
     }
 }
 

@@ -1,12 +1,25 @@
-//! The cooperative budget, for resources compat implements itself (channels,
-//! locks): each ready operation spends one unit of the running task's budget,
-//! and when it is spent the operation returns `Pending` after waking the task,
-//! so a task that always finds its channel ready still lets others run.
+//! The cooperative budget and wait reasons, for resources compat implements
+//! itself (channels, locks, the blocking pool).
+//!
+//! Each ready operation spends one unit of the running task's budget, and
+//! when it is spent the operation returns `Pending` after waking the task,
+//! so a task that always finds its channel ready still lets others run. An
+//! operation that makes its task wait says why (for `dump()` and traces)
+//! through [`wait`]. Both are engine-neutral thread-locals in loop-core,
+//! read by whichever engine polls the task.
 
 use std::task::{Context, Poll};
+
+pub(crate) use loop_core::trace::WaitReason;
 
 /// Spends one unit of the current task's budget (no-op outside a runtime).
 #[inline]
 pub(crate) fn poll_proceed(cx: &mut Context<'_>) -> Poll<()> {
     loop_core::coop::poll_proceed(cx)
+}
+
+/// `Pending`, recording why the task waits.
+#[inline]
+pub(crate) fn wait<T>(reason: WaitReason) -> Poll<T> {
+    loop_core::trace::pending(reason)
 }

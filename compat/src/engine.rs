@@ -51,7 +51,12 @@ impl Engine {
         let shared = Arc::new(Shared::new(config));
         match config.mode {
             Mode::Single => {
-                let mut b = loop_core::Builder::new().user_data(shared);
+                let mut b = loop_core::Builder::new()
+                    .user_data(shared)
+                    .control_signals(true);
+                if let Some(path) = &config.trace {
+                    b = b.trace(path);
+                }
                 if let Some(period) = config.debug.schedtrace {
                     let start = std::time::Instant::now();
                     b = b.periodic(
@@ -68,6 +73,7 @@ impl Engine {
         }
     }
 
+    #[track_caller]
     pub(crate) fn block_on<F: Future>(&self, future: F) -> F::Output {
         match self {
             Engine::Single(rt) => rt.block_on(future),

@@ -18,6 +18,7 @@
 mod blocking;
 mod config;
 mod coop;
+pub mod debug;
 mod engine;
 pub mod net;
 pub mod os;
@@ -32,6 +33,7 @@ pub mod time;
 
 pub use blocking::{BlockingHandle, PoolStats};
 pub use config::{ConfigError, Debug as DebugConfig, Mode};
+pub use debug::dump;
 pub use runtime::{
     run, Builder, Config, Error, Runtime, DEFAULT_BLOCKING_THREADS, DEFAULT_IDLE_THREAD_TIMEOUT,
     DEFAULT_MAX_THREADS,

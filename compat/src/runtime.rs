@@ -219,6 +219,7 @@ impl Builder {
     ///
     /// # Panics
     /// If called inside a runtime.
+    #[track_caller]
     pub fn run<F: Future>(self, future: F) -> F::Output {
         assert_outside_runtime();
         match self.build() {
@@ -240,6 +241,7 @@ impl Builder {
 ///
 /// # Panics
 /// If called inside a runtime (from a task or inside another `run`).
+#[track_caller]
 pub fn run<F: Future>(future: F) -> F::Output {
     Builder::new().run(future)
 }
@@ -276,6 +278,7 @@ impl Runtime {
     ///
     /// # Panics
     /// If called inside a runtime.
+    #[track_caller]
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
         assert_outside_runtime();
         self.engine.block_on(future)

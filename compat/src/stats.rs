@@ -87,6 +87,144 @@ impl Stats {
         }
     }
 
+    /// The snapshot in the Prometheus text exposition format (version
+    /// 0.0.4): one gauge or counter per field, each with `# HELP` and
+    /// `# TYPE` lines, plus `switchyard_info{mode=...}`.
+    pub fn to_prometheus(&self) -> String {
+        use std::fmt::Write as _;
+        let mut out = String::with_capacity(4096);
+        let mut metric = |name: &str, kind: &str, help: &str, value: f64| {
+            let _ = writeln!(out, "# HELP switchyard_{name} {help}");
+            let _ = writeln!(out, "# TYPE switchyard_{name} {kind}");
+            let _ = writeln!(out, "switchyard_{name} {value}");
+        };
+        metric(
+            "os_threads",
+            "gauge",
+            "OS threads of the process (from /proc/self/status).",
+            self.threads as f64,
+        );
+        metric(
+            "procs",
+            "gauge",
+            "Processors (Ps); 1 in single mode.",
+            self.procs as f64,
+        );
+        metric(
+            "tasks_live",
+            "gauge",
+            "Tasks alive.",
+            self.live_tasks as f64,
+        );
+        metric(
+            "tasks_total",
+            "counter",
+            "Tasks spawned since the start.",
+            self.total_tasks as f64,
+        );
+        metric(
+            "tasks_runnable",
+            "gauge",
+            "Tasks ready to run.",
+            self.runnable_tasks as f64,
+        );
+        metric("timers", "gauge", "Timers pending.", self.timers as f64);
+        metric(
+            "io_sources",
+            "gauge",
+            "I/O sources registered with the poller.",
+            self.io_sources as f64,
+        );
+        metric(
+            "polls_total",
+            "counter",
+            "Task polls since the start.",
+            self.polls as f64,
+        );
+        metric(
+            "blocking_threads",
+            "gauge",
+            "Threads of the spawn_blocking pool.",
+            self.blocking_threads as f64,
+        );
+        metric(
+            "blocking_idle",
+            "gauge",
+            "Idle threads of the spawn_blocking pool.",
+            self.blocking_idle as f64,
+        );
+        metric(
+            "blocking_queued",
+            "gauge",
+            "Jobs waiting for a blocking thread.",
+            self.blocking_queued as f64,
+        );
+        metric(
+            "ms_running",
+            "gauge",
+            "mn: Ms running a task with a P.",
+            self.ms_running as f64,
+        );
+        metric(
+            "ms_in_syscall",
+            "gauge",
+            "mn: Ms inside a system call.",
+            self.ms_in_syscall as f64,
+        );
+        metric(
+            "ms_without_p",
+            "gauge",
+            "mn: Ms whose P was retaken while their task ran on.",
+            self.ms_without_p as f64,
+        );
+        metric(
+            "ms_idle",
+            "gauge",
+            "mn: Ms parked, waiting for work.",
+            self.ms_idle as f64,
+        );
+        metric(
+            "steals_total",
+            "counter",
+            "mn: tasks stolen from another P.",
+            self.steals as f64,
+        );
+        metric(
+            "handoffs_total",
+            "counter",
+            "mn: Ps handed to another M.",
+            self.handoffs as f64,
+        );
+        metric(
+            "retakes_total",
+            "counter",
+            "mn: Ps retaken by sysmon.",
+            self.retakes as f64,
+        );
+        metric(
+            "preemptions_total",
+            "counter",
+            "mn: tasks asked to yield after running long.",
+            self.preemptions as f64,
+        );
+        metric(
+            "parks_total",
+            "counter",
+            "mn: times a task parked.",
+            self.parks as f64,
+        );
+        metric(
+            "stacks_in_use",
+            "gauge",
+            "mn: task stacks in use.",
+            self.stacks_in_use as f64,
+        );
+        let _ = writeln!(out, "# HELP switchyard_info The runtime's execution model.");
+        let _ = writeln!(out, "# TYPE switchyard_info gauge");
+        let _ = writeln!(out, "switchyard_info{{mode=\"{}\"}} 1", self.mode);
+        out
+    }
+
     /// The single-mode line of `RUNTIME_DEBUG=schedtrace`, after
     /// `SCHED <ms>ms: `.
     pub fn single_trace_line(&self) -> String {

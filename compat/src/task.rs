@@ -203,6 +203,7 @@ impl<T> fmt::Debug for LocalJoinHandle<T> {
 ///
 /// # Panics
 /// Outside a runtime.
+#[track_caller]
 pub fn spawn<F>(future: F) -> JoinHandle<F::Output>
 where
     F: Future + Send + 'static,
@@ -220,6 +221,7 @@ where
 ///
 /// # Panics
 /// Outside a runtime.
+#[track_caller]
 pub fn spawn_local<F>(future: F) -> LocalJoinHandle<F::Output>
 where
     F: Future + 'static,
@@ -266,6 +268,7 @@ impl Handle {
     }
 
     /// Spawns `future` onto the runtime, from any thread.
+    #[track_caller]
     pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
     where
         F: Future + Send + 'static,

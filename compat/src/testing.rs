@@ -25,6 +25,7 @@ pub fn builder(mode: Mode, procs: usize) -> Builder {
 ///
 /// # Panics
 /// If the runtime cannot be built, or if the future panics.
+#[track_caller]
 pub fn block_on<F: Future>(mode: Mode, procs: usize, future: F) -> F::Output {
     builder(mode, procs)
         .build()

@@ -44,7 +44,7 @@ pub fn poll_proceed(cx: &mut Context<'_>) -> Poll<()> {
     let left = LEFT.try_with(Cell::get).unwrap_or(UNCONSTRAINED);
     if left == 0 {
         cx.waker().wake_by_ref();
-        return Poll::Pending;
+        return crate::trace::pending(crate::trace::WaitReason::Yield);
     }
     if left != UNCONSTRAINED {
         let _ = LEFT.try_with(|l| l.set(left - 1));

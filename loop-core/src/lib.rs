@@ -31,6 +31,8 @@ mod loom;
 #[cfg(not(loom))]
 pub mod net;
 #[cfg(not(loom))]
+mod observe;
+#[cfg(not(loom))]
 mod remote;
 #[cfg(loom)]
 #[path = "remote/queue.rs"]
@@ -45,9 +47,13 @@ pub mod sys;
 pub mod task;
 #[cfg(not(loom))]
 pub mod time;
+#[cfg(not(loom))]
+pub mod trace;
 
 #[cfg(not(loom))]
 pub use context::inside_runtime;
+#[cfg(not(loom))]
+pub use observe::{dump, tasks};
 #[cfg(not(loom))]
 pub use runtime::{spawn, spawn_local, stats, user_data, Builder, Handle, LoopStats, Runtime};
 #[cfg(not(loom))]

@@ -34,6 +34,8 @@ use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::future::Future;
 use std::io;
+use std::panic::Location;
+use std::path::PathBuf;
 use std::pin::{pin, Pin};
 use std::rc::Rc;
 use std::sync::Arc;
@@ -45,11 +47,13 @@ use slab::Slab;
 use crate::context;
 use crate::coop;
 use crate::io::IoSlot;
+use crate::observe::{Control, Tracing, QUIT_TOKEN, TRACE_TOKEN};
 use crate::remote::{self, Remote, RemoteOp};
 use crate::task::cell::{Cell as TaskCell, JoinLink};
 use crate::task::waker::{self, GEN_MASK, MAIN_KEY};
 use crate::task::{JoinError, JoinHandle, LocalJoinHandle, Task};
 use crate::time::wheel::Wheel;
+use crate::trace::{self, TaskState, WaitReason};
 
 /// The token of the remote queue's eventfd.
 const WAKER_TOKEN: mio::Token = mio::Token(usize::MAX);
@@ -79,6 +83,14 @@ struct Slot {
     /// The turn in which it was last polled (low 32 bits): a task is polled
     /// at most once per turn.
     polled_turn: u32,
+    /// Why it waits, as its last poll said (see `trace`).
+    wait: WaitReason,
+    /// When that poll ended (`turn_ms`), for the dump.
+    since_ms: u32,
+    /// Its id on this runtime (1 for the first task spawned).
+    id: u64,
+    /// Where it was spawned.
+    site: &'static Location<'static>,
     /// Who awaits the output.
     join_waker: Option<Waker>,
     /// The future, then the output. `None` while running.
@@ -155,6 +167,19 @@ pub(crate) struct Core {
     /// A callback run every period by the loop itself (schedtrace), with
     /// its next due time.
     periodic: Option<Periodic>,
+    /// Milliseconds since `start` at the end of the last epoll: a coarse
+    /// clock read once per turn, for wait durations in dumps.
+    pub(crate) turn_ms: Cell<u32>,
+    /// Id of the task being polled (`None`: none; 0 is the main future),
+    /// for trace wake arrows.
+    running: Cell<Option<u64>>,
+    /// The main future's wait reason, since when, and `block_on`'s caller.
+    main_wait: Cell<(WaitReason, u32)>,
+    main_site: Cell<Option<&'static Location<'static>>>,
+    /// Trace recording, when `RUNTIME_TRACE` asked for it.
+    pub(crate) tracing: Option<Tracing>,
+    /// SIGQUIT/SIGUSR2 handling, when asked for.
+    pub(crate) control: Option<Control>,
 }
 
 /// See [`Builder::periodic`].
@@ -170,9 +195,12 @@ impl Core {
             event_interval,
             user_data,
             periodic,
+            trace,
+            control_signals,
         } = builder;
         let poll = mio::Poll::new()?;
         let registry = poll.registry().try_clone()?;
+        let control = control_signals.then(|| Control::new(&registry));
         let remote = remote::register(poll.registry(), WAKER_TOKEN)?;
         Ok(Rc::new(Core {
             short: remote.short,
@@ -198,6 +226,12 @@ impl Core {
                 next: Cell::new(Instant::now() + period),
                 callback: RefCell::new(callback),
             }),
+            turn_ms: Cell::new(0),
+            running: Cell::new(None),
+            main_wait: Cell::new((WaitReason::Unknown, 0)),
+            main_site: Cell::new(None),
+            tracing: trace.map(Tracing::new),
+            control,
         }))
     }
 
@@ -213,7 +247,13 @@ impl Core {
     pub(crate) fn schedule(&self, word: u64) {
         let key = waker::key_of(word);
         if key == MAIN_KEY {
-            self.main_woken.set(true);
+            if !self.main_woken.replace(true) {
+                if let (Some(t), Some(_), Some(site)) =
+                    (&self.tracing, self.running.get(), self.main_site.get())
+                {
+                    t.wake(MAIN_KEY, 0, site);
+                }
+            }
             return;
         }
         let mut tasks = self.tasks.borrow_mut();
@@ -224,12 +264,22 @@ impl Core {
             {
                 slot.scheduled = true;
                 self.ready.borrow_mut().push_back(word);
+                if let Some(t) = &self.tracing {
+                    if self.running.get().is_some() {
+                        t.wake(key, slot.id, slot.site);
+                    }
+                }
             }
         }
     }
 
     /// Rule 1: inserts a task; returns its key and generation.
-    fn insert(&self, task: Pin<Box<dyn Task>>, joined: bool) -> (u32, u32) {
+    fn insert(
+        &self,
+        task: Pin<Box<dyn Task>>,
+        joined: bool,
+        site: &'static Location<'static>,
+    ) -> (u32, u32) {
         let generation = self.next_generation.get();
         self.next_generation
             .set(generation.wrapping_add(1) & GEN_MASK);
@@ -247,6 +297,10 @@ impl Core {
             joined,
             abort: false,
             polled_turn: u32::MAX,
+            wait: WaitReason::Unknown,
+            since_ms: 0,
+            id: self.counters.spawned.get() + 1,
+            site,
             join_waker: None,
             task: Some(task),
         });
@@ -258,22 +312,26 @@ impl Core {
     }
 
     /// Spawns a `Send` future on this loop.
+    #[track_caller]
     pub(crate) fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
     where
         F: Future + 'static,
         F::Output: 'static,
     {
-        let (key, generation) = self.insert(Box::pin(TaskCell::new(future, None)), true);
+        let task = Box::pin(TaskCell::new(future, None));
+        let (key, generation) = self.insert(task, true, Location::caller());
         JoinHandle::slot(self.short, key, generation)
     }
 
     /// Spawns a `!Send` future on this loop.
+    #[track_caller]
     pub(crate) fn spawn_local<F>(&self, future: F) -> LocalJoinHandle<F::Output>
     where
         F: Future + 'static,
         F::Output: 'static,
     {
-        let (key, generation) = self.insert(Box::pin(TaskCell::new(future, None)), true);
+        let task = Box::pin(TaskCell::new(future, None));
+        let (key, generation) = self.insert(task, true, Location::caller());
         LocalJoinHandle::new(self.short, key, generation)
     }
 
@@ -281,7 +339,7 @@ impl Core {
     /// and was not polled in this turn yet (then it is left for the next).
     fn run_task(&self, word: u64, turn: u32) -> Ran {
         let key = waker::key_of(word) as usize;
-        let mut task = {
+        let task = {
             let mut tasks = self.tasks.borrow_mut();
             let Some(slot) = tasks.get_mut(key) else {
                 return Ran::Stale;
@@ -298,32 +356,46 @@ impl Core {
             slot.polled_turn = turn;
             slot.scheduled = false;
             slot.state = State::Running;
-            slot.task.take().expect("an idle slot holds its task")
+            self.running.set(Some(slot.id));
+            (
+                slot.task.take().expect("an idle slot holds its task"),
+                slot.id,
+                slot.site,
+            )
         };
+        let (mut task, id, site) = task;
+        let start = self.tracing.as_ref().map(|t| t.recorder.now());
         let waker = waker::waker(word);
         let mut cx = Context::from_waker(&waker);
         coop::reset();
         let done = task.as_mut().poll(&mut cx).is_ready();
         coop::unconstrain();
+        self.running.set(None);
+        let wait = trace::take_wait_reason();
+        if let (Some(t), Some(start)) = (&self.tracing, start) {
+            t.run(key as u32, id, site, start, (!done).then_some(wait));
+        }
         self.counters.polls.set(self.counters.polls.get() + 1);
-        self.after_poll(key, task, done);
+        self.after_poll(key, task, done, wait);
         Ran::Polled
     }
 
     /// Rules 2 and 3: puts a polled (or cancelled) task back, or completes it.
-    fn after_poll(&self, key: usize, mut task: Pin<Box<dyn Task>>, done: bool) {
+    fn after_poll(&self, key: usize, mut task: Pin<Box<dyn Task>>, done: bool, wait: WaitReason) {
         let mut tasks = self.tasks.borrow_mut();
         let slot = &mut tasks[key];
         if !done {
             if !slot.abort {
                 slot.task = Some(task);
                 slot.state = State::Idle;
+                slot.wait = wait;
+                slot.since_ms = self.turn_ms.get();
                 return;
             }
             // Aborted while it ran: drop the future with no borrow held.
             drop(tasks);
             task.as_mut().cancel();
-            return self.after_poll(key, task, true);
+            return self.after_poll(key, task, true, wait);
         }
         slot.state = State::Complete;
         slot.scheduled = false;
@@ -373,7 +445,7 @@ impl Core {
                 Some(w) if w.will_wake(cx.waker()) => {}
                 _ => slot.join_waker = Some(cx.waker().clone()),
             }
-            return Poll::Pending;
+            return trace::pending(WaitReason::Join);
         }
         let slot = tasks.remove(key as usize);
         drop(tasks);
@@ -424,7 +496,7 @@ impl Core {
                 let mut task = slot.task.take().expect("an idle slot holds its task");
                 drop(tasks);
                 task.as_mut().cancel();
-                self.after_poll(key as usize, task, true);
+                self.after_poll(key as usize, task, true, WaitReason::Unknown);
             }
         }
     }
@@ -535,8 +607,8 @@ impl Core {
         for op in ops.drain(..) {
             match op {
                 RemoteOp::Wake(word) => self.schedule(word),
-                RemoteOp::Spawn(task) => {
-                    let (key, generation) = self.insert(task, false);
+                RemoteOp::Spawn(task, site) => {
+                    let (key, generation) = self.insert(task, false, site);
                     let abort = {
                         let mut tasks = self.tasks.borrow_mut();
                         let t = tasks[key as usize].task.as_mut().expect("just inserted");
@@ -594,7 +666,8 @@ impl Core {
             };
             at.map(|at| at.saturating_duration_since(Instant::now()))
         };
-        if timeout == Some(Duration::ZERO) && self.io.borrow().is_empty() {
+        if timeout == Some(Duration::ZERO) && self.io.borrow().is_empty() && self.control.is_none()
+        {
             return Ok(());
         }
         let mut events = self.events.borrow_mut();
@@ -607,10 +680,14 @@ impl Core {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
             Err(e) => return Err(e),
         }
+        self.turn_ms.set(self.start.elapsed().as_millis() as u32);
         let mut buf = self.wake_buf.take();
+        let mut control = None;
         for event in events.iter() {
-            if event.token() != WAKER_TOKEN {
-                self.io_dispatch(event, &mut buf);
+            match event.token() {
+                WAKER_TOKEN => {}
+                t @ (QUIT_TOKEN | TRACE_TOKEN) => control = Some(t),
+                _ => self.io_dispatch(event, &mut buf),
             }
         }
         self.counters
@@ -621,7 +698,37 @@ impl Core {
             w.wake();
         }
         *self.wake_buf.borrow_mut() = buf;
+        if let Some(t) = control {
+            self.on_control(t);
+        }
         Ok(())
+    }
+
+    /// (id, site, state, waiting since) of every task, for dumps; the main
+    /// future is task 0.
+    pub(crate) fn tasks_snapshot(
+        &self,
+    ) -> Vec<(u64, &'static Location<'static>, TaskState, Option<u32>)> {
+        let main = self.main_site.get().map(|site| {
+            let (wait, since) = self.main_wait.get();
+            match self.running.get() {
+                Some(0) => (0, site, TaskState::Running, None),
+                _ if self.main_woken.get() => (0, site, TaskState::Runnable, None),
+                _ => (0, site, TaskState::Waiting(wait), Some(since)),
+            }
+        });
+        let tasks = self.tasks.borrow();
+        main.into_iter()
+            .chain(tasks.iter().map(|(_, s)| {
+                let (state, since) = match s.state {
+                    State::Running => (TaskState::Running, None),
+                    State::Complete => (TaskState::Done, None),
+                    State::Idle if s.scheduled => (TaskState::Runnable, None),
+                    State::Idle => (TaskState::Waiting(s.wait), Some(s.since_ms)),
+                };
+                (s.id, s.site, state, since)
+            }))
+            .collect()
     }
 
     /// Milliseconds since `start`, rounded down: the wheel's "now".
@@ -680,6 +787,8 @@ pub struct Builder {
     event_interval: usize,
     user_data: Option<Arc<dyn Any + Send + Sync>>,
     periodic: Option<(Duration, Box<dyn FnMut()>)>,
+    trace: Option<PathBuf>,
+    control_signals: bool,
 }
 
 impl Default for Builder {
@@ -688,6 +797,8 @@ impl Default for Builder {
             event_interval: 128,
             user_data: None,
             periodic: None,
+            trace: None,
+            control_signals: false,
         }
     }
 }
@@ -728,6 +839,20 @@ impl Builder {
         self
     }
 
+    /// Records a Chrome trace-event JSON of every poll, written to `path`
+    /// when the runtime is dropped (and on SIGUSR2 with control signals).
+    pub fn trace(mut self, path: impl Into<PathBuf>) -> Self {
+        self.trace = Some(path.into());
+        self
+    }
+
+    /// Handles SIGQUIT (prints the task dump on stderr, the program goes
+    /// on) and SIGUSR2 (writes the trace) on the loop itself.
+    pub fn control_signals(mut self, on: bool) -> Self {
+        self.control_signals = on;
+        self
+    }
+
     /// Creates the runtime: an epoll instance and an eventfd, no thread.
     pub fn build(self) -> io::Result<Runtime> {
         Ok(Runtime {
@@ -756,9 +881,11 @@ impl Runtime {
     ///
     /// # Panics
     /// If called inside a runtime (from a task, or inside another `block_on`).
+    #[track_caller]
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
         let _enter = context::enter(self.core.clone());
         let core = &*self.core;
+        core.main_site.set(Some(Location::caller()));
         let mut future = pin!(future);
         let main_waker = waker::waker(waker::pack(core.short, MAIN_KEY, 0));
         core.main_woken.set(true);
@@ -768,10 +895,27 @@ impl Runtime {
             core.drain_remote();
             if core.main_woken.replace(false) {
                 core.counters.polls.set(core.counters.polls.get() + 1);
+                core.running.set(Some(0));
+                let start = core.tracing.as_ref().map(|t| t.recorder.now());
                 coop::reset();
                 let polled = future.as_mut().poll(&mut Context::from_waker(&main_waker));
                 coop::unconstrain();
+                core.running.set(None);
+                let wait = trace::take_wait_reason();
+                core.main_wait.set((wait, core.turn_ms.get()));
+                if let (Some(t), Some(start), Some(site)) =
+                    (&core.tracing, start, core.main_site.get())
+                {
+                    t.run(
+                        MAIN_KEY,
+                        0,
+                        site,
+                        start,
+                        polled.is_pending().then_some(wait),
+                    );
+                }
                 if let Poll::Ready(v) = polled {
+                    core.main_site.set(None);
                     return v;
                 }
             }
@@ -790,6 +934,7 @@ impl Runtime {
     }
 
     /// Spawns a task onto this loop (it runs during `block_on`).
+    #[track_caller]
     pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
     where
         F: Future + Send + 'static,
@@ -820,6 +965,9 @@ impl Drop for Runtime {
         drop(slots);
         let timers = std::mem::take(&mut *core.timers.borrow_mut());
         drop(timers);
+        if let Some(t) = &core.tracing {
+            t.write();
+        }
     }
 }
 
@@ -857,6 +1005,7 @@ impl Handle {
     /// at once; from another thread it is queued through the remote queue and
     /// starts on the loop's next turn. If the runtime is gone, the returned
     /// handle yields a cancelled error.
+    #[track_caller]
     pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
     where
         F: Future + Send + 'static,
@@ -869,7 +1018,7 @@ impl Handle {
         let task: Pin<Box<dyn Task + Send>> = Box::pin(TaskCell::new(future, Some(link.clone())));
         // Refused (runtime gone): dropping the op drops the cell, which
         // completes the link as cancelled.
-        drop(self.remote.push(RemoteOp::Spawn(task)));
+        drop(self.remote.push(RemoteOp::Spawn(task, Location::caller())));
         JoinHandle::link(self.remote.short, link)
     }
 
@@ -883,6 +1032,7 @@ impl Handle {
 ///
 /// # Panics
 /// Outside a runtime.
+#[track_caller]
 pub fn spawn<F>(future: F) -> JoinHandle<F::Output>
 where
     F: Future + Send + 'static,
@@ -895,6 +1045,7 @@ where
 ///
 /// # Panics
 /// Outside a runtime.
+#[track_caller]
 pub fn spawn_local<F>(future: F) -> LocalJoinHandle<F::Output>
 where
     F: Future + 'static,

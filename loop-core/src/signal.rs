@@ -255,7 +255,7 @@ impl Signal {
         match self.reg.poll_io(cx, Direction::Read, || self.pipe.take()) {
             Poll::Ready(Ok(_)) => Poll::Ready(Some(())),
             Poll::Ready(Err(_)) => Poll::Ready(None),
-            Poll::Pending => Poll::Pending,
+            Poll::Pending => crate::trace::pending(crate::trace::WaitReason::Signal),
         }
     }
 }

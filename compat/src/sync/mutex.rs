@@ -28,7 +28,7 @@ use std::task::{ready, Context, Poll};
 
 use super::waiters::{WaiterKey, Waiters};
 use super::{blocking, lock};
-use crate::coop;
+use crate::coop::{self, WaitReason};
 
 /// An async mutex: [`lock`](Mutex::lock) waits without blocking the thread,
 /// and the guard may be held across `.await`.
@@ -202,13 +202,13 @@ impl<'a, T> Future for LockFuture<'a, T> {
                 Some(value) => value,
                 None => {
                     this.key = Some(st.waiters.push_back(Slot::Waiting, cx.waker()));
-                    return Poll::Pending;
+                    return coop::wait(WaitReason::Lock);
                 }
             },
             Some(key) => {
                 if st.waiters.is_linked(key) {
                     st.waiters.register(key, cx.waker());
-                    return Poll::Pending;
+                    return coop::wait(WaitReason::Lock);
                 }
                 this.key = None;
                 match st.waiters.remove(key) {

@@ -22,7 +22,7 @@ use std::task::{ready, Context, Poll, Waker};
 
 use super::lock;
 use super::waiters::{WaiterKey, Waiters, WakeList};
-use crate::coop;
+use crate::coop::{self, WaitReason};
 
 /// Notifies one task or all waiting tasks of an event.
 ///
@@ -172,11 +172,11 @@ impl Future for Notified<'_> {
                 return Poll::Ready(());
             }
             this.key = Some(st.waiters.push_back(Slot::Waiting, cx.waker()));
-            return Poll::Pending;
+            return coop::wait(WaitReason::Notify);
         };
         if st.waiters.is_linked(key) {
             st.waiters.register(key, cx.waker());
-            return Poll::Pending;
+            return coop::wait(WaitReason::Notify);
         }
         this.key = None;
         st.waiters.remove(key);

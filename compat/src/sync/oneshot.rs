@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex as StdMutex};
 use std::task::{ready, Context, Poll, Waker};
 
 use super::{blocking, lock};
-use crate::coop;
+use crate::coop::{self, WaitReason};
 
 /// A new one-value channel.
 pub fn channel<T>() -> (Sender<T>, Receiver<T>) {
@@ -147,7 +147,7 @@ impl<T> Sender<T> {
             return Poll::Ready(());
         }
         register(&mut st.tx_waker, cx.waker());
-        Poll::Pending
+        coop::wait(WaitReason::ChanSend)
     }
 }
 
@@ -248,7 +248,7 @@ impl<T> Future for Receiver<T> {
             return Poll::Ready(Err(RecvError(())));
         }
         register(&mut st.rx_waker, cx.waker());
-        Poll::Pending
+        coop::wait(WaitReason::ChanReceive)
     }
 }
 

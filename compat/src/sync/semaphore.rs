@@ -22,7 +22,7 @@ use std::task::{ready, Context, Poll};
 
 use super::lock;
 use super::waiters::{WaiterKey, Waiters, WakeList};
-use crate::coop;
+use crate::coop::{self, WaitReason};
 
 /// A pool of permits; `acquire` waits until one is free.
 pub struct Semaphore {
@@ -281,13 +281,13 @@ impl Wait {
                 Err(TryAcquireError::Closed) => Poll::Ready(Err(AcquireError(()))),
                 Err(TryAcquireError::NoPermits) => {
                     self.key = Some(st.waiters.push_back(Slot::Waiting(self.n), cx.waker()));
-                    Poll::Pending
+                    coop::wait(WaitReason::Semaphore)
                 }
             };
         };
         if st.waiters.is_linked(key) {
             st.waiters.register(key, cx.waker());
-            return Poll::Pending;
+            return coop::wait(WaitReason::Semaphore);
         }
         self.key = None;
         Poll::Ready(match st.waiters.remove(key) {

@@ -17,7 +17,7 @@ use std::task::{ready, Context, Poll};
 
 use super::lock;
 use super::waiters::{WaiterKey, Waiters, WakeList};
-use crate::coop;
+use crate::coop::{self, WaitReason};
 
 /// Waits for a group of tasks to finish. Cheap to clone: clones share one
 /// counter.
@@ -137,11 +137,11 @@ impl Future for WaitFuture<'_> {
             None if st.count == 0 => Poll::Ready(()),
             None => {
                 this.key = Some(st.waiters.push_back((), cx.waker()));
-                Poll::Pending
+                coop::wait(WaitReason::WaitGroup)
             }
             Some(key) if st.waiters.is_linked(key) => {
                 st.waiters.register(key, cx.waker());
-                Poll::Pending
+                coop::wait(WaitReason::WaitGroup)
             }
             Some(key) => {
                 this.key = None;

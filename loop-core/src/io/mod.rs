@@ -22,6 +22,7 @@ use mio::Interest;
 
 use crate::remote::{self, RemoteCall};
 use crate::runtime::Core;
+use crate::trace::{pending, WaitReason};
 use crate::{context, coop};
 
 /// The source can be read (or accepted from).
@@ -238,7 +239,10 @@ impl Core {
             Some(w) if w.will_wake(cx.waker()) => {}
             _ => *w = Some(cx.waker().clone()),
         }
-        Poll::Pending
+        pending(match dir {
+            Direction::Read => WaitReason::IoRead,
+            Direction::Write => WaitReason::IoWrite,
+        })
     }
 
     fn io_clear(&self, key: u32, generation: u32, bit: u8) {

@@ -32,8 +32,12 @@ pub(crate) trait RemoteCall: Send {
 pub(crate) enum RemoteOp {
     /// Wake the task named by this waker word.
     Wake(u64),
-    /// Insert this task (spawned through a `Handle` from another thread).
-    Spawn(std::pin::Pin<Box<dyn Task + Send>>),
+    /// Insert this task (spawned through a `Handle` from another thread),
+    /// spawned at this site.
+    Spawn(
+        std::pin::Pin<Box<dyn Task + Send>>,
+        &'static std::panic::Location<'static>,
+    ),
     /// Run a typed operation (join-handle attach, detach, abort, ...).
     Call(Box<dyn RemoteCall>),
 }

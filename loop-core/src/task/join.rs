@@ -245,7 +245,7 @@ impl<T: Send + 'static> Future for JoinHandle<T> {
                             Some(w) if w.will_wake(cx.waker()) => {}
                             _ => s.waker = Some(cx.waker().clone()),
                         }
-                        Poll::Pending
+                        crate::trace::pending(crate::trace::WaitReason::Join)
                     }
                 }
             }

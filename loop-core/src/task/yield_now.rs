@@ -26,6 +26,6 @@ impl Future for YieldNow {
         }
         self.yielded = true;
         cx.waker().wake_by_ref();
-        Poll::Pending
+        crate::trace::pending(crate::trace::WaitReason::Yield)
     }
 }

@@ -16,6 +16,7 @@ use std::pin::{pin, Pin};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use crate::trace::{pending, WaitReason};
 use crate::{context, coop};
 use wheel::TimerKey;
 
@@ -96,7 +97,7 @@ impl Sleep {
                 }
             });
             return match registered {
-                Some(true) => Poll::Pending,
+                Some(true) => pending(WaitReason::Sleep),
                 Some(false) => Poll::Ready(()),
                 // Moved to another runtime's thread: start over there.
                 None => {
@@ -121,7 +122,7 @@ impl Sleep {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Some(entry)) => {
                 self.entry = Some(entry);
-                Poll::Pending
+                pending(WaitReason::Sleep)
             }
             Poll::Ready(None) => Poll::Ready(()),
         }

@@ -47,7 +47,7 @@ use futures_core::Stream;
 
 use super::waiters::{WaiterKey, Waiters, WakeList};
 use super::{blocking, lock};
-use crate::coop;
+use crate::coop::{self, WaitReason};
 
 /// Buffer slots a bounded channel allocates up front, at most; a larger
 /// buffer grows (by doubling) up to its capacity the first time it fills.
@@ -282,7 +282,7 @@ impl<T> Future for SendFuture<'_, T> {
             // Parked before: still waiting, or taken / refused (rules 3, 4).
             if st.blocked.is_linked(key) {
                 st.blocked.register(key, cx.waker());
-                return Poll::Pending;
+                return coop::wait(WaitReason::ChanSend);
             }
             this.key = None;
             let outcome = st.blocked.remove(key);
@@ -313,7 +313,7 @@ impl<T> Future for SendFuture<'_, T> {
         }
         // Rule 2.
         this.key = Some(st.blocked.push_back(Blocked::Waiting(value), cx.waker()));
-        Poll::Pending
+        coop::wait(WaitReason::ChanSend)
     }
 }
 
@@ -371,7 +371,7 @@ impl<T> Receiver<T> {
             Some(w) if w.will_wake(cx.waker()) => {}
             _ => st.rx_waker = Some(cx.waker().clone()),
         }
-        Poll::Pending
+        coop::wait(WaitReason::ChanReceive)
     }
 
     /// Receives a message if one is buffered now.

@@ -1,0 +1,44 @@
+//! Looking inside a running program: task dumps and wait reasons.
+//!
+//! `dump()` (or SIGQUIT, which prints the same on stderr and lets the program
+//! go on) lists every task with its state, why it waits and for how long, and
+//! where it was spawned — like Go's goroutine dump:
+//!
+//! ```text
+//! switchyard: task dump (dump()), mode=single, runtime 3, 2 tasks
+//!
+//! task 1 [running] on loop:
+//!         spawned at examples/echo.rs:49
+//!
+//! task 2 [IO read, 1520 ms] on loop:
+//!         spawned at examples/echo.rs:72
+//! ```
+//!
+//! `RUNTIME_TRACE=FILE` records a Chrome trace-event JSON of every task run
+//! (open it at <https://ui.perfetto.dev> or chrome://tracing); it is written
+//! when the runtime is dropped, and on SIGUSR2.
+
+pub use loop_core::trace::{TaskInfo, TaskState, WaitReason};
+
+use crate::engine::{self, Current};
+
+/// Every task of the current runtime, Go-style, as text (SIGQUIT prints the
+/// same on stderr).
+///
+/// # Panics
+/// Outside a runtime.
+pub fn dump() -> String {
+    match engine::expect_current("dump") {
+        Current::Single => loop_core::dump().expect("inside a loop"),
+    }
+}
+
+/// Every task of the current runtime, as data.
+///
+/// # Panics
+/// Outside a runtime.
+pub fn tasks() -> Vec<TaskInfo> {
+    match engine::expect_current("tasks") {
+        Current::Single => loop_core::tasks().expect("inside a loop"),
+    }
+}
