@@ -1,0 +1,460 @@
+//! What every comparison demo shares: flag parsing, the thread sampler, the
+//! `result:` line, and the small blocking calls (nanosleep, gettid).
+//!
+//! Each demo under `examples/` is one program that runs unchanged in
+//! `RUNTIME_MODE=single` or `mn`; it says `mod common;` and uses this module
+//! for the parts that are the same everywhere:
+//!
+//! * [`Flags`] — `--name value`, `--name=value` and `--flag`, hand-parsed from
+//!   `std::env::args` (no clap); durations take Go's units (`100ms`, `1s`),
+//!   so `compare` passes the same flags to the Go versions in `examples/go/`.
+//! * [`Sampler`] — the example's own std thread that reads `Threads:` from
+//!   `/proc/self/status` every 10 ms. It is one of the process's threads, so
+//!   every count it reports has it subtracted: what remains is the runtime's
+//!   threads plus whatever the experiment itself started.
+//! * [`Report`] — the last line of every demo, `result: key=value …`, always
+//!   with `experiment`, `mode`, `procs`, `wall_ms`, `peak_threads` (from the
+//!   sampler, itself excluded) and `peak_rss_kb` (`VmHWM`). `compare` parses
+//!   only this line.
+//! * [`run_task`] — runs the experiment's driver inside a spawned task (as
+//!   the peers' programs do), so it is scheduled like any other task.
+#![allow(dead_code)]
+
+use std::fmt::Display;
+use std::future::Future;
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use switchyard::{Builder, Mode};
+
+/// How often the sampler reads `/proc/self/status`.
+pub const SAMPLE_EVERY: Duration = Duration::from_millis(10);
+
+/// The words printed when an mn-only path is asked for before mn exists.
+pub const MN_NOT_BUILT: &str = "RUNTIME_MODE=mn is not built yet in this version of switchyard";
+
+// ------------------------------------------------------------------ flags
+
+/// The command line of one demo, consumed flag by flag; whatever is left at
+/// [`Flags::finish`] is an error (a typo never silently runs the defaults).
+pub struct Flags {
+    /// The program's name, for messages.
+    name: &'static str,
+    /// Its usage text, printed by `--help` and after a bad flag.
+    usage: &'static str,
+    /// Arguments not consumed yet.
+    rest: Vec<String>,
+}
+
+impl Flags {
+    /// Reads `std::env::args`; `--help` prints `usage` and exits 0.
+    pub fn parse(name: &'static str, usage: &'static str) -> Flags {
+        let rest: Vec<String> = std::env::args().skip(1).collect();
+        if rest.iter().any(|a| a == "--help" || a == "-h") {
+            println!("{usage}");
+            std::process::exit(0);
+        }
+        Flags { name, usage, rest }
+    }
+
+    /// Whether the bare flag `name` (e.g. `--threads`) was given.
+    pub fn flag(&mut self, name: &str) -> bool {
+        let before = self.rest.len();
+        self.rest.retain(|a| a != name);
+        before != self.rest.len()
+    }
+
+    /// The raw text of `--name V` or `--name=V`, if given.
+    pub fn text(&mut self, name: &str) -> Option<String> {
+        let prefix = format!("{name}=");
+        if let Some(i) = self.rest.iter().position(|a| a.starts_with(&prefix)) {
+            let a = self.rest.remove(i);
+            return Some(a[prefix.len()..].to_string());
+        }
+        let i = self.rest.iter().position(|a| a == name)?;
+        if i + 1 >= self.rest.len() {
+            self.fail(&format!("{name} needs a value"));
+        }
+        self.rest.remove(i);
+        Some(self.rest.remove(i))
+    }
+
+    /// `--name V` parsed as a `T`, or `default`.
+    pub fn value<T: FromStr>(&mut self, name: &str, default: T) -> T {
+        match self.text(name) {
+            None => default,
+            Some(v) => v
+                .parse()
+                .unwrap_or_else(|_| self.fail(&format!("{name} {v:?}: not a valid value"))),
+        }
+    }
+
+    /// `--name DUR` (`250ms`, `1s`, `1.5s`, `200us`; a bare number is
+    /// milliseconds), or `default`.
+    pub fn duration(&mut self, name: &str, default: Duration) -> Duration {
+        match self.text(name) {
+            None => default,
+            Some(v) => parse_duration(&v).unwrap_or_else(|| {
+                self.fail(&format!(
+                    "{name} {v:?}: expected a duration such as 100ms or 1s"
+                ))
+            }),
+        }
+    }
+
+    /// `--name 1,2,4` as a list, or `default`.
+    pub fn list(&mut self, name: &str, default: Vec<usize>) -> Vec<usize> {
+        match self.text(name) {
+            None => default,
+            Some(v) => v
+                .split(',')
+                .map(|x| x.trim().parse().ok())
+                .collect::<Option<Vec<usize>>>()
+                .filter(|l| !l.is_empty())
+                .unwrap_or_else(|| self.fail(&format!("{name} {v:?}: expected e.g. 1,2,4"))),
+        }
+    }
+
+    /// Ends parsing: any argument left over is an error.
+    pub fn finish(self) {
+        if let Some(a) = self.rest.first() {
+            self.fail(&format!("unknown argument {a:?}"));
+        }
+    }
+
+    /// Prints `msg` and the usage on stderr, exits 2.
+    pub fn fail(&self, msg: &str) -> ! {
+        eprintln!("{}: {msg}\n\n{}", self.name, self.usage);
+        std::process::exit(2)
+    }
+}
+
+/// Parses `1s`, `250ms`, `1.5s`, `200us`, `50ns`, `2m`; a bare number is
+/// milliseconds.
+pub fn parse_duration(s: &str) -> Option<Duration> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let v: f64 = num.parse().ok()?;
+    let secs = match unit {
+        "" | "ms" => v / 1e3,
+        "s" => v,
+        "us" | "µs" => v / 1e6,
+        "ns" => v / 1e9,
+        "m" => v * 60.0,
+        _ => return None,
+    };
+    Duration::try_from_secs_f64(secs).ok()
+}
+
+/// A duration as the flags write it (`1s`, `250ms`, `40us`), for messages and
+/// for passing back on a command line.
+pub fn fmt_duration(d: Duration) -> String {
+    if d.subsec_nanos() == 0 {
+        format!("{}s", d.as_secs())
+    } else if d.as_nanos() % 1_000_000 == 0 {
+        format!("{}ms", d.as_millis())
+    } else {
+        format!("{}us", d.as_micros())
+    }
+}
+
+/// Prints `msg` prefixed by the program's name and exits 2: for a path the
+/// running build cannot take (an mn-only feature asked for in single mode,
+/// or mn itself before it is built). Never a fake run.
+pub fn refuse(name: &str, msg: &str) -> ! {
+    eprintln!("{name}: {msg}");
+    std::process::exit(2)
+}
+
+/// The mode `RUNTIME_MODE` asks for, read without starting a runtime (a bad
+/// value reads as single here; `run` then reports it properly).
+pub fn configured_mode() -> Mode {
+    Builder::new()
+        .config()
+        .map(|c| c.mode)
+        .unwrap_or(Mode::Single)
+}
+
+// ---------------------------------------------------------------- sampler
+
+/// One reading of the sampler.
+#[derive(Debug, Clone, Copy)]
+pub struct Sample {
+    /// When it was taken.
+    pub at: Instant,
+    /// `Threads:` of the process, the sampler's own thread already taken off.
+    pub threads: usize,
+}
+
+/// The example's own thread watching `/proc/self/status` every 10 ms.
+pub struct Sampler {
+    /// Set to stop the thread.
+    stop: Arc<AtomicBool>,
+    /// The readings so far, shared with the thread.
+    points: Arc<Mutex<Vec<Sample>>>,
+    /// The thread, joined by `finish`.
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Sampler {
+    /// Starts the sampler thread (before the runtime, so its threads are seen
+    /// from the first one on).
+    pub fn start() -> Sampler {
+        let stop = Arc::new(AtomicBool::new(false));
+        let points = Arc::new(Mutex::new(Vec::with_capacity(4096)));
+        let thread = {
+            let (stop, points) = (stop.clone(), points.clone());
+            std::thread::Builder::new()
+                .name("sampler".into())
+                .spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        let s = read_sample();
+                        points.lock().unwrap().push(s);
+                        std::thread::sleep(SAMPLE_EVERY);
+                    }
+                })
+                .expect("start the sampler thread")
+        };
+        Sampler {
+            stop,
+            points,
+            thread: Some(thread),
+        }
+    }
+
+    /// The highest count seen so far (sampler excluded), with a fresh reading.
+    pub fn peak_now(&self) -> usize {
+        let now = read_sample().threads;
+        let pts = self.points.lock().unwrap();
+        pts.iter().map(|s| s.threads).max().unwrap_or(0).max(now)
+    }
+
+    /// Stops the thread, takes a last reading, returns them all.
+    pub fn finish(mut self) -> Samples {
+        let last = read_sample();
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        let mut points = std::mem::take(&mut *self.points.lock().unwrap());
+        points.push(last);
+        Samples { points }
+    }
+}
+
+/// One reading, taken on the sampler's behalf: `Threads:` minus the sampler.
+fn read_sample() -> Sample {
+    Sample {
+        at: Instant::now(),
+        threads: switchyard::os::thread_count().saturating_sub(1),
+    }
+}
+
+/// Every reading of one run.
+pub struct Samples {
+    /// In time order.
+    pub points: Vec<Sample>,
+}
+
+impl Samples {
+    /// The most threads seen (sampler excluded).
+    pub fn peak(&self) -> usize {
+        self.points.iter().map(|s| s.threads).max().unwrap_or(0)
+    }
+
+    /// The most threads seen between `from` and `to`.
+    pub fn peak_between(&self, from: Instant, to: Instant) -> usize {
+        self.points
+            .iter()
+            .filter(|s| s.at >= from && s.at <= to)
+            .map(|s| s.threads)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Writes `t_ms,threads` lines (time since `origin`; readings before it
+    /// are left out) to `path`, for `compare`'s charts.
+    pub fn write_csv(&self, path: &Path, origin: Instant) -> std::io::Result<()> {
+        let mut out = String::from("t_ms,threads\n");
+        for s in self.points.iter().filter(|s| s.at >= origin) {
+            let t = s.at.duration_since(origin).as_secs_f64() * 1e3;
+            out.push_str(&format!("{t:.1},{}\n", s.threads));
+        }
+        std::fs::write(path, out)
+    }
+}
+
+// ----------------------------------------------------------------- report
+
+/// The mode and Ps of the runtime running the caller, read inside a task.
+#[derive(Debug, Clone, Copy)]
+pub struct Here {
+    /// The execution model.
+    pub mode: Mode,
+    /// Its processors (1 in single mode).
+    pub procs: usize,
+}
+
+impl Here {
+    /// Reads `switchyard::stats()` (so only inside a runtime).
+    pub fn now() -> Here {
+        let s = switchyard::stats();
+        Here {
+            mode: s.mode,
+            procs: s.procs,
+        }
+    }
+}
+
+/// The `result:` line being built.
+pub struct Report {
+    /// key=value pairs after the always-present ones, in order.
+    fields: Vec<(String, String)>,
+    /// The always-present head: experiment, mode, procs.
+    head: Vec<(String, String)>,
+}
+
+impl Report {
+    /// A line for `experiment`, run in `here`.
+    pub fn new(experiment: &str, here: Here) -> Report {
+        Report {
+            head: vec![
+                ("experiment".into(), experiment.into()),
+                ("mode".into(), here.mode.to_string()),
+                ("procs".into(), here.procs.to_string()),
+            ],
+            fields: Vec::new(),
+        }
+    }
+
+    /// Adds `key=value` (a value must not contain spaces).
+    pub fn kv(&mut self, key: &str, value: impl Display) -> &mut Report {
+        let v = value.to_string().replace(' ', "_");
+        self.fields.push((key.into(), v));
+        self
+    }
+
+    /// Adds a number, printed with a sensible precision.
+    pub fn num(&mut self, key: &str, value: f64) -> &mut Report {
+        self.kv(key, fmt_num(value))
+    }
+
+    /// Prints the summary's thread line and the `result:` line, which always
+    /// ends the output. `wall` is the experiment's own wall time.
+    pub fn finish(&self, wall: Duration, samples: &Samples) {
+        let peak = samples.peak();
+        let rss = switchyard::os::peak_rss_kb();
+        println!(
+            "threads: peak {peak} (read from /proc/self/status every 10 ms by this example's \
+             own sampler thread, which is not counted); peak RSS {rss} KiB"
+        );
+        let mut line = String::from("result:");
+        let always = [
+            ("wall_ms".to_string(), fmt_num(wall.as_secs_f64() * 1e3)),
+            ("peak_threads".to_string(), peak.to_string()),
+            ("peak_rss_kb".to_string(), rss.to_string()),
+        ];
+        for (k, v) in self.head.iter().chain(always.iter()).chain(&self.fields) {
+            line.push_str(&format!(" {k}={v}"));
+        }
+        println!("{line}");
+    }
+}
+
+/// A number with about four significant digits, no exponent, no trailing
+/// zeros (`512.3`, `0.2503`, `1200000`).
+pub fn fmt_num(v: f64) -> String {
+    if !v.is_finite() {
+        return "nan".into();
+    }
+    let decimals = match v.abs() {
+        a if a >= 1000.0 => 0,
+        a if a >= 100.0 => 1,
+        a if a >= 1.0 => 2,
+        _ => 4,
+    };
+    let s = format!("{v:.decimals$}");
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    }
+}
+
+// ----------------------------------------------------------------- running
+
+/// Runs `driver` as a task on a runtime built by `builder` (which reads the
+/// `RUNTIME_*` environment); returns its output. A bad environment or an
+/// unbuilt mode prints one line and exits 2 (`Builder::run`'s rule); a panic
+/// in the driver exits 1 with its message.
+pub fn run_task<F>(builder: Builder, driver: F) -> F::Output
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    builder.run(async move {
+        match switchyard::spawn(driver).await {
+            Ok(v) => v,
+            Err(e) => {
+                eprintln!("the experiment's task failed: {e}");
+                std::process::exit(1)
+            }
+        }
+    })
+}
+
+/// A real blocking call: libc `nanosleep` for `d` (resumed after a signal),
+/// not a runtime sleep. Blocks the calling OS thread.
+pub fn nanosleep(d: Duration) {
+    let mut req = libc::timespec {
+        tv_sec: d.as_secs() as libc::time_t,
+        tv_nsec: d.subsec_nanos() as libc::c_long,
+    };
+    loop {
+        let mut rem = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: both pointers are to live, initialised timespecs owned by
+        // this frame; nanosleep only reads `req` and writes `rem`.
+        let rc = unsafe { libc::nanosleep(&req, &mut rem) };
+        if rc == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            return;
+        }
+        req = rem;
+    }
+}
+
+/// The kernel's id of the calling OS thread.
+pub fn gettid() -> i32 {
+    // SAFETY: gettid has no preconditions and cannot fail.
+    unsafe { libc::gettid() }
+}
+
+/// Spins on a counter until `deadline`, reading the clock every 1024
+/// increments; `black_box` keeps each increment real. No runtime call.
+#[inline(never)]
+pub fn spin_until(deadline: Instant) -> u64 {
+    let mut c: u64 = 0;
+    loop {
+        c = std::hint::black_box(c + 1);
+        if c & 1023 == 0 && Instant::now() >= deadline {
+            return c;
+        }
+    }
+}
+
+/// The median of `v` (sorted in place); 0 for an empty slice.
+pub fn median(v: &mut [f64]) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
