@@ -1,0 +1,3 @@
+module switchyard/examples/go
+
+go 1.19
