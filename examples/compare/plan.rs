@@ -1,0 +1,343 @@
+//! What `compare` runs: every experiment with its quick and full sizes, and
+//! the figures (result keys) each contributes to the table.
+//!
+//! One [`Exp`] is one child command, run once per column (single, mn, Go);
+//! each of its [`Fig`]s is one row of the table. The echo and http rows
+//! are load tests rather than one command; `load.rs` adds them, and
+//! [`load_rows`] names them here so the table's shape is known up front
+//! (the test checks it against `compare --list`).
+
+/// Which way a figure is better, for the reader of the ratio.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Better {
+    /// Smaller is better (time, memory, threads).
+    Lower,
+    /// Larger is better (throughput).
+    Higher,
+    /// Neither: a fact, not a score (a count of drifts, a share).
+    Neither,
+}
+
+/// One row of the table: a result key of one experiment.
+#[derive(Clone, Copy)]
+pub struct Fig {
+    /// The key in the `result:` line.
+    pub key: &'static str,
+    /// The row's figure column.
+    pub label: &'static str,
+    /// Which way is better.
+    pub better: Better,
+}
+
+/// One experiment: a child command run in every column.
+pub struct Exp {
+    /// Unique id (file names, lookups).
+    pub id: &'static str,
+    /// The table's experiment column.
+    pub label: &'static str,
+    /// The example binary, and the Go subcommand of the same name.
+    pub example: &'static str,
+    /// Its flags.
+    pub args: Vec<String>,
+    /// Whether the Go program has this experiment.
+    pub go: bool,
+    /// A flag that makes the child write a CSV for a chart (`--samples`,
+    /// `--gaps`), given `DIR/raw/<id>.<column>.csv`.
+    pub csv_flag: Option<&'static str>,
+    /// Its rows.
+    pub figs: Vec<Fig>,
+    /// For an OS-thread variant: the experiment whose single-mode figures
+    /// its ratio column divides by (threads ÷ tasks).
+    pub ratio_to: Option<&'static str>,
+}
+
+impl Fig {
+    /// The figure column: the label, with ↓ (lower is better) or ↑.
+    pub fn title(&self) -> String {
+        match self.better {
+            Better::Lower => format!("{} ↓", self.label),
+            Better::Higher => format!("{} ↑", self.label),
+            Better::Neither => self.label.to_string(),
+        }
+    }
+}
+
+fn fig(key: &'static str, label: &'static str, better: Better) -> Fig {
+    Fig { key, label, better }
+}
+
+fn args(s: &str) -> Vec<String> {
+    s.split_whitespace().map(String::from).collect()
+}
+
+/// The sizes: `--quick` (well under a minute in all on 2 cores) or full
+/// (the seeds' sizes where a run stays within minutes; the single mode's
+/// serial sleeps are what bound the rest).
+pub fn experiments(quick: bool) -> Vec<Exp> {
+    use Better::*;
+    let q = |quick_args: &str, full_args: &str| args(if quick { quick_args } else { full_args });
+    let cpus = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8);
+    let procs: Vec<String> = (1..=cpus).map(|p| p.to_string()).collect();
+    let procs = procs.join(",");
+    vec![
+        Exp {
+            id: "spawn_cost",
+            label: "spawn_cost",
+            example: "spawn_cost",
+            args: q("--n 20000 --rounds 3", "--n 100000 --rounds 5"),
+            go: true,
+            csv_flag: None,
+            figs: vec![fig("ns_per_task", "ns per task spawned", Lower)],
+            ratio_to: None,
+        },
+        Exp {
+            id: "spawn_cost_threads",
+            label: "spawn_cost --threads",
+            example: "spawn_cost",
+            args: q(
+                "--threads --n 2000 --rounds 3",
+                "--threads --n 10000 --rounds 3",
+            ),
+            go: false,
+            csv_flag: None,
+            figs: vec![fig("ns_per_task", "ns per OS thread spawned", Lower)],
+            ratio_to: Some("spawn_cost"),
+        },
+        Exp {
+            id: "million_sleepers",
+            label: "million_sleepers",
+            example: "million_sleepers",
+            args: q("--n 100000 --sleep 200ms", "--n 1000000 --sleep 1s"),
+            go: true,
+            csv_flag: None,
+            figs: vec![
+                fig("wall_ms", "wall ms", Lower),
+                fig("peak_alive", "tasks alive at once", Neither),
+                fig("bytes_per_task", "bytes per live task", Lower),
+                fig("peak_threads", "OS threads", Lower),
+            ],
+            ratio_to: None,
+        },
+        Exp {
+            id: "million_sleepers_threads",
+            label: "million_sleepers --threads",
+            example: "million_sleepers",
+            args: q(
+                "--threads --n 2000 --sleep 200ms",
+                "--threads --n 10000 --sleep 1s",
+            ),
+            go: false,
+            csv_flag: None,
+            figs: vec![
+                fig("wall_ms", "wall ms", Lower),
+                fig("bytes_per_task", "bytes per OS thread", Lower),
+            ],
+            ratio_to: Some("million_sleepers"),
+        },
+        Exp {
+            id: "ping_pong",
+            label: "ping_pong",
+            example: "ping_pong",
+            args: q("--duration 200ms", "--duration 1s"),
+            go: true,
+            csv_flag: None,
+            figs: vec![fig("ns_per_round_trip", "ns per round trip", Lower)],
+            ratio_to: None,
+        },
+        Exp {
+            id: "syscall_storm",
+            label: "syscall_storm",
+            example: "syscall_storm",
+            args: q("--n 10 --sleep 50ms", "--n 10 --sleep 1s"),
+            go: true,
+            csv_flag: Some("--samples"),
+            figs: vec![
+                fig("wall_ms", "wall ms", Lower),
+                fig("wall_over_sleep", "wall ÷ one sleep", Lower),
+                fig("peak_threads", "OS threads", Neither),
+            ],
+            ratio_to: None,
+        },
+        Exp {
+            id: "syscall_storm_cap",
+            label: "syscall_storm --max-threads 8",
+            example: "syscall_storm",
+            args: q(
+                "--n 10 --sleep 50ms --max-threads 8",
+                "--n 10 --sleep 1s --max-threads 8",
+            ),
+            go: true,
+            csv_flag: None,
+            figs: vec![
+                fig("wall_ms", "wall ms", Lower),
+                fig("peak_threads", "OS threads", Neither),
+            ],
+            ratio_to: None,
+        },
+        Exp {
+            id: "sleepers_threads",
+            label: "sleepers_threads",
+            example: "sleepers_threads",
+            args: q(
+                "--n 2000 --sleep 300ms --read-after 150ms",
+                "--n 10000 --sleep 2s --read-after 1s",
+            ),
+            go: true,
+            csv_flag: None,
+            figs: vec![fig("threads_asleep", "OS threads while asleep", Lower)],
+            ratio_to: None,
+        },
+        Exp {
+            id: "cpu_scaling",
+            label: "cpu_scaling",
+            example: "cpu_scaling",
+            args: [
+                q("--duration 200ms", "--duration 1s"),
+                vec!["--procs".into(), procs],
+            ]
+            .concat(),
+            go: true,
+            csv_flag: None,
+            figs: vec![
+                fig("scaling", "total work, most Ps ÷ 1 P", Higher),
+                fig("max_share_p1", "largest task's share, 1 P", Neither),
+            ],
+            ratio_to: None,
+        },
+        Exp {
+            id: "netpoll_vs_blocking",
+            label: "netpoll_vs_blocking",
+            example: "netpoll_vs_blocking",
+            args: q(
+                "--n 50 --file-kb 256 --wait 50ms",
+                "--n 100 --file-kb 1024 --wait 100ms",
+            ),
+            go: true,
+            csv_flag: None,
+            figs: vec![
+                fig("socket_threads", "OS threads, sockets", Lower),
+                fig("file_threads", "OS threads, file reads", Neither),
+                fig("file_ms", "file phase ms", Lower),
+            ],
+            ratio_to: None,
+        },
+        Exp {
+            id: "ffi_storm",
+            label: "ffi_storm",
+            example: "ffi_storm",
+            args: q("--n 20 --sleep 50ms", "--n 100 --sleep 100ms"),
+            go: true,
+            csv_flag: None,
+            figs: vec![
+                fig("wall_ms", "wall ms", Lower),
+                fig("peak_threads", "OS threads", Neither),
+            ],
+            ratio_to: None,
+        },
+        Exp {
+            id: "ffi_storm_limit",
+            label: "ffi_storm --limit 8",
+            example: "ffi_storm",
+            args: q(
+                "--n 20 --sleep 50ms --limit 8",
+                "--n 100 --sleep 100ms --limit 8",
+            ),
+            go: true,
+            csv_flag: None,
+            figs: vec![
+                fig("wall_ms", "wall ms", Lower),
+                fig("peak_threads", "OS threads", Neither),
+            ],
+            ratio_to: None,
+        },
+        Exp {
+            id: "lock_thread",
+            label: "lock_thread",
+            example: "lock_thread",
+            args: args("--yields 100 --others 8"),
+            go: true,
+            csv_flag: None,
+            figs: vec![
+                fig("drifts", "thread changes while pinned", Neither),
+                fig("other_tids", "threads the others ran on", Neither),
+            ],
+            ratio_to: None,
+        },
+        Exp {
+            id: "tight_loop",
+            label: "tight_loop",
+            example: "tight_loop",
+            args: q("--spin 300ms --quiet", "--spin 1s --quiet"),
+            go: true,
+            csv_flag: Some("--gaps"),
+            figs: vec![
+                fig("max_gap_ms", "printer's largest gap ms", Lower),
+                fig("p50_gap_ms", "printer's median gap ms", Lower),
+            ],
+            ratio_to: None,
+        },
+        Exp {
+            id: "tight_loop_preempt",
+            label: "tight_loop --preempt-every 1ms",
+            example: "tight_loop",
+            args: q(
+                "--spin 300ms --quiet --preempt-every 1ms",
+                "--spin 1s --quiet --preempt-every 1ms",
+            ),
+            go: true,
+            csv_flag: Some("--gaps"),
+            figs: vec![fig("max_gap_ms", "printer's largest gap ms", Lower)],
+            ratio_to: None,
+        },
+    ]
+}
+
+/// The load tests' sizes.
+pub struct LoadPlan {
+    /// Echo connection counts.
+    pub echo_conns: Vec<usize>,
+    /// wrk's connection count against `http`.
+    pub http_conns: usize,
+    /// Measured seconds per load run.
+    pub secs: f64,
+    /// Warm-up seconds before measuring.
+    pub warmup: f64,
+}
+
+/// The load tests for `quick` or full.
+pub fn load_plan(quick: bool) -> LoadPlan {
+    if quick {
+        LoadPlan {
+            echo_conns: vec![10, 100],
+            http_conns: 50,
+            secs: 1.0,
+            warmup: 0.3,
+        }
+    } else {
+        LoadPlan {
+            echo_conns: vec![10, 100, 1000],
+            http_conns: 50,
+            secs: 5.0,
+            warmup: 1.0,
+        }
+    }
+}
+
+/// The rows the load tests contribute: (experiment, figure).
+pub fn load_rows(plan: &LoadPlan, with_http: bool) -> Vec<(String, Fig)> {
+    let mut rows = Vec::new();
+    for c in &plan.echo_conns {
+        let exp = format!("echo C={c}");
+        rows.push((exp.clone(), fig("rps", "round trips/s", Better::Higher)));
+        rows.push((exp, fig("p99_us", "p99 latency µs", Better::Lower)));
+    }
+    if !with_http {
+        return rows;
+    }
+    let exp = format!("http (wrk -c{})", plan.http_conns);
+    rows.push((exp.clone(), fig("req_per_s", "requests/s", Better::Higher)));
+    rows.push((exp, fig("p99_ms", "p99 latency ms", Better::Lower)));
+    rows
+}
