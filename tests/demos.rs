@@ -1,0 +1,453 @@
+//! The comparison demos (issue 8) as their users run them: each example is a
+//! child process with small sizes, in every mode the build has
+//! (`util::mode_envs`), and its `result:` line is checked for sense — not
+//! for speed. Expectations that differ by model are written per mode, so mn
+//! joins by being added to `mode_envs`; the mn-only ones (syscall_storm's
+//! mn wall < single wall / 3) run once both modes are there.
+//!
+//! Finally `compare --quick` runs once and its table's shape is checked
+//! (the header, one row per figure of `compare --list`), not its numbers.
+
+mod util;
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use util::{example, mode_envs, Proc};
+
+/// The key=value pairs of a result line.
+type Fields = BTreeMap<String, String>;
+
+/// A finished child.
+struct Done {
+    status: ExitStatus,
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs `cmd` to its end (killed after `limit`), reading both pipes.
+fn run_child(mut cmd: Command, limit: Duration) -> Done {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("start the example");
+    let drain = |p: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut s = String::new();
+            if let Some(mut p) = p {
+                let _ = p.read_to_string(&mut s);
+            }
+            s
+        })
+    };
+    let out = drain(child.stdout.take().map(|p| Box::new(p) as _));
+    let err = drain(child.stderr.take().map(|p| Box::new(p) as _));
+    let t0 = Instant::now();
+    let status = loop {
+        if let Some(st) = child.try_wait().expect("try_wait") {
+            break st;
+        }
+        if t0.elapsed() > limit {
+            let _ = child.kill();
+            panic!("{cmd:?} still running after {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    Done {
+        status,
+        stdout: out.join().unwrap(),
+        stderr: err.join().unwrap(),
+    }
+}
+
+/// Runs example `name` with `args` in the mode `env`; it must exit 0 and end
+/// with exactly one `result:` line, which is returned parsed.
+fn result(name: &str, args: &[&str], env: &[(&str, &str)]) -> Fields {
+    let mut cmd = Command::new(example(name));
+    cmd.args(args).envs(env.iter().copied());
+    let d = run_child(cmd, Duration::from_secs(60));
+    assert!(
+        d.status.success(),
+        "{name} {args:?} {env:?}: {}\nstdout:\n{}\nstderr:\n{}",
+        d.status,
+        d.stdout,
+        d.stderr
+    );
+    let results: Vec<&str> = d
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("result:"))
+        .collect();
+    assert_eq!(results.len(), 1, "{name}: one result line:\n{}", d.stdout);
+    assert_eq!(
+        d.stdout.lines().last(),
+        Some(results[0]),
+        "{name}: the result line comes last"
+    );
+    let fields: Fields = results[0]["result:".len()..]
+        .split_whitespace()
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').expect("key=value");
+            (k.to_string(), v.to_string())
+        })
+        .collect();
+    assert_eq!(fields["experiment"], name);
+    assert_eq!(fields["mode"], mode_of(env), "{name}: mode as asked");
+    for key in ["wall_ms", "peak_threads", "peak_rss_kb", "procs"] {
+        assert!(num(&fields, key) >= 0.0, "{name}: {key}");
+    }
+    assert!(
+        num(&fields, "peak_threads") >= 1.0,
+        "{name}: at least the runtime's thread"
+    );
+    assert!(num(&fields, "peak_rss_kb") > 0.0, "{name}: peak RSS read");
+    fields
+}
+
+/// A field as a number.
+fn num(f: &Fields, key: &str) -> f64 {
+    f.get(key)
+        .unwrap_or_else(|| panic!("no {key} in {f:?}"))
+        .parse()
+        .unwrap_or_else(|_| panic!("{key}={} is not a number", f[key]))
+}
+
+/// The `RUNTIME_MODE` of a `mode_envs` entry.
+fn mode_of<'a>(env: &[(&str, &'a str)]) -> &'a str {
+    env.iter()
+        .find(|(k, _)| *k == "RUNTIME_MODE")
+        .map(|(_, v)| *v)
+        .expect("RUNTIME_MODE in every mode_envs entry")
+}
+
+#[test]
+fn spawn_cost_measures_tasks_and_threads() {
+    for env in mode_envs() {
+        let f = result("spawn_cost", &["--n", "2000", "--rounds", "2"], &env);
+        assert_eq!(f["style"], "tasks");
+        assert!(num(&f, "ns_per_task") > 0.0);
+        let t = result(
+            "spawn_cost",
+            &["--threads", "--n", "200", "--rounds", "1"],
+            &env,
+        );
+        assert_eq!(t["style"], "threads");
+        assert!(num(&t, "ns_per_task") > 0.0);
+    }
+}
+
+#[test]
+fn million_sleepers_counts_bytes_per_live_task() {
+    for env in mode_envs() {
+        let f = result(
+            "million_sleepers",
+            &["--n", "20000", "--sleep", "200ms"],
+            &env,
+        );
+        let alive = num(&f, "peak_alive");
+        assert!(alive > 0.0 && alive <= 20000.0, "peak_alive={alive}");
+        assert!(num(&f, "wall_ms") >= 200.0, "nobody wakes early");
+        let per = num(&f, "bytes_per_task");
+        assert!(per > 0.0 && per < 64.0 * 1024.0, "bytes_per_task={per}");
+        if mode_of(&env) == "single" {
+            assert_eq!(alive, 20000.0, "the loop spawns all before any runs");
+            assert_eq!(num(&f, "peak_threads"), 1.0);
+        }
+        let t = result(
+            "million_sleepers",
+            &["--threads", "--n", "100", "--sleep", "100ms"],
+            &env,
+        );
+        assert_eq!(t["style"], "threads");
+        assert!(num(&t, "peak_threads") > 50.0, "one OS thread per sleeper");
+    }
+}
+
+#[test]
+fn million_sleepers_style_go_says_it_needs_mn() {
+    for env in mode_envs().into_iter().filter(|e| mode_of(e) == "single") {
+        let mut cmd = Command::new(example("million_sleepers"));
+        cmd.args(["--style", "go", "--n", "10"])
+            .envs(env.iter().copied());
+        let d = run_child(cmd, Duration::from_secs(30));
+        assert_eq!(d.status.code(), Some(2), "refused, not faked");
+        assert!(d.stderr.contains("RUNTIME_MODE=mn"), "{}", d.stderr);
+        assert!(!d.stdout.contains("result:"));
+    }
+}
+
+#[test]
+fn ping_pong_counts_round_trips() {
+    for env in mode_envs() {
+        let f = result("ping_pong", &["--duration", "100ms"], &env);
+        assert!(num(&f, "round_trips") >= 1000.0);
+        assert!(num(&f, "ns_per_round_trip") > 0.0);
+    }
+}
+
+#[test]
+fn syscall_storm_serializes_in_single_and_overlaps_in_mn() {
+    let mut walls = BTreeMap::new();
+    for env in mode_envs() {
+        let csv = std::env::temp_dir().join(format!(
+            "switchyard-storm-{}-{}.csv",
+            std::process::id(),
+            mode_of(&env)
+        ));
+        let csv_arg = csv.display().to_string();
+        let f = result(
+            "syscall_storm",
+            &["--n", "10", "--sleep", "100ms", "--samples", &csv_arg],
+            &env,
+        );
+        let wall = num(&f, "wall_ms");
+        let samples = std::fs::read_to_string(&csv).expect("samples written");
+        let _ = std::fs::remove_file(&csv);
+        assert!(samples.starts_with("t_ms,threads\n"));
+        assert!(samples.lines().count() > 5, "sampled during the storm");
+        if mode_of(&env) == "single" {
+            // The JavaScript model: each call blocks the loop, one by one.
+            assert!(
+                (950.0..3000.0).contains(&wall),
+                "single: wall ≈ N × D = 1000 ms, got {wall}"
+            );
+            assert_eq!(num(&f, "peak_threads"), 1.0);
+        }
+        walls.insert(mode_of(&env).to_string(), wall);
+    }
+    if let (Some(single), Some(mn)) = (walls.get("single"), walls.get("mn")) {
+        assert!(mn < &(single / 3.0), "mn {mn} ms vs single {single} ms");
+    }
+}
+
+#[test]
+fn sleepers_threads_single_sleeps_on_one_thread() {
+    for env in mode_envs() {
+        let f = result(
+            "sleepers_threads",
+            &["--n", "1000", "--sleep", "400ms", "--read-after", "150ms"],
+            &env,
+        );
+        let threads = num(&f, "threads_asleep");
+        assert!(threads >= 1.0);
+        if mode_of(&env) == "single" {
+            assert_eq!(threads, 1.0, "single: the loop thread, nothing else");
+        }
+    }
+}
+
+#[test]
+fn cpu_scaling_reports_work_and_shares() {
+    for env in mode_envs() {
+        let f = result(
+            "cpu_scaling",
+            &["--duration", "100ms", "--procs", "1"],
+            &env,
+        );
+        assert!(num(&f, "total_m_p1") > 0.0);
+        let share = num(&f, "max_share_p1");
+        assert!((0.25..=1.0).contains(&share), "share {share}");
+        if mode_of(&env) == "single" {
+            assert!(share > 0.9, "no preemption: the first task spins alone");
+        }
+    }
+}
+
+#[test]
+fn netpoll_vs_blocking_reads_files_and_sockets() {
+    for env in mode_envs() {
+        let f = result(
+            "netpoll_vs_blocking",
+            &["--n", "20", "--file-kb", "64", "--wait", "50ms"],
+            &env,
+        );
+        assert!(num(&f, "socket_ms") >= 50.0, "the readers waited");
+        if mode_of(&env) == "single" {
+            assert_eq!(num(&f, "socket_threads"), 1.0);
+            assert_eq!(num(&f, "file_threads"), 1.0);
+        }
+    }
+}
+
+#[test]
+fn ffi_storm_with_a_limit_keeps_threads_bounded() {
+    for env in mode_envs() {
+        let f = result(
+            "ffi_storm",
+            &["--n", "16", "--sleep", "20ms", "--limit", "8"],
+            &env,
+        );
+        let bound = 8.0 + num(&f, "procs") + 3.0;
+        assert_eq!(num(&f, "thread_bound"), bound);
+        assert!(num(&f, "peak_threads") <= bound, "{f:?}");
+        assert_eq!(f["call"], "usleep");
+        if mode_of(&env) == "single" {
+            assert!(num(&f, "wall_ms") >= 16.0 * 20.0, "one call at a time");
+        }
+        let unlimited = result("ffi_storm", &["--n", "4", "--sleep", "1s"], &env);
+        assert_eq!(unlimited["call"], "sleep", "whole seconds: libc sleep");
+    }
+}
+
+#[test]
+fn lock_thread_does_not_drift() {
+    for env in mode_envs() {
+        let f = result("lock_thread", &["--yields", "100", "--others", "4"], &env);
+        assert_eq!(num(&f, "drifts"), 0.0);
+        if mode_of(&env) == "single" {
+            assert_eq!(f["lock"], "not_needed");
+            assert_eq!(num(&f, "other_tids"), 1.0);
+        }
+    }
+}
+
+#[test]
+fn tight_loop_starves_the_printer_in_single_unless_it_yields() {
+    for env in mode_envs() {
+        let spin = result("tight_loop", &["--spin", "300ms", "--quiet"], &env);
+        let preempt = result(
+            "tight_loop",
+            &["--spin", "300ms", "--quiet", "--preempt-every", "1ms"],
+            &env,
+        );
+        let yielding = num(&preempt, "max_gap_ms");
+        assert!(yielding < 150.0, "yield points keep the rhythm: {yielding}");
+        let starved = num(&spin, "max_gap_ms");
+        match mode_of(&env) {
+            "single" => assert!(starved >= 290.0, "single starves: {starved}"),
+            _ => assert!(starved < 150.0, "the P is retaken: {starved}"),
+        }
+    }
+}
+
+#[test]
+fn http_answers_keep_alive_requests_and_counts_them() {
+    for env in mode_envs() {
+        let mut cmd = Command::new(example("http"));
+        cmd.args(["--addr", "127.0.0.1:0"])
+            .envs(env.iter().copied());
+        let mut p = Proc::spawn(cmd);
+        let addr = p.listening_addr();
+        // Three requests on one kept-alive connection (two pipelined).
+        let mut c = TcpStream::connect(addr).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let get = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+        c.write_all(get.as_bytes()).unwrap();
+        assert_eq!(read_responses(&mut c, 1), 1);
+        c.write_all(format!("{get}{get}").as_bytes()).unwrap();
+        assert_eq!(read_responses(&mut c, 2), 2);
+        // One that asks to close: answered, then EOF.
+        let mut d = TcpStream::connect(addr).unwrap();
+        d.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        d.write_all(b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut all = String::new();
+        d.read_to_string(&mut all).unwrap();
+        assert!(all.starts_with("HTTP/1.1 200 OK") && all.ends_with("Hello, World!"));
+        p.signal("TERM");
+        p.wait_timeout(Duration::from_secs(10))
+            .expect("exits on SIGTERM");
+        let out = p.rest_of_stdout();
+        let line = out.lines().last().expect("output");
+        assert!(line.starts_with("result: experiment=http"), "{out}");
+        assert!(line.contains(" requests=4 "), "{line}");
+        assert!(line.contains(" connections=2 "), "{line}");
+    }
+}
+
+/// Reads until `n` whole hello responses have arrived; returns how many.
+fn read_responses(c: &mut TcpStream, n: usize) -> usize {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let count = |b: &[u8]| b.windows(13).filter(|w| w == b"Hello, World!").count();
+    while count(&got) < n {
+        let k = c.read(&mut buf).expect("response");
+        assert!(k > 0, "server closed a keep-alive connection");
+        got.extend_from_slice(&buf[..k]);
+    }
+    count(&got)
+}
+
+#[test]
+fn compare_quick_prints_one_row_per_figure() {
+    let out = std::env::temp_dir().join(format!("switchyard-compare-{}", std::process::id()));
+    let list = run_child(
+        {
+            let mut c = Command::new(example("compare"));
+            c.args(["--list", "--quick"]);
+            c
+        },
+        Duration::from_secs(30),
+    );
+    assert!(list.status.success());
+    let rows: Vec<(String, String)> = list
+        .stdout
+        .lines()
+        .map(|l| {
+            let (e, f) = l.split_once('\t').expect("experiment<TAB>figure");
+            (e.to_string(), f.to_string())
+        })
+        .collect();
+    for name in [
+        "spawn_cost",
+        "million_sleepers",
+        "ping_pong",
+        "syscall_storm",
+        "sleepers_threads",
+        "cpu_scaling",
+        "netpoll_vs_blocking",
+        "ffi_storm",
+        "lock_thread",
+        "tight_loop",
+        "echo C=",
+        "http",
+    ] {
+        assert!(
+            rows.iter().any(|(e, _)| e.starts_with(name)),
+            "{name} has a row"
+        );
+    }
+
+    let mut cmd = Command::new(example("compare"));
+    cmd.args(["--quick", "--no-build", "--out"]).arg(&out);
+    let t0 = Instant::now();
+    let d = run_child(cmd, Duration::from_secs(120));
+    assert!(d.status.success(), "compare: {}\n{}", d.status, d.stderr);
+    eprintln!("compare --quick took {:.1} s", t0.elapsed().as_secs_f64());
+    let table: Vec<Vec<String>> = d
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with('|') && !l.starts_with("|-"))
+        .map(|l| {
+            l.trim_matches('|')
+                .split('|')
+                .map(|c| c.trim().to_string())
+                .collect()
+        })
+        .collect();
+    assert_eq!(
+        table[0],
+        ["experiment", "figure", "single", "mn", "Go", "ratio"]
+    );
+    assert_eq!(table.len() - 1, rows.len(), "one row per figure");
+    for (cells, (exp, fig)) in table[1..].iter().zip(&rows) {
+        assert_eq!(cells.len(), 6, "{cells:?}");
+        assert_eq!((&cells[0], &cells[1]), (exp, fig));
+        assert!(cells[2..].iter().all(|c| !c.is_empty()), "{cells:?}");
+    }
+    assert!(d.stderr.contains("[ 1/"), "progress on stderr");
+    let report = std::fs::read_to_string(out.join("report.md")).expect("report.md");
+    assert!(report.contains("| experiment"));
+    for chart in [
+        "storm_threads.svg",
+        "bytes_per_task.svg",
+        "tight_loop_gaps.svg",
+    ] {
+        let svg = std::fs::read_to_string(out.join(chart)).expect(chart);
+        assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+    }
+    let _ = std::fs::remove_dir_all(&out);
+}
