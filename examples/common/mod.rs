@@ -152,18 +152,6 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
     Duration::try_from_secs_f64(secs).ok()
 }
 
-/// A duration as the flags write it (`1s`, `250ms`, `40us`), for messages and
-/// for passing back on a command line.
-pub fn fmt_duration(d: Duration) -> String {
-    if d.subsec_nanos() == 0 {
-        format!("{}s", d.as_secs())
-    } else if d.as_nanos() % 1_000_000 == 0 {
-        format!("{}ms", d.as_millis())
-    } else {
-        format!("{}us", d.as_micros())
-    }
-}
-
 /// Prints `msg` prefixed by the program's name and exits 2: for a path the
 /// running build cannot take (an mn-only feature asked for in single mode,
 /// or mn itself before it is built). Never a fake run.
@@ -226,13 +214,6 @@ impl Sampler {
             points,
             thread: Some(thread),
         }
-    }
-
-    /// The highest count seen so far (sampler excluded), with a fresh reading.
-    pub fn peak_now(&self) -> usize {
-        let now = read_sample().threads;
-        let pts = self.points.lock().unwrap();
-        pts.iter().map(|s| s.threads).max().unwrap_or(0).max(now)
     }
 
     /// Stops the thread, takes a last reading, returns them all.
