@@ -13,13 +13,14 @@
 #   SY_MODES="single mn2" PEERS="tokio-ct go-P2" benches/peers.sh
 #   W6_SECS=5 W6_REPS=3 benches/peers.sh
 #
-# Output: $OUT/results.md (default target/peers-run/results.md) and $OUT/raw/.
+# Output: $OUT/results.md (default $TMPDIR/switchyard-peers/results.md) and
+# $OUT/raw/. The folder is kept between runs so the peers' builds are cached.
 # Needs cargo; go (apt-get install golang-go) and node are used when present.
 # Every server binds 127.0.0.1 only and is killed by its PID after its runs.
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 SRC=${PEERS_SRC:-$ROOT/../shared/peers}
-OUT=${OUT:-$ROOT/target/peers-run}
+OUT=${OUT:-${TMPDIR:-/tmp}/switchyard-peers}
 REPS=${REPS:-3}
 W2_RUNS=${W2_RUNS:-3}
 W6_SECS=${W6_SECS:-10}
@@ -39,8 +40,9 @@ peer() { [[ " $PEERS " == *" $1 "* ]]; }
 
 # ------------------------------------------------------------------ build
 [ -d "$SRC" ] || { log "peers folder not found: $SRC (set PEERS_SRC)"; exit 1; }
-rm -rf "$OUT"
-cp -r "$SRC" "$OUT"
+case "$OUT" in "$ROOT"/*) log "OUT must be outside the repository (cargo would see the peers as a workspace member)"; exit 1 ;; esac
+mkdir -p "$OUT"
+cp -r "$SRC"/. "$OUT"/
 rm -rf "$OUT/raw" "$OUT/results.md"
 mkdir -p "$OUT/raw"
 RAW=$OUT/raw

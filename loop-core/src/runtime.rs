@@ -156,8 +156,12 @@ pub(crate) struct Core {
     pub(crate) registry: mio::Registry,
     poll: RefCell<mio::Poll>,
     events: RefCell<mio::Events>,
-    /// Tasks polled per turn at most.
+    /// Tasks polled per turn at most; also, while tasks are ready, polls
+    /// between two looks at epoll.
     event_interval: usize,
+    /// Task polls since epoll was last asked (a busy loop looks at I/O once
+    /// per `event_interval` polls, not once per turn).
+    polls_since_io: Cell<usize>,
     /// Reused buffers, so a turn allocates nothing in steady state.
     wake_buf: RefCell<Vec<Waker>>,
     remote_buf: RefCell<Vec<RemoteOp>>,
@@ -217,6 +221,7 @@ impl Core {
             poll: RefCell::new(poll),
             events: RefCell::new(mio::Events::with_capacity(1024)),
             event_interval,
+            polls_since_io: Cell::new(0),
             wake_buf: RefCell::new(Vec::new()),
             remote_buf: RefCell::new(Vec::new()),
             counters: Counters::default(),
@@ -376,6 +381,7 @@ impl Core {
             t.run(key as u32, id, site, start, (!done).then_some(wait));
         }
         self.counters.polls.set(self.counters.polls.get() + 1);
+        self.polls_since_io.set(self.polls_since_io.get() + 1);
         self.after_poll(key, task, done, wait);
         Ran::Polled
     }
@@ -666,10 +672,16 @@ impl Core {
             };
             at.map(|at| at.saturating_duration_since(Instant::now()))
         };
-        if timeout == Some(Duration::ZERO) && self.io.borrow().is_empty() && self.control.is_none()
-        {
-            return Ok(());
+        if busy {
+            // Tasks are waiting: look at epoll only every `event_interval`
+            // polls (a syscall per turn would dominate a ping-pong), and not
+            // at all when nothing is registered with it.
+            let nothing_registered = self.io.borrow().is_empty() && self.control.is_none();
+            if nothing_registered || self.polls_since_io.get() < self.event_interval {
+                return Ok(());
+            }
         }
+        self.polls_since_io.set(0);
         let mut events = self.events.borrow_mut();
         match self
             .poll
