@@ -4,7 +4,7 @@
 //! Each run starts the server as a child (`echo`/`http` in a mode, or the Go
 //! program's `echo`/`http`), waits for its `listening on ADDR` line, loads
 //! it, and kills it. The generator is the peers' `loadgen` when it has been
-//! built (`benches/peers.sh` builds it under `target/peers-run/`, or point
+//! built (`benches/peers.sh` builds it under `$TMPDIR/switchyard-peers/`, or point
 //! `LOADGEN` at one), else a small one built in here: `compare --loadgen
 //! ADDR CONNS SECS WARMUP`, one thread (switchyard in single mode), C
 //! connections each sending 64 bytes and waiting for their echo, over and
@@ -31,8 +31,10 @@ pub enum Generator {
 impl Generator {
     /// The peers' generator if built (or `LOADGEN`), else the built-in one.
     pub fn find(target_dir: &Path) -> Generator {
+        let tmp = std::env::var_os("TMPDIR").map(PathBuf::from).unwrap_or_else(|| "/tmp".into());
         let candidates = [
             std::env::var_os("LOADGEN").map(PathBuf::from),
+            Some(tmp.join("switchyard-peers/rust/target/release/loadgen")),
             Some(target_dir.join("peers-run/rust/target/release/loadgen")),
         ];
         for c in candidates.into_iter().flatten() {
