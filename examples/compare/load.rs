@@ -31,7 +31,9 @@ pub enum Generator {
 impl Generator {
     /// The peers' generator if built (or `LOADGEN`), else the built-in one.
     pub fn find(target_dir: &Path) -> Generator {
-        let tmp = std::env::var_os("TMPDIR").map(PathBuf::from).unwrap_or_else(|| "/tmp".into());
+        let tmp = std::env::var_os("TMPDIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| "/tmp".into());
         let candidates = [
             std::env::var_os("LOADGEN").map(PathBuf::from),
             Some(tmp.join("switchyard-peers/rust/target/release/loadgen")),
