@@ -1,5 +1,6 @@
 //! The typed half of a G: one allocation holds the [`Header`] and, behind it,
-//! the closure to run, then its output, so a spawn costs one `malloc`.
+//! the closure to run, then its output, so a spawn costs one allocation
+//! (from a per-P free list most of the time: `alloc.rs`).
 //!
 //! ```text
 //!   Cell<F, T> (#[repr(C)])
@@ -14,11 +15,13 @@
 //! `run::g_entry`); `read_output` by the joiner once the join state says DONE;
 //! `dealloc` by the last `GRef`.
 
+use std::alloc::Layout;
 use std::cell::UnsafeCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize};
 
+use super::alloc::{alloc_cell, free_cell};
 use super::state::State;
 use super::{Ctx, Header, Own, RegLinks};
 use crate::join::{JoinError, JoinState};
@@ -74,7 +77,7 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    let cell = Box::new(Cell {
+    let cell = Cell {
         header: Header {
             state: State::new(),
             refs: AtomicUsize::new(2),
@@ -90,8 +93,11 @@ where
             reg: UnsafeCell::new(RegLinks::default()),
         },
         stage: UnsafeCell::new(Stage::<F, T>::Ready(f)),
-    });
-    NonNull::from(Box::leak(cell)).cast()
+    };
+    let p = alloc_cell(Layout::new::<Cell<F, T>>()).cast::<Cell<F, T>>();
+    // SAFETY: `p` is a fresh block with the layout of Cell<F, T>.
+    unsafe { p.as_ptr().write(cell) };
+    p.cast()
 }
 
 /// The stage cell of the G at `h`.
@@ -172,6 +178,11 @@ unsafe fn read_output<F, T>(h: NonNull<Header>, dst: *mut ()) {
 ///
 /// The last reference is gone.
 unsafe fn dealloc<F, T>(h: NonNull<Header>) {
-    // SAFETY: the cell was made by Box::new in `new_g::<F, T>`.
-    drop(unsafe { Box::from_raw(h.cast::<Cell<F, T>>().as_ptr()) });
+    let cell = h.cast::<Cell<F, T>>();
+    // SAFETY: the cell was written by `new_g::<F, T>` into a block of
+    // `alloc_cell` with this layout, and nobody references it any more.
+    unsafe {
+        std::ptr::drop_in_place(cell.as_ptr());
+        free_cell(cell.cast(), Layout::new::<Cell<F, T>>());
+    }
 }

@@ -26,6 +26,7 @@
 //!    Run queues, wait lists and the registry hold raw pointers covered by
 //!    the life reference.
 
+pub(crate) mod alloc;
 pub(crate) mod cell;
 pub(crate) mod run;
 pub(crate) mod state;

@@ -26,6 +26,7 @@
 //! abort): its park returns normally and the caller's loop decides.
 
 use std::ptr::NonNull;
+use std::sync::atomic::Ordering;
 
 use super::Header;
 use crate::arch;
@@ -55,14 +56,15 @@ impl Request {
     }
 }
 
-/// Scheduler side: resumes `g` on `m` and returns the G's request once it
-/// switches back.
+/// Scheduler side: resumes `g` on `m`; returns the request of the G that
+/// switches back to g0 and that G — not always `g`: a handoff yield passes
+/// the M from G to G without visiting g0 (`m.curg` follows).
 ///
 /// # Safety
 ///
 /// Called on `m`'s own thread, on g0; `g` is RUNNING on `m` with a stack and
 /// a saved context (`ctx.sp != 0`), owned by `m` (rule 2 of g/mod.rs).
-pub(crate) unsafe fn switch_in(m: &M, g: &Header) -> Request {
+pub(crate) unsafe fn switch_in(m: &M, g: &Header) -> (Request, NonNull<Header>) {
     m.set_curg(Some(NonNull::from(g)));
     // SAFETY: rule 2: we own the G's context while it is RUNNING on us.
     let (sp, bounds) = unsafe {
@@ -77,8 +79,9 @@ pub(crate) unsafe fn switch_in(m: &M, g: &Header) -> Request {
     // own stack; g0's context is saved into the M, where the G finds it.
     let req = unsafe { arch::switch(m.g0_sp(), sp, std::ptr::from_ref(m) as usize) };
     fiber::finish_on_g0(m);
+    let back = m.curg().expect("a G switched back to g0");
     m.set_curg(None);
-    Request::from_word(req)
+    (Request::from_word(req), back)
 }
 
 /// G side: switches to the current M's g0 with `req`; returns when the G is
@@ -97,15 +100,84 @@ pub(crate) fn switch_out(req: Request) {
     };
     // SAFETY: the running G owns its context (rule 2).
     let ctx = unsafe { &mut *g.as_ref().ctx.get() };
-    let sp_here = arch::approx_sp();
-    if ctx.low_sp == 0 || sp_here < ctx.low_sp {
-        ctx.low_sp = sp_here;
-    }
+    note_low_sp(ctx);
     let fake = fiber::start_from_g(ctx, req, g0);
     // SAFETY: g0's context was saved by `switch_in` on this thread; ours goes
     // to the G's ctx, which only the next M to resume us reads.
     unsafe { arch::switch(&raw mut ctx.sp, g0, req as usize) };
     fiber::finish_on_g(fake);
+    after_resume();
+}
+
+/// Records the lowest stack pointer a G reached (stack/mod.rs rule 4).
+fn note_low_sp(ctx: &mut crate::g::Ctx) {
+    let sp_here = arch::approx_sp();
+    if ctx.low_sp == 0 || sp_here < ctx.low_sp {
+        ctx.low_sp = sp_here;
+    }
+}
+
+/// The fast path of a yield: switches straight to the next G of this P's
+/// queue, without the trip through g0 (one switch instead of two, and no
+/// findrunnable). The yielding G is queued only once its context is saved:
+/// the G it hands over to does that as it resumes (`after_resume`), so no
+/// thief can resume it half-saved. Falls back (false) whenever g0 has
+/// something to decide: a locked or pinned G, a next G that never ran (its
+/// stack is set up on g0) or is locked, every 61st tick (global queue and
+/// timers), nothing local to run, or an ASan build (its fiber annotations
+/// follow the g0 path).
+#[inline(never)]
+fn handoff_yield() -> bool {
+    if cfg!(switchyard_asan) {
+        return false;
+    }
+    let Some(mp) = M::current() else { return false };
+    // SAFETY: this thread's live M; the reference is not used after the
+    // switch below.
+    let m = unsafe { mp.as_ref() };
+    let (Some(me), None, Some(held)) = (m.curg(), m.locked_g(), m.held()) else {
+        return false;
+    };
+    if held.p().tick.load(Ordering::Relaxed).wrapping_add(1) % 61 == 0 {
+        return false;
+    }
+    let Some(next) = held.pop() else { return false };
+    // SAFETY: popped from our queue: the G is ours to run (rule 2).
+    let nh = unsafe { next.as_ref() };
+    // SAFETY: as above.
+    let next_sp = unsafe { (*nh.ctx.get()).sp };
+    if next_sp == 0 || !nh.locked_m.load(Ordering::Acquire).is_null() {
+        // Back where g0 will take it first (it was the head of the queue).
+        let displaced = held.put_next(next);
+        debug_assert!(displaced.is_none(), "pop emptied runnext");
+        return false;
+    }
+    held.bump_tick();
+    nh.state.start_running();
+    m.set_curg(Some(next));
+    m.set_pending_yield(me);
+    // SAFETY: the running G owns its context (rule 2).
+    let ctx = unsafe { &mut *me.as_ref().ctx.get() };
+    note_low_sp(ctx);
+    // SAFETY: `next_sp` is the saved context of a started G we own; ours is
+    // saved into our ctx, and we are queued only after that (after_resume).
+    unsafe { arch::switch(&raw mut ctx.sp, next_sp, mp.as_ptr() as usize) };
+    after_resume();
+    true
+}
+
+/// Runs on a G as it resumes: queues the G that handed this one the M by a
+/// handoff yield (its context is saved now).
+#[inline(never)]
+fn after_resume() {
+    let Some(m) = M::current() else { return };
+    // SAFETY: this thread's live M, used without a switch.
+    let m = unsafe { m.as_ref() };
+    if let Some(prev) = m.take_pending_yield() {
+        m.held()
+            .expect("a running G's M holds a P")
+            .push_back(prev, &m.shared);
+    }
 }
 
 /// Entry of every G's stack: runs the G's closure, then switches away for
@@ -164,7 +236,9 @@ pub(crate) fn yield_now() {
     // SAFETY: `g` is the running G: its runtime is alive (rule 4).
     let shared = unsafe { g.as_ref().shared() };
     cancel_if_shutting_down(shared);
-    switch_out(Request::Yield);
+    if !handoff_yield() {
+        switch_out(Request::Yield);
+    }
     cancel_if_shutting_down(shared);
 }
 

@@ -3,9 +3,10 @@
 //! ```text
 //!            spawn            execute                 park (decided on g0,
 //!   ──────────► RUNNABLE ───────────► RUNNING ───────────── after the switch) ──► WAITING
-//!                 ▲   ▲                │  │ ▲                                       │
-//!                 │   └──── yield ─────┘  │ └── NOTIFIED set: park cancelled,        │
-//!                 │                       │     the G runs on at once                │
+//!                 ▲            ▲   │    │ ▲                                       │
+//!                 │            └───┘    │ └── NOTIFIED set: park cancelled,        │
+//!                 │   yield: queued,    │     the G runs on at once                │
+//!                 │   still RUNNING     │                                          │
 //!                 └───────────── unpark: CAS WAITING → RUNNABLE, then enqueue ───────┘
 //!                                         │ exit
 //!                                         ▼
@@ -34,9 +35,16 @@
 //! Every change of the word is a read-modify-write, so the chain of RMWs is
 //! one release sequence: whoever moves the G on (the M that resumes it after
 //! `start_running`) synchronizes with every waker that touched it before.
+//!
+//! A yield is not a wait: the yielding G goes back to a run queue still
+//! RUNNING, and `start_running` leaves it so. Nothing needs to tell a
+//! yielded G from a running one (a wake while it is queued sets NOTIFIED,
+//! which at worst makes its next park return at once, and that park's CAS
+//! then synchronizes with the waker), and it spares each yield two atomic
+//! read-modify-writes.
 
 use crate::loom::AtomicU32;
-use std::sync::atomic::Ordering::{AcqRel, Acquire};
+use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
 
 /// In a run queue (or about to be), or created and not yet run.
 pub(crate) const RUNNABLE: u32 = 0;
@@ -68,8 +76,12 @@ impl State {
 
     /// M, before switching to a G taken from a queue: RUNNABLE → RUNNING,
     /// consuming a NOTIFIED that came while it was queued (this run is the
-    /// one that follows the wake).
+    /// one that follows the wake). A G that yielded is still RUNNING (see
+    /// the module doc) and is left as it is.
     pub(crate) fn start_running(&self) {
+        if self.0.load(Relaxed) & STATUS == RUNNING {
+            return;
+        }
         let prev = self.0.swap(RUNNING, AcqRel);
         debug_assert_eq!(
             prev & STATUS,
@@ -107,11 +119,6 @@ impl State {
                 Err(now) => cur = now,
             }
         }
-    }
-
-    /// M on g0 after a yield: RUNNING → RUNNABLE (the G goes back in a queue).
-    pub(crate) fn make_runnable(&self) {
-        self.0.swap(RUNNABLE, AcqRel);
     }
 
     /// M on g0 after the G's last switch: → DEAD.

@@ -1,9 +1,10 @@
 //! findrunnable: where an M holding a P looks for its next G, and what it
 //! does when there is none. In order:
 //!
-//! 1. Every 61st tick, one G from the global queue first, so Gs there are
-//!    not starved by two Gs that keep waking each other locally (Go's 61: a
-//!    prime, so the check does not fall into step with other periodic work).
+//! 1. Every 61st tick, due timers, then one G from the global queue, so Gs
+//!    there are not starved by two Gs that keep waking each other locally
+//!    (Go's 61: a prime, so the check does not fall into step with other
+//!    periodic work).
 //! 2. The P's own `runnext`, then its ring.
 //! 3. A batch from the global queue.
 //! 4. Expired timers (they make their Gs runnable into this P).
@@ -66,9 +67,14 @@ fn look_locally(m: &M) -> Option<NonNull<Header>> {
     let shared = &*m.shared;
     let held = m.held().expect("find_runnable without a P");
     let global = || shared.global_len.load(Ordering::Relaxed) > 0;
-    if held.p().tick.load(Ordering::Relaxed) % GLOBAL_CHECK_TICKS == 0 && global() {
-        if let Some(g) = shared.global_get(&held, 1) {
-            return Some(g);
+    if held.p().tick.load(Ordering::Relaxed) % GLOBAL_CHECK_TICKS == 0 {
+        // Timers too, or two Gs yielding to each other on the only P would
+        // keep every sleeper waiting.
+        shared.timers.fire_due();
+        if global() {
+            if let Some(g) = shared.global_get(&held, 1) {
+                return Some(g);
+            }
         }
     }
     if let Some(g) = held.pop() {

@@ -46,6 +46,10 @@ pub(crate) struct M {
     pub(crate) note: Note,
     /// The G locked to this M (lock_os_thread or a pinned park).
     pub(crate) locked_g: AtomicPtr<Header>,
+    /// A G that yielded straight to another (g/run.rs `handoff_yield`), to
+    /// be queued by the G it handed over to once its context is saved (M
+    /// thread).
+    pending_yield: AtomicPtr<Header>,
     /// Leave the scheduler loop and end the thread (a G exited locked).
     exit_thread: AtomicBool,
     /// Hook for issue 6: nonzero while the M is in a system call (sysmon
@@ -77,6 +81,7 @@ impl M {
             spinning: AtomicBool::new(false),
             note: Note::default(),
             locked_g: AtomicPtr::new(std::ptr::null_mut()),
+            pending_yield: AtomicPtr::new(std::ptr::null_mut()),
             exit_thread: AtomicBool::new(false),
             syscall: AtomicU32::new(0),
             rng: AtomicU64::new(
@@ -145,6 +150,22 @@ impl M {
     /// The G locked to this M.
     pub(crate) fn locked_g(&self) -> Option<NonNull<Header>> {
         NonNull::new(self.locked_g.load(Ordering::Relaxed))
+    }
+
+    /// Records the G a handoff yield left behind.
+    pub(crate) fn set_pending_yield(&self, g: NonNull<Header>) {
+        self.pending_yield.store(g.as_ptr(), Ordering::Relaxed);
+    }
+
+    /// Takes the G a handoff yield left behind, if any.
+    pub(crate) fn take_pending_yield(&self) -> Option<NonNull<Header>> {
+        let g = self.pending_yield.load(Ordering::Relaxed);
+        if g.is_null() {
+            return None;
+        }
+        self.pending_yield
+            .store(std::ptr::null_mut(), Ordering::Relaxed);
+        NonNull::new(g)
     }
 
     pub(crate) fn exit_thread(&self) -> bool {

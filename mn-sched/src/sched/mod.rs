@@ -53,6 +53,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::config::Config;
+use crate::g::alloc::CellPool;
 use crate::stack::StackPool;
 use crate::timer::Timers;
 use global::GList;
@@ -75,6 +76,8 @@ pub(crate) struct Shared {
     pub(crate) idle: Idle,
     /// G stacks.
     pub(crate) stacks: StackPool,
+    /// Free G cells.
+    pub(crate) cells: CellPool,
     /// Timers (sleep, select timeouts).
     pub(crate) timers: Timers,
     /// Gs that have parked at least once (shutdown unwinds them).
@@ -129,6 +132,7 @@ impl Shared {
             global_len: AtomicUsize::new(0),
             idle: Idle::new(procs),
             stacks: StackPool::new(&config),
+            cells: CellPool::default(),
             timers: Timers::new(),
             registry: Registry::default(),
             threads: Threads::new(config.max_threads),

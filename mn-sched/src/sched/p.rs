@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use super::runq::RunQueue;
 use super::Shared;
+use crate::g::alloc::FreeCells;
 use crate::g::Header;
 use crate::stack::StackCache;
 
@@ -48,6 +49,8 @@ pub(crate) struct P {
 pub(crate) struct PLocal {
     /// Stacks kept for reuse.
     pub(crate) stacks: StackCache,
+    /// G cells kept for reuse.
+    pub(crate) cells: FreeCells,
     /// Next task id of the P's batch, and the end of the batch.
     goid: (u64, u64),
 }
@@ -113,7 +116,16 @@ impl<'a> Held<'a> {
     }
 
     /// Puts `g` at the back of the ring; overflow goes to the global queue.
+    #[inline]
     pub(crate) fn push_back(&self, g: NonNull<Header>, shared: &Shared) {
+        // SAFETY: we hold the P, so we are the ring's owner.
+        if !unsafe { self.p.runq.try_push_back(g) } {
+            self.push_back_overflowing(g, shared);
+        }
+    }
+
+    #[cold]
+    fn push_back_overflowing(&self, g: NonNull<Header>, shared: &Shared) {
         let mut batch = super::global::GList::default();
         // SAFETY: we hold the P, so we are the ring's owner.
         unsafe { self.p.runq.push_back(g, &mut |g| batch.push(g)) };

@@ -82,6 +82,37 @@ impl<T> RunQueue<T> {
     /// Only the queue's owner calls the `unsafe fn`s of this type, one at a
     /// time (rule 1).
     pub(crate) unsafe fn push_back(&self, g: NonNull<T>, overflow: &mut dyn FnMut(NonNull<T>)) {
+        // SAFETY: forwarded from the caller.
+        if !unsafe { self.try_push_back(g) } {
+            // SAFETY: as above.
+            unsafe { self.push_back_slow(g, overflow) };
+        }
+    }
+
+    /// Owner: the fast path of `push_back`; false if the ring is full.
+    ///
+    /// # Safety
+    ///
+    /// As for [`push_back`](Self::push_back).
+    #[inline]
+    pub(crate) unsafe fn try_push_back(&self, g: NonNull<T>) -> bool {
+        let head = self.head.load(Acquire);
+        let tail = self.tail.load(Relaxed);
+        if tail.wrapping_sub(head) >= SIZE {
+            return false;
+        }
+        self.slot(tail).store(g.as_ptr(), Relaxed);
+        self.tail.store(tail.wrapping_add(1), Release);
+        true
+    }
+
+    /// Owner: `push_back` when the ring looked full.
+    ///
+    /// # Safety
+    ///
+    /// As for [`push_back`](Self::push_back).
+    #[cold]
+    unsafe fn push_back_slow(&self, g: NonNull<T>, overflow: &mut dyn FnMut(NonNull<T>)) {
         loop {
             let head = self.head.load(Acquire);
             let tail = self.tail.load(Relaxed);

@@ -12,7 +12,7 @@
 //!        │ no
 //!   execute: RUNNABLE → RUNNING, stack on first run, switch in ... switch back:
 //!        Park  → commit_park (WAITING), or run it again at once if NOTIFIED
-//!        Yield → RUNNABLE, back of our ring
+//!        Yield → back of our ring (still RUNNING: g/state.rs)
 //!        Exit  → DEAD, stack to the P's cache, joiner woken, life ref dropped
 //! ```
 
@@ -63,23 +63,26 @@ pub(crate) fn schedule(m: &Arc<M>) {
     }
 }
 
-/// Runs `g` on `m` until it parks, yields or exits.
-fn execute(m: &M, g: NonNull<Header>) {
+/// Runs `g` on `m` until a G switches back to g0 (`g`, or another G that a
+/// handoff yield passed the M to) to park, yield or exit.
+fn execute(m: &M, mut g: NonNull<Header>) {
     // SAFETY: `g` is a live runnable G this M took (from a queue, or its
     // locked G handed back); from here it is RUNNING on us (rule 2).
-    let h = unsafe { g.as_ref() };
-    h.state.start_running();
+    unsafe { g.as_ref() }.state.start_running();
     if !give_stack(m, g) {
         return;
     }
     loop {
         m.held().expect("execute without a P").bump_tick();
-        // SAFETY: on m's thread, g0; `h` is RUNNING on us with a context.
-        match unsafe { switch_in(m, h) } {
+        // SAFETY: on m's thread, g0; `g` is RUNNING on us with a context.
+        let (req, back) = unsafe { switch_in(m, g.as_ref()) };
+        g = back;
+        // SAFETY: the G that switched back is RUNNING on us (rule 2).
+        let h = unsafe { g.as_ref() };
+        match req {
             Request::Park if h.state.commit_park() => return,
             Request::Park => continue, // NOTIFIED: the park is cancelled.
             Request::Yield => {
-                h.state.make_runnable();
                 m.held().expect("yield without a P").push_back(g, &m.shared);
                 return;
             }
