@@ -56,10 +56,10 @@ pub fn park_until(deadline: Instant) {
         return;
     }
     // SAFETY: the running G is alive, and so is its runtime.
-    let timers = unsafe { &g.as_ref().shared().timers };
+    let shared = unsafe { g.as_ref().shared() };
     // SAFETY: as above.
-    let key = timers.add(deadline, waker::for_g(unsafe { GRef::clone_raw(g) }));
-    let cancel = CancelTimer(timers, Some(key));
+    let key = shared.add_timer(deadline, waker::for_g(unsafe { GRef::clone_raw(g) }));
+    let cancel = CancelTimer(&shared.timers, Some(key));
     park();
     drop(cancel);
 }

@@ -7,11 +7,15 @@
 //!   once. Callers park in a loop and re-check the clock, so a timer that
 //!   fires late or after a cancel is harmless.
 //! * No timer thread (the thread budget: procs + main + sysmon). Ms holding
-//!   a P fire due timers in findrunnable; one idle M at a time sleeps on its
-//!   futex with the earliest deadline as timeout (the *sleeper*). Adding an
-//!   earlier timer wakes the sleeper so it sleeps again with the new
-//!   deadline. The sleeper is chosen and the map changed under one lock, so
-//!   a timer added while an M is going to sleep is never missed.
+//!   a P fire due timers in findrunnable and every 61st tick; one idle M at
+//!   a time sleeps on its futex with the earliest deadline as timeout (the
+//!   *sleeper*). Adding an earlier timer wakes the sleeper so it sleeps again
+//!   with the new deadline; adding a timer while there is no sleeper wakes an
+//!   idle M so that it becomes one. An M joins the idle list before it asks
+//!   to be the sleeper, and the sleeper is chosen and the map changed under
+//!   one lock, so a timer added while an M goes to sleep is never missed.
+//!   (A timer can still wait while every M runs a G that never schedules:
+//!   that is issue 6's sysmon.)
 //! * The earliest deadline is also kept in an atomic, so "anything due?" is
 //!   one load (and a clock read only when some timer exists).
 
@@ -71,20 +75,23 @@ impl Timers {
         self.next.store(next, Ordering::SeqCst);
     }
 
-    /// Arms a timer that wakes `waker` at `deadline`.
-    pub(crate) fn add(&self, deadline: Instant, waker: Waker) -> TimerKey {
+    /// Arms a timer that wakes `waker` at `deadline`. Returns its key and
+    /// whether no M is sleeping until the timers (the caller must then wake
+    /// an idle M to become the sleeper: `Shared::add_timer`).
+    fn add(&self, deadline: Instant, waker: Waker) -> (TimerKey, bool) {
         let mut st = self.lock();
         st.seq += 1;
         let key = (deadline, st.seq);
         let earliest = st.map.keys().next().is_none_or(|k| *k > key);
         st.map.insert(key, waker);
         self.publish_next(&st);
-        let wake = if earliest { st.sleeper.clone() } else { None };
+        let sleeper = if earliest { st.sleeper.clone() } else { None };
+        let no_sleeper = st.sleeper.is_none();
         drop(st);
-        if let Some(m) = wake {
+        if let Some(m) = sleeper {
             m.note.wake();
         }
-        TimerKey(key.0, key.1)
+        (TimerKey(key.0, key.1), no_sleeper)
     }
 
     /// Disarms a timer (no-op if it fired).
@@ -152,5 +159,19 @@ impl Timers {
         };
         drop(map);
         drop(sleeper);
+    }
+}
+
+impl crate::sched::Shared {
+    /// Arms a timer on this runtime (see the module doc).
+    pub(crate) fn add_timer(&self, deadline: Instant, waker: Waker) -> TimerKey {
+        let (key, no_sleeper) = self.timers.add(deadline, waker);
+        if no_sleeper {
+            let idle = self.lock().idle_ms.last().cloned();
+            if let Some(m) = idle {
+                m.note.wake();
+            }
+        }
+        key
     }
 }

@@ -138,7 +138,9 @@ fn handoff_yield() -> bool {
     let (Some(me), None, Some(held)) = (m.curg(), m.locked_g(), m.held()) else {
         return false;
     };
-    if held.p().tick.load(Ordering::Relaxed).wrapping_add(1) % 61 == 0 {
+    // g0 looks at the global queue and the timers when it schedules with a
+    // tick that is a multiple of 61 (find.rs step 1): leave those turns to it.
+    if held.p().tick.load(Ordering::Relaxed) % crate::sched::find::GLOBAL_CHECK_TICKS == 0 {
         return false;
     }
     let Some(next) = held.pop() else { return false };

@@ -20,7 +20,7 @@ use std::ptr::NonNull;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use super::handoff::{acquire_p, pidleget, pidleput, release_p, stopm, take_nextp, unqueue_idle};
+use super::handoff::{acquire_p, adopt_p, pidleget, pidleput, release_p, stopm, unqueue_idle};
 use super::m::M;
 use super::p::Held;
 use crate::g::Header;
@@ -28,7 +28,7 @@ use crate::g::Header;
 /// Steal rounds over all Ps before giving up.
 const STEAL_ROUNDS: usize = 4;
 /// Step 1's period.
-const GLOBAL_CHECK_TICKS: u32 = 61;
+pub(crate) const GLOBAL_CHECK_TICKS: u32 = 61;
 
 /// Returns the next G for `m` to run, parking `m` while there is none;
 /// None when the runtime is exiting (the M then ends).
@@ -192,21 +192,23 @@ fn stop_spinning_and_recheck(m: &Arc<M>) -> bool {
         return false;
     }
     let mut l = shared.lock();
-    let p = match take_nextp(m) {
-        Some(p) => p,
-        None => {
-            let Some(p) = pidleget(shared, &mut l) else {
-                return false;
-            };
-            unqueue_idle(&mut l, m);
-            &shared.ps[p]
+    if let Some((p, spinning)) = m.take_nextp() {
+        // A startm picked this M meanwhile: take the P it was handed.
+        drop(l);
+        adopt_p(m, p, spinning);
+        if !m.spinning() {
+            m.set_spinning(true);
+            shared.idle.start_spinning();
         }
-    };
-    drop(l);
-    acquire_p(m, p);
-    if !m.spinning() {
-        m.set_spinning(true);
-        shared.idle.start_spinning();
+        return true;
     }
+    let Some(p) = pidleget(shared, &mut l) else {
+        return false;
+    };
+    unqueue_idle(&mut l, m);
+    drop(l);
+    acquire_p(m, &shared.ps[p]);
+    m.set_spinning(true);
+    shared.idle.start_spinning();
     true
 }

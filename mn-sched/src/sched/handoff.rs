@@ -60,11 +60,7 @@ pub(crate) fn startm(shared: &Shared, p: Option<usize>, spinning: bool) {
         return;
     };
     if let Some(m) = l.idle_ms.pop() {
-        m.set_spinning(spinning);
-        m.nextp.store(
-            std::ptr::from_ref(&shared.ps[p]).cast_mut(),
-            Ordering::Release,
-        );
+        m.hand_p(&shared.ps[p], spinning);
         drop(l);
         m.note.wake();
         return;
@@ -125,9 +121,9 @@ pub(crate) fn stopm(m: &Arc<M>) -> bool {
         // pick this very M.
         shared.timers.fire_due();
         let l = shared.lock();
-        if let Some(p) = take_nextp(m) {
+        if let Some((p, spinning)) = m.take_nextp() {
             drop(l);
-            acquire_p(m, p);
+            adopt_p(m, p, spinning);
             return true;
         }
         if shared.exiting.load(Ordering::SeqCst) {
@@ -139,12 +135,18 @@ pub(crate) fn stopm(m: &Arc<M>) -> bool {
     }
 }
 
-/// The P another M handed to `m`, if any (under the sched lock for idle
-/// Ms, which startm hands Ps to under that lock).
-pub(crate) fn take_nextp(m: &M) -> Option<&P> {
-    let p = NonNull::new(m.nextp.swap(std::ptr::null_mut(), Ordering::Acquire))?;
-    // SAFETY: a P handed to us lives in `shared.ps`, as long as the M.
-    Some(unsafe { &*p.as_ptr() })
+/// `m` takes the P another M handed it; if that M counted it as a new
+/// spinning M, `m` spins (or, if it still spins on its own count, the extra
+/// count is given back).
+pub(crate) fn adopt_p(m: &M, p: &P, spinning: bool) {
+    acquire_p(m, p);
+    if spinning {
+        if m.spinning() {
+            m.shared.idle.stop_spinning();
+        } else {
+            m.set_spinning(true);
+        }
+    }
 }
 
 /// Takes `m` off the idle list (under the sched lock).
@@ -162,10 +164,7 @@ pub(crate) fn startlockedm(m: &Arc<M>, g: NonNull<Header>) -> bool {
     // SAFETY: a locked G's M is alive while the G lives (it waits for it).
     let lm = unsafe { &*lm };
     let p = release_p(m).expect("startlockedm without a P");
-    lm.nextp.store(
-        std::ptr::from_ref(&m.shared.ps[p]).cast_mut(),
-        Ordering::Release,
-    );
+    lm.hand_p(&m.shared.ps[p], false);
     lm.note.wake();
     idle_and_stop(m)
 }
@@ -190,8 +189,8 @@ pub(crate) fn stoplockedm(m: &M) {
     }
     loop {
         m.note.sleep(None);
-        if let Some(p) = take_nextp(m) {
-            acquire_p(m, p);
+        if let Some((p, spinning)) = m.take_nextp() {
+            adopt_p(m, p, spinning);
             return;
         }
     }

@@ -39,7 +39,12 @@ pub(crate) struct M {
     p: AtomicPtr<P>,
     /// A P handed to this M by another (startm, startlockedm), taken after
     /// its note wakes it.
-    pub(crate) nextp: AtomicPtr<P>,
+    nextp: AtomicPtr<P>,
+    /// Whether the M handing over `nextp` counted this M as a new spinning
+    /// M (written before `nextp` is published). Kept apart from `spinning`,
+    /// which only the M itself writes: an M picked while it still spins
+    /// would otherwise merge two counts into one flag and leak a count.
+    next_spinning: AtomicBool,
     /// Looking for work while holding a P (idle.rs).
     spinning: AtomicBool,
     /// Where this M sleeps when idle.
@@ -78,6 +83,7 @@ impl M {
             curg: AtomicPtr::new(std::ptr::null_mut()),
             p: AtomicPtr::new(std::ptr::null_mut()),
             nextp: AtomicPtr::new(std::ptr::null_mut()),
+            next_spinning: AtomicBool::new(false),
             spinning: AtomicBool::new(false),
             note: Note::default(),
             locked_g: AtomicPtr::new(std::ptr::null_mut()),
@@ -137,6 +143,23 @@ impl M {
             p.map_or(std::ptr::null_mut(), |p| std::ptr::from_ref(p).cast_mut()),
             Ordering::Relaxed,
         );
+    }
+
+    /// Hands `p` to this M (which is parked or about to look): the M takes
+    /// it with `take_nextp` after its note wakes it.
+    pub(crate) fn hand_p(&self, p: &P, spinning: bool) {
+        self.next_spinning.store(spinning, Ordering::Relaxed);
+        self.nextp
+            .store(std::ptr::from_ref(p).cast_mut(), Ordering::Release);
+    }
+
+    /// The P another M handed to this one, and whether it counted this M as
+    /// spinning (M thread).
+    pub(crate) fn take_nextp(&self) -> Option<(&P, bool)> {
+        let p = NonNull::new(self.nextp.swap(std::ptr::null_mut(), Ordering::Acquire))?;
+        let spinning = self.next_spinning.load(Ordering::Relaxed);
+        // SAFETY: a handed P lives in `shared.ps`, which outlives the M.
+        Some((unsafe { &*p.as_ptr() }, spinning))
     }
 
     pub(crate) fn spinning(&self) -> bool {
@@ -315,9 +338,7 @@ pub(crate) fn spawn_m(shared: &Shared, p: &P, spinning: bool) -> Result<(), ()> 
     }
     let id = threads.created.fetch_add(1, Ordering::Relaxed);
     let m = Arc::new(M::new(id, shared.arc()));
-    m.set_spinning(spinning);
-    m.nextp
-        .store(std::ptr::from_ref(p).cast_mut(), Ordering::Release);
+    m.hand_p(p, spinning);
     let spawned = std::thread::Builder::new()
         .name(format!("mn-m{id}"))
         .spawn(move || m_main(m));
@@ -345,9 +366,8 @@ fn m_main(m: Arc<M>) {
     CURRENT.with(|c| c.set(Arc::as_ptr(&m)));
     let _alt = AltStack::ensure();
     let bomb = AbortOnUnwind;
-    let p = m.nextp.swap(std::ptr::null_mut(), Ordering::Acquire);
-    // SAFETY: `spawn_m` handed us this P (taken off the idle list).
-    super::handoff::acquire_p(&m, unsafe { &*p });
+    let (p, spinning) = m.take_nextp().expect("spawn_m hands the new M a P");
+    super::handoff::adopt_p(&m, p, spinning);
     super::schedule::schedule(&m);
     std::mem::forget(bomb);
     CURRENT.with(|c| c.set(std::ptr::null()));
