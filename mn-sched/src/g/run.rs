@@ -318,14 +318,13 @@ mod fiber {
             let m = M::current().expect("on an M");
             // SAFETY: this thread's M; the bounds were recorded on entry.
             let (bottom, size) = unsafe { m.as_ref().asan_g0() };
+            // Even on exit the slot is not null: a null slot makes ASan free
+            // the G's fake frames at once, while the frames of this very
+            // exit path (this function's epilogue) still write to them.
+            let _ = req;
             let mut fake: *mut libc::c_void = std::ptr::null_mut();
-            let slot: *mut *mut libc::c_void = if req == Request::Exit {
-                std::ptr::null_mut()
-            } else {
-                &mut fake
-            };
-            // SAFETY: ASan's fiber API; a null slot tells it this stack dies.
-            unsafe { __sanitizer_start_switch_fiber(slot, bottom as *const _, size) };
+            // SAFETY: ASan's fiber API; `fake` receives the G's fake stack.
+            unsafe { __sanitizer_start_switch_fiber(&mut fake, bottom as *const _, size) };
             return fake;
         }
         #[cfg(not(switchyard_asan))]
