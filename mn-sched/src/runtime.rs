@@ -187,10 +187,10 @@ impl Drop for Runtime {
 impl Handle {
     /// The runtime of the calling G (or M), if any.
     pub fn current() -> Option<Handle> {
+        let m = M::current()?;
         // SAFETY: M::current is this thread's live M.
-        M::current().map(|m| Handle {
-            shared: unsafe { m.as_ref() }.shared.clone(),
-        })
+        let shared = unsafe { m.as_ref() }.shared.clone();
+        Some(Handle { shared })
     }
 
     /// Spawns a G running `f`.

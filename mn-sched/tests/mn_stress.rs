@@ -30,7 +30,7 @@ fn every_g_runs_exactly_once_under_spawn_storms() {
                                     match i % 5 {
                                         0 => yield_now(),
                                         1 => mn_sched::sleep(Duration::from_micros(50)),
-                                        2 => go(|| yield_now()).join().unwrap(),
+                                        2 => go(yield_now).join().unwrap(),
                                         _ => {}
                                     }
                                     ran[i].fetch_add(1, Ordering::Relaxed);

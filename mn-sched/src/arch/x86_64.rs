@@ -60,11 +60,9 @@ pub(crate) type EntryFn = unsafe extern "sysv64" fn(usize, usize, usize) -> !;
 #[inline(always)]
 pub(crate) unsafe fn switch(save: *mut usize, to: usize, arg: usize) -> usize {
     let ret: usize;
-    // SAFETY: the caller guarantees `save` is writable and `to` is a valid
-    // suspended context. The asm saves rbx/rbp and the resume address on the
-    // current stack (allowed: no `nostack`), swaps stacks, and restores the
-    // other side's rbx/rbp before returning into it; everything else the ABI
-    // lets a call destroy is declared clobbered.
+    // SAFETY: `save` is writable and `to` a suspended context (caller). The
+    // asm pushes rbx/rbp/resume address (no `nostack`: allowed), swaps stacks
+    // and pops the other side's; all else a call may destroy is clobbered.
     unsafe {
         asm!(
             "lea rax, [rip + 2f]",

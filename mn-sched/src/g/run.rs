@@ -126,16 +126,15 @@ fn note_low_sp(ctx: &mut crate::g::Ctx) {
 /// stack is set up on g0) or is locked, every 61st tick (global queue and
 /// timers), nothing local to run, or an ASan build (its fiber annotations
 /// follow the g0 path).
+///
+/// `m` is the calling thread's M and `me` the running G; neither is used
+/// after the switch (the thread-local rule).
 #[inline(never)]
-fn handoff_yield() -> bool {
+fn handoff_yield(m: &M, me: NonNull<Header>) -> bool {
     if cfg!(switchyard_asan) {
         return false;
     }
-    let Some(mp) = M::current() else { return false };
-    // SAFETY: this thread's live M; the reference is not used after the
-    // switch below.
-    let m = unsafe { mp.as_ref() };
-    let (Some(me), None, Some(held)) = (m.curg(), m.locked_g(), m.held()) else {
+    let (None, Some(held)) = (m.locked_g(), m.held()) else {
         return false;
     };
     // g0 looks at the global queue and the timers when it schedules with a
@@ -163,14 +162,14 @@ fn handoff_yield() -> bool {
     note_low_sp(ctx);
     // SAFETY: `next_sp` is the saved context of a started G we own; ours is
     // saved into our ctx, and we are queued only after that (after_resume).
-    unsafe { arch::switch(&raw mut ctx.sp, next_sp, mp.as_ptr() as usize) };
+    unsafe { arch::switch(&raw mut ctx.sp, next_sp, std::ptr::from_ref(m) as usize) };
     after_resume();
     true
 }
 
 /// Runs on a G as it resumes: queues the G that handed this one the M by a
-/// handoff yield (its context is saved now).
-#[inline(never)]
+/// handoff yield (its context is saved now). Reads the M afresh.
+#[inline(always)]
 fn after_resume() {
     let Some(m) = M::current() else { return };
     // SAFETY: this thread's live M, used without a switch.
@@ -227,7 +226,10 @@ pub(crate) fn park() {
 /// Puts the calling G at the back of its P's run queue; yields the thread if
 /// the caller is not on a G (or is panicking: a yield must not migrate it).
 pub(crate) fn yield_now() {
-    let Some(g) = current_g() else {
+    let m = M::current();
+    // SAFETY: this thread's live M; `m` is not used after a switch (it goes
+    // into `handoff_yield`, which drops it before switching).
+    let Some((m, g)) = m.and_then(|m| unsafe { m.as_ref() }.curg().map(|g| (m, g))) else {
         std::thread::yield_now();
         return;
     };
@@ -238,7 +240,8 @@ pub(crate) fn yield_now() {
     // SAFETY: `g` is the running G: its runtime is alive (rule 4).
     let shared = unsafe { g.as_ref().shared() };
     cancel_if_shutting_down(shared);
-    if !handoff_yield() {
+    // SAFETY: as above.
+    if !handoff_yield(unsafe { m.as_ref() }, g) {
         switch_out(Request::Yield);
     }
     cancel_if_shutting_down(shared);

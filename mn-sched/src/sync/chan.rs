@@ -85,7 +85,8 @@ impl<T> Chan<T> {
     }
 }
 
-fn wake(w: Option<Waker>) {
+/// Wakes `w`, if any.
+pub(crate) fn wake(w: Option<Waker>) {
     if let Some(w) = w {
         w.wake();
     }

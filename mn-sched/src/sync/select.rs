@@ -48,7 +48,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
-use super::chan::{Chan, Receiver, RecvError, SendError, Sender, TryRecvError, TrySendError};
+use super::chan::{wake, Chan, Receiver, RecvError, SendError, Sender, TryRecvError, TrySendError};
 use super::waitlist::{Waiter, CLOSED, COMPLETED};
 use crate::park::{current_waker, park, park_until};
 
@@ -278,7 +278,7 @@ where
         drop(st);
         match r {
             Ok((v, w)) => {
-                w.map(Waker::wake);
+                wake(w);
                 self.outcome = Some(Ok(v));
                 true
             }
@@ -318,7 +318,7 @@ where
             }
         };
         sel.end_try(idx);
-        woken.map(Waker::wake);
+        wake(woken);
         self.outcome = Some(outcome);
         Recheck::Won
     }
@@ -370,7 +370,7 @@ where
         let r = self.chan.lock().try_send(v);
         match r {
             Ok(w) => {
-                w.map(Waker::wake);
+                wake(w);
                 self.outcome = Some(Ok(()));
                 true
             }
@@ -411,7 +411,7 @@ where
             Ok(woken) => {
                 drop(st);
                 sel.end_try(idx);
-                woken.map(Waker::wake);
+                wake(woken);
                 self.outcome = Some(Ok(()));
                 Recheck::Won
             }
