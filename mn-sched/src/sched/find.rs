@@ -6,7 +6,7 @@
 //!    (Go's 61: a prime, so the check does not fall into step with other
 //!    periodic work).
 //! 2. The P's own `runnext`, then its ring.
-//! 3. A batch from the global queue.
+//! 3. A chunk of the global queue (global.rs).
 //! 4. Expired timers (they make their Gs runnable into this P).
 //! 5. Steal: if this M already spins, or fewer than half the busy Ps have a
 //!    spinning M, spin: four rounds over the other Ps in random order,

@@ -56,7 +56,7 @@ use crate::config::Config;
 use crate::g::alloc::CellPool;
 use crate::stack::StackPool;
 use crate::timer::Timers;
-use global::GList;
+use global::GlobalQueue;
 use idle::Idle;
 use m::{Threads, M};
 use p::P;
@@ -107,7 +107,7 @@ pub(crate) struct ExternalCounts {
 /// What the sched lock protects.
 pub(crate) struct SchedLocked {
     /// The global run queue.
-    pub(crate) global: GList,
+    pub(crate) global: GlobalQueue,
     /// Ps no M holds (by index).
     pub(crate) idle_ps: Vec<usize>,
     /// Ms parked in `stopm`, waiting for a P.
@@ -125,7 +125,7 @@ impl Shared {
         Arc::new(Self {
             ps: (0..procs).map(P::new).collect(),
             sched: Mutex::new(SchedLocked {
-                global: GList::default(),
+                global: GlobalQueue::default(),
                 idle_ps: (0..procs).rev().collect(),
                 idle_ms: Vec::new(),
             }),
