@@ -12,16 +12,19 @@ use crate::runtime::Runtime;
 
 /// Default size of a G's stack, not counting its guard: 256 KiB.
 ///
-/// Chosen with `examples/mn_stack_size.rs` and `benches/mn_spawn.rs` (see
-/// `benches/README.md`): the size does not change spawn cost (stacks are
-/// reused, and only touched pages cost memory), nor the resident memory of a
-/// parked G (one 4 KiB page whatever the size); what it changes is the address
-/// space per G and with it the page-table memory (`VmPTE`) per parked G
-/// (~0.5 KiB at 256 KiB, ~2.1 KiB at 1 MiB, ~0.25 KiB at 64 KiB). 256 KiB is
-/// the largest size that keeps a million parked Gs near issue 5's budget of
-/// ~4.8 KiB each while leaving ordinary Rust code (formatting, std I/O,
-/// moderate recursion) plenty of room; raise it with `RUNTIME_STACK_SIZE` for
-/// deep recursion. An overflow is never silent: it aborts with a message.
+/// Chosen by measurement (`examples/mn_stack_size.rs`, and the stack-size
+/// group of `benches/mn_spawn.rs`; figures in `benches/README.md`). The size
+/// changes neither the spawn+join cost (stacks are reused) nor the resident
+/// memory of a parked G (4.0–4.2 KiB at every size from 32 KiB to 1 MiB: one
+/// stack page plus the G's cell): only touched pages cost memory. What it
+/// changes is the address space per G and with it the page tables
+/// (`VmPTE`) per parked G: 0.19 KiB at 32 KiB, 0.25 at 64, 0.38 at 128,
+/// 0.63 at 256, 1.13 at 512, 2.13 at 1 MiB. 256 KiB is the largest size that
+/// keeps a parked G under issue 5's ~4.8 KiB even counting its page tables
+/// (4.6 KiB), while leaving ordinary Rust code (formatting, std I/O,
+/// moderate recursion) far more room than may's 32 KiB; raise it with
+/// `RUNTIME_STACK_SIZE` for deep recursion. An overflow is never silent: it
+/// aborts with a message naming the task and the size.
 pub const DEFAULT_STACK_SIZE: usize = 256 * 1024;
 
 /// Smallest accepted stack size (16 KiB).

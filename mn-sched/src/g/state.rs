@@ -1,16 +1,16 @@
 //! A G's status word and the park/wake protocol, Go's order.
 //!
 //! ```text
-//!            spawn            execute                 park (decided on g0,
-//!   ──────────► RUNNABLE ───────────► RUNNING ───────────── after the switch) ──► WAITING
-//!                 ▲            ▲   │    │ ▲                                       │
-//!                 │            └───┘    │ └── NOTIFIED set: park cancelled,        │
-//!                 │   yield: queued,    │     the G runs on at once                │
-//!                 │   still RUNNING     │                                          │
-//!                 └───────────── unpark: CAS WAITING → RUNNABLE, then enqueue ───────┘
-//!                                         │ exit
-//!                                         ▼
-//!                                        DEAD
+//!   spawn              execute
+//!   ─────► RUNNABLE ─────────────► RUNNING ───── exit ─────► DEAD
+//!             ▲                     │ ▲  │
+//!             │             yield:  └─┘  │ park: switch to g0 first, then
+//!             │     back in a queue,     │ CAS RUNNING → WAITING (fails if
+//!             │       still RUNNING      │ NOTIFIED: the G runs on at once)
+//!             │                          ▼
+//!             └──── unpark: CAS ────── WAITING
+//!                   WAITING → RUNNABLE,
+//!                   then enqueue
 //! ```
 //!
 //! Park, in Go's order:
