@@ -188,7 +188,7 @@ fn stop_spinning_and_recheck(m: &Arc<M>) -> bool {
     }
     m.set_spinning(false);
     shared.idle.stop_spinning();
-    if shared.ps.iter().all(|p| p.runq_is_empty()) {
+    if shared.ps.iter().all(|p| p.ring_is_empty()) {
         return false;
     }
     let mut l = shared.lock();

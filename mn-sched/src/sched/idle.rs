@@ -19,7 +19,11 @@
 //!   and after checking the global queue under that same lock.
 //! * D2. `nmspinning -= 1`, then a full fence ([`Idle::stop_spinning`]).
 //! * D3. Load every P's ring again; if one has work, take an idle P back,
-//!   spin again (`nmspinning += 1`) and start over.
+//!   spin again (`nmspinning += 1`) and start over. Only rings count, not
+//!   `runnext`: a G in `runnext` was put there without a wake-up (see below)
+//!   and its P's owner runs it next; a spinner that has just failed to take
+//!   it (runq.rs rule 4) would otherwise take a P back and spin again for
+//!   as long as the owner keeps refilling `runnext` (a spawn loop).
 //!
 //! With both fences, either D3's loads see S1's G, or S3's loads see D1 and
 //! D2 (`npidle > 0`, `nmspinning == 0`) and the submitter starts an M: the
@@ -145,7 +149,7 @@ mod loom_tests {
                 move || {
                     idle.p_idled(); // D1
                     idle.stop_spinning(); // D2
-                    !ring.is_empty() // D3
+                    !ring.ring_is_empty() // D3
                 }
             });
             let mut g = 7u8;

@@ -72,12 +72,14 @@ pub(crate) struct Shared {
     sched: Mutex<SchedLocked>,
     /// Length of the global queue, readable without the lock.
     pub(crate) global_len: AtomicUsize,
-    /// Idle-P and spinning-M counters (the protocol of `idle.rs`).
-    pub(crate) idle: Idle,
+    /// Idle-P and spinning-M counters (the protocol of `idle.rs`). Read on
+    /// every spawn that kicks a G into a ring: kept off the lines that
+    /// other hot fields write.
+    pub(crate) idle: CachePadded<Idle>,
     /// G stacks.
     pub(crate) stacks: StackPool,
     /// Free G cells.
-    pub(crate) cells: CellPool,
+    pub(crate) cells: CachePadded<CellPool>,
     /// Timers (sleep, select timeouts).
     pub(crate) timers: Timers,
     /// Gs that have parked at least once (shutdown unwinds them).
@@ -92,7 +94,7 @@ pub(crate) struct Shared {
     /// Spawns from outside any P of this runtime (and their refusals).
     pub(crate) external: ExternalCounts,
     /// Next batch of task ids (Ps take 64 at a time).
-    pub(crate) goid: AtomicU64,
+    pub(crate) goid: CachePadded<AtomicU64>,
 }
 
 /// Counts of Gs spawned from outside the runtime's Ps.
@@ -130,16 +132,16 @@ impl Shared {
                 idle_ms: Vec::new(),
             }),
             global_len: AtomicUsize::new(0),
-            idle: Idle::new(procs),
+            idle: CachePadded(Idle::new(procs)),
             stacks: StackPool::new(&config),
-            cells: CellPool::default(),
+            cells: CachePadded(CellPool::default()),
             timers: Timers::new(),
             registry: Registry::default(),
             threads: Threads::new(config.max_threads),
             shutdown: AtomicBool::new(false),
             exiting: AtomicBool::new(false),
             external: ExternalCounts::default(),
-            goid: AtomicU64::new(1),
+            goid: CachePadded(AtomicU64::new(1)),
             config,
         })
     }
@@ -194,5 +196,20 @@ impl Shared {
             Arc::increment_strong_count(ptr);
             Arc::from_raw(ptr)
         }
+    }
+}
+
+/// Keeps a value on cache lines of its own (two 64-byte lines: x86 CPUs
+/// fetch lines in adjacent pairs), so that writes to it and to its
+/// neighbours do not invalidate each other's lines.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+pub(crate) struct CachePadded<T>(pub(crate) T);
+
+impl<T> std::ops::Deref for CachePadded<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0
     }
 }

@@ -22,7 +22,9 @@ use crate::stack::StackCache;
 /// Task ids a P takes from the global counter at a time.
 const GOID_BATCH: u64 = 64;
 
-/// One processor.
+/// One processor. Aligned so that neighbouring Ps in `Shared::ps` never
+/// share a cache line (each is written by its own holder).
+#[repr(align(128))]
 pub(crate) struct P {
     /// Index in `Shared::ps`.
     pub(crate) id: usize,
@@ -76,6 +78,11 @@ impl P {
     /// Whether the P's queue looks empty (a racy snapshot).
     pub(crate) fn runq_is_empty(&self) -> bool {
         self.runq.is_empty()
+    }
+
+    /// Whether the P's ring is empty (`runnext` aside): idle.rs step D3.
+    pub(crate) fn ring_is_empty(&self) -> bool {
+        self.runq.ring_is_empty()
     }
 
     /// Number of queued Gs (a racy snapshot).

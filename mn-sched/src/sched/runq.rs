@@ -74,6 +74,12 @@ impl<T> RunQueue<T> {
         self.len() == 0
     }
 
+    /// Whether the ring (`runnext` aside) is empty: what thieves can take
+    /// without waiting (a racy snapshot, acquire loads).
+    pub(crate) fn ring_is_empty(&self) -> bool {
+        self.head.load(Acquire) == self.tail.load(Acquire)
+    }
+
     /// Owner: puts `g` at the tail; if the ring is full, passes half of it
     /// and then `g` to `overflow` (for the global queue).
     ///
