@@ -1,9 +1,16 @@
 #!/usr/bin/env bash
 # Model-checks the lock-free and locking protocols with loom (run by hand, not
 # by CI: minutes of CPU). Each crate compiles its protocols against loom's
-# types under --cfg loom; the tests are named loom_*.
+# types under --cfg loom; the tests are named loom_*:
+# - loop-core: the remote wake queue;
+# - mn-sched: the run queue (push, pop, steal, runnext with a 4-slot ring),
+#   park/wake (Go's order, the NOTIFIED bit) and the spinning protocol.
+# Its own target dir keeps the normal build cached. Extra arguments go to
+# the test binaries (e.g. a test name).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export RUSTFLAGS="--cfg loom ${RUSTFLAGS:-}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target/loom}"
 export LOOM_MAX_PREEMPTIONS="${LOOM_MAX_PREEMPTIONS:-3}"
-cargo test -p loop-core --release --lib loom_ -- --nocapture
+cargo test -p loop-core --release --lib loom_ -- "$@"
+cargo test -p mn-sched --release --lib loom_ -- "$@"

@@ -1,7 +1,72 @@
-//! mn-sched: switchyard's stackful M:N scheduler (Go's model).
+//! mn-sched: switchyard's stackful M:N scheduler, Go's model in Rust.
 //!
-//! Gs (stackful coroutines, each on its own guarded stack) run on Ms (OS
-//! threads) that hold Ps (processors with a local run queue); idle Ms steal
-//! work, a netpoller wakes Gs blocked on sockets, and `sysmon` retakes the P of
-//! an M stuck in a system call. This crate is empty until the "M:N core" issue
-//! lands; `RUNTIME_MODE=mn` says so plainly instead of pretending.
+//! Gs (tasks with their own guarded stacks) run on Ms (OS threads) that each
+//! hold a P (a processor with a local run queue); at most `procs` Gs run at
+//! once, idle Ms steal work, and a blocked G parks without blocking its
+//! thread. Re-exported by switchyard as `switchyard::mn`.
+//!
+//! ```no_run
+//! use mn_sched::{chan, go, Runtime};
+//!
+//! let rt = Runtime::builder().procs(2).build().unwrap();
+//! // SAFETY: the Gs below hold no thread-local reference or std lock guard
+//! // across a park (see `go`).
+//! let sum = unsafe {
+//!     rt.block_on(|| {
+//!         let (tx, rx) = chan::bounded(16);
+//!         for i in 0..100u64 {
+//!             let tx = tx.clone();
+//!             go(move || tx.send(i).unwrap());
+//!         }
+//!         drop(tx);
+//!         rx.iter().sum::<u64>()
+//!     })
+//! };
+//! assert_eq!(sum.unwrap(), 4950);
+//! ```
+//!
+//! Glossary: **G** a task (`g/`); **M** an OS thread running the scheduler
+//! (`sched/m.rs`); **P** the right to run Gs, with a run queue
+//! (`sched/p.rs`); **g0** an M's own stack, where the scheduler runs;
+//! **park** a G waits (its M runs others); **spinning** an M looking for
+//! work before it sleeps.
+//!
+//! Reading order: `arch/` (the switch) → `stack/` (where Gs live) →
+//! `g/state.rs` (park/wake) → `g/run.rs` (code on a G; the thread-local
+//! rule) → `sched/mod.rs` (glossary, queues) → `sched/runq.rs` →
+//! `sched/idle.rs` (the spinning protocol) → `sched/find.rs` →
+//! `sched/schedule.rs` → `runtime.rs` (shutdown) → `sync/`.
+//!
+//! Model-checked with loom: `scripts/loom.sh` (run queue, park/wake,
+//! spinning). AddressSanitizer: `scripts/asan-mn.sh`.
+
+mod api;
+mod arch;
+#[doc(hidden)]
+pub mod bench_support;
+pub mod config;
+mod g;
+mod join;
+mod loom;
+mod park;
+mod runtime;
+mod sched;
+mod stack;
+mod sync;
+mod timer;
+
+pub use api::{
+    current_task_id, go, lock_os_thread, sleep, sleep_until, try_go, unlock_os_thread, yield_now,
+};
+pub use config::{
+    BuildError, Builder, Config, GuardPolicy, DEFAULT_MAX_THREADS, DEFAULT_STACK_SIZE, GUARD_SIZE,
+};
+pub use join::{JoinError, JoinHandle};
+pub use park::{current_waker, park, park_until};
+pub use runtime::{Handle, Runtime, SpawnError, Stats};
+pub use sched::locked::ThreadLimitError;
+pub use stack::StackError;
+pub use sync::chan;
+pub use sync::chan::Select;
+pub use sync::mutex::{Mutex, MutexGuard};
+pub use sync::waitgroup::WaitGroup;

@@ -1,0 +1,41 @@
+//! Support for `benches/mn_switch.rs`: the bare context switch is private,
+//! so this hidden function times it from outside the crate. Not API.
+
+use crate::arch;
+
+/// The two contexts of the measurement.
+struct Pair {
+    main: usize,
+    co: usize,
+}
+
+/// Entry of the measuring coroutine: switches back to main forever.
+unsafe extern "sysv64" fn bounce(_save: usize, _to: usize, arg: usize) -> ! {
+    let pair = arg as *mut Pair;
+    loop {
+        // SAFETY: `pair` is the live Pair of `bare_switch_round_trips`,
+        // whose main context was saved by the switch that resumed us.
+        unsafe { arch::switch(&raw mut (*pair).co, (*pair).main, arg) };
+    }
+}
+
+/// Performs `iters` round trips (2 × `iters` switches) between the caller
+/// and a coroutine on a fresh 64 KiB stack.
+#[doc(hidden)]
+pub fn bare_switch_round_trips(iters: u64) {
+    let mut stack = vec![0u8; 64 * 1024];
+    let top = (stack.as_mut_ptr() as usize + stack.len()) & !15;
+    let pair = Box::into_raw(Box::new(Pair { main: 0, co: 0 }));
+    // SAFETY: `top` is the aligned end of `stack`, which outlives every
+    // switch below; `bounce` never returns.
+    let first = unsafe { arch::init_stack(top, bounce) };
+    // SAFETY: `pair` is a live allocation owned here.
+    unsafe { (*pair).co = first };
+    for _ in 0..iters {
+        // SAFETY: `co` is the coroutine's saved context; ours goes to `main`.
+        unsafe { arch::switch(&raw mut (*pair).main, (*pair).co, pair as usize) };
+    }
+    // SAFETY: the coroutine is suspended for good; its frame owns nothing.
+    drop(unsafe { Box::from_raw(pair) });
+    drop(stack);
+}

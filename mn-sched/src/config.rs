@@ -1,0 +1,206 @@
+//! Runtime configuration: a plain struct ([`Config`]) and a [`Builder`].
+//!
+//! mn-sched reads no environment variable. The `compat` crate parses every
+//! `RUNTIME_*` variable in one place and passes the values down through this
+//! struct; the error messages here name both the setting and the variable so a
+//! user who set `RUNTIME_STACK_SIZE=1k` learns what was wrong and where.
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::runtime::Runtime;
+
+/// Default size of a G's stack, not counting its guard: 256 KiB.
+///
+/// Chosen by measurement (`examples/mn_stack_size.rs`, and the stack-size
+/// group of `benches/mn_spawn.rs`; figures in `benches/README.md`). The size
+/// changes neither the spawn+join cost (stacks are reused) nor the resident
+/// memory of a parked G (4.0–4.2 KiB at every size from 32 KiB to 1 MiB: one
+/// stack page plus the G's cell): only touched pages cost memory. What it
+/// changes is the address space per G and with it the page tables
+/// (`VmPTE`) per parked G: 0.19 KiB at 32 KiB, 0.25 at 64, 0.38 at 128,
+/// 0.63 at 256, 1.13 at 512, 2.13 at 1 MiB. 256 KiB is the largest size that
+/// keeps a parked G under issue 5's ~4.8 KiB even counting its page tables
+/// (4.6 KiB), while leaving ordinary Rust code (formatting, std I/O,
+/// moderate recursion) far more room than may's 32 KiB; raise it with
+/// `RUNTIME_STACK_SIZE` for deep recursion. An overflow is never silent: it
+/// aborts with a message naming the task and the size.
+pub const DEFAULT_STACK_SIZE: usize = 256 * 1024;
+
+/// Smallest accepted stack size (16 KiB).
+pub const MIN_STACK_SIZE: usize = 16 * 1024;
+
+/// Largest accepted stack size (1 GiB, Go's maximum).
+pub const MAX_STACK_SIZE: usize = 1 << 30;
+
+/// Default cap on the runtime's OS threads (Go's `SetMaxThreads` default).
+pub const DEFAULT_MAX_THREADS: usize = 10_000;
+
+/// Size of the guard below every stack (64 KiB): larger than any frame Rust
+/// code can push without touching the pages in between (stack probes).
+pub const GUARD_SIZE: usize = 64 * 1024;
+
+/// How the region below each G stack is protected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum GuardPolicy {
+    /// `madvise(MADV_GUARD_INSTALL)` (Linux ≥ 6.13: no extra kernel mapping per
+    /// stack, so a million guarded stacks fit the default `vm.max_map_count`);
+    /// on older kernels, falls back to [`GuardPolicy::Mprotect`].
+    #[default]
+    Auto,
+    /// Force the fallback: an `mprotect(PROT_NONE)` guard per stack, which costs
+    /// two kernel mappings per stack and is limited by `vm.max_map_count`.
+    Mprotect,
+    /// No guard at all: an overflow silently corrupts the neighbouring stack.
+    /// Explicit opt-in only.
+    Unguarded,
+}
+
+/// Everything a [`Runtime`] is built from. Fields are public so `compat` can
+/// fill them directly; [`Builder`] is the friendlier way.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Number of Ps: how many Gs run at once (`RUNTIME_MAXPROCS`).
+    pub procs: usize,
+    /// Cap on the OS threads (Ms) this runtime creates (`RUNTIME_MAXTHREADS`):
+    /// none is ever created beyond it; work that would need one waits.
+    pub max_threads: usize,
+    /// Usable size of each G stack in bytes, guard not included
+    /// (`RUNTIME_STACK_SIZE`); rounded up to the page size.
+    pub stack_size: usize,
+    /// How stacks are guarded.
+    pub guard: GuardPolicy,
+    /// How long dropping the runtime waits for its Gs to finish or unwind
+    /// before it detaches the threads still running them.
+    pub shutdown_timeout: Duration,
+    /// Test hook for the mprotect fallback: pretend only this many kernel
+    /// mappings are left under `vm.max_map_count` (None: read the real figures).
+    pub mprotect_map_budget: Option<usize>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            procs: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            max_threads: DEFAULT_MAX_THREADS,
+            stack_size: DEFAULT_STACK_SIZE,
+            guard: GuardPolicy::Auto,
+            shutdown_timeout: Duration::from_secs(5),
+            mprotect_map_budget: None,
+        }
+    }
+}
+
+impl Config {
+    /// Checks every field and rounds the stack size up to the page size.
+    pub fn validate(mut self) -> Result<Self, BuildError> {
+        if self.procs == 0 || self.procs > MAX_PROCS {
+            return Err(BuildError::Procs(self.procs));
+        }
+        if self.max_threads == 0 {
+            return Err(BuildError::MaxThreads(self.max_threads));
+        }
+        if !(MIN_STACK_SIZE..=MAX_STACK_SIZE).contains(&self.stack_size) {
+            return Err(BuildError::StackSize(self.stack_size));
+        }
+        self.stack_size = self.stack_size.next_multiple_of(crate::stack::page_size());
+        Ok(self)
+    }
+}
+
+/// Most Ps a runtime may have.
+pub const MAX_PROCS: usize = 1024;
+
+/// Builds a [`Runtime`] from settings; unset ones keep [`Config::default`].
+#[derive(Clone, Debug, Default)]
+pub struct Builder {
+    config: Config,
+}
+
+impl Builder {
+    /// A builder with the default configuration.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the number of Ps (default: CPUs available to the process).
+    pub fn procs(mut self, procs: usize) -> Self {
+        self.config.procs = procs;
+        self
+    }
+
+    /// Sets the cap on OS threads (default 10,000).
+    pub fn max_threads(mut self, max_threads: usize) -> Self {
+        self.config.max_threads = max_threads;
+        self
+    }
+
+    /// Sets the usable stack size of every G (default [`DEFAULT_STACK_SIZE`]).
+    pub fn stack_size(mut self, bytes: usize) -> Self {
+        self.config.stack_size = bytes;
+        self
+    }
+
+    /// Sets the guard policy (default [`GuardPolicy::Auto`]).
+    pub fn guard(mut self, guard: GuardPolicy) -> Self {
+        self.config.guard = guard;
+        self
+    }
+
+    /// Sets how long shutdown waits for Gs to unwind (default 5 s).
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.config.shutdown_timeout = timeout;
+        self
+    }
+
+    /// Test hook: with [`GuardPolicy::Mprotect`], behave as if only `maps`
+    /// kernel mappings were left under `vm.max_map_count`.
+    pub fn mprotect_map_budget(mut self, maps: usize) -> Self {
+        self.config.mprotect_map_budget = Some(maps);
+        self
+    }
+
+    /// The configuration built so far.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Validates the settings and starts the runtime (no thread starts until
+    /// the first G is spawned).
+    pub fn build(self) -> Result<Runtime, BuildError> {
+        Runtime::new(self.config)
+    }
+}
+
+/// A setting that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// `procs` outside 1..=1024.
+    Procs(usize),
+    /// `max_threads` of 0.
+    MaxThreads(usize),
+    /// `stack_size` outside 16 KiB..=1 GiB.
+    StackSize(usize),
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Procs(n) => write!(
+                f,
+                "procs (RUNTIME_MAXPROCS) = {n}: expected a number of processors from 1 to {MAX_PROCS}"
+            ),
+            Self::MaxThreads(n) => write!(
+                f,
+                "max_threads (RUNTIME_MAXTHREADS) = {n}: expected at least 1"
+            ),
+            Self::StackSize(n) => write!(
+                f,
+                "stack_size (RUNTIME_STACK_SIZE) = {n} bytes: expected {MIN_STACK_SIZE} (16 KiB) to {MAX_STACK_SIZE} (1 GiB)"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for BuildError {}

@@ -1,0 +1,76 @@
+//! The park/unpark primitive every blocking operation is built on, public so
+//! other crates (compat, issue 5's async tasks) can build on it too.
+//!
+//! * [`current_waker`] — a `std::task::Waker` that unparks the caller: the
+//!   running G, or the calling thread outside any runtime.
+//! * [`park`] / [`park_until`] — wait for that wake (or the deadline).
+//!
+//! The contract is `std::thread::park`'s: a wake that comes before the park
+//! is not lost (the park returns at once), waking a G that is not parked is
+//! harmless, and a park may return spuriously, so callers park in a loop
+//! around their own condition:
+//!
+//! ```no_run
+//! # use std::sync::atomic::{AtomicBool, Ordering};
+//! # fn wait(flag: &AtomicBool) {
+//! while !flag.load(Ordering::Acquire) {
+//!     mn_sched::park();
+//! }
+//! # }
+//! ```
+//!
+//! On a G the park switches to the M's scheduler (the thread runs other Gs
+//! meanwhile); when the runtime shuts down, a parked G's `park` unwinds
+//! instead of returning (its destructors run; the G's JoinHandle reports
+//! `Cancelled`).
+
+use std::task::Waker;
+use std::time::Instant;
+
+use crate::g::run::current_g;
+use crate::g::{waker, GRef};
+
+/// A waker that unparks the caller (the running G, or the calling thread).
+pub fn current_waker() -> Waker {
+    match current_g() {
+        // SAFETY: the running G is alive.
+        Some(g) => waker::for_g(unsafe { GRef::clone_raw(g) }),
+        None => waker::for_thread(),
+    }
+}
+
+/// Parks the caller until a wake from its [`current_waker`] (or spuriously).
+pub fn park() {
+    crate::g::run::park();
+}
+
+/// Parks the caller until a wake, `deadline`, or spuriously.
+pub fn park_until(deadline: Instant) {
+    let Some(g) = current_g() else {
+        if let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            std::thread::park_timeout(left);
+        }
+        return;
+    };
+    if Instant::now() >= deadline {
+        return;
+    }
+    // SAFETY: the running G is alive, and so is its runtime.
+    let shared = unsafe { g.as_ref().shared() };
+    // SAFETY: as above.
+    let key = shared.add_timer(deadline, waker::for_g(unsafe { GRef::clone_raw(g) }));
+    let cancel = CancelTimer(&shared.timers, Some(key));
+    park();
+    drop(cancel);
+}
+
+/// Disarms a timer when dropped (also when the park unwinds at shutdown).
+struct CancelTimer<'a>(&'a crate::timer::Timers, Option<crate::timer::TimerKey>);
+
+impl Drop for CancelTimer<'_> {
+    fn drop(&mut self) {
+        if let Some(k) = self.1.take() {
+            self.0.cancel(k);
+        }
+    }
+}

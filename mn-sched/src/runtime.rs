@@ -1,0 +1,297 @@
+//! The runtime object: build it, run a main G and wait for it from the
+//! calling thread, spawn from other threads through a [`Handle`], read
+//! [`Stats`], and shut down cleanly when it is dropped.
+//!
+//! No global scheduler state: everything lives in the `Shared` behind an
+//! `Arc`, so several runtimes can live in one process (the tests run many at
+//! once). The only process-wide pieces are the stack-overflow handler's
+//! arena table and the signal disposition, which the OS makes process-wide.
+//!
+//! Shutdown (dropping the [`Runtime`]):
+//!
+//! 1. Set the shutdown flag (SeqCst). From now on a park or yield unwinds
+//!    its G (g/run.rs), a G that has not started is cancelled when it is
+//!    first run, and spawns from outside are refused.
+//! 2. Until no G is alive: wake every parked G in the registry (they unwind
+//!    at their park point, running their destructors), then wait a little.
+//!    Ms keep scheduling meanwhile, so unwinding Gs run normally.
+//! 3. Set `exiting`, wake every idle M, drop the timers; Ms leave their loops.
+//! 4. Join the M threads.
+//!
+//! A G that never reaches a park (a `loop {}`) cannot be unwound: after
+//! `shutdown_timeout` the drop stops waiting, prints how many Gs are still
+//! alive, and detaches their threads (the shared state stays alive with
+//! them; nothing is freed under their feet).
+
+use std::fmt;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::config::{BuildError, Builder, Config};
+use crate::join::{JoinError, JoinHandle};
+use crate::sched::m::M;
+use crate::sched::Shared;
+use crate::stack::StackError;
+
+/// An M:N runtime: `procs` Ps, Ms created on demand up to `max_threads`.
+pub struct Runtime {
+    shared: Arc<Shared>,
+}
+
+/// Spawns Gs onto a runtime from any thread; cheap to clone.
+#[derive(Clone)]
+pub struct Handle {
+    shared: Arc<Shared>,
+}
+
+/// Why a G could not be spawned.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum SpawnError {
+    /// The runtime is shutting down (spawns from outside it are refused).
+    Shutdown,
+    /// No stack could be had (only with eager stacks: the mprotect fallback).
+    NoStack(StackError),
+    /// `go` was called outside any mn runtime.
+    NoRuntime,
+}
+
+impl fmt::Display for SpawnError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Shutdown => f.write_str("cannot spawn: the mn runtime is shutting down"),
+            Self::NoStack(e) => write!(f, "cannot spawn: {e}"),
+            Self::NoRuntime => f.write_str(
+                "go() called outside an mn runtime: start one with Runtime::block_on, \
+                 or spawn through a Handle",
+            ),
+        }
+    }
+}
+
+impl std::error::Error for SpawnError {}
+
+/// A snapshot of a runtime's counters.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Number of Ps.
+    pub procs: usize,
+    /// OS threads (Ms) alive.
+    pub threads: usize,
+    /// Ps not held by any M.
+    pub idle_procs: usize,
+    /// Ms spinning (looking for work).
+    pub spinning: usize,
+    /// Gs spawned and not yet finished.
+    pub live_tasks: u64,
+    /// Gs waiting in the global run queue.
+    pub global_queue: usize,
+    /// Gs waiting in the Ps' local queues.
+    pub local_queues: usize,
+    /// Stack slots carved from arenas so far.
+    pub stacks_carved: usize,
+    /// Stacks free in the global pool (not counting per-P caches).
+    pub stacks_pooled: usize,
+    /// Usable size of each G stack.
+    pub stack_size: usize,
+}
+
+impl Runtime {
+    /// Starts a runtime with `config` (validated). No thread starts until
+    /// the first G is spawned.
+    pub fn new(config: Config) -> Result<Self, BuildError> {
+        let config = config.validate()?;
+        crate::stack::overflow::install_handler();
+        Ok(Self {
+            shared: Shared::new(config),
+        })
+    }
+
+    /// A [`Builder`] with the default configuration.
+    pub fn builder() -> Builder {
+        Builder::new()
+    }
+
+    /// Runs `f` as the main G and waits for it, blocking the calling thread.
+    /// A panic in `f` comes back as `Err(JoinError::Panicked)`.
+    ///
+    /// # Safety
+    ///
+    /// `f` runs as a blocking-style G: the contract of [`go`](crate::go)
+    /// applies to it (no thread-local reference or `std` lock guard held
+    /// across a park; the G may resume on another thread).
+    ///
+    /// # Panics
+    ///
+    /// If called from a G or M of this same runtime (it would wait for
+    /// itself); use `go` and `join` there.
+    pub unsafe fn block_on<F, T>(&self, f: F) -> Result<T, JoinError>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        assert!(
+            !self.is_current(),
+            "Runtime::block_on called from inside the same runtime: it would wait for itself; use go() and join()"
+        );
+        // SAFETY: the caller upholds `go`'s contract for `f`.
+        match unsafe { self.handle().spawn(f) } {
+            Ok(h) => h.join(),
+            Err(SpawnError::NoStack(e)) => Err(JoinError::NoStack(e)),
+            Err(_) => Err(JoinError::Cancelled),
+        }
+    }
+
+    /// A handle to spawn onto this runtime from other threads.
+    pub fn handle(&self) -> Handle {
+        Handle {
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// The runtime's counters now.
+    pub fn stats(&self) -> Stats {
+        stats(&self.shared)
+    }
+
+    /// Whether the calling thread is one of this runtime's Ms.
+    fn is_current(&self) -> bool {
+        // SAFETY: M::current is this thread's live M.
+        M::current().is_some_and(|m| Arc::ptr_eq(&unsafe { m.as_ref() }.shared, &self.shared))
+    }
+}
+
+impl fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Runtime")
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        if self.is_current() {
+            // Waiting here would wait for ourselves: unwind the others and go.
+            eprintln!("switchyard: an mn Runtime was dropped from one of its own tasks; its threads are detached");
+            self.shared.begin_shutdown();
+            wake_parked(&self.shared);
+            return;
+        }
+        shutdown(&self.shared);
+    }
+}
+
+impl Handle {
+    /// The runtime of the calling G (or M), if any.
+    pub fn current() -> Option<Handle> {
+        let m = M::current()?;
+        // SAFETY: M::current is this thread's live M.
+        let shared = unsafe { m.as_ref() }.shared.clone();
+        Some(Handle { shared })
+    }
+
+    /// Spawns a G running `f`.
+    ///
+    /// # Safety
+    ///
+    /// As for [`go`](crate::go): `f` must not hold a thread-local reference
+    /// or a `std` lock guard across a park.
+    pub unsafe fn spawn<F, T>(&self, f: F) -> Result<JoinHandle<T>, SpawnError>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        crate::sched::ready::spawn(&self.shared, f)
+    }
+
+    /// The runtime's counters now.
+    pub fn stats(&self) -> Stats {
+        stats(&self.shared)
+    }
+}
+
+impl fmt::Debug for Handle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Handle").finish_non_exhaustive()
+    }
+}
+
+fn stats(shared: &Shared) -> Stats {
+    let (carved, pooled) = shared.stacks.counts();
+    Stats {
+        procs: shared.nprocs(),
+        threads: shared.threads.alive(),
+        idle_procs: shared.idle.npidle(),
+        spinning: shared.idle.nmspinning(),
+        live_tasks: shared.live_gs(),
+        global_queue: shared.global_len.load(Ordering::Relaxed),
+        local_queues: shared.ps.iter().map(|p| p.runq_len()).sum(),
+        stacks_carved: carved,
+        stacks_pooled: pooled,
+        stack_size: shared.stacks.stack_size(),
+    }
+}
+
+/// Wakes every parked G (they unwind, since shutdown has begun).
+fn wake_parked(shared: &Shared) {
+    for g in shared.registry.parked() {
+        crate::sched::ready::unpark(&g);
+    }
+}
+
+/// Steps 1–4 of the module doc.
+fn shutdown(shared: &Arc<Shared>) {
+    shared.begin_shutdown();
+    let deadline = Instant::now() + shared.config.shutdown_timeout;
+    let mut nap = Duration::from_micros(50);
+    loop {
+        wake_parked(shared);
+        if shared.live_gs() == 0 {
+            break;
+        }
+        if Instant::now() >= deadline {
+            eprintln!(
+                "switchyard: {} mn task(s) still running {:?} after shutdown began \
+                 (a task that never parks cannot be unwound); their threads are detached",
+                shared.live_gs(),
+                shared.config.shutdown_timeout
+            );
+            return;
+        }
+        std::thread::sleep(nap);
+        nap = (nap * 2).min(Duration::from_millis(2));
+    }
+    shared.exiting.store(true, Ordering::SeqCst);
+    let idle = std::mem::take(&mut shared.lock().idle_ms);
+    idle.iter().for_each(|m| m.note.wake());
+    drop(idle);
+    shared.timers.clear();
+    join_threads(shared, deadline);
+}
+
+/// Step 4: waits for every M to leave, then joins the threads.
+fn join_threads(shared: &Shared, deadline: Instant) {
+    while shared.threads.alive() > 0 {
+        if Instant::now() >= deadline {
+            eprintln!(
+                "switchyard: {} mn thread(s) did not stop in time; detached",
+                shared.threads.alive()
+            );
+            return;
+        }
+        std::thread::sleep(Duration::from_micros(100));
+    }
+    let handles = std::mem::take(
+        &mut *shared
+            .threads
+            .handles
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()),
+    );
+    for h in handles {
+        let _ = h.join();
+    }
+}

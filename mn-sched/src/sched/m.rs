@@ -1,0 +1,385 @@
+//! M: an OS thread that runs the scheduler loop on its own stack (g0) and
+//! switches into Gs. This file holds the M's state, its thread's life, the
+//! thread-local that says which M a thread is, and the thread budget.
+//!
+//! Ownership: fields marked "M thread" are touched only by the M's own
+//! thread (the scheduler on g0, or a G running on that thread). The others
+//! are atomics read by other Ms (`nextp`, `note`), by sysmon in issue 6
+//! (`curg`, `p`, `syscall`), or by the overflow signal handler (`curg`).
+
+use std::cell::{Cell, UnsafeCell};
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use super::note::Note;
+use super::p::{Held, P};
+use super::Shared;
+use crate::g::Header;
+use crate::stack::overflow::AltStack;
+
+thread_local! {
+    /// The M of this thread (null on threads that are not Ms). Read only
+    /// through `M::current` (never inlined: the thread-local rule of
+    /// g/run.rs) and by the overflow handler.
+    static CURRENT: Cell<*const M> = const { Cell::new(std::ptr::null()) };
+}
+
+/// One M.
+pub(crate) struct M {
+    /// Unique within the runtime; `P::owner` holds `id + 1`.
+    pub(crate) id: usize,
+    /// The runtime (an M keeps it alive).
+    pub(crate) shared: Arc<Shared>,
+    /// g0's saved stack pointer while a G runs (M thread).
+    g0_sp: UnsafeCell<usize>,
+    /// The G running on this M, if any.
+    curg: AtomicPtr<Header>,
+    /// The P held (M thread writes; sysmon reads).
+    p: AtomicPtr<P>,
+    /// A P handed to this M by another (startm, startlockedm), taken after
+    /// its note wakes it.
+    nextp: AtomicPtr<P>,
+    /// Whether the M handing over `nextp` counted this M as a new spinning
+    /// M (written before `nextp` is published). Kept apart from `spinning`,
+    /// which only the M itself writes: an M picked while it still spins
+    /// would otherwise merge two counts into one flag and leak a count.
+    next_spinning: AtomicBool,
+    /// Looking for work while holding a P (idle.rs).
+    spinning: AtomicBool,
+    /// Where this M sleeps when idle.
+    pub(crate) note: Note,
+    /// The G locked to this M (lock_os_thread or a pinned park).
+    pub(crate) locked_g: AtomicPtr<Header>,
+    /// A G that yielded straight to another (g/run.rs `handoff_yield`), to
+    /// be queued by the G it handed over to once its context is saved (M
+    /// thread).
+    pending_yield: AtomicPtr<Header>,
+    /// Leave the scheduler loop and end the thread (a G exited locked).
+    exit_thread: AtomicBool,
+    /// Hook for issue 6: nonzero while the M is in a system call (sysmon
+    /// reads it to decide whether to retake the P). Nothing sets it yet.
+    #[allow(dead_code)]
+    pub(crate) syscall: AtomicU32,
+    /// State of the steal-order random generator (M thread).
+    rng: AtomicU64,
+    /// AddressSanitizer fiber bookkeeping (M thread): g0's fake stack, and
+    /// g0's stack bounds as ASan reported them.
+    asan: UnsafeCell<(*mut libc::c_void, usize, usize)>,
+}
+
+// SAFETY: the non-atomic fields (g0_sp, asan) are touched only by the M's
+// own thread (module doc); the rest is atomic or Sync.
+unsafe impl Sync for M {}
+// SAFETY: as above.
+unsafe impl Send for M {}
+
+impl M {
+    fn new(id: usize, shared: Arc<Shared>) -> Self {
+        Self {
+            id,
+            shared,
+            g0_sp: UnsafeCell::new(0),
+            curg: AtomicPtr::new(std::ptr::null_mut()),
+            p: AtomicPtr::new(std::ptr::null_mut()),
+            nextp: AtomicPtr::new(std::ptr::null_mut()),
+            next_spinning: AtomicBool::new(false),
+            spinning: AtomicBool::new(false),
+            note: Note::default(),
+            locked_g: AtomicPtr::new(std::ptr::null_mut()),
+            pending_yield: AtomicPtr::new(std::ptr::null_mut()),
+            exit_thread: AtomicBool::new(false),
+            syscall: AtomicU32::new(0),
+            rng: AtomicU64::new(
+                0x9E37_79B9_7F4A_7C15 ^ (id as u64 + 1).wrapping_mul(0xBF58_476D_1CE4_E5B9),
+            ),
+            asan: UnsafeCell::new((std::ptr::null_mut(), 0, 0)),
+        }
+    }
+
+    /// The calling thread's M. Never inlined, so a G never reuses a
+    /// thread-local address computed before a switch (g/run.rs).
+    #[inline(never)]
+    pub(crate) fn current() -> Option<NonNull<M>> {
+        NonNull::new(CURRENT.with(Cell::get).cast_mut())
+    }
+
+    /// The G running on this M.
+    pub(crate) fn curg(&self) -> Option<NonNull<Header>> {
+        NonNull::new(self.curg.load(Ordering::Relaxed))
+    }
+
+    pub(crate) fn set_curg(&self, g: Option<NonNull<Header>>) {
+        self.curg.store(
+            g.map_or(std::ptr::null_mut(), NonNull::as_ptr),
+            Ordering::Relaxed,
+        );
+    }
+
+    /// Where `switch_in` saves g0's context (M thread).
+    pub(crate) fn g0_sp(&self) -> *mut usize {
+        self.g0_sp.get()
+    }
+
+    /// g0's saved context, read by the G switching back (M thread).
+    pub(crate) fn g0_sp_value(&self) -> usize {
+        // SAFETY: only this M's thread touches g0_sp, and it is not being
+        // written now (g0 is suspended while a G runs).
+        unsafe { *self.g0_sp.get() }
+    }
+
+    /// The P this M holds, as an owner token. Call only on the M's thread.
+    pub(crate) fn held(&self) -> Option<Held<'_>> {
+        let p = NonNull::new(self.p.load(Ordering::Relaxed))?;
+        // SAFETY: `p` is set only while this M holds the P (handoff.rs), the
+        // P lives in `shared.ps`, which outlives the M, and the caller is on
+        // the M's thread.
+        Some(unsafe { Held::new(p.as_ref()) })
+    }
+
+    /// Records the P held (handoff.rs).
+    pub(crate) fn set_p(&self, p: Option<&P>) {
+        self.p.store(
+            p.map_or(std::ptr::null_mut(), |p| std::ptr::from_ref(p).cast_mut()),
+            Ordering::Relaxed,
+        );
+    }
+
+    /// Hands `p` to this M (which is parked or about to look): the M takes
+    /// it with `take_nextp` after its note wakes it.
+    pub(crate) fn hand_p(&self, p: &P, spinning: bool) {
+        self.next_spinning.store(spinning, Ordering::Relaxed);
+        self.nextp
+            .store(std::ptr::from_ref(p).cast_mut(), Ordering::Release);
+    }
+
+    /// The P another M handed to this one, and whether it counted this M as
+    /// spinning (M thread).
+    pub(crate) fn take_nextp(&self) -> Option<(&P, bool)> {
+        let p = NonNull::new(self.nextp.swap(std::ptr::null_mut(), Ordering::Acquire))?;
+        let spinning = self.next_spinning.load(Ordering::Relaxed);
+        // SAFETY: a handed P lives in `shared.ps`, which outlives the M.
+        Some((unsafe { &*p.as_ptr() }, spinning))
+    }
+
+    pub(crate) fn spinning(&self) -> bool {
+        self.spinning.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_spinning(&self, on: bool) {
+        self.spinning.store(on, Ordering::Relaxed);
+    }
+
+    /// The G locked to this M.
+    pub(crate) fn locked_g(&self) -> Option<NonNull<Header>> {
+        NonNull::new(self.locked_g.load(Ordering::Relaxed))
+    }
+
+    /// Records the G a handoff yield left behind.
+    pub(crate) fn set_pending_yield(&self, g: NonNull<Header>) {
+        self.pending_yield.store(g.as_ptr(), Ordering::Relaxed);
+    }
+
+    /// Takes the G a handoff yield left behind, if any.
+    pub(crate) fn take_pending_yield(&self) -> Option<NonNull<Header>> {
+        let g = self.pending_yield.load(Ordering::Relaxed);
+        if g.is_null() {
+            return None;
+        }
+        self.pending_yield
+            .store(std::ptr::null_mut(), Ordering::Relaxed);
+        NonNull::new(g)
+    }
+
+    pub(crate) fn exit_thread(&self) -> bool {
+        self.exit_thread.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_exit_thread(&self) {
+        self.exit_thread.store(true, Ordering::Relaxed);
+    }
+
+    /// A pseudo-random number (xorshift64*), for the steal order.
+    pub(crate) fn rand(&self) -> u64 {
+        let mut x = self.rng.load(Ordering::Relaxed);
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.rng.store(x, Ordering::Relaxed);
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// ASan: g0's fake-stack slot (M thread).
+    pub(crate) fn asan_fake(&self) -> *mut *mut libc::c_void {
+        // SAFETY: M thread only; a raw pointer into our own cell.
+        unsafe { &raw mut (*self.asan.get()).0 }
+    }
+
+    /// ASan: g0's stack bounds (M thread).
+    ///
+    /// # Safety
+    ///
+    /// Called on the M's own thread.
+    #[cfg_attr(not(switchyard_asan), allow(dead_code))]
+    pub(crate) unsafe fn asan_g0(&self) -> (usize, usize) {
+        // SAFETY: the caller is on the M's thread.
+        let a = unsafe { &*self.asan.get() };
+        (a.1, a.2)
+    }
+
+    /// ASan: records g0's stack bounds.
+    ///
+    /// # Safety
+    ///
+    /// Called on the M's own thread.
+    #[cfg_attr(not(switchyard_asan), allow(dead_code))]
+    pub(crate) unsafe fn set_asan_g0(&self, bottom: usize, size: usize) {
+        if size != 0 {
+            // SAFETY: the caller is on the M's thread.
+            let a = unsafe { &mut *self.asan.get() };
+            (a.1, a.2) = (bottom, size);
+        }
+    }
+}
+
+/// The task id of the G running on this thread, for the overflow handler
+/// (0 if none). Async-signal-safe: a const thread-local and atomics only.
+pub(crate) fn current_gid_for_signal() -> u64 {
+    let m = CURRENT.with(Cell::get);
+    if m.is_null() {
+        return 0;
+    }
+    // SAFETY: a non-null CURRENT is this thread's live M; a non-null curg is
+    // the G running on it, alive while it runs.
+    unsafe { (*m).curg().map_or(0, |g| g.as_ref().id) }
+}
+
+/// The runtime's OS threads: how many, the cap, and their join handles.
+#[derive(Debug)]
+pub(crate) struct Threads {
+    /// Ms alive (created and not yet returned from `m_main`).
+    alive: AtomicUsize,
+    /// Ms ever created (ids).
+    created: AtomicUsize,
+    /// The cap (`Config::max_threads`).
+    max: usize,
+    /// Gs holding `lock_os_thread` (each pins an M).
+    locked: AtomicUsize,
+    /// The cap-reached warning was printed.
+    warned: AtomicBool,
+    /// Join handles of every M thread.
+    pub(crate) handles: Mutex<Vec<std::thread::JoinHandle<()>>>,
+}
+
+impl Threads {
+    pub(crate) fn new(max: usize) -> Self {
+        Self {
+            alive: AtomicUsize::new(0),
+            created: AtomicUsize::new(0),
+            max,
+            locked: AtomicUsize::new(0),
+            warned: AtomicBool::new(false),
+            handles: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Ms alive now.
+    pub(crate) fn alive(&self) -> usize {
+        self.alive.load(Ordering::SeqCst)
+    }
+
+    /// Claims a thread under the cap.
+    fn reserve(&self) -> bool {
+        self.alive
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n < self.max).then_some(n + 1)
+            })
+            .is_ok()
+    }
+
+    fn release(&self) {
+        self.alive.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// Prints, once, that the cap stops a new M.
+    pub(crate) fn warn_cap(&self, why: &str) {
+        if !self.warned.swap(true, Ordering::Relaxed) {
+            eprintln!(
+                "switchyard: the runtime reached max_threads (RUNTIME_MAXTHREADS) = {} OS threads; \
+                 {why} waits until a thread is free (reported once)",
+                self.max
+            );
+        }
+    }
+
+    /// Reserves an M for a `lock_os_thread` G: allowed while the locked Gs
+    /// plus one M per P fit under the cap.
+    pub(crate) fn lock_reserve(&self, procs: usize) -> bool {
+        self.locked
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n + 1 + procs <= self.max).then_some(n + 1)
+            })
+            .is_ok()
+    }
+
+    /// Releases a reservation of `lock_reserve`.
+    pub(crate) fn lock_release(&self) {
+        self.locked.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Starts a new M that will run `p` (spinning or not). Fails (and prints a
+/// warning once) if the thread cap is reached or the OS refuses a thread.
+pub(crate) fn spawn_m(shared: &Shared, p: &P, spinning: bool) -> Result<(), ()> {
+    let threads = &shared.threads;
+    if !threads.reserve() {
+        threads.warn_cap("work that needs another M");
+        return Err(());
+    }
+    let id = threads.created.fetch_add(1, Ordering::Relaxed);
+    let m = Arc::new(M::new(id, shared.arc()));
+    m.hand_p(p, spinning);
+    let spawned = std::thread::Builder::new()
+        .name(format!("mn-m{id}"))
+        .spawn(move || m_main(m));
+    match spawned {
+        Ok(h) => {
+            threads
+                .handles
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(h);
+            Ok(())
+        }
+        Err(e) => {
+            threads.release();
+            threads.warn_cap(&format!(
+                "(the OS refused a thread: {e}) work that needs another M"
+            ));
+            Err(())
+        }
+    }
+}
+
+/// Body of an M thread.
+fn m_main(m: Arc<M>) {
+    CURRENT.with(|c| c.set(Arc::as_ptr(&m)));
+    let _alt = AltStack::ensure();
+    let bomb = AbortOnUnwind;
+    let (p, spinning) = m.take_nextp().expect("spawn_m hands the new M a P");
+    super::handoff::adopt_p(&m, p, spinning);
+    super::schedule::schedule(&m);
+    std::mem::forget(bomb);
+    CURRENT.with(|c| c.set(std::ptr::null()));
+    m.shared.threads.release();
+}
+
+/// A panic escaping the scheduler means its state is broken: abort.
+struct AbortOnUnwind;
+
+impl Drop for AbortOnUnwind {
+    fn drop(&mut self) {
+        eprintln!("switchyard: internal error: a panic escaped the mn scheduler; aborting");
+        std::process::abort();
+    }
+}

@@ -1,0 +1,215 @@
+//! The scheduler: Gs multiplexed over Ms holding Ps, after Go's `proc.go`.
+//!
+//! Glossary:
+//!
+//! * **G** — a task with its own stack (`g/`). Runs only on an M holding a P.
+//! * **M** — an OS thread running [`schedule`](schedule::schedule) on its own
+//!   stack ("g0"). Ms are created on demand (never beyond `max_threads`),
+//!   parked on a futex when idle, and reused.
+//! * **P** — a processor: the right to run Gs, with a local run queue. There
+//!   are exactly `procs` Ps; an M must hold one to run Gs, so at most
+//!   `procs` Gs run at once.
+//! * **sched lock** — [`Shared::sched`]: the global run queue, the idle Ps
+//!   and the idle Ms, in one critical section (as Go's `sched.lock`).
+//!
+//! Where a runnable G waits, and who takes it:
+//!
+//! ```text
+//!   spawn / wake on a P ──► runnext (1 slot) ──► local ring (256) ──► overflow: half ──► global queue
+//!   wake from outside ─────────────────────────────────────────────────────────────────► global queue
+//!   an M looks:  every 61st tick: global │ runnext, ring │ global (batch) │ timers │
+//!                steal half a random P's ring (4 rounds; runnext in the last) │ park on its futex
+//! ```
+//!
+//! Which primitive blocks what (the table Go's HACKING.md keeps):
+//!
+//! | primitive | blocks the G | blocks the M | holds the P |
+//! |---|---|---|---|
+//! | `chan` send/recv, `Mutex`, `WaitGroup`, `join`, `sleep` | yes (parked) | no | no (P runs others) |
+//! | `yield_now` | no (requeued) | no | no |
+//! | a park while panicking, a park of a `lock_os_thread` G | yes | yes (sleeps) | no (handed off) |
+//! | a blocking syscall, `std::sync::Mutex`, a busy loop | yes | yes | **yes** (issue 6's sysmon retakes it) |
+//!
+//! Files: `runq.rs` (the ring), `global.rs` (the global list), `idle.rs` (the
+//! spinning protocol), `p.rs`, `m.rs`, `note.rs` (futex), `find.rs`
+//! (findrunnable), `schedule.rs` (execute, exit), `handoff.rs` (starting
+//! and stopping Ms, passing Ps), `ready.rs` (wake and spawn), `locked.rs`
+//! (`lock_os_thread`), `registry.rs` (parked Gs, for shutdown).
+
+pub(crate) mod find;
+pub(crate) mod global;
+pub(crate) mod handoff;
+pub(crate) mod idle;
+pub(crate) mod locked;
+pub(crate) mod m;
+pub(crate) mod note;
+pub(crate) mod p;
+pub(crate) mod ready;
+pub(crate) mod registry;
+pub(crate) mod runq;
+pub(crate) mod schedule;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::config::Config;
+use crate::g::alloc::CellPool;
+use crate::stack::StackPool;
+use crate::timer::Timers;
+use global::GlobalQueue;
+use idle::Idle;
+use m::{Threads, M};
+use p::P;
+use registry::Registry;
+
+/// Everything one runtime shares between its Ms, Gs and handles.
+pub(crate) struct Shared {
+    /// The validated configuration.
+    pub(crate) config: Config,
+    /// The Ps, indexed by `P::id`.
+    pub(crate) ps: Box<[P]>,
+    /// The sched lock (see the glossary).
+    sched: Mutex<SchedLocked>,
+    /// Length of the global queue, readable without the lock.
+    pub(crate) global_len: AtomicUsize,
+    /// Idle-P and spinning-M counters (the protocol of `idle.rs`). Read on
+    /// every spawn that kicks a G into a ring: kept off the lines that
+    /// other hot fields write.
+    pub(crate) idle: CachePadded<Idle>,
+    /// G stacks.
+    pub(crate) stacks: StackPool,
+    /// Free G cells.
+    pub(crate) cells: CachePadded<CellPool>,
+    /// Timers (sleep, select timeouts).
+    pub(crate) timers: Timers,
+    /// Gs that have parked at least once (shutdown unwinds them).
+    pub(crate) registry: Registry,
+    /// OS thread accounting and the join handles of the Ms.
+    pub(crate) threads: Threads,
+    /// Set when the runtime starts shutting down: parks unwind, new Gs are
+    /// cancelled before they start, spawns from outside are refused.
+    shutdown: AtomicBool,
+    /// Set when every G is dead: Ms leave their loops.
+    pub(crate) exiting: AtomicBool,
+    /// Spawns from outside any P of this runtime (and their refusals).
+    pub(crate) external: ExternalCounts,
+    /// Next batch of task ids (Ps take 64 at a time).
+    pub(crate) goid: CachePadded<AtomicU64>,
+}
+
+/// Counts of Gs spawned from outside the runtime's Ps.
+#[derive(Debug, Default)]
+pub(crate) struct ExternalCounts {
+    /// Spawn attempts, counted before the shutdown check.
+    pub(crate) spawned: AtomicU64,
+    /// Attempts refused because shutdown had begun.
+    pub(crate) refused: AtomicU64,
+}
+
+/// What the sched lock protects.
+pub(crate) struct SchedLocked {
+    /// The global run queue.
+    pub(crate) global: GlobalQueue,
+    /// Ps no M holds (by index).
+    pub(crate) idle_ps: Vec<usize>,
+    /// Ms parked in `stopm`, waiting for a P.
+    pub(crate) idle_ms: Vec<Arc<M>>,
+}
+
+// SAFETY: the raw G pointers inside `SchedLocked` are only touched under the
+// sched lock, and every other field is Sync.
+unsafe impl Send for SchedLocked {}
+
+impl Shared {
+    /// A runtime's shared state; every P idle, no M yet.
+    pub(crate) fn new(config: Config) -> Arc<Self> {
+        let procs = config.procs;
+        Arc::new(Self {
+            ps: (0..procs).map(P::new).collect(),
+            sched: Mutex::new(SchedLocked {
+                global: GlobalQueue::default(),
+                idle_ps: (0..procs).rev().collect(),
+                idle_ms: Vec::new(),
+            }),
+            global_len: AtomicUsize::new(0),
+            idle: CachePadded(Idle::new(procs)),
+            stacks: StackPool::new(&config),
+            cells: CachePadded(CellPool::default()),
+            timers: Timers::new(),
+            registry: Registry::default(),
+            threads: Threads::new(config.max_threads),
+            shutdown: AtomicBool::new(false),
+            exiting: AtomicBool::new(false),
+            external: ExternalCounts::default(),
+            goid: CachePadded(AtomicU64::new(1)),
+            config,
+        })
+    }
+
+    /// Takes the sched lock (never held across a park or a switch).
+    pub(crate) fn lock(&self) -> MutexGuard<'_, SchedLocked> {
+        self.sched.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether shutdown has begun.
+    pub(crate) fn is_shutting_down(&self) -> bool {
+        self.shutdown.load(Ordering::SeqCst)
+    }
+
+    /// Begins shutdown (see `runtime.rs`).
+    pub(crate) fn begin_shutdown(&self) {
+        self.shutdown.store(true, Ordering::SeqCst);
+    }
+
+    /// Number of Ps.
+    pub(crate) fn nprocs(&self) -> usize {
+        self.ps.len()
+    }
+
+    /// Gs spawned and not yet dead. Exits are read before spawns, so a G
+    /// counted as exited is always counted as spawned too (its spawn
+    /// happened before its exit, and the counters are release/acquire):
+    /// the result never undercounts.
+    pub(crate) fn live_gs(&self) -> u64 {
+        let exited: u64 = self
+            .ps
+            .iter()
+            .map(|p| p.exited.load(Ordering::Acquire))
+            .sum::<u64>()
+            + self.external.refused.load(Ordering::SeqCst);
+        let spawned: u64 = self
+            .ps
+            .iter()
+            .map(|p| p.spawned.load(Ordering::Acquire))
+            .sum::<u64>()
+            + self.external.spawned.load(Ordering::SeqCst);
+        spawned.saturating_sub(exited)
+    }
+
+    /// A counted handle on this runtime.
+    pub(crate) fn arc(&self) -> Arc<Shared> {
+        // SAFETY: every Shared is created inside an Arc (`Shared::new`), and
+        // whoever calls this is reached from something that keeps that Arc
+        // alive: an M (holds one), a live G (rule 4 of g/mod.rs) or a handle.
+        unsafe {
+            let ptr = std::ptr::from_ref(self);
+            Arc::increment_strong_count(ptr);
+            Arc::from_raw(ptr)
+        }
+    }
+}
+
+/// Keeps a value on cache lines of its own (two 64-byte lines: x86 CPUs
+/// fetch lines in adjacent pairs), so that writes to it and to its
+/// neighbours do not invalidate each other's lines.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+pub(crate) struct CachePadded<T>(pub(crate) T);
+
+impl<T> std::ops::Deref for CachePadded<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}

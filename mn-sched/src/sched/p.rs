@@ -1,0 +1,203 @@
+//! P: a processor, the right to run Gs. Its run queue takes wakes and
+//! spawns from the G running on it; its stack cache and id cache spare the
+//! global locks.
+//!
+//! Whoever holds a P may use its owner-side operations; the only door to
+//! them is [`Held`], a token made when an M acquires the P (`handoff.rs`)
+//! and reachable only from that M's thread (`M::held`). Thieves and
+//! observers use the P's shared side: the ring's steal end, `owner`, `tick`,
+//! and the counters.
+
+use std::cell::UnsafeCell;
+use std::marker::PhantomData;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+
+use super::runq::RunQueue;
+use super::Shared;
+use crate::g::alloc::FreeCells;
+use crate::g::Header;
+use crate::stack::StackCache;
+
+/// Task ids a P takes from the global counter at a time.
+const GOID_BATCH: u64 = 64;
+
+/// One processor. Aligned so that neighbouring Ps in `Shared::ps` never
+/// share a cache line (each is written by its own holder).
+#[repr(align(128))]
+pub(crate) struct P {
+    /// Index in `Shared::ps`.
+    pub(crate) id: usize,
+    /// Local run queue (runq.rs).
+    runq: RunQueue<Header>,
+    /// Ownership word: 0 when idle, else the holding M's id + 1. Issue 6's
+    /// sysmon retakes a P from an M stuck in a syscall by CASing this word;
+    /// the M checks it at its next runtime call.
+    pub(crate) owner: AtomicUsize,
+    /// Schedule ticks: +1 per G switched in. A tick sysmon (issue 6) sees
+    /// unchanged for 10 ms means the same G has run that long — Go's
+    /// `schedtick`, the run-start hook, with no clock read per switch.
+    pub(crate) tick: AtomicU32,
+    /// Gs spawned by Gs on this P (written by the holder only).
+    pub(crate) spawned: AtomicU64,
+    /// Gs that exited on this P (written by the holder only).
+    pub(crate) exited: AtomicU64,
+    /// Holder-only state.
+    local: UnsafeCell<PLocal>,
+}
+
+/// What only the holder of a P touches.
+#[derive(Debug, Default)]
+pub(crate) struct PLocal {
+    /// Stacks kept for reuse.
+    pub(crate) stacks: StackCache,
+    /// G cells kept for reuse.
+    pub(crate) cells: FreeCells,
+    /// Next task id of the P's batch, and the end of the batch.
+    goid: (u64, u64),
+}
+
+// SAFETY: `local` is touched only through `Held`, which exists only on the
+// thread of the M holding the P; everything else is atomic.
+unsafe impl Sync for P {}
+
+impl P {
+    /// An idle P.
+    pub(crate) fn new(id: usize) -> Self {
+        Self {
+            id,
+            runq: RunQueue::new(),
+            owner: AtomicUsize::new(0),
+            tick: AtomicU32::new(0),
+            spawned: AtomicU64::new(0),
+            exited: AtomicU64::new(0),
+            local: UnsafeCell::new(PLocal::default()),
+        }
+    }
+
+    /// Whether the P's queue looks empty (a racy snapshot).
+    pub(crate) fn runq_is_empty(&self) -> bool {
+        self.runq.is_empty()
+    }
+
+    /// Whether the P's ring is empty (`runnext` aside): idle.rs step D3.
+    pub(crate) fn ring_is_empty(&self) -> bool {
+        self.runq.ring_is_empty()
+    }
+
+    /// Number of queued Gs (a racy snapshot).
+    pub(crate) fn runq_len(&self) -> usize {
+        self.runq.len()
+    }
+}
+
+/// Proof that the calling thread's M holds this P.
+pub(crate) struct Held<'a> {
+    p: &'a P,
+    /// Not Send: the proof is only valid on the holder's thread.
+    _thread: PhantomData<*const ()>,
+}
+
+impl<'a> Held<'a> {
+    /// # Safety
+    ///
+    /// The calling thread's M holds `p` (its `owner` word names it) for as
+    /// long as the token lives.
+    pub(crate) unsafe fn new(p: &'a P) -> Self {
+        Self {
+            p,
+            _thread: PhantomData,
+        }
+    }
+
+    /// The P.
+    pub(crate) fn p(&self) -> &'a P {
+        self.p
+    }
+
+    /// Runs `f` on the holder-only state.
+    pub(crate) fn with_local<R>(&self, f: impl FnOnce(&mut PLocal) -> R) -> R {
+        // SAFETY: we hold the P, and no `with_local` call is reentrant (the
+        // closures passed here never reach another `with_local`).
+        f(unsafe { &mut *self.p.local.get() })
+    }
+
+    /// Puts `g` at the back of the ring; overflow goes to the global queue.
+    #[inline]
+    pub(crate) fn push_back(&self, g: NonNull<Header>, shared: &Shared) {
+        // SAFETY: we hold the P, so we are the ring's owner.
+        if !unsafe { self.p.runq.try_push_back(g) } {
+            self.push_back_overflowing(g, shared);
+        }
+    }
+
+    #[cold]
+    fn push_back_overflowing(&self, g: NonNull<Header>, shared: &Shared) {
+        let mut batch = super::global::GList::default();
+        // SAFETY: we hold the P, so we are the ring's owner.
+        unsafe { self.p.runq.push_back(g, &mut |g| batch.push(g)) };
+        if batch.len() > 0 {
+            shared.global_push_list(&mut batch);
+        }
+    }
+
+    /// Makes `g` the next to run; returns the G it displaced.
+    pub(crate) fn put_next(&self, g: NonNull<Header>) -> Option<NonNull<Header>> {
+        // SAFETY: we hold the P.
+        unsafe { self.p.runq.put_next(g) }
+    }
+
+    /// Takes the next G of this P.
+    pub(crate) fn pop(&self) -> Option<NonNull<Header>> {
+        // SAFETY: we hold the P.
+        unsafe { self.p.runq.pop() }
+    }
+
+    /// Steals about half of `victim`'s queue into ours; returns one G.
+    pub(crate) fn steal_from(&self, victim: &P, steal_next: bool) -> Option<NonNull<Header>> {
+        let wait = || {
+            // Rule 4 of runq.rs: a running victim is probably about to run
+            // its runnext (a ping-pong partner); give it ~3 µs.
+            if victim.owner.load(Ordering::Relaxed) != 0 {
+                let until = std::time::Instant::now() + std::time::Duration::from_micros(3);
+                while std::time::Instant::now() < until {
+                    std::hint::spin_loop();
+                }
+            }
+        };
+        // SAFETY: we hold our P (we are its ring's owner) and only steal when
+        // our ring is empty (find.rs steals after `pop` found nothing).
+        unsafe { self.p.runq.steal_from(&victim.runq, steal_next, &wait) }
+    }
+
+    /// Counts a switch-in; returns the new tick.
+    pub(crate) fn bump_tick(&self) -> u32 {
+        let t = self.p.tick.load(Ordering::Relaxed).wrapping_add(1);
+        self.p.tick.store(t, Ordering::Relaxed);
+        t
+    }
+
+    /// Counts a spawn by a G on this P.
+    pub(crate) fn count_spawn(&self) {
+        let n = self.p.spawned.load(Ordering::Relaxed) + 1;
+        self.p.spawned.store(n, Ordering::Release);
+    }
+
+    /// Counts an exit on this P.
+    pub(crate) fn count_exit(&self) {
+        let n = self.p.exited.load(Ordering::Relaxed) + 1;
+        self.p.exited.store(n, Ordering::Release);
+    }
+
+    /// A fresh task id.
+    pub(crate) fn next_goid(&self, shared: &Shared) -> u64 {
+        self.with_local(|l| {
+            if l.goid.0 == l.goid.1 {
+                let start = shared.goid.fetch_add(GOID_BATCH, Ordering::Relaxed);
+                l.goid = (start, start + GOID_BATCH);
+            }
+            l.goid.0 += 1;
+            l.goid.0 - 1
+        })
+    }
+}

@@ -1,0 +1,136 @@
+//! Making Gs runnable: waking a parked G (`unpark` → `ready`) and spawning
+//! a new one. From a G (or g0) on a P of the G's runtime, the G goes to that
+//! P's `runnext` (Go: the woken or new G inherits the time slice), and the G
+//! it displaces to the ring, where it is stealable — only then is a spinning
+//! M woken (idle.rs, S1–S3). From anywhere else (a plain thread, another
+//! runtime, an M without a P) the G goes to the global queue and an M is
+//! woken if a P idles.
+
+use std::ptr::NonNull;
+
+use super::handoff::wakep;
+use super::m::M;
+use super::p::Held;
+use super::Shared;
+use crate::g::{cell, GRef, Header};
+use crate::join::JoinHandle;
+use crate::runtime::SpawnError;
+
+/// Wakes `g` (see g/state.rs): enqueues it if it was WAITING.
+pub(crate) fn unpark(g: &GRef) {
+    if g.header().state.unpark() {
+        ready(g.as_ptr());
+    }
+}
+
+/// Enqueues a G that this caller just moved to RUNNABLE.
+fn ready(g: NonNull<Header>) {
+    // SAFETY: we won the unpark CAS, so the G is alive and so is its
+    // runtime (rule 4 of g/mod.rs).
+    let shared = unsafe { g.as_ref().shared() };
+    if let Some(m) = local_m(shared) {
+        // SAFETY: `local_m` returned this thread's live M; no switch happens
+        // while we use it.
+        let held = unsafe { m.as_ref() }.held().expect("local_m checked the P");
+        put_local(shared, &held, g);
+    } else {
+        shared.global_push(g);
+        wakep(shared);
+    }
+}
+
+/// `g` into `held`'s runnext; a displaced G goes to the ring and wakes a
+/// spinning M if Ps idle.
+fn put_local(shared: &Shared, held: &Held<'_>, g: NonNull<Header>) {
+    if let Some(kicked) = held.put_next(g) {
+        held.push_back(kicked, shared);
+        wakep(shared);
+    }
+}
+
+/// The calling thread's M, if it belongs to `shared` and holds a P.
+fn local_m(shared: &Shared) -> Option<NonNull<M>> {
+    let m = M::current()?;
+    // SAFETY: this thread's live M.
+    let mr = unsafe { m.as_ref() };
+    (std::ptr::eq(&*mr.shared, shared) && mr.held().is_some()).then_some(m)
+}
+
+/// Spawns a G running `f` on `shared`'s runtime.
+pub(crate) fn spawn<F, T>(shared: &Shared, f: F) -> Result<JoinHandle<T>, SpawnError>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    match local_m(shared) {
+        // SAFETY: this thread's live M, used without a switch.
+        Some(m) => spawn_local(shared, &unsafe { m.as_ref() }.held().expect("checked"), f),
+        None => spawn_external(shared, f),
+    }
+}
+
+/// Spawn from a G on one of the runtime's Ps. During shutdown the G is still
+/// created: it is cancelled before it starts (its JoinHandle says so).
+fn spawn_local<F, T>(shared: &Shared, held: &Held<'_>, f: F) -> Result<JoinHandle<T>, SpawnError>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let g = cell::new_g(held.next_goid(shared), shared, f);
+    if shared.stacks.eager() {
+        let stack = held.with_local(|l| shared.stacks.get(Some(&mut l.stacks)));
+        take_stack_or_free(g, stack)?;
+    }
+    held.count_spawn();
+    put_local(shared, held, g);
+    // SAFETY: `new_g` gave the caller one of the two counts.
+    Ok(JoinHandle::new(unsafe { GRef::from_raw(g) }))
+}
+
+/// Spawn from outside the runtime's Ps (a plain thread, another runtime).
+/// Counted before the shutdown check, so shutdown either sees the count or
+/// this sees the flag (both SeqCst).
+fn spawn_external<F, T>(shared: &Shared, f: F) -> Result<JoinHandle<T>, SpawnError>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    use std::sync::atomic::Ordering::{Relaxed, SeqCst};
+    shared.external.spawned.fetch_add(1, SeqCst);
+    let refuse = |e| {
+        shared.external.refused.fetch_add(1, SeqCst);
+        Err(e)
+    };
+    if shared.is_shutting_down() {
+        return refuse(SpawnError::Shutdown);
+    }
+    let g = cell::new_g(shared.goid.fetch_add(1, Relaxed), shared, f);
+    if shared.stacks.eager() {
+        if let Err(e) = take_stack_or_free(g, shared.stacks.get(None)) {
+            return refuse(e);
+        }
+    }
+    shared.global_push(g);
+    wakep(shared);
+    // SAFETY: `new_g` gave the caller one of the two counts.
+    Ok(JoinHandle::new(unsafe { GRef::from_raw(g) }))
+}
+
+/// Gives a new G its stack, or frees the G and reports why it cannot run.
+fn take_stack_or_free(
+    g: NonNull<Header>,
+    stack: Result<crate::stack::Stack, crate::stack::StackError>,
+) -> Result<(), SpawnError> {
+    match stack {
+        Ok(s) => {
+            // SAFETY: the G is new and unpublished: its context is ours.
+            unsafe { (*g.as_ref().ctx.get()).stack = Some(s) };
+            Ok(())
+        }
+        Err(e) => {
+            // SAFETY: both counts of the unpublished G are ours.
+            unsafe { drop((GRef::from_raw(g), GRef::from_raw(g))) };
+            Err(SpawnError::NoStack(e))
+        }
+    }
+}

@@ -1,0 +1,90 @@
+//! The registry of Gs that have parked at least once, so that shutdown can
+//! find and unwind every parked G, including one nobody else references
+//! (nothing else knows where a G is parked: wait lists belong to channels
+//! and mutexes the runtime cannot enumerate).
+//!
+//! A G joins at its first park (from its own stack, rule 3 of g/mod.rs) and
+//! leaves at its exit (its M, on g0); Gs that never park (most of a
+//! spawn-heavy workload) never touch the registry's lock. The list is
+//! intrusive (`Header::reg`), so joining allocates nothing.
+
+use std::ptr::NonNull;
+use std::sync::Mutex;
+
+use crate::g::state::WAITING;
+use crate::g::{GRef, Header};
+
+/// An intrusive doubly linked list of Gs under a lock.
+#[derive(Default)]
+pub(crate) struct Registry {
+    head: Mutex<Option<NonNull<Header>>>,
+}
+
+// SAFETY: the raw pointers are only followed under the lock, and every
+// listed G is alive (it leaves the list before its life reference drops).
+unsafe impl Send for Registry {}
+// SAFETY: as above.
+unsafe impl Sync for Registry {}
+
+impl Registry {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<NonNull<Header>>> {
+        self.head.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Lists the running G `g` if it is not listed yet.
+    pub(crate) fn register(&self, g: NonNull<Header>) {
+        // SAFETY: `g` is the running G: its private state is ours (rule 3).
+        let own = unsafe { &mut *g.as_ref().own.get() };
+        if own.registered {
+            return;
+        }
+        own.registered = true;
+        let mut head = self.lock();
+        // SAFETY: under the lock, the links of listed Gs are ours (rule 5).
+        unsafe {
+            let links = &mut *g.as_ref().reg.get();
+            links.prev = None;
+            links.next = *head;
+            if let Some(h) = *head {
+                (*h.as_ref().reg.get()).prev = Some(g);
+            }
+        }
+        *head = Some(g);
+    }
+
+    /// Unlists `g` (at its exit).
+    pub(crate) fn remove(&self, g: NonNull<Header>) {
+        let mut head = self.lock();
+        // SAFETY: under the lock (rule 5); `g` is listed and alive.
+        unsafe {
+            let links = &mut *g.as_ref().reg.get();
+            match links.prev {
+                Some(p) => (*p.as_ref().reg.get()).next = links.next,
+                None => *head = links.next,
+            }
+            if let Some(n) = links.next {
+                (*n.as_ref().reg.get()).prev = links.prev;
+            }
+            links.prev = None;
+            links.next = None;
+        }
+    }
+
+    /// References to every listed G that is parked now.
+    pub(crate) fn parked(&self) -> Vec<GRef> {
+        let head = self.lock();
+        let mut out = Vec::new();
+        let mut cur = *head;
+        while let Some(g) = cur {
+            // SAFETY: listed Gs are alive while listed (under the lock).
+            let h = unsafe { g.as_ref() };
+            if h.state.status() == WAITING {
+                // SAFETY: as above.
+                out.push(unsafe { GRef::clone_raw(g) });
+            }
+            // SAFETY: as above.
+            cur = unsafe { (*h.reg.get()).next };
+        }
+        out
+    }
+}

@@ -1,0 +1,159 @@
+//! The M's loop: find a G, switch into it, act on what it asks when it
+//! switches back (park, yield, exit). Everything here runs on g0.
+//!
+//! One turn:
+//!
+//! ```text
+//!   locked G waiting? ── yes ──► stoplockedm (P away, sleep) ──► execute it
+//!        │ no
+//!   find_runnable ──► spinning? reset (wake one more spinner if we were last)
+//!        │
+//!   G locked to another M? ── yes ──► startlockedm (our P to it, we park)
+//!        │ no
+//!   execute: RUNNABLE → RUNNING, stack on first run, switch in ... switch back:
+//!        Park  → commit_park (WAITING), or run it again at once if NOTIFIED
+//!        Yield → back of our ring (still RUNNING: g/state.rs)
+//!        Exit  → DEAD, stack to the P's cache, joiner woken, life ref dropped
+//! ```
+
+use std::ptr::NonNull;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use super::find::find_runnable;
+use super::handoff::{handoffp, release_p, startlockedm, stoplockedm, wakep};
+use super::m::M;
+use crate::arch;
+use crate::g::run::{g_entry, switch_in, Request};
+use crate::g::{GRef, Header};
+use crate::join::JoinError;
+
+/// The scheduler loop of `m`; returns when the M must end (runtime exiting,
+/// or a G exited while locked to it).
+pub(crate) fn schedule(m: &Arc<M>) {
+    let shared = &*m.shared;
+    loop {
+        if m.exit_thread() {
+            if let Some(p) = release_p(m) {
+                handoffp(shared, p);
+            }
+            return;
+        }
+        if let Some(g) = m.locked_g() {
+            stoplockedm(m);
+            execute(m, g);
+            continue;
+        }
+        let Some(g) = find_runnable(m) else { return };
+        if m.spinning() {
+            m.set_spinning(false);
+            if shared.idle.stop_spinning() {
+                wakep(shared);
+            }
+        }
+        // SAFETY: `g` came from a run queue: a live runnable G.
+        let lm = unsafe { g.as_ref() }.locked_m.load(Ordering::Acquire);
+        if !lm.is_null() && !std::ptr::eq(lm, Arc::as_ptr(m)) {
+            if !startlockedm(m, g) {
+                return;
+            }
+            continue;
+        }
+        execute(m, g);
+    }
+}
+
+/// Runs `g` on `m` until a G switches back to g0 (`g`, or another G that a
+/// handoff yield passed the M to) to park, yield or exit.
+fn execute(m: &M, mut g: NonNull<Header>) {
+    // SAFETY: `g` is a live runnable G this M took (from a queue, or its
+    // locked G handed back); from here it is RUNNING on us (rule 2).
+    unsafe { g.as_ref() }.state.start_running();
+    if !give_stack(m, g) {
+        return;
+    }
+    loop {
+        m.held().expect("execute without a P").bump_tick();
+        // SAFETY: on m's thread, g0; `g` is RUNNING on us with a context.
+        let (req, back) = unsafe { switch_in(m, g.as_ref()) };
+        g = back;
+        // SAFETY: the G that switched back is RUNNING on us (rule 2).
+        let h = unsafe { g.as_ref() };
+        match req {
+            Request::Park if h.state.commit_park() => return,
+            Request::Park => continue, // NOTIFIED: the park is cancelled.
+            Request::Yield => {
+                m.held().expect("yield without a P").push_back(g, &m.shared);
+                return;
+            }
+            Request::Exit => {
+                finish(m, g);
+                return;
+            }
+        }
+    }
+}
+
+/// On a G's first run: gives it a stack (its own if taken at spawn, else one
+/// from the P's cache) and lays out its entry. False if no stack could be
+/// had: the G is then finished with `JoinError::NoStack`.
+fn give_stack(m: &M, g: NonNull<Header>) -> bool {
+    let shared = &*m.shared;
+    // SAFETY: rule 2: the G is RUNNING on us; we own its context.
+    let ctx = unsafe { &mut *g.as_ref().ctx.get() };
+    if ctx.sp != 0 {
+        return true;
+    }
+    let held = m.held().expect("execute without a P");
+    let stack = match ctx.stack.take() {
+        Some(s) => Ok(s),
+        None => held.with_local(|l| shared.stacks.get(Some(&mut l.stacks))),
+    };
+    match stack {
+        Ok(stack) => {
+            // SAFETY: the top of a stack we own, page-aligned (so 16-aligned);
+            // the stack stays with the G until its exit.
+            ctx.sp = unsafe { arch::init_stack(stack.top(), g_entry) };
+            ctx.stack = Some(stack);
+            true
+        }
+        Err(e) => {
+            // SAFETY: the G never ran and is ours (rule 2).
+            unsafe { (g.as_ref().vtable.fail)(g, JoinError::NoStack(e)) };
+            finish(m, g);
+            false
+        }
+    }
+}
+
+/// After a G's last switch (or a failed start): DEAD, stack back to the P's
+/// cache, out of the registry, thread lock released, joiner woken, counted,
+/// life reference dropped.
+fn finish(m: &M, g: NonNull<Header>) {
+    let shared = &*m.shared;
+    // SAFETY: the G switched away for good (or never ran); rules 2–3 give
+    // us its context and private state now.
+    let h = unsafe { g.as_ref() };
+    h.state.exit();
+    let held = m.held().expect("exit without a P");
+    // SAFETY: as above.
+    let ctx = unsafe { &mut *h.ctx.get() };
+    if let Some(stack) = ctx.stack.take() {
+        held.with_local(|l| shared.stacks.put(Some(&mut l.stacks), stack, ctx.low_sp));
+    }
+    // SAFETY: as above.
+    let own = unsafe { &mut *h.own.get() };
+    if own.registered {
+        shared.registry.remove(g);
+    }
+    if own.lock_count > 0 {
+        // Exited while locked: this thread ends with it (Go's rule).
+        m.locked_g.store(std::ptr::null_mut(), Ordering::Relaxed);
+        m.set_exit_thread();
+        shared.threads.lock_release();
+    }
+    h.join.complete();
+    held.count_exit();
+    // SAFETY: the life reference, held since spawn (rule 6).
+    drop(unsafe { GRef::from_raw(g) });
+}

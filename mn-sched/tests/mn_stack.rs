@@ -1,0 +1,327 @@
+//! Stacks: guard pages, the mprotect fallback and its budget, overflow
+//! reports, and how little memory a parked G holds.
+
+mod util;
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use mn_sched::{chan, go, GuardPolicy, JoinError, Runtime, SpawnError};
+use util::{is_child, run_child};
+
+/// Recurses with a 1 KiB frame until the stack overflows.
+fn recurse(depth: u64) -> u64 {
+    let buf = black_box([depth as u8; 1024]);
+    if depth == u64::MAX {
+        return 0;
+    }
+    recurse(depth + 1) + u64::from(buf[0])
+}
+
+#[test]
+fn stack_overflow_prints_the_task_and_aborts() {
+    if is_child("overflow") {
+        let rt = Runtime::builder()
+            .procs(1)
+            .stack_size(64 * 1024)
+            .build()
+            .unwrap();
+        // SAFETY: the G only recurses.
+        let _ = unsafe { rt.block_on(|| go(|| recurse(0)).join()) };
+        unreachable!("the overflow should have aborted the process");
+    }
+    let out = run_child("stack_overflow_prints_the_task_and_aborts", "overflow");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("switchyard: stack overflow in task ")
+            && stderr.contains("(stack size 64 KiB"),
+        "unexpected stderr:\n{stderr}"
+    );
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(
+        out.status.signal(),
+        Some(libc::SIGABRT),
+        "status {:?}",
+        out.status
+    );
+}
+
+#[test]
+fn stack_overflow_with_mprotect_guards_is_reported_too() {
+    if is_child("overflow-mprotect") {
+        let rt = Runtime::builder()
+            .procs(1)
+            .guard(GuardPolicy::Mprotect)
+            .stack_size(64 * 1024)
+            .build()
+            .unwrap();
+        // SAFETY: the G only recurses.
+        let _ = unsafe { rt.block_on(|| recurse(0)) };
+        unreachable!("the overflow should have aborted the process");
+    }
+    let out = run_child(
+        "stack_overflow_with_mprotect_guards_is_reported_too",
+        "overflow-mprotect",
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("switchyard: stack overflow in task "),
+        "unexpected stderr:\n{stderr}"
+    );
+}
+
+#[test]
+fn other_segfaults_go_to_the_previous_handler() {
+    if is_child("null-deref") {
+        let _rt = Runtime::builder().procs(1).build().unwrap();
+        // SAFETY: not safe at all: this child crashes on purpose.
+        unsafe { std::ptr::write_volatile(std::ptr::null_mut::<u64>().wrapping_add(8), 1) };
+        unreachable!();
+    }
+    let out = run_child("other_segfaults_go_to_the_previous_handler", "null-deref");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains("stack overflow in task"),
+        "misreported:\n{stderr}"
+    );
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(
+        out.status.signal(),
+        Some(libc::SIGSEGV),
+        "status {:?}",
+        out.status
+    );
+}
+
+#[test]
+fn forced_mprotect_fallback_runs_gs() {
+    let rt = Runtime::builder()
+        .procs(2)
+        .guard(GuardPolicy::Mprotect)
+        .build()
+        .unwrap();
+    // SAFETY: the Gs only compute and use channels.
+    let sum = unsafe {
+        rt.block_on(|| {
+            let (tx, rx) = chan::unbounded();
+            for i in 0..2_000u64 {
+                let tx = tx.clone();
+                go(move || tx.send(i).unwrap());
+            }
+            drop(tx);
+            rx.iter().sum::<u64>()
+        })
+    }
+    .unwrap();
+    assert_eq!(sum, 1999 * 2000 / 2);
+}
+
+#[test]
+fn mprotect_budget_exhausted_is_a_clear_spawn_error() {
+    // Pretend only 40 mappings are left: 20 guarded stacks.
+    let rt = Runtime::builder()
+        .procs(1)
+        .guard(GuardPolicy::Mprotect)
+        .mprotect_map_budget(40)
+        .build()
+        .unwrap();
+    // SAFETY: the Gs park on a channel and hold nothing else.
+    let (spawned, err) = unsafe {
+        rt.block_on(|| {
+            let (tx, rx) = chan::rendezvous::<()>();
+            let mut hs = Vec::new();
+            let err = loop {
+                let rx = rx.clone();
+                match mn_sched::try_go(move || rx.recv().is_err()) {
+                    Ok(h) => hs.push(h),
+                    Err(e) => break e,
+                }
+                assert!(hs.len() < 1000, "the budget was not enforced");
+            };
+            let n = hs.len();
+            drop(tx);
+            hs.into_iter().for_each(|h| assert!(h.join().unwrap()));
+            (n, err)
+        })
+    }
+    .unwrap();
+    // The main G holds one stack: at most 19 more fit.
+    assert!((10..20).contains(&spawned), "spawned {spawned}");
+    let msg = err.to_string();
+    assert!(matches!(err, SpawnError::NoStack(_)), "{msg}");
+    assert!(msg.contains("vm.max_map_count"), "{msg}");
+}
+
+/// With the default vm.max_map_count (65530 here), the mprotect fallback
+/// guards a few tens of thousands of stacks, then says why it stops. Runs in
+/// a child process, which uses up its own mapping budget only.
+#[test]
+fn mprotect_fallback_within_the_real_map_budget() {
+    if is_child("real-budget") {
+        let rt = Runtime::builder()
+            .procs(1)
+            .guard(GuardPolicy::Mprotect)
+            .stack_size(16 * 1024)
+            .build()
+            .unwrap();
+        // SAFETY: the Gs park on a channel and hold nothing else.
+        let (n, msg) = unsafe {
+            rt.block_on(|| {
+                let (tx, rx) = chan::rendezvous::<()>();
+                let mut hs = Vec::new();
+                let msg = loop {
+                    let rx = rx.clone();
+                    match mn_sched::try_go(move || rx.recv().is_ok()) {
+                        Ok(h) => hs.push(h),
+                        Err(e) => break e.to_string(),
+                    }
+                };
+                let n = hs.len();
+                drop(tx);
+                hs.into_iter().for_each(|h| assert!(!h.join().unwrap()));
+                (n, msg)
+            })
+        }
+        .unwrap();
+        println!("CHILD spawned={n} msg={msg}");
+        return;
+    }
+    let out = run_child(
+        "mprotect_fallback_within_the_real_map_budget",
+        "real-budget",
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "child failed: {}\n{}",
+        stdout,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = stdout
+        .split("CHILD spawned=")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no child report in:\n{stdout}"));
+    let n: usize = line.split(' ').next().unwrap().parse().unwrap();
+    let max: usize = std::fs::read_to_string("/proc/sys/vm/max_map_count")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        n >= (max - 8192) / 2 - 1024 && n < max / 2,
+        "spawned {n} with vm.max_map_count = {max}"
+    );
+    assert!(line.contains("vm.max_map_count"), "{line}");
+}
+
+#[test]
+fn unguarded_stacks_only_by_opt_in() {
+    let rt = Runtime::builder()
+        .procs(1)
+        .guard(GuardPolicy::Unguarded)
+        .build()
+        .unwrap();
+    // SAFETY: the G only computes.
+    assert_eq!(unsafe { rt.block_on(|| 1 + 1) }.unwrap(), 2);
+}
+
+/// Resident pages in [lo, hi) (mincore).
+fn resident_pages(lo: usize, hi: usize) -> usize {
+    let page = 4096;
+    let lo = lo & !(page - 1);
+    let n = (hi - lo).div_ceil(page);
+    let mut v = vec![0u8; n];
+    // SAFETY: mincore only writes `n` bytes into `v`; the range is mapped
+    // (a stack slot of a live runtime).
+    let rc = unsafe { libc::mincore(lo as *mut libc::c_void, hi - lo, v.as_mut_ptr()) };
+    assert_eq!(rc, 0, "mincore: {}", std::io::Error::last_os_error());
+    v.iter().filter(|&&b| b & 1 != 0).count()
+}
+
+#[test]
+fn a_g_parked_on_a_channel_touches_one_stack_page() {
+    let size = mn_sched::DEFAULT_STACK_SIZE;
+    let resident = util::run(1, move || {
+        let (tx, rx) = chan::rendezvous::<()>();
+        let (addr_tx, addr_rx) = chan::bounded::<usize>(1);
+        // SAFETY: the G only reports an address and parks.
+        let h = unsafe {
+            go(move || {
+                let marker = 0u8;
+                addr_tx
+                    .send(black_box(&marker) as *const u8 as usize)
+                    .unwrap();
+                rx.recv().unwrap();
+            })
+        };
+        let addr = addr_rx.recv().unwrap();
+        mn_sched::sleep(Duration::from_millis(1)); // the G is parked in recv now
+        let top = (addr + 4095) & !4095;
+        let resident = resident_pages(top - size, top);
+        tx.send(()).unwrap();
+        h.join().unwrap();
+        resident
+    });
+    assert_eq!(
+        resident, 1,
+        "a parked G should touch only its stack's top page"
+    );
+}
+
+#[test]
+fn a_stack_that_went_deep_gives_its_pages_back() {
+    let size = 256 * 1024;
+    let (deep, after) = util::run(1, move || {
+        let (addr_tx, addr_rx) = chan::bounded::<usize>(1);
+        let (go_on_tx, go_on_rx) = chan::rendezvous::<()>();
+        let (after_tx, after_rx) = chan::rendezvous::<()>();
+        // SAFETY: the G recurses, reports, parks (deep), then exits.
+        let h = unsafe {
+            go(move || {
+                fn deep_park(n: u32, tx: &chan::Sender<usize>, rx: &chan::Receiver<()>) -> u8 {
+                    let buf = black_box([n as u8; 1024]);
+                    if n == 0 {
+                        tx.send(black_box(&buf) as *const u8 as usize).unwrap();
+                        rx.recv().unwrap(); // park ~100 KiB deep
+                        return buf[1];
+                    }
+                    deep_park(n - 1, tx, rx) ^ buf[0]
+                }
+                let marker = 0u8;
+                addr_tx
+                    .send(black_box(&marker) as *const u8 as usize)
+                    .unwrap();
+                black_box(deep_park(100, &addr_tx, &go_on_rx));
+            })
+        };
+        let top = (addr_rx.recv().unwrap() + 4095) & !4095;
+        let _deep_addr = addr_rx.recv().unwrap();
+        let deep = resident_pages(top - size, top);
+        go_on_tx.send(()).unwrap();
+        h.join().unwrap();
+        // The next G gets the same (cached) stack; park it shallow and look.
+        // SAFETY: the G only parks.
+        let h2 = unsafe { go(move || after_rx.recv().unwrap()) };
+        mn_sched::sleep(Duration::from_millis(1));
+        let after = resident_pages(top - size, top);
+        after_tx.send(()).unwrap();
+        h2.join().unwrap();
+        (deep, after)
+    });
+    assert!(
+        deep >= 20,
+        "the deep G should have touched many pages, saw {deep}"
+    );
+    assert!(after <= 2, "the returned stack kept {after} pages");
+}
+
+#[test]
+fn stack_error_reaches_the_join_handle_when_stacks_are_lazy() {
+    // Lazy stacks cannot fail at spawn; JoinError::NoStack is the path when
+    // an arena cannot be mapped. Not reproducible without exhausting address
+    // space, so only the type is checked here.
+    fn is_no_stack(e: &JoinError) -> bool {
+        matches!(e, JoinError::NoStack(_))
+    }
+    assert!(!is_no_stack(&JoinError::Cancelled));
+}
