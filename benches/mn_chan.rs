@@ -72,16 +72,24 @@ fn ping_pong(c: &mut Criterion) {
     let mut g = c.benchmark_group("chan_ping_pong");
     let rt2 = Runtime::builder().procs(2).build().unwrap();
     let rt1 = Runtime::builder().procs(1).build().unwrap();
-    g.bench_function("mn-sched rendezvous 2P", |b| b.iter_custom(|i| mn_ping_pong(&rt2, 0, i)));
-    g.bench_function("mn-sched rendezvous 1P", |b| b.iter_custom(|i| mn_ping_pong(&rt1, 0, i)));
-    g.bench_function("mn-sched bounded(1) 2P", |b| b.iter_custom(|i| mn_ping_pong(&rt2, 1, i)));
+    g.bench_function("mn-sched rendezvous 2P", |b| {
+        b.iter_custom(|i| mn_ping_pong(&rt2, 0, i))
+    });
+    g.bench_function("mn-sched rendezvous 1P", |b| {
+        b.iter_custom(|i| mn_ping_pong(&rt1, 0, i))
+    });
+    g.bench_function("mn-sched bounded(1) 2P", |b| {
+        b.iter_custom(|i| mn_ping_pong(&rt2, 1, i))
+    });
     g.bench_function("may mpsc 2 workers", |b| b.iter_custom(may_ping_pong));
     g.finish();
 }
 
 fn config() -> Criterion {
     may::config().set_workers(2);
-    Criterion::default().sample_size(30).measurement_time(Duration::from_secs(3))
+    Criterion::default()
+        .sample_size(30)
+        .measurement_time(Duration::from_secs(3))
 }
 
 criterion_group! {

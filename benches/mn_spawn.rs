@@ -110,30 +110,44 @@ fn spawn_join(c: &mut Criterion) {
     let mut g = c.benchmark_group("spawn_join_100k_2P");
     g.throughput(Throughput::Elements(N));
     let rt = Runtime::builder().procs(2).build().unwrap();
-    g.bench_function("mn-sched JoinHandle", |b| b.iter_custom(|i| rounds(i, || mn_round(&rt, N))));
+    g.bench_function("mn-sched JoinHandle", |b| {
+        b.iter_custom(|i| rounds(i, || mn_round(&rt, N)))
+    });
     let wg: &'static WaitGroup = Box::leak(Box::new(WaitGroup::new()));
-    g.bench_function("mn-sched WaitGroup", |b| b.iter_custom(|i| rounds(i, || mn_waitgroup_round(&rt, wg))));
+    g.bench_function("mn-sched WaitGroup", |b| {
+        b.iter_custom(|i| rounds(i, || mn_waitgroup_round(&rt, wg)))
+    });
     g.bench_function("mn-sched WaitGroup, Arc clone per G", |b| {
         b.iter_custom(|i| rounds(i, || mn_waitgroup_arc_round(&rt)))
     });
     g.bench_function("mn-sched JoinHandle, batches of 1000", |b| {
         b.iter_custom(|i| rounds(i, || mn_round(&rt, 1000)))
     });
-    g.bench_function("may JoinHandle, batches of 1000", |b| b.iter_custom(|i| rounds(i, || may_round(1000))));
+    g.bench_function("may JoinHandle, batches of 1000", |b| {
+        b.iter_custom(|i| rounds(i, || may_round(1000)))
+    });
     g.finish();
 
     let mut g = c.benchmark_group("spawn_join_100k_2P_stack_size");
     g.throughput(Throughput::Elements(N));
     for kib in [64usize, 256, 1024] {
-        let rt = Runtime::builder().procs(2).stack_size(kib * 1024).build().unwrap();
-        g.bench_function(format!("mn-sched {kib} KiB"), |b| b.iter_custom(|i| rounds(i, || mn_round(&rt, N))));
+        let rt = Runtime::builder()
+            .procs(2)
+            .stack_size(kib * 1024)
+            .build()
+            .unwrap();
+        g.bench_function(format!("mn-sched {kib} KiB"), |b| {
+            b.iter_custom(|i| rounds(i, || mn_round(&rt, N)))
+        });
     }
     g.finish();
 }
 
 fn config() -> Criterion {
     may::config().set_workers(2);
-    Criterion::default().sample_size(20).measurement_time(Duration::from_secs(4))
+    Criterion::default()
+        .sample_size(20)
+        .measurement_time(Duration::from_secs(4))
 }
 
 criterion_group! {

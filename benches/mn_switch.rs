@@ -68,7 +68,9 @@ fn yield_round_trip(c: &mut Criterion) {
     let mut g = c.benchmark_group("yield_round_trip");
     for procs in [1, 2] {
         let rt = Runtime::builder().procs(procs).build().unwrap();
-        g.bench_function(format!("mn-sched {procs}P"), |b| b.iter_custom(|iters| mn_yield_round_trips(&rt, iters)));
+        g.bench_function(format!("mn-sched {procs}P"), |b| {
+            b.iter_custom(|iters| mn_yield_round_trips(&rt, iters))
+        });
     }
     g.bench_function("may 1 worker", |b| {
         b.iter_custom(|iters| {
@@ -94,7 +96,9 @@ fn yield_round_trip(c: &mut Criterion) {
 
 fn config() -> Criterion {
     may::config().set_workers(1);
-    Criterion::default().sample_size(30).measurement_time(Duration::from_secs(3))
+    Criterion::default()
+        .sample_size(30)
+        .measurement_time(Duration::from_secs(3))
 }
 
 criterion_group! {

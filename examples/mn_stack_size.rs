@@ -24,12 +24,19 @@ fn status_kib(field: &str) -> u64 {
 }
 
 fn main() {
-    let n: usize = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(100_000);
+    let n: usize = std::env::args()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(100_000);
     println!("{n} parked Gs per size, 2 Ps");
     println!("| stack size | RSS per parked G | page tables per parked G | spawn until all parked, per G |");
     println!("|---|---|---|---|");
     for kib in [32usize, 64, 128, 256, 512, 1024] {
-        let rt = Runtime::builder().procs(2).stack_size(kib * 1024).build().unwrap();
+        let rt = Runtime::builder()
+            .procs(2)
+            .stack_size(kib * 1024)
+            .build()
+            .unwrap();
         let (rss0, pte0) = (status_kib("VmRSS:"), status_kib("VmPTE:"));
         // SAFETY: the Gs only wait on a channel.
         let (per_g_ns, rss1, pte1) = unsafe {
