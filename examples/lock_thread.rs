@@ -10,10 +10,10 @@
 //! it, `--others` tasks keep yielding and record the threads they ran on.
 //! * single: there is one thread; every task runs on it, so nothing needs
 //!   locking and the check passes trivially — it is made anyway.
-//! * mn: the task calls `lock_os_thread` first; other tasks move between
-//!   threads, the pinned one must not. That call is an mn API
-//!   (`switchyard::mn::lock_os_thread`) that is not built yet, so in mn the
-//!   example says so and exits 2 (unless `--no-lock`).
+//! * mn: the pinned task is a spawned task (a G) that calls
+//!   `switchyard::mn::lock_os_thread` first; other tasks move between
+//!   threads, the pinned one must not. With `--no-lock` it may drift.
+//!   Try `RUNTIME_MODE=mn RUNTIME_MAXPROCS=4`.
 //!
 //! A drift while locked (or in single mode) is a bug: the example prints
 //! its result line and then fails loudly with exit status 1. With
@@ -28,7 +28,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use common::{gettid, Flags, Here, Report, Sampler, MN_NOT_BUILT};
+use common::{gettid, Flags, Here, Report, Sampler};
 use switchyard::Mode;
 
 const USAGE: &str = "usage: lock_thread [--yields N] [--others K] [--no-lock]
@@ -51,12 +51,9 @@ fn main() {
             let lock = match (here.mode, no_lock) {
                 (Mode::Single, _) => "not_needed",
                 (Mode::Mn, true) => "no",
-                (Mode::Mn, false) => common::refuse(
-                    "lock_thread",
-                    &format!("lock_os_thread is switchyard::mn::lock_os_thread: {MN_NOT_BUILT}"),
-                ),
+                (Mode::Mn, false) => "yes",
             };
-            let (drifts, other_tids) = pinned_beside_others(yields, others).await;
+            let (drifts, other_tids) = pinned_beside_others(yields, others, lock == "yes").await;
             (here, lock, drifts, other_tids, t0.elapsed())
         });
     let samples = sampler.finish();
@@ -83,7 +80,7 @@ fn main() {
 
 /// Runs the pinned check beside `others` yielding tasks; returns the drifts
 /// and the number of distinct threads the others ran on.
-async fn pinned_beside_others(yields: usize, others: usize) -> (usize, usize) {
+async fn pinned_beside_others(yields: usize, others: usize, lock: bool) -> (usize, usize) {
     let done = Arc::new(AtomicBool::new(false));
     let helpers: Vec<_> = (0..others)
         .map(|_| {
@@ -98,14 +95,24 @@ async fn pinned_beside_others(yields: usize, others: usize) -> (usize, usize) {
             })
         })
         .collect();
-    let tid = gettid();
-    let mut drifts = 0;
-    for _ in 0..yields {
-        switchyard::yield_now().await;
-        if gettid() != tid {
-            drifts += 1;
+    // The pinned task is a task of its own (in mn a G, which can move between
+    // Ms unless locked), never the main future (which stays on the thread
+    // that called `run`).
+    let pinned = switchyard::spawn(async move {
+        if lock {
+            switchyard::mn::lock_os_thread().expect("lock_os_thread: no thread for the G");
         }
-    }
+        let tid = gettid();
+        let mut drifts = 0;
+        for _ in 0..yields {
+            switchyard::yield_now().await;
+            if gettid() != tid {
+                drifts += 1;
+            }
+        }
+        drifts
+    });
+    let drifts = pinned.await.expect("pinned task");
     done.store(true, Ordering::Relaxed);
     let mut all = HashSet::new();
     for h in helpers {

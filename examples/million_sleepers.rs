@@ -12,8 +12,8 @@
 //!   to wait for all, as the seed's Go program does.
 //! * `threads` (or `--threads`) — one `std::thread` per sleeper (N defaults
 //!   to 10,000: `kernel.pid_max` here is 32,768), started inside `syscall`.
-//! * `go` — blocking-style Gs (`switchyard::mn::go` + its blocking sleep):
-//!   mn only, and mn is not built yet, so it says so and exits 2.
+//! * `go` — blocking-style Gs (`switchyard::mn::go` + `mn::sleep`, an
+//!   `mn::WaitGroup`): mn only; in single mode it says so and exits 2.
 //!
 //! A live-task counter (one atomic add and sub per task) gives the peak number
 //! alive at once; `bytes_per_task` = (peak RSS − RSS before spawning) / that
@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{configured_mode, refuse, Flags, Here, Report, Sampler, MN_NOT_BUILT};
+use common::{configured_mode, refuse, Flags, Here, Report, Sampler};
 use switchyard::sync::WaitGroup;
 use switchyard::Mode;
 
@@ -44,6 +44,8 @@ enum Style {
     Async,
     /// An OS thread in `std::thread::sleep`.
     Threads,
+    /// A blocking-style G in `mn::sleep` (mn only).
+    Go,
 }
 
 fn main() {
@@ -53,7 +55,10 @@ fn main() {
         None if threads_flag => Style::Threads,
         None | Some("async") => Style::Async,
         Some("threads") => Style::Threads,
-        Some("go") => refuse_go(),
+        Some("go") => {
+            refuse_go_in_single();
+            Style::Go
+        }
         Some(other) => f.fail(&format!("--style {other:?}: expected async, threads or go")),
     };
     let default_n = if style == Style::Threads {
@@ -74,6 +79,7 @@ fn main() {
             let (spawned, peak) = match style {
                 Style::Async => sleep_tasks(n, sleep).await,
                 Style::Threads => switchyard::syscall(|| sleep_threads(n, sleep)),
+                Style::Go => sleep_gs(n, sleep),
             };
             (here, spawned, peak, t0.elapsed())
         });
@@ -108,10 +114,10 @@ fn main() {
     let mut r = Report::new("million_sleepers", here);
     r.kv(
         "style",
-        if style == Style::Threads {
-            "threads"
-        } else {
-            "async"
+        match style {
+            Style::Async => "async",
+            Style::Threads => "threads",
+            Style::Go => "go",
         },
     )
     .kv("n", n)
@@ -123,19 +129,50 @@ fn main() {
     r.finish(wall, &samples);
 }
 
-/// `--style go`: blocking-style Gs are an mn API that does not exist yet.
-fn refuse_go() -> ! {
-    match configured_mode() {
-        Mode::Single => refuse(
+/// `--style go`: blocking-style Gs exist only in mn.
+fn refuse_go_in_single() {
+    if configured_mode() == Mode::Single {
+        refuse(
             "million_sleepers",
             "--style go runs blocking-style Gs (switchyard::mn::go), which only \
              RUNTIME_MODE=mn has; in single mode use --style async (the default)",
-        ),
-        Mode::Mn => refuse(
-            "million_sleepers",
-            &format!("--style go needs switchyard::mn::go: {MN_NOT_BUILT}"),
-        ),
+        )
     }
+}
+
+/// The same with blocking-style Gs: one driver G spawns `n` Gs that each
+/// sleep in `mn::sleep`, then waits on an `mn::WaitGroup`; the main thread
+/// (which polls the main future, not a G) waits for the driver.
+fn sleep_gs(n: usize, sleep: Duration) -> (Duration, usize) {
+    use switchyard::mn;
+    let handle = mn::Handle::current().expect("--style go runs inside an mn runtime");
+    let driver = move || {
+        let alive = Arc::new(AtomicUsize::new(0));
+        let wg = Arc::new(mn::WaitGroup::new());
+        wg.add(n);
+        let t = Instant::now();
+        let mut peak = 0;
+        for _ in 0..n {
+            peak = peak.max(alive.fetch_add(1, Ordering::Relaxed) + 1);
+            let (alive, wg) = (alive.clone(), wg.clone());
+            // SAFETY: the G holds no thread-local reference or std lock
+            // guard across its park (it only sleeps, then touches atomics).
+            drop(unsafe {
+                mn::go(move || {
+                    mn::sleep(sleep);
+                    alive.fetch_sub(1, Ordering::Relaxed);
+                    wg.done();
+                })
+            });
+        }
+        let spawned = t.elapsed();
+        wg.wait();
+        (spawned, peak)
+    };
+    // SAFETY: the driver G holds no thread-local reference or std lock guard
+    // across a park (its state is local: atomics, an Arc'd WaitGroup).
+    let g = unsafe { handle.spawn(driver) }.expect("spawning the driver G");
+    g.join().expect("the driver G")
 }
 
 /// Spawns `n` sleeping tasks, then waits for all; returns the spawn phase's

@@ -33,6 +33,7 @@ macro_rules! dispatch {
     ($value:expr, $inner:pat => $body:expr) => {
         match $value {
             Inner::Single($inner) => $body,
+            Inner::Mn($inner) => $body,
         }
     };
 }
@@ -42,6 +43,8 @@ pub(crate) use dispatch;
 pub(crate) enum Engine {
     /// The JavaScript model (loop-core).
     Single(loop_core::Runtime),
+    /// The Go model (mn-sched).
+    Mn(mn_sched::Runtime),
 }
 
 impl Engine {
@@ -69,7 +72,19 @@ impl Engine {
                 }
                 b.build().map(Engine::Single).map_err(Error::Io)
             }
-            Mode::Mn => Err(Error::ModeUnavailable(Mode::Mn)),
+            Mode::Mn => {
+                let mut b = mn_sched::Runtime::builder()
+                    .procs(config.procs)
+                    .max_threads(config.max_threads)
+                    .idle_thread_timeout(config.idle_thread_timeout)
+                    .user_data(shared);
+                if let Some(bytes) = config.stack_size {
+                    b = b.stack_size(bytes);
+                }
+                b.build()
+                    .map(Engine::Mn)
+                    .map_err(|e| Error::Io(std::io::Error::other(e.to_string())))
+            }
         }
     }
 
@@ -77,12 +92,14 @@ impl Engine {
     pub(crate) fn block_on<F: Future>(&self, future: F) -> F::Output {
         match self {
             Engine::Single(rt) => rt.block_on(future),
+            Engine::Mn(rt) => rt.block_on_future(future),
         }
     }
 
     pub(crate) fn handle(&self) -> crate::Handle {
         match self {
             Engine::Single(rt) => crate::Handle::single(rt.handle()),
+            Engine::Mn(rt) => crate::Handle::mn(rt.handle()),
         }
     }
 }
@@ -101,12 +118,17 @@ fn start_up() {
 pub(crate) enum Current {
     /// A loop-core loop.
     Single,
+    /// An mn-sched runtime (a G, or the thread inside its `block_on`).
+    Mn,
 }
 
 /// The engine running on this thread.
 pub(crate) fn current() -> Option<Current> {
     if loop_core::inside_runtime() {
         return Some(Current::Single);
+    }
+    if mn_sched::inside_runtime() {
+        return Some(Current::Mn);
     }
     None
 }
@@ -129,5 +151,6 @@ pub(crate) fn expect_current(what: &str) -> Current {
 pub(crate) fn shared() -> Option<Arc<Shared>> {
     match current()? {
         Current::Single => loop_core::user_data()?.downcast::<Shared>().ok(),
+        Current::Mn => mn_sched::user_data()?.downcast::<Shared>().ok(),
     }
 }

@@ -41,6 +41,12 @@ pub use runtime::{
 pub use stats::{stats, Stats};
 pub use task::{spawn, spawn_local, yield_now, Handle, JoinError, JoinHandle, LocalJoinHandle};
 
+/// The M:N engine's own API, for Go-style code in mn mode: `go` (blocking-
+/// style Gs), channels with `Select`, `Mutex`, `WaitGroup`, `sleep`,
+/// `lock_os_thread`, blocking-style `net`. Its `Runtime` is the engine
+/// itself; programs that should run in both modes use the crate root's API.
+pub use mn_sched as mn;
+
 /// Runs `f` on the blocking pool (at most `RUNTIME_BLOCKING_THREADS` threads,
 /// started on demand, exiting when idle) and resolves to its result; a panic
 /// in `f` becomes an `Err`. Use it for calls that block: file I/O, DNS, CPU
@@ -67,12 +73,18 @@ where
 ///   hands its P to another M so the other tasks keep running (Go's
 ///   `entersyscall`).
 pub fn syscall<F: FnOnce() -> R, R>(f: F) -> R {
-    f()
+    match engine::current() {
+        Some(engine::Current::Mn) => mn_sched::syscall(f),
+        _ => f(),
+    }
 }
 
 /// Like [`syscall`], for calls known to block: in mn the P is handed off at
 /// once instead of after a sysmon tick (Go's `entersyscallblock`). In single
 /// mode it blocks the loop, like `syscall`.
 pub fn syscall_blocking<F: FnOnce() -> R, R>(f: F) -> R {
-    f()
+    match engine::current() {
+        Some(engine::Current::Mn) => mn_sched::syscall_blocking(f),
+        _ => f(),
+    }
 }

@@ -145,13 +145,14 @@ where
     Err(last.unwrap_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no addresses to use")))
 }
 
-enum Inner<S> {
+enum Inner<S, M> {
     Single(S),
+    Mn(M),
 }
 
 /// A TCP listening socket.
 pub struct TcpListener {
-    inner: Inner<loop_core::net::TcpListener>,
+    inner: Inner<loop_core::net::TcpListener, mn_sched::aio::net::TcpListener>,
 }
 
 impl TcpListener {
@@ -173,6 +174,11 @@ impl TcpListener {
                         inner: Inner::Single(l),
                     })
                 }
+                Current::Mn => {
+                    mn_sched::aio::net::TcpListener::bind_with(a, &opts).map(|l| TcpListener {
+                        inner: Inner::Mn(l),
+                    })
+                }
             }
         })
         .await
@@ -184,6 +190,9 @@ impl TcpListener {
             Current::Single => Ok(TcpListener {
                 inner: Inner::Single(loop_core::net::TcpListener::from_std(listener)?),
             }),
+            Current::Mn => Ok(TcpListener {
+                inner: Inner::Mn(mn_sched::aio::net::TcpListener::from_std(listener)?),
+            }),
         }
     }
 
@@ -191,7 +200,16 @@ impl TcpListener {
     /// is out of file descriptors ([`is_resource_exhausted`]) back off and
     /// call again — the listener stays usable.
     pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        dispatch!(&self.inner, l => l.accept().await.map(|(s, a)| (TcpStream { inner: Inner::Single(s) }, a)))
+        match &self.inner {
+            Inner::Single(l) => l.accept().await.map(|(s, a)| {
+                let inner = Inner::Single(s);
+                (TcpStream { inner }, a)
+            }),
+            Inner::Mn(l) => l.accept().await.map(|(s, a)| {
+                let inner = Inner::Mn(s);
+                (TcpStream { inner }, a)
+            }),
+        }
     }
 
     /// The address it listens on.
@@ -208,7 +226,7 @@ impl fmt::Debug for TcpListener {
 
 /// A TCP connection.
 pub struct TcpStream {
-    inner: Inner<loop_core::net::TcpStream>,
+    inner: Inner<loop_core::net::TcpStream, mn_sched::aio::net::TcpStream>,
 }
 
 impl TcpStream {
@@ -221,6 +239,9 @@ impl TcpStream {
                     .map(|s| TcpStream {
                         inner: Inner::Single(s),
                     }),
+                Current::Mn => mn_sched::aio::net::TcpStream::connect(a)
+                    .await
+                    .map(|s| TcpStream { inner: Inner::Mn(s) }),
             }
         })
         .await
@@ -231,6 +252,9 @@ impl TcpStream {
         match engine::expect_current("TcpStream::from_std") {
             Current::Single => Ok(TcpStream {
                 inner: Inner::Single(loop_core::net::TcpStream::from_std(stream)?),
+            }),
+            Current::Mn => Ok(TcpStream {
+                inner: Inner::Mn(mn_sched::aio::net::TcpStream::from_std(stream)?),
             }),
         }
     }
@@ -395,7 +419,7 @@ async_write!(OwnedWriteHalf, s => s.0);
 
 /// A UDP socket.
 pub struct UdpSocket {
-    inner: Inner<loop_core::net::UdpSocket>,
+    inner: Inner<loop_core::net::UdpSocket, mn_sched::aio::net::UdpSocket>,
 }
 
 impl UdpSocket {
@@ -405,6 +429,9 @@ impl UdpSocket {
             match engine::expect_current("UdpSocket::bind") {
                 Current::Single => loop_core::net::UdpSocket::bind(a).map(|s| UdpSocket {
                     inner: Inner::Single(s),
+                }),
+                Current::Mn => mn_sched::aio::net::UdpSocket::bind(a).map(|s| UdpSocket {
+                    inner: Inner::Mn(s),
                 }),
             }
         })

@@ -20,10 +20,3 @@ fn status_field(name: &str) -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with(name))?;
     line[name.len()..].split_whitespace().next()?.parse().ok()
 }
-
-/// Default number of Ps: the CPUs this process may run on.
-pub(crate) fn default_procs() -> usize {
-    std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-}

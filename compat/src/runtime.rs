@@ -50,8 +50,6 @@ pub struct Config {
 pub enum Error {
     /// A bad `RUNTIME_*` value.
     Config(ConfigError),
-    /// The requested mode is not available in this build.
-    ModeUnavailable(Mode),
     /// The OS refused a resource (epoll, eventfd, threads, memory).
     Io(io::Error),
 }
@@ -60,11 +58,6 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Config(e) => e.fmt(f),
-            Error::ModeUnavailable(m) => write!(
-                f,
-                "RUNTIME_MODE={m}: the M:N scheduler is not built yet in this version of \
-                 switchyard (it lands with the \"M:N I/O and compat\" work); use RUNTIME_MODE=single"
-            ),
             Error::Io(e) => write!(f, "could not start the runtime: {e}"),
         }
     }
@@ -75,7 +68,6 @@ impl std::error::Error for Error {
         match self {
             Error::Config(e) => Some(e),
             Error::Io(e) => Some(e),
-            Error::ModeUnavailable(_) => None,
         }
     }
 }
@@ -183,7 +175,7 @@ impl Builder {
             Mode::Mn => o
                 .procs
                 .or(env.procs)
-                .unwrap_or_else(crate::os::default_procs),
+                .unwrap_or_else(|| mn_sched::default_procs_in(&cgroup_root)),
         };
         Ok(Config {
             mode,

@@ -64,6 +64,7 @@ mod libc_signal {
 
 enum Inner {
     Single(loop_core::signal::Signal),
+    Mn(mn_sched::aio::signal::Signal),
 }
 
 /// A stream of deliveries of one signal.
@@ -82,6 +83,9 @@ pub fn signal(kind: SignalKind) -> io::Result<Signal> {
     match engine::expect_current("signal") {
         Current::Single => Ok(Signal {
             inner: Inner::Single(loop_core::signal::Signal::new(kind.0)?),
+        }),
+        Current::Mn => Ok(Signal {
+            inner: Inner::Mn(mn_sched::aio::signal::Signal::new(kind.0)?),
         }),
     }
 }

@@ -26,8 +26,9 @@ enum Repr {
 }
 
 /// The engines' handles, one variant per engine.
-enum Inner<S> {
+enum Inner<S, M> {
     Single(S),
+    Mn(M),
 }
 
 impl JoinError {
@@ -87,6 +88,16 @@ impl JoinError {
     }
 }
 
+impl From<mn_sched::JoinError> for JoinError {
+    fn from(e: mn_sched::JoinError) -> Self {
+        match e {
+            mn_sched::JoinError::Panicked(p) => JoinError::panic(p),
+            mn_sched::JoinError::NoStack(e) => JoinError::spawn_failed(std::io::Error::other(e)),
+            _ => JoinError::cancelled(),
+        }
+    }
+}
+
 impl From<loop_core::JoinError> for JoinError {
     fn from(e: loop_core::JoinError) -> Self {
         if e.is_panic() {
@@ -134,7 +145,7 @@ impl From<JoinError> for std::io::Error {
 
 /// An owned permission to await a task's output; dropping it detaches.
 pub struct JoinHandle<T> {
-    inner: Inner<loop_core::JoinHandle<T>>,
+    inner: Inner<loop_core::JoinHandle<T>, mn_sched::aio::task::JoinHandle<T>>,
 }
 
 impl<T: Send + 'static> JoinHandle<T> {
@@ -156,6 +167,7 @@ impl<T: Send + 'static> Future for JoinHandle<T> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match &mut self.get_mut().inner {
             Inner::Single(h) => Pin::new(h).poll(cx).map(|r| r.map_err(JoinError::from)),
+            Inner::Mn(h) => Pin::new(h).poll(cx).map(|r| r.map_err(JoinError::from)),
         }
     }
 }
@@ -168,7 +180,7 @@ impl<T> fmt::Debug for JoinHandle<T> {
 
 /// The handle of a [`spawn_local`] task; await it on the same thread.
 pub struct LocalJoinHandle<T> {
-    inner: Inner<loop_core::LocalJoinHandle<T>>,
+    inner: Inner<loop_core::LocalJoinHandle<T>, mn_sched::aio::task::LocalJoinHandle<T>>,
 }
 
 impl<T: 'static> LocalJoinHandle<T> {
@@ -189,6 +201,7 @@ impl<T: 'static> Future for LocalJoinHandle<T> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match &mut self.get_mut().inner {
             Inner::Single(h) => Pin::new(h).poll(cx).map(|r| r.map_err(JoinError::from)),
+            Inner::Mn(h) => Pin::new(h).poll(cx).map(|r| r.map_err(JoinError::from)),
         }
     }
 }
@@ -213,6 +226,9 @@ where
         Current::Single => JoinHandle {
             inner: Inner::Single(loop_core::spawn(future)),
         },
+        Current::Mn => JoinHandle {
+            inner: Inner::Mn(mn_sched::aio::task::spawn(future)),
+        },
     }
 }
 
@@ -231,18 +247,24 @@ where
         Current::Single => LocalJoinHandle {
             inner: Inner::Single(loop_core::spawn_local(future)),
         },
+        Current::Mn => LocalJoinHandle {
+            inner: Inner::Mn(mn_sched::aio::task::spawn_local(future)),
+        },
     }
 }
 
 /// Lets every other ready task, timers and I/O go first, then continues.
 pub async fn yield_now() {
-    loop_core::yield_now().await
+    match engine::current() {
+        Some(Current::Mn) => mn_sched::aio::task::yield_now().await,
+        _ => loop_core::yield_now().await,
+    }
 }
 
 /// Spawns onto a runtime from any thread; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Handle {
-    inner: Inner<loop_core::Handle>,
+    inner: Inner<loop_core::Handle, mn_sched::Handle>,
 }
 
 impl Handle {
@@ -250,6 +272,10 @@ impl Handle {
         Handle {
             inner: Inner::Single(h),
         }
+    }
+
+    pub(crate) fn mn(h: mn_sched::Handle) -> Self {
+        Handle { inner: Inner::Mn(h) }
     }
 
     /// The handle of the runtime running the current task.
@@ -264,6 +290,7 @@ impl Handle {
     pub fn try_current() -> Option<Handle> {
         match engine::current()? {
             Current::Single => loop_core::Handle::try_current().map(Handle::single),
+            Current::Mn => mn_sched::Handle::current().map(Handle::mn),
         }
     }
 
@@ -274,19 +301,29 @@ impl Handle {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        dispatch!(&self.inner, h => JoinHandle { inner: Inner::Single(h.spawn(future)) })
+        match &self.inner {
+            Inner::Single(h) => JoinHandle {
+                inner: Inner::Single(h.spawn(future)),
+            },
+            Inner::Mn(h) => JoinHandle {
+                inner: Inner::Mn(h.spawn_future(future)),
+            },
+        }
     }
 }
 
-impl<S: fmt::Debug> fmt::Debug for Inner<S> {
+impl<S: fmt::Debug, M: fmt::Debug> fmt::Debug for Inner<S, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         dispatch!(self, x => x.fmt(f))
     }
 }
 
-impl<S: Clone> Clone for Inner<S> {
+impl<S: Clone, M: Clone> Clone for Inner<S, M> {
     fn clone(&self) -> Self {
-        dispatch!(self, x => Inner::Single(x.clone()))
+        match self {
+            Inner::Single(x) => Inner::Single(x.clone()),
+            Inner::Mn(x) => Inner::Mn(x.clone()),
+        }
     }
 }
 

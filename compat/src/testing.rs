@@ -12,9 +12,10 @@ use crate::{Builder, Mode};
 
 /// Every engine configuration the test macro runs, as (mode, procs).
 ///
-/// Single mode only until the M:N scheduler lands; then mn with 1 P and mn
-/// with 4 Ps join.
-pub const MODES: &[(Mode, usize)] = &[(Mode::Single, 1)];
+/// Single mode, mn with one P (Go's model on one core: Gs interleave, as
+/// in single mode, but each has its own stack and Ms may still block) and mn
+/// with four Ps (real parallelism, stealing, tasks moving between threads).
+pub const MODES: &[(Mode, usize)] = &[(Mode::Single, 1), (Mode::Mn, 1), (Mode::Mn, 4)];
 
 /// A builder for one entry of [`MODES`], independent of the environment.
 pub fn builder(mode: Mode, procs: usize) -> Builder {
@@ -46,8 +47,8 @@ pub fn block_on<F: Future>(mode: Mode, procs: usize, future: F) -> F::Output {
 /// # fn main() {}
 /// ```
 ///
-/// expands to `mod spawn_returns_its_output { #[test] fn single() … }` (and,
-/// once the M:N scheduler is built, `mn_1p` and `mn_4p`).
+/// expands to `mod spawn_returns_its_output { #[test] fn single() …
+/// #[test] fn mn_1p() … #[test] fn mn_4p() … }`.
 #[macro_export]
 macro_rules! test_all_modes {
     ($($(#[$meta:meta])* async fn $name:ident() $(-> $ret:ty)? $body:block)*) => {$(
@@ -60,6 +61,18 @@ macro_rules! test_all_modes {
             #[test]
             fn single() $(-> $ret)? {
                 $crate::testing::block_on($crate::Mode::Single, 1, async move $body)
+            }
+
+            $(#[$meta])*
+            #[test]
+            fn mn_1p() $(-> $ret)? {
+                $crate::testing::block_on($crate::Mode::Mn, 1, async move $body)
+            }
+
+            $(#[$meta])*
+            #[test]
+            fn mn_4p() $(-> $ret)? {
+                $crate::testing::block_on($crate::Mode::Mn, 4, async move $body)
             }
         }
     )*};

@@ -33,9 +33,6 @@ use switchyard::{Builder, Mode};
 /// How often the sampler reads `/proc/self/status`.
 pub const SAMPLE_EVERY: Duration = Duration::from_millis(10);
 
-/// The words printed when an mn-only path is asked for before mn exists.
-pub const MN_NOT_BUILT: &str = "RUNTIME_MODE=mn is not built yet in this version of switchyard";
-
 // ------------------------------------------------------------------ flags
 
 /// The command line of one demo, consumed flag by flag; whatever is left at

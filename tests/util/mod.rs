@@ -163,5 +163,9 @@ pub fn payload(seed: u64, len: usize) -> Vec<u8> {
 
 /// The modes a child process can be started in, as `RUNTIME_*` variables.
 pub fn mode_envs() -> Vec<Vec<(&'static str, &'static str)>> {
-    vec![vec![("RUNTIME_MODE", "single")]]
+    vec![
+        vec![("RUNTIME_MODE", "single")],
+        vec![("RUNTIME_MODE", "mn"), ("RUNTIME_MAXPROCS", "1")],
+        vec![("RUNTIME_MODE", "mn"), ("RUNTIME_MAXPROCS", "4")],
+    ]
 }
