@@ -441,3 +441,152 @@ fn join_handle_is_send_unpin_debug() {
     assert_eq!(rt.block_on_future(h).unwrap(), 1);
     assert_eq!(rt.block_on_future(h2).unwrap(), 2);
 }
+
+#[test]
+fn spawn_local_on_the_block_on_thread() {
+    use mn_sched::aio::spawn_local;
+    let rt = rt(2);
+    let me = util::gettid();
+    let shared = Rc::new(std::cell::RefCell::new(Vec::new()));
+    let s2 = shared.clone();
+    let total = rt.block_on_future(async move {
+        let hs: Vec<_> = (0..50u32)
+            .map(|i| {
+                let s = s2.clone();
+                spawn_local(async move {
+                    for _ in 0..3 {
+                        s.borrow_mut().push(util::gettid());
+                        task::yield_now().await;
+                    }
+                    i
+                })
+            })
+            .collect();
+        // A local task woken from a G on another thread.
+        let gate = Gate::default();
+        let waiter = spawn_local({
+            let gate = gate.clone();
+            async move { gate.wait().await }
+        });
+        let g2 = gate.clone();
+        task::spawn(async move { g2.open() }).await.unwrap();
+        waiter.await.unwrap();
+        let mut t = 0;
+        for h in hs {
+            t += h.await.unwrap();
+        }
+        t
+    });
+    assert_eq!(total, 49 * 50 / 2);
+    let tids = shared.borrow();
+    assert_eq!(tids.len(), 150);
+    assert!(
+        tids.iter().all(|&t| t == me),
+        "a local task left the thread"
+    );
+}
+
+#[test]
+fn spawn_local_from_a_g_stays_on_its_thread() {
+    const ROUNDS: usize = 400;
+    use mn_sched::aio::spawn_local;
+    let rt = rt(2);
+    let rounds = Arc::new(Mutex::new(Vec::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    // Busy yielding Gs on both Ps, so that Ps steal from each other and an
+    // unpinned G would change threads.
+    let busy: Vec<_> = (0..64)
+        .map(|_| {
+            let stop = stop.clone();
+            rt.handle().spawn_future(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    task::yield_now().await;
+                }
+            })
+        })
+        .collect();
+    // A plain thread opens the gates the local tasks wait on: each wake
+    // comes from outside, through the global queue, which any M may take.
+    let (gtx, grx) = std::sync::mpsc::channel::<Gate>();
+    let opener = std::thread::spawn(move || grx.iter().for_each(|g| g.open()));
+    let r2 = rounds.clone();
+    let h = rt.handle().spawn_future(async move {
+        for k in 0..8 {
+            let (r, gtx) = (r2.clone(), gtx.clone());
+            let local_rc = Rc::new(k); // !Send: the task is local
+            drop(spawn_local(async move {
+                let mut seen = Vec::new();
+                for i in 0..ROUNDS {
+                    seen.push(util::gettid());
+                    if i % 2 == 0 {
+                        task::yield_now().await;
+                    } else {
+                        let gate = Gate::default();
+                        gtx.send(gate.clone()).unwrap();
+                        gate.wait().await;
+                    }
+                }
+                r.lock().unwrap().push((*local_rc, seen));
+            }));
+        }
+        util::gettid()
+    });
+    let host_tid = rt.block_on_future(h).unwrap();
+    opener.join().unwrap();
+    stop.store(true, Ordering::Relaxed);
+    for b in busy {
+        rt.block_on_future(b).unwrap();
+    }
+    // The G finished only after its local tasks did.
+    let rounds = rounds.lock().unwrap();
+    assert_eq!(rounds.len(), 8);
+    for (_, seen) in rounds.iter() {
+        assert_eq!(seen.len(), ROUNDS);
+        let moved = seen.iter().filter(|&&t| t != host_tid).count();
+        assert_eq!(moved, 0, "a local task changed threads {moved} times");
+    }
+}
+
+#[test]
+fn local_join_handle_abort_panic_and_errors() {
+    use mn_sched::aio::{spawn_local, try_spawn_local, SpawnLocalError};
+    assert!(matches!(
+        try_spawn_local(async {}),
+        Err(SpawnLocalError::NoHost)
+    ));
+    let rt = rt(1);
+    rt.block_on_future(async {
+        let gate = Gate::default();
+        let dropped = Arc::new(AtomicBool::new(false));
+        let h = {
+            let (gate, d) = (gate.clone(), SetOnDrop(dropped.clone()));
+            spawn_local(async move {
+                let _d = d;
+                gate.wait().await;
+                1
+            })
+        };
+        task::yield_now().await;
+        assert!(!h.is_finished());
+        h.abort();
+        assert!(matches!(h.await, Err(JoinError::Cancelled)));
+        assert!(dropped.load(Ordering::SeqCst));
+
+        let p = spawn_local(async {
+            task::yield_now().await;
+            panic!("local boom")
+        });
+        let e: JoinError = p.await.unwrap_err();
+        assert_eq!(e.panic_message(), Some("local boom"));
+
+        let a = spawn_local(async { Rc::new(3) });
+        let b = spawn_local(async { 4 });
+        assert_ne!(a.id(), b.id());
+        assert!(format!("{a:?}").contains("LocalJoinHandle"));
+        assert_eq!(*a.await.unwrap() + b.await.unwrap(), 7);
+    });
+    // A blocking-style G has no poll loop to host local tasks.
+    // SAFETY: the G holds nothing across parks.
+    let r = unsafe { rt.block_on(|| try_spawn_local(async {}).is_err()) };
+    assert!(r.unwrap());
+}

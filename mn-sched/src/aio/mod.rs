@@ -5,6 +5,8 @@
 //! * [`task`] — `spawn`, `try_spawn`, `yield_now`, [`task::JoinHandle`]:
 //!   each task is a G whose body polls the future with a waker that makes
 //!   the G runnable, and parks the G on `Pending`.
+//! * [`local`] — `spawn_local`: `!Send` tasks polled by the thread or G
+//!   that spawned them, never leaving its OS thread.
 //! * this file — the *entered* thread context: [`Runtime::block_on_future`]
 //!   polls a future on the calling thread with the runtime entered in a
 //!   thread-local, so [`Handle::current`], [`inside_runtime`],
@@ -15,14 +17,17 @@
 //! so a thread-local reference or a `std` lock guard taken inside a poll is
 //! released on the thread that took it.
 
+pub mod local;
 pub mod task;
+
+pub use local::{spawn_local, try_spawn_local, LocalJoinHandle, SpawnLocalError};
 
 use std::any::Any;
 use std::cell::RefCell;
 use std::future::Future;
 use std::pin::pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::Context;
 
 use crate::runtime::{Handle, Runtime};
 
@@ -87,15 +92,13 @@ impl Runtime {
         let _enter = EnterGuard::enter(self.handle());
         let waker = crate::g::waker::for_thread();
         let mut cx = Context::from_waker(&waker);
+        let host = local::LocalHost::new(waker.clone(), false);
         let mut f = pin!(f);
         loop {
-            loop_core::coop::reset();
-            let r = f.as_mut().poll(&mut cx);
-            loop_core::coop::unconstrain();
-            if let Poll::Ready(v) = r {
+            // Local tasks woken so far, then `f` (aio/local.rs).
+            if let task::Polled::Ready(v) = task::poll_round(&host, Some(f.as_mut()), &mut cx) {
                 return v;
             }
-            let _ = loop_core::trace::take_wait_reason();
             std::thread::park();
         }
     }

@@ -13,6 +13,9 @@
 //!    until its waker runs (a wake that came during the poll makes the park
 //!    return at once: no lost wake-up).
 //!
+//! Local tasks (`spawn_local` from inside the task, aio/local.rs) are
+//! polled by this same loop, before the task's own future in each round.
+//!
 //! The body never switches away in the middle of a poll. A future that
 //! calls a blocking-style mn primitive (channel `recv`, `Mutex::lock`,
 //! `join`, `sleep`) inside its `poll` breaks that contract: the G parks
@@ -32,6 +35,7 @@ use std::task::{Context, Poll};
 
 use loop_core::trace::WaitReason;
 
+use super::local::{HostGuard, LocalHost};
 use crate::g::run::current_g;
 use crate::g::{waker, GRef, Header};
 use crate::join::{Cancelled, JoinError};
@@ -94,7 +98,7 @@ impl Handle {
         // SAFETY: the body below upholds `go`'s contract itself: it parks
         // only between polls, holding no thread-local reference or lock
         // guard (the coop budget and wait reason are reached through
-        // `#[inline(never)]` `poll_once`, afresh each time).
+        // `#[inline(never)]` `poll_round`, afresh each time).
         let h = unsafe { self.spawn(move || body(f)) }?;
         Ok(JoinHandle {
             g: Some(h.into_gref()),
@@ -112,7 +116,8 @@ fn body<F: Future>(f: F) -> F::Output {
     }
 }
 
-/// Polls `f` until Ready (Some) or aborted (None).
+/// Polls `f` until Ready (Some) or aborted (None); with local tasks
+/// (aio/local.rs), until they have finished too.
 fn drive<F: Future>(f: F) -> Option<F::Output> {
     let g = current_g().expect("an async task body runs on its G");
     // SAFETY: this is the running G: alive while its body runs; the header
@@ -122,11 +127,19 @@ fn drive<F: Future>(f: F) -> Option<F::Output> {
     // SAFETY: the running G is alive.
     let waker = waker::for_g(unsafe { GRef::clone_raw(g) });
     let mut cx = Context::from_waker(&waker);
+    let host = LocalHost::new(waker.clone(), true);
     let mut f = pin!(f);
+    let mut out = None;
     let mut after_yield = false;
+    let finish = |out| {
+        if host.locked() {
+            crate::unlock_os_thread();
+        }
+        out
+    };
     loop {
         if header.cancel.load(Ordering::Acquire) {
-            return None;
+            return finish(None);
         }
         // PREEMPT CHECK (issue 6, sysmon): a G flagged for preemption while
         // it ran should go through the `yield` path below here, between
@@ -136,13 +149,24 @@ fn drive<F: Future>(f: F) -> Option<F::Output> {
             header.state.clear_notified();
             after_yield = false;
         }
-        let reason = match poll_once(f.as_mut(), &mut cx) {
-            Polled::Ready(v) => return Some(v),
+        let main = if out.is_none() {
+            Some(f.as_mut())
+        } else {
+            None
+        };
+        let reason = match poll_round(&host, main, &mut cx) {
+            Polled::Ready(v) => {
+                out = Some(v);
+                WaitReason::Unknown
+            }
             Polled::Pending(r) => r,
         };
+        if out.is_some() && host.set().is_none_or(|s| s.live() == 0) {
+            return finish(out);
+        }
         header.wait_reason.store(reason as u8, Ordering::Relaxed);
         if header.cancel.load(Ordering::Acquire) {
-            return None;
+            return finish(None);
         }
         if reason == WaitReason::Yield {
             crate::g::run::yield_now();
@@ -154,22 +178,45 @@ fn drive<F: Future>(f: F) -> Option<F::Output> {
 }
 
 /// The result of one poll: the value, or why the future waits.
-enum Polled<T> {
+pub(crate) enum Polled<T> {
     Ready(T),
     Pending(WaitReason),
 }
 
-/// One poll with a fresh coop budget. `#[inline(never)]`: the thread-locals
-/// it touches (coop budget, wait reason) are reached afresh on whatever
-/// thread the G runs now, never through an address computed before a park
-/// (the thread-local rule of g/run.rs).
+/// One round of a host's poll loop: the woken local tasks of `host`, then
+/// `f` (if still pending), each with a fresh coop budget.
+/// `#[inline(never)]`: the thread-locals it touches (the host pointer, coop
+/// budget, wait reason) are reached afresh on whatever thread the G runs
+/// now, never through an address computed before a park (the thread-local
+/// rule of g/run.rs).
 #[inline(never)]
-fn poll_once<F: Future>(f: Pin<&mut F>, cx: &mut Context<'_>) -> Polled<F::Output> {
+pub(crate) fn poll_round<F: Future>(
+    host: &LocalHost,
+    f: Option<Pin<&mut F>>,
+    cx: &mut Context<'_>,
+) -> Polled<F::Output> {
+    // SAFETY: `host` lives in the caller's frame for the whole call, and
+    // nothing here switches away (polls never park the G).
+    let _host = unsafe { HostGuard::enter(host) };
+    // A local task that yielded makes the whole host yield: it goes behind
+    // the other Gs (its main future is then polled once more, spuriously).
+    let local_yield = host.set().is_some_and(|set| set.run_ready());
+    let Some(f) = f else {
+        return Polled::Pending(if local_yield {
+            WaitReason::Yield
+        } else {
+            WaitReason::Unknown
+        });
+    };
     loop_core::coop::reset();
     let r = f.poll(cx);
     loop_core::coop::unconstrain();
     match r {
         Poll::Ready(v) => Polled::Ready(v),
+        Poll::Pending if local_yield => {
+            let _ = loop_core::trace::take_wait_reason();
+            Polled::Pending(WaitReason::Yield)
+        }
         Poll::Pending => Polled::Pending(loop_core::trace::take_wait_reason()),
     }
 }
