@@ -5,7 +5,9 @@
 //! struct; the error messages here name both the setting and the variable so a
 //! user who set `RUNTIME_STACK_SIZE=1k` learns what was wrong and where.
 
+use std::any::Any;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::runtime::Runtime;
@@ -76,6 +78,20 @@ pub struct Config {
     /// Test hook for the mprotect fallback: pretend only this many kernel
     /// mappings are left under `vm.max_map_count` (None: read the real figures).
     pub mprotect_map_budget: Option<usize>,
+    /// A value every task of the runtime can read with
+    /// [`user_data`](crate::user_data) (issue 5; compat keeps its context
+    /// here).
+    pub user_data: Option<UserData>,
+}
+
+/// An opaque value attached to a runtime (see [`Builder::user_data`]).
+#[derive(Clone)]
+pub struct UserData(pub Arc<dyn Any + Send + Sync>);
+
+impl fmt::Debug for UserData {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("UserData(..)")
+    }
 }
 
 impl Default for Config {
@@ -87,6 +103,7 @@ impl Default for Config {
             guard: GuardPolicy::Auto,
             shutdown_timeout: Duration::from_secs(5),
             mprotect_map_budget: None,
+            user_data: None,
         }
     }
 }
@@ -157,6 +174,14 @@ impl Builder {
     /// kernel mappings were left under `vm.max_map_count`.
     pub fn mprotect_map_budget(mut self, maps: usize) -> Self {
         self.config.mprotect_map_budget = Some(maps);
+        self
+    }
+
+    /// Attaches `data` to the runtime: [`user_data`](crate::user_data)
+    /// returns it on any of its Gs and on a thread inside
+    /// [`Runtime::block_on_future`].
+    pub fn user_data(mut self, data: Arc<dyn Any + Send + Sync>) -> Self {
+        self.config.user_data = Some(UserData(data));
         self
     }
 

@@ -40,6 +40,7 @@
 //! Model-checked with loom: `scripts/loom.sh` (run queue, park/wake,
 //! spinning). AddressSanitizer: `scripts/asan-mn.sh`.
 
+pub mod aio;
 mod api;
 mod arch;
 #[doc(hidden)]
@@ -55,11 +56,13 @@ mod stack;
 mod sync;
 mod timer;
 
+pub use aio::{inside_runtime, user_data};
 pub use api::{
     current_task_id, go, lock_os_thread, sleep, sleep_until, try_go, unlock_os_thread, yield_now,
 };
 pub use config::{
-    BuildError, Builder, Config, GuardPolicy, DEFAULT_MAX_THREADS, DEFAULT_STACK_SIZE, GUARD_SIZE,
+    BuildError, Builder, Config, GuardPolicy, UserData, DEFAULT_MAX_THREADS, DEFAULT_STACK_SIZE,
+    GUARD_SIZE,
 };
 pub use join::{JoinError, JoinHandle};
 pub use park::{current_waker, park, park_until};

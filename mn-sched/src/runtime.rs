@@ -63,8 +63,8 @@ impl fmt::Display for SpawnError {
             Self::Shutdown => f.write_str("cannot spawn: the mn runtime is shutting down"),
             Self::NoStack(e) => write!(f, "cannot spawn: {e}"),
             Self::NoRuntime => f.write_str(
-                "go() called outside an mn runtime: start one with Runtime::block_on, \
-                 or spawn through a Handle",
+                "called outside an mn runtime (go() or aio::task::spawn): start one with \
+                 Runtime::block_on or block_on_future, or spawn through a Handle",
             ),
         }
     }
@@ -156,6 +156,12 @@ impl Runtime {
         stats(&self.shared)
     }
 
+    /// Whether the calling thread is one of this runtime's Ms (for
+    /// `block_on_future`'s check, aio/mod.rs).
+    pub(crate) fn on_own_thread(&self) -> bool {
+        self.is_current()
+    }
+
     /// Whether the calling thread is one of this runtime's Ms.
     fn is_current(&self) -> bool {
         // SAFETY: M::current is this thread's live M.
@@ -185,12 +191,26 @@ impl Drop for Runtime {
 }
 
 impl Handle {
-    /// The runtime of the calling G (or M), if any.
+    /// The runtime of the calling G (or M), or the one entered on this
+    /// thread by [`Runtime::block_on_future`], if any.
     pub fn current() -> Option<Handle> {
-        let m = M::current()?;
+        let Some(m) = M::current() else {
+            return crate::aio::entered();
+        };
         // SAFETY: M::current is this thread's live M.
         let shared = unsafe { m.as_ref() }.shared.clone();
         Some(Handle { shared })
+    }
+
+    /// Like [`Handle::current`], but an error (`SpawnError::NoRuntime`)
+    /// outside any runtime.
+    pub fn try_current() -> Result<Handle, SpawnError> {
+        Self::current().ok_or(SpawnError::NoRuntime)
+    }
+
+    /// The runtime's [`Builder::user_data`](crate::Builder::user_data).
+    pub fn user_data(&self) -> Option<Arc<dyn std::any::Any + Send + Sync>> {
+        self.shared.config.user_data.as_ref().map(|u| u.0.clone())
     }
 
     /// Spawns a G running `f`.

@@ -19,7 +19,7 @@ use std::alloc::Layout;
 use std::cell::UnsafeCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicUsize};
 
 use super::alloc::{alloc_cell, free_cell};
 use super::state::State;
@@ -89,6 +89,8 @@ where
             own: UnsafeCell::new(Own::default()),
             locked_m: AtomicPtr::new(std::ptr::null_mut()),
             preempt: AtomicBool::new(false),
+            cancel: AtomicBool::new(false),
+            wait_reason: AtomicU8::new(0),
             link: UnsafeCell::new(None),
             reg: UnsafeCell::new(RegLinks::default()),
         },

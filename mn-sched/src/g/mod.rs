@@ -34,7 +34,7 @@ pub(crate) mod waker;
 
 use std::cell::UnsafeCell;
 use std::ptr::NonNull;
-use std::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicUsize, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicU8, AtomicUsize, Ordering};
 
 use crate::join::JoinState;
 use crate::sched::m::M;
@@ -66,6 +66,12 @@ pub(crate) struct Header {
     /// Hook for sysmon (issue 6): set to ask the G to yield at its next
     /// runtime call.
     pub(crate) preempt: AtomicBool,
+    /// Issue 5 (aio/task.rs): `abort` was called on this async task's
+    /// handle; its body drops the future at the next poll boundary.
+    pub(crate) cancel: AtomicBool,
+    /// Issue 5 (aio/task.rs): why the async task last returned Pending (a
+    /// `loop_core::trace::WaitReason` as u8), for task dumps.
+    pub(crate) wait_reason: AtomicU8,
     /// Next G in the global run queue (rule 5).
     pub(crate) link: UnsafeCell<Option<NonNull<Header>>>,
     /// Neighbours in the parked-G registry (rule 5).

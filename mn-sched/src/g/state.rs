@@ -121,6 +121,14 @@ impl State {
         }
     }
 
+    /// The running G, right before an async poll that follows a yield
+    /// (issue 5, aio/task.rs): drops a NOTIFIED that the poll will observe
+    /// anyway (the wake happened before the poll starts), so the next park
+    /// really parks instead of returning at once.
+    pub(crate) fn clear_notified(&self) {
+        self.0.fetch_and(!NOTIFIED, AcqRel);
+    }
+
     /// M on g0 after the G's last switch: → DEAD.
     pub(crate) fn exit(&self) {
         self.0.swap(DEAD, AcqRel);

@@ -1,0 +1,105 @@
+//! Async tasks on Gs (issue 5): futures run as Gs with their own stacks,
+//! the Go model, so that compat's `spawn(future)` in `RUNTIME_MODE=mn` is a
+//! G like any other.
+//!
+//! * [`task`] — `spawn`, `try_spawn`, `yield_now`, [`task::JoinHandle`]:
+//!   each task is a G whose body polls the future with a waker that makes
+//!   the G runnable, and parks the G on `Pending`.
+//! * [`local`] — `spawn_local`: `!Send` tasks polled by the thread or G
+//!   that spawned them, never leaving its OS thread.
+//! * this file — the *entered* thread context: [`Runtime::block_on_future`]
+//!   polls a future on the calling thread with the runtime entered in a
+//!   thread-local, so [`Handle::current`], [`inside_runtime`],
+//!   [`user_data`] and `task::spawn` work there as they do on a G.
+//!
+//! Why async tasks are sound where blocking-style Gs need a contract: a poll
+//! never switches away in its middle (the body parks only between polls),
+//! so a thread-local reference or a `std` lock guard taken inside a poll is
+//! released on the thread that took it.
+
+pub mod local;
+pub mod task;
+
+pub use local::{spawn_local, try_spawn_local, LocalJoinHandle, SpawnLocalError};
+
+use std::any::Any;
+use std::cell::RefCell;
+use std::future::Future;
+use std::pin::pin;
+use std::sync::Arc;
+use std::task::Context;
+
+use crate::runtime::{Handle, Runtime};
+
+thread_local! {
+    /// The runtime entered by `block_on_future` on this (non-M) thread.
+    static ENTERED: RefCell<Option<Handle>> = const { RefCell::new(None) };
+}
+
+/// The runtime entered on this thread by `block_on_future`, if any. Never
+/// called on a G (`Handle::current` asks the M first), so the thread-local
+/// rule of g/run.rs does not apply.
+pub(crate) fn entered() -> Option<Handle> {
+    ENTERED.try_with(|e| e.borrow().clone()).ok().flatten()
+}
+
+/// Restores the previously entered runtime when dropped (also on unwind).
+struct EnterGuard(Option<Handle>);
+
+impl EnterGuard {
+    fn enter(h: Handle) -> Self {
+        Self(ENTERED.with(|e| e.borrow_mut().replace(h)))
+    }
+}
+
+impl Drop for EnterGuard {
+    fn drop(&mut self) {
+        let prev = self.0.take();
+        let _ = ENTERED.try_with(|e| *e.borrow_mut() = prev);
+    }
+}
+
+/// Whether the caller runs inside an mn runtime: on one of its Gs (or Ms),
+/// or on a thread inside [`Runtime::block_on_future`].
+pub fn inside_runtime() -> bool {
+    Handle::current().is_some()
+}
+
+/// The value given to [`Builder::user_data`](crate::Builder::user_data) of
+/// the caller's runtime (None outside a runtime or when none was given).
+pub fn user_data() -> Option<Arc<dyn Any + Send + Sync>> {
+    Handle::current()?.user_data()
+}
+
+impl Runtime {
+    /// Runs `f` to completion on the **calling thread** (not on a G; `f`
+    /// need not be `Send`), with this runtime entered: inside `f`,
+    /// [`Handle::current`], [`inside_runtime`], [`user_data`] and
+    /// [`task::spawn`] find this runtime. The thread sleeps while `f` is
+    /// pending; its waker wakes it. A panic in `f` propagates to the caller.
+    ///
+    /// # Panics
+    ///
+    /// If called from a G or M of this same runtime (it would block a
+    /// thread the runtime needs, possibly waiting for itself): `.await`
+    /// there instead.
+    pub fn block_on_future<F: Future>(&self, f: F) -> F::Output {
+        assert!(
+            !self.on_own_thread(),
+            "Runtime::block_on_future called from inside the same mn runtime: \
+             it would block one of its threads; .await the future instead"
+        );
+        let _enter = EnterGuard::enter(self.handle());
+        let waker = crate::g::waker::for_thread();
+        let mut cx = Context::from_waker(&waker);
+        let host = local::LocalHost::new(waker.clone(), false);
+        let mut f = pin!(f);
+        loop {
+            // Local tasks woken so far, then `f` (aio/local.rs).
+            if let task::Polled::Ready(v) = task::poll_round(&host, Some(f.as_mut()), &mut cx) {
+                return v;
+            }
+            std::thread::park();
+        }
+    }
+}

@@ -1,0 +1,330 @@
+//! Spawning futures as Gs, and the async [`JoinHandle`].
+//!
+//! Each task is a G with its own stack (the Go model; its cost per task is
+//! part of what the comparison with tokio shows). The G's body:
+//!
+//! 1. Build the task's one waker (a `GRef` to this G: waking it is the G
+//!    park/unpark protocol of g/state.rs) and its `Context`, once.
+//! 2. Loop: if `abort` was called, drop the future and end as
+//!    `JoinError::Cancelled`. Otherwise reset the coop budget, poll.
+//!    `Ready` → the value is the G's output. `Pending` → record the wait
+//!    reason in the G header; if the reason is `Yield` (a `yield_now` or a
+//!    spent coop budget), requeue the G behind the others, else park it
+//!    until its waker runs (a wake that came during the poll makes the park
+//!    return at once: no lost wake-up).
+//!
+//! Local tasks (`spawn_local` from inside the task, aio/local.rs) are
+//! polled by this same loop, before the task's own future in each round.
+//!
+//! The body never switches away in the middle of a poll. A future that
+//! calls a blocking-style mn primitive (channel `recv`, `Mutex::lock`,
+//! `join`, `sleep`) inside its `poll` breaks that contract: the G parks
+//! mid-poll, and thread-local or `std` lock state held by the poll may then
+//! be resumed on another thread. Use the async forms.
+//!
+//! A panic in a poll unwinds to the G boundary (g/cell.rs) and becomes
+//! `Err(JoinError::Panicked)` on the handle; the runtime goes on.
+
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::{pin, Pin};
+use std::ptr::NonNull;
+use std::sync::atomic::Ordering;
+use std::task::{Context, Poll};
+
+use loop_core::trace::WaitReason;
+
+use super::local::{HostGuard, LocalHost};
+use crate::g::run::current_g;
+use crate::g::{waker, GRef, Header};
+use crate::join::{Cancelled, JoinError};
+use crate::runtime::{Handle, SpawnError};
+
+/// Spawns `f` as a new task (a G) on the caller's runtime: from a G, or
+/// from a thread inside [`Runtime::block_on_future`](crate::Runtime::block_on_future).
+///
+/// # Panics
+///
+/// Outside an mn runtime, while it shuts down, or when no stack can be had
+/// (see [`try_spawn`]).
+pub fn spawn<F>(f: F) -> JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    match try_spawn(f) {
+        Ok(h) => h,
+        Err(e) => panic!("aio::task::spawn: {e}"),
+    }
+}
+
+/// Like [`spawn`], but returns why the task could not be made.
+pub fn try_spawn<F>(f: F) -> Result<JoinHandle<F::Output>, SpawnError>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    Handle::current()
+        .ok_or(SpawnError::NoRuntime)?
+        .try_spawn_future(f)
+}
+
+impl Handle {
+    /// Spawns `f` as a task on this runtime, from any thread.
+    ///
+    /// # Panics
+    ///
+    /// While the runtime shuts down, or when no stack can be had (see
+    /// [`Handle::try_spawn_future`]).
+    pub fn spawn_future<F>(&self, f: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        match self.try_spawn_future(f) {
+            Ok(h) => h,
+            Err(e) => panic!("Handle::spawn_future: {e}"),
+        }
+    }
+
+    /// Spawns `f` as a task on this runtime, from any thread; an error when
+    /// the runtime shuts down or no stack can be had.
+    pub fn try_spawn_future<F>(&self, f: F) -> Result<JoinHandle<F::Output>, SpawnError>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        // SAFETY: the body below upholds `go`'s contract itself: it parks
+        // only between polls, holding no thread-local reference or lock
+        // guard (the coop budget and wait reason are reached through
+        // `#[inline(never)]` `poll_round`, afresh each time).
+        let h = unsafe { self.spawn(move || body(f)) }?;
+        Ok(JoinHandle {
+            g: Some(h.into_gref()),
+            _output: PhantomData,
+        })
+    }
+}
+
+/// The G's body (steps 1–2 of the module doc).
+fn body<F: Future>(f: F) -> F::Output {
+    match drive(f) {
+        Some(v) => v,
+        // The future is dropped by now (it lived in `drive`'s frame).
+        None => std::panic::resume_unwind(Box::new(Cancelled)),
+    }
+}
+
+/// Polls `f` until Ready (Some) or aborted (None); with local tasks
+/// (aio/local.rs), until they have finished too.
+fn drive<F: Future>(f: F) -> Option<F::Output> {
+    let g = current_g().expect("an async task body runs on its G");
+    // SAFETY: this is the running G: alive while its body runs; the header
+    // is heap memory (not a thread-local), valid across parks.
+    let header = unsafe { g.as_ref() };
+    // Step 1: one waker per task, built once (no allocation per poll).
+    // SAFETY: the running G is alive.
+    let waker = waker::for_g(unsafe { GRef::clone_raw(g) });
+    let mut cx = Context::from_waker(&waker);
+    let host = LocalHost::new(waker.clone(), true);
+    let mut f = pin!(f);
+    let mut out = None;
+    let mut after_yield = false;
+    let finish = |out| {
+        if host.locked() {
+            crate::unlock_os_thread();
+        }
+        out
+    };
+    loop {
+        if header.cancel.load(Ordering::Acquire) {
+            return finish(None);
+        }
+        // PREEMPT CHECK (issue 6, sysmon): a G flagged for preemption while
+        // it ran should go through the `yield` path below here, between
+        // polls, never inside one.
+        if after_yield {
+            // A wake that came while we were queued is seen by this poll.
+            header.state.clear_notified();
+            after_yield = false;
+        }
+        let main = if out.is_none() {
+            Some(f.as_mut())
+        } else {
+            None
+        };
+        let reason = match poll_round(&host, main, &mut cx) {
+            Polled::Ready(v) => {
+                out = Some(v);
+                WaitReason::Unknown
+            }
+            Polled::Pending(r) => r,
+        };
+        if out.is_some() && host.set().is_none_or(|s| s.live() == 0) {
+            return finish(out);
+        }
+        header.wait_reason.store(reason as u8, Ordering::Relaxed);
+        if header.cancel.load(Ordering::Acquire) {
+            return finish(None);
+        }
+        if reason == WaitReason::Yield {
+            crate::g::run::yield_now();
+            after_yield = true;
+        } else {
+            crate::g::run::park();
+        }
+    }
+}
+
+/// The result of one poll: the value, or why the future waits.
+pub(crate) enum Polled<T> {
+    Ready(T),
+    Pending(WaitReason),
+}
+
+/// One round of a host's poll loop: the woken local tasks of `host`, then
+/// `f` (if still pending), each with a fresh coop budget.
+/// `#[inline(never)]`: the thread-locals it touches (the host pointer, coop
+/// budget, wait reason) are reached afresh on whatever thread the G runs
+/// now, never through an address computed before a park (the thread-local
+/// rule of g/run.rs).
+#[inline(never)]
+pub(crate) fn poll_round<F: Future>(
+    host: &LocalHost,
+    f: Option<Pin<&mut F>>,
+    cx: &mut Context<'_>,
+) -> Polled<F::Output> {
+    // SAFETY: `host` lives in the caller's frame for the whole call, and
+    // nothing here switches away (polls never park the G).
+    let _host = unsafe { HostGuard::enter(host) };
+    // A local task that yielded makes the whole host yield: it goes behind
+    // the other Gs (its main future is then polled once more, spuriously).
+    let local_yield = host.set().is_some_and(|set| set.run_ready());
+    let Some(f) = f else {
+        return Polled::Pending(if local_yield {
+            WaitReason::Yield
+        } else {
+            WaitReason::Unknown
+        });
+    };
+    loop_core::coop::reset();
+    let r = f.poll(cx);
+    loop_core::coop::unconstrain();
+    match r {
+        Poll::Ready(v) => Polled::Ready(v),
+        Poll::Pending if local_yield => {
+            let _ = loop_core::trace::take_wait_reason();
+            Polled::Pending(WaitReason::Yield)
+        }
+        Poll::Pending => Polled::Pending(loop_core::trace::take_wait_reason()),
+    }
+}
+
+/// Yields once: returns `Pending` after asking to be polled again, and the
+/// task's G goes to the back of its P's run queue so the others run first.
+/// Elsewhere (a `block_on_future` thread, another executor) it is a plain
+/// "wake me and return Pending once".
+pub async fn yield_now() {
+    let mut yielded = false;
+    std::future::poll_fn(|cx| {
+        if yielded {
+            return Poll::Ready(());
+        }
+        yielded = true;
+        cx.waker().wake_by_ref();
+        loop_core::trace::pending(WaitReason::Yield)
+    })
+    .await;
+}
+
+/// Owned permission to await an async task's result. A future of
+/// `Result<T, JoinError>`; dropping it detaches the task (it runs on, its
+/// result is dropped). [`abort`](Self::abort) cancels it.
+pub struct JoinHandle<T> {
+    /// None once the output was taken.
+    g: Option<GRef>,
+    _output: PhantomData<fn() -> T>,
+}
+
+impl<T> JoinHandle<T> {
+    fn gref(&self) -> &GRef {
+        self.g
+            .as_ref()
+            .expect("JoinHandle used after it returned its output")
+    }
+
+    /// Cancels the task: its future is dropped at its next poll boundary
+    /// (at once if it is parked: it is woken to do so), and awaiting this
+    /// handle gives `Err(JoinError::Cancelled)` — unless the task had
+    /// already finished. Harmless after completion.
+    pub fn abort(&self) {
+        if let Some(g) = &self.g {
+            abort(g);
+        }
+    }
+
+    /// Whether the task has finished (awaiting would not wait).
+    pub fn is_finished(&self) -> bool {
+        self.g.as_ref().is_none_or(|g| g.header().join.is_done())
+    }
+
+    /// The task's id (its G's id).
+    pub fn id(&self) -> u64 {
+        self.gref().header().id
+    }
+}
+
+/// Sets the cancel flag and wakes the G so that it sees it.
+pub(crate) fn abort(g: &GRef) {
+    g.header().cancel.store(true, Ordering::Release);
+    crate::sched::ready::unpark(g);
+}
+
+/// Polls a G's completion; takes its output when done.
+pub(crate) fn poll_join<T>(
+    slot: &mut Option<GRef>,
+    cx: &mut Context<'_>,
+) -> Poll<Result<T, JoinError>> {
+    let g = slot
+        .as_ref()
+        .expect("JoinHandle polled after it returned its output");
+    let join = &g.header().join;
+    if !join.is_done() && join.register(cx.waker().clone()) {
+        return loop_core::trace::pending(WaitReason::Join);
+    }
+    let g = slot.take().expect("checked above");
+    let mut out = std::mem::MaybeUninit::<Result<T, JoinError>>::uninit();
+    let h: NonNull<Header> = g.as_ptr();
+    // SAFETY: the join state is DONE (join.rs rule 3), this handle is the
+    // only joiner and takes the output once (the slot is now None), and
+    // `out` has the output's type (the G was spawned returning T).
+    unsafe {
+        (g.header().vtable.read_output)(h, out.as_mut_ptr().cast());
+        Poll::Ready(out.assume_init())
+    }
+}
+
+impl<T> Future for JoinHandle<T> {
+    type Output = Result<T, JoinError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if loop_core::coop::poll_proceed(cx).is_pending() {
+            return Poll::Pending;
+        }
+        poll_join(&mut self.g, cx)
+    }
+}
+
+impl<T> Unpin for JoinHandle<T> {}
+
+impl<T> fmt::Debug for JoinHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("JoinHandle");
+        if let Some(g) = &self.g {
+            d.field("id", &g.header().id)
+                .field("finished", &g.header().join.is_done());
+        }
+        d.finish()
+    }
+}
