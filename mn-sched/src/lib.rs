@@ -40,6 +40,7 @@
 //! Model-checked with loom: `scripts/loom.sh` (run queue, park/wake,
 //! spinning). AddressSanitizer: `scripts/asan-mn.sh`.
 
+pub mod aio;
 mod api;
 mod arch;
 #[doc(hidden)]
@@ -48,6 +49,8 @@ pub mod config;
 mod g;
 mod join;
 mod loom;
+pub mod net;
+mod netpoll;
 mod park;
 mod runtime;
 mod sched;
