@@ -151,13 +151,12 @@ impl Netpoll {
     }
 
     /// The sleeper `m` waits in epoll until I/O, `deadline`, or a wake-up
-    /// (B1–B2 of the module doc). Returns at once if the poll is busy (then
-    /// waits on the futex instead).
+    /// (B1–B2 of the module doc). It *waits* for the poll lock: only the
+    /// sleeper blocks in epoll, so the holder is an M polling with timeout
+    /// 0. (Falling back to the futex here lost wake-ups: the sleeper then
+    /// slept with nobody in epoll.)
     fn poll_blocking(&self, m: &M, deadline: Option<Instant>) {
-        let Ok(mut guard) = self.poll.try_lock() else {
-            m.note.sleep(deadline);
-            return;
-        };
+        let mut guard = self.poll.lock().unwrap_or_else(|e| e.into_inner());
         // B1.
         self.blocker.store(m.id + 1, Ordering::SeqCst);
         // B2.
