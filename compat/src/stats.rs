@@ -246,7 +246,7 @@ impl Stats {
 /// # Panics
 /// Outside a runtime.
 pub fn stats() -> Stats {
-    match engine::expect_current("stats") {
+    let mut s = match engine::expect_current("stats") {
         Current::Single => {
             let l = loop_core::stats().expect("inside a loop");
             let mut s = Stats::empty(Mode::Single);
@@ -256,13 +256,29 @@ pub fn stats() -> Stats {
             s.timers = l.timers;
             s.io_sources = l.io_sources;
             s.polls = l.polls;
-            if let Some(shared) = engine::shared() {
-                let p = shared.pool.stats();
-                s.blocking_threads = p.threads;
-                s.blocking_idle = p.idle;
-                s.blocking_queued = p.queued;
-            }
             s
         }
+        Current::Mn => {
+            let m = mn_sched::Handle::current()
+                .expect("inside an mn runtime")
+                .stats();
+            let mut s = Stats::empty(Mode::Mn);
+            s.procs = m.procs;
+            s.live_tasks = m.live_tasks as usize;
+            s.runnable_tasks = m.global_queue + m.local_queues;
+            s.timers = m.timers;
+            s.io_sources = m.io_sources;
+            s.ms_idle = m.threads.saturating_sub(m.procs - m.idle_procs);
+            s.ms_running = m.procs - m.idle_procs;
+            s.stacks_in_use = m.stacks_carved.saturating_sub(m.stacks_pooled);
+            s
+        }
+    };
+    if let Some(shared) = engine::shared() {
+        let p = shared.pool.stats();
+        s.blocking_threads = p.threads;
+        s.blocking_idle = p.idle;
+        s.blocking_queued = p.queued;
     }
+    s
 }

@@ -180,7 +180,7 @@ impl<T> fmt::Debug for JoinHandle<T> {
 
 /// The handle of a [`spawn_local`] task; await it on the same thread.
 pub struct LocalJoinHandle<T> {
-    inner: Inner<loop_core::LocalJoinHandle<T>, mn_sched::aio::task::LocalJoinHandle<T>>,
+    inner: Inner<loop_core::LocalJoinHandle<T>, mn_sched::aio::LocalJoinHandle<T>>,
 }
 
 impl<T: 'static> LocalJoinHandle<T> {
@@ -248,7 +248,7 @@ where
             inner: Inner::Single(loop_core::spawn_local(future)),
         },
         Current::Mn => LocalJoinHandle {
-            inner: Inner::Mn(mn_sched::aio::task::spawn_local(future)),
+            inner: Inner::Mn(mn_sched::aio::spawn_local(future)),
         },
     }
 }

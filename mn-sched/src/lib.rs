@@ -49,6 +49,8 @@ pub mod config;
 mod g;
 mod join;
 mod loom;
+pub mod net;
+mod netpoll;
 mod park;
 mod runtime;
 mod sched;

@@ -59,7 +59,7 @@ pub fn park_until(deadline: Instant) {
     let shared = unsafe { g.as_ref().shared() };
     // SAFETY: as above.
     let key = shared.add_timer(deadline, waker::for_g(unsafe { GRef::clone_raw(g) }));
-    let cancel = CancelTimer(&shared.timers, Some(key));
+    let cancel = CancelTimer(&shared.timers, key);
     park();
     drop(cancel);
 }

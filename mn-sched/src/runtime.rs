@@ -96,6 +96,10 @@ pub struct Stats {
     pub stacks_pooled: usize,
     /// Usable size of each G stack.
     pub stack_size: usize,
+    /// I/O sources (sockets, signals) registered with the netpoller.
+    pub io_sources: usize,
+    /// Timers pending (sleeps, deadlines, async `Sleep`s).
+    pub timers: usize,
 }
 
 impl Runtime {
@@ -213,6 +217,11 @@ impl Handle {
         self.shared.config.user_data.as_ref().map(|u| u.0.clone())
     }
 
+    /// The runtime's shared state (netpoll, timers).
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
     /// Spawns a G running `f`.
     ///
     /// # Safety
@@ -252,6 +261,8 @@ fn stats(shared: &Shared) -> Stats {
         stacks_carved: carved,
         stacks_pooled: pooled,
         stack_size: shared.stacks.stack_size(),
+        io_sources: shared.io_sources(),
+        timers: shared.timers.len(),
     }
 }
 
@@ -286,7 +297,7 @@ fn shutdown(shared: &Arc<Shared>) {
     }
     shared.exiting.store(true, Ordering::SeqCst);
     let idle = std::mem::take(&mut shared.lock().idle_ms);
-    idle.iter().for_each(|m| m.note.wake());
+    idle.iter().for_each(|m| m.wake_up());
     drop(idle);
     shared.timers.clear();
     join_threads(shared, deadline);

@@ -1,175 +1,343 @@
-//! Timers for `sleep` and `select` timeouts: one ordered map per runtime.
+//! Timers for `sleep`, `park_until`, `select` timeouts, socket deadlines and
+//! the async [`Sleep`](crate::aio::time::Sleep): one hierarchical timing
+//! wheel per P (`loop_core::time::wheel`, ticks of one microsecond), each
+//! behind its own lock, plus the *sleeper* protocol.
 //!
-//! A simple structure on purpose: issue 5 brings per-P timers and the
-//! netpoller, which will replace this file. What stays is the contract:
+//! Why per-P wheels: a million sleeping tasks each insert and cancel once;
+//! the wheel makes both O(1) (a heap pays ~20 comparisons a million deep),
+//! and one wheel per P (a G adds to its own P's wheel) keeps the lock
+//! uncontended while every P adds at once. A timer added from outside any
+//! P goes to wheel `thread hash % procs`. Firing "steals": any M that finds
+//! a wheel's earliest deadline past fires it (`try_lock`; a wheel another M
+//! is firing is skipped), and the wakes of one pass are sorted by deadline,
+//! so firing order across Ps follows the deadlines.
+//!
+//! Contract:
 //!
 //! * `add(deadline, waker)` / `cancel(key)`; a fired timer wakes its waker
-//!   once. Callers park in a loop and re-check the clock, so a timer that
-//!   fires late or after a cancel is harmless.
-//! * No timer thread (the thread budget: procs + main + sysmon). Ms holding
-//!   a P fire due timers in findrunnable and every 61st tick; one idle M at
-//!   a time sleeps on its futex with the earliest deadline as timeout (the
-//!   *sleeper*). Adding an earlier timer wakes the sleeper so it sleeps again
-//!   with the new deadline; adding a timer while there is no sleeper wakes an
-//!   idle M so that it becomes one. An M joins the idle list before it asks
-//!   to be the sleeper, and the sleeper is chosen and the map changed under
-//!   one lock, so a timer added while an M goes to sleep is never missed.
-//!   (A timer can still wait while every M runs a G that never schedules:
-//!   that is issue 6's sysmon.)
-//! * The earliest deadline is also kept in an atomic, so "anything due?" is
-//!   one load (and a clock read only when some timer exists).
+//!   once and never before its deadline (deadlines round *up* to the next
+//!   microsecond, the clock rounds down). Callers re-check the clock, so a
+//!   late or cancelled-but-fired timer is harmless. Keys carry a wheel
+//!   generation: a stale key cancels nothing.
+//! * No timer thread. Ms holding a P fire due timers in findrunnable and
+//!   every 61st tick; one idle M at a time (the *sleeper*) waits with the
+//!   earliest deadline as timeout: on its futex, or in `epoll_wait` once the
+//!   runtime has a netpoller (netpoll/mod.rs), so the M that blocks for I/O
+//!   is the one that waits for the nearest timer.
+//! * Earlier-timer wake-up, a Dekker pair on SeqCst atomics:
+//!   - T1 (adder) stores the new earliest tick of its wheel (`fetch_min`);
+//!   - T2 (adder) loads `sleeping_until`; if the new deadline is earlier, it
+//!     takes the sleeper lock and wakes the sleeper (or, with no sleeper,
+//!     one idle M so that it becomes one).
+//!   - S1 (sleeper, under the sleeper lock) stores `sleeping_until = d`;
+//!   - S2 (sleeper) reloads every wheel's earliest tick; if one is before
+//!     `d`, it starts over with that deadline.
+//!
+//!   Either T2 sees S1 (the adder wakes it), or S2 sees T1 (the sleeper
+//!   takes the new deadline): an earlier timer is never slept through.
+//! * The earliest tick of each wheel is an atomic, so "anything due?" is
+//!   `procs` loads and one clock read.
 
-use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Waker;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use loop_core::time::wheel::{TimerKey as WheelKey, Wheel};
 
 use crate::sched::m::M;
 
 /// Identifies a timer for `cancel`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct TimerKey(Instant, u64);
+pub(crate) struct TimerKey {
+    shard: u32,
+    key: WheelKey,
+}
+
+/// "No timer" / "no sleeper" in the tick atomics.
+const NONE: u64 = u64::MAX;
+/// Timers fired per wheel per pass (the rest wait for the next pass, which
+/// comes at once: the wheel's earliest tick stays in the past).
+const FIRE_LIMIT: usize = 4096;
+
+/// One P's wheel.
+struct Shard {
+    wheel: Mutex<Wheel<(u64, Waker)>>,
+    /// Earliest tick the wheel may fire at (never later than the truth).
+    next: AtomicU64,
+}
 
 /// A runtime's timers.
 pub(crate) struct Timers {
-    inner: Mutex<TimerState>,
-    /// Earliest deadline in ns since `epoch`; `u64::MAX` when there is none.
-    next: AtomicU64,
+    shards: Box<[crate::sched::CachePadded<Shard>]>,
+    /// The tick the sleeper sleeps until; `NONE` when there is none.
+    sleeping_until: AtomicU64,
+    /// The sleeper, chosen under this lock.
+    sleeper: Mutex<Option<Arc<M>>>,
+    /// An idle M was woken to become the sleeper and has not yet.
+    sleeper_wanted: AtomicBool,
+    /// Pending timers (approximate while adds race with fires).
+    len: AtomicUsize,
     epoch: Instant,
 }
 
-/// What the lock protects.
-struct TimerState {
-    map: BTreeMap<(Instant, u64), Waker>,
-    seq: u64,
-    /// The idle M sleeping until the earliest deadline.
-    sleeper: Option<Arc<M>>,
-}
-
 impl Timers {
-    pub(crate) fn new() -> Self {
+    /// Timers for a runtime with `procs` Ps.
+    pub(crate) fn new(procs: usize) -> Self {
         Self {
-            inner: Mutex::new(TimerState {
-                map: BTreeMap::new(),
-                seq: 0,
-                sleeper: None,
-            }),
-            next: AtomicU64::new(u64::MAX),
+            shards: (0..procs.max(1))
+                .map(|_| {
+                    crate::sched::CachePadded(Shard {
+                        wheel: Mutex::new(Wheel::new()),
+                        next: AtomicU64::new(NONE),
+                    })
+                })
+                .collect(),
+            sleeping_until: AtomicU64::new(NONE),
+            sleeper: Mutex::new(None),
+            sleeper_wanted: AtomicBool::new(false),
+            len: AtomicUsize::new(0),
             epoch: Instant::now(),
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, TimerState> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    fn sleeper(&self) -> MutexGuard<'_, Option<Arc<M>>> {
+        self.sleeper.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn nanos(&self, t: Instant) -> u64 {
-        t.saturating_duration_since(self.epoch)
-            .as_nanos()
-            .min(u64::MAX as u128 - 1) as u64
+    /// `t` as a tick, rounded up (a deadline never fires early).
+    fn tick_up(&self, t: Instant) -> u64 {
+        let ns = t.saturating_duration_since(self.epoch).as_nanos();
+        (ns.div_ceil(1000)).min(NONE as u128 - 1) as u64
     }
 
-    fn publish_next(&self, st: &TimerState) {
-        let next = st.map.keys().next().map_or(u64::MAX, |k| self.nanos(k.0));
-        self.next.store(next, Ordering::SeqCst);
+    /// Now as a tick, rounded down.
+    fn now_tick(&self) -> u64 {
+        (self.epoch.elapsed().as_nanos() / 1000).min(NONE as u128 - 1) as u64
     }
 
-    /// Arms a timer that wakes `waker` at `deadline`. Returns its key and
-    /// whether no M is sleeping until the timers (the caller must then wake
-    /// an idle M to become the sleeper: `Shared::add_timer`).
-    fn add(&self, deadline: Instant, waker: Waker) -> (TimerKey, bool) {
-        let mut st = self.lock();
-        st.seq += 1;
-        let key = (deadline, st.seq);
-        let earliest = st.map.keys().next().is_none_or(|k| *k > key);
-        st.map.insert(key, waker);
-        self.publish_next(&st);
-        let sleeper = if earliest { st.sleeper.clone() } else { None };
-        let no_sleeper = st.sleeper.is_none();
-        drop(st);
-        if let Some(m) = sleeper {
-            m.note.wake();
+    fn instant(&self, tick: u64) -> Instant {
+        self.epoch + Duration::from_micros(tick)
+    }
+
+    /// The wheel a timer added by the calling thread goes to: its P's.
+    fn home_shard(&self) -> usize {
+        let n = self.shards.len();
+        if let Some(m) = M::current() {
+            // SAFETY: this thread's live M; `held` is read on its thread.
+            if let Some(h) = unsafe { m.as_ref() }.held() {
+                return h.p().id % n;
+            }
         }
-        (TimerKey(key.0, key.1), no_sleeper)
+        thread_hash() % n
+    }
+
+    /// Arms a timer that wakes `waker` at `deadline` (at once if it is
+    /// past). Returns its key and whether the caller must wake an idle M to
+    /// become the sleeper (`Shared::add_timer`).
+    fn add(&self, deadline: Instant, waker: Waker) -> (Option<TimerKey>, WakeWho) {
+        let tick = self.tick_up(deadline);
+        let shard = self.home_shard();
+        let s = &self.shards[shard];
+        let key = {
+            let mut w = s.wheel.lock().unwrap_or_else(|e| e.into_inner());
+            match w.insert(tick, (tick, waker)) {
+                Ok(k) => k,
+                Err((_, waker)) => {
+                    drop(w);
+                    waker.wake();
+                    return (None, WakeWho::Nobody);
+                }
+            }
+        };
+        self.len.fetch_add(1, Ordering::Relaxed);
+        // T1.
+        s.next.fetch_min(tick, Ordering::SeqCst);
+        // T2.
+        let until = self.sleeping_until.load(Ordering::SeqCst);
+        let who = if tick >= until {
+            WakeWho::Nobody
+        } else if until != NONE {
+            match &*self.sleeper() {
+                Some(m) => WakeWho::Sleeper(m.clone()),
+                None => WakeWho::Nobody,
+            }
+        } else if !self.sleeper_wanted.swap(true, Ordering::SeqCst) {
+            WakeWho::IdleM
+        } else {
+            WakeWho::Nobody
+        };
+        (
+            Some(TimerKey {
+                shard: shard as u32,
+                key,
+            }),
+            who,
+        )
     }
 
     /// Disarms a timer (no-op if it fired).
     pub(crate) fn cancel(&self, key: TimerKey) {
-        let mut st = self.lock();
-        if st.map.remove(&(key.0, key.1)).is_some() {
-            self.publish_next(&st);
+        let s = &self.shards[key.shard as usize];
+        let mut w = s.wheel.lock().unwrap_or_else(|e| e.into_inner());
+        if w.remove(key.key).is_some() {
+            self.len.fetch_sub(1, Ordering::Relaxed);
+            if w.is_empty() {
+                s.next.store(NONE, Ordering::SeqCst);
+            }
         }
+    }
+
+    /// Pending timers.
+    pub(crate) fn len(&self) -> usize {
+        self.len.load(Ordering::Relaxed)
     }
 
     /// Whether any timer is armed.
     pub(crate) fn pending(&self) -> bool {
-        self.next.load(Ordering::SeqCst) != u64::MAX
+        self.earliest() != NONE
+    }
+
+    fn earliest(&self) -> u64 {
+        self.shards
+            .iter()
+            .map(|s| s.next.load(Ordering::SeqCst))
+            .min()
+            .unwrap_or(NONE)
     }
 
     /// Whether some timer is due now.
     pub(crate) fn due(&self) -> bool {
-        let next = self.next.load(Ordering::Relaxed);
-        next != u64::MAX && self.nanos(Instant::now()) >= next
+        let next = self.earliest();
+        next != NONE && self.now_tick() >= next
     }
 
-    /// Fires every due timer (wakes run outside the lock).
+    /// Fires every due timer of every wheel not being fired by another M,
+    /// in deadline order (wakes run outside the locks).
     pub(crate) fn fire_due(&self) {
-        if !self.due() {
+        let first = self.earliest();
+        if first == NONE {
             return;
         }
-        let now = Instant::now();
-        let fired = {
-            let mut st = self.lock();
-            let later = st.map.split_off(&(now, u64::MAX));
-            let fired = std::mem::replace(&mut st.map, later);
-            self.publish_next(&st);
-            fired
-        };
-        fired.into_values().for_each(Waker::wake);
+        let now = self.now_tick();
+        if now < first {
+            return;
+        }
+        let mut fired: Vec<(u64, Waker)> = Vec::new();
+        for s in self.shards.iter() {
+            if s.next.load(Ordering::SeqCst) > now {
+                continue;
+            }
+            let Ok(mut w) = s.wheel.try_lock() else {
+                continue;
+            };
+            let n = w.advance(now, FIRE_LIMIT, |e| fired.push(e));
+            self.len.fetch_sub(n, Ordering::Relaxed);
+            // Exact or earlier (a cascade boundary); an add racing here
+            // stores its own fetch_min after our store (it holds the lock).
+            let next = if n == FIRE_LIMIT {
+                now
+            } else {
+                w.next_expiration().unwrap_or(NONE)
+            };
+            s.next.store(next, Ordering::SeqCst);
+        }
+        fired.sort_by_key(|e| e.0);
+        fired.into_iter().for_each(|(_, w)| w.wake());
     }
 
-    /// An idle M asks to be the sleeper: returns the deadline to sleep until
-    /// if it is (none if another M is, or no timer is armed).
-    pub(crate) fn become_sleeper(&self, m: &Arc<M>) -> Option<Instant> {
-        let mut st = self.lock();
-        if st.sleeper.is_some() {
+    /// An idle M asks to be the sleeper. Returns `None` if another M is (or
+    /// there is nothing to wait for: no timer and `always` false), else
+    /// `Some(deadline)` to sleep until (`Some(None)`: no timer, but the
+    /// caller waits anyway, for I/O). S1–S2 of the module doc.
+    pub(crate) fn become_sleeper(&self, m: &Arc<M>, always: bool) -> Option<Option<Instant>> {
+        let mut st = self.sleeper();
+        if st.is_some() {
             return None;
         }
-        let first = st.map.keys().next()?.0;
-        st.sleeper = Some(m.clone());
-        Some(first)
+        self.sleeper_wanted.store(false, Ordering::SeqCst);
+        let mut first = self.earliest();
+        if first == NONE && !always {
+            return None;
+        }
+        loop {
+            // S1: with no timer, NONE - 1 still tells adders a sleeper exists.
+            self.sleeping_until
+                .store(first.min(NONE - 1), Ordering::SeqCst);
+            // S2.
+            let again = self.earliest();
+            if again >= first {
+                break;
+            }
+            first = again;
+        }
+        *st = Some(m.clone());
+        Some((first != NONE).then(|| self.instant(first)))
     }
 
     /// The sleeper woke up.
     pub(crate) fn stop_sleeping(&self, m: &Arc<M>) {
-        let mut st = self.lock();
-        if st.sleeper.as_ref().is_some_and(|s| Arc::ptr_eq(s, m)) {
-            st.sleeper = None;
+        let mut st = self.sleeper();
+        if st.as_ref().is_some_and(|s| Arc::ptr_eq(s, m)) {
+            *st = None;
+            self.sleeping_until.store(NONE, Ordering::SeqCst);
         }
+    }
+
+    /// The sleeper now, if any.
+    pub(crate) fn current_sleeper(&self) -> Option<Arc<M>> {
+        self.sleeper().clone()
     }
 
     /// Drops every timer and the sleeper (shutdown).
     pub(crate) fn clear(&self) {
-        let (map, sleeper) = {
-            let mut st = self.lock();
-            let map = std::mem::take(&mut st.map);
-            self.publish_next(&st);
-            (map, st.sleeper.take())
-        };
-        drop(map);
+        for s in self.shards.iter() {
+            let old = std::mem::take(&mut *s.wheel.lock().unwrap_or_else(|e| e.into_inner()));
+            s.next.store(NONE, Ordering::SeqCst);
+            drop(old);
+        }
+        self.len.store(0, Ordering::Relaxed);
+        let sleeper = self.sleeper().take();
+        self.sleeping_until.store(NONE, Ordering::SeqCst);
         drop(sleeper);
     }
 }
 
+/// Whom `add` asks the caller to wake.
+enum WakeWho {
+    Nobody,
+    /// The sleeper: an earlier deadline arrived.
+    Sleeper(Arc<M>),
+    /// No sleeper: an idle M, to become one.
+    IdleM,
+}
+
+/// A cheap per-thread number, to spread timers added from outside the Ps.
+fn thread_hash() -> usize {
+    thread_local!(static H: usize = {
+        let x = 0u8;
+        (std::ptr::from_ref(&x) as usize >> 12).wrapping_mul(0x9E37_79B9)
+    });
+    H.with(|h| *h)
+}
+
 impl crate::sched::Shared {
-    /// Arms a timer on this runtime (see the module doc).
-    pub(crate) fn add_timer(&self, deadline: Instant, waker: Waker) -> TimerKey {
-        let (key, no_sleeper) = self.timers.add(deadline, waker);
-        if no_sleeper {
-            let idle = self.lock().idle_ms.last().cloned();
-            if let Some(m) = idle {
-                m.note.wake();
+    /// Arms a timer on this runtime (see the module doc); None when the
+    /// deadline has passed (the waker was woken at once).
+    pub(crate) fn add_timer(&self, deadline: Instant, waker: Waker) -> Option<TimerKey> {
+        let (key, who) = self.timers.add(deadline, waker);
+        match who {
+            WakeWho::Nobody => {}
+            WakeWho::Sleeper(m) => m.wake_up(),
+            WakeWho::IdleM => {
+                let idle = self.lock().idle_ms.last().cloned();
+                if let Some(m) = idle {
+                    m.wake_up();
+                } else {
+                    // Nobody to ask: the next M to go idle becomes the
+                    // sleeper anyway.
+                    self.timers.sleeper_wanted.store(false, Ordering::SeqCst);
+                }
             }
         }
         key

@@ -16,9 +16,18 @@
 //! never switches away in its middle (the body parks only between polls),
 //! so a thread-local reference or a `std` lock guard taken inside a poll is
 //! released on the thread that took it.
+//!
+//! The async types over the runtime, which any executor on it can poll:
+//! * [`time`] — `sleep`, `sleep_until`, [`time::Sleep`] on the per-P timer
+//!   wheels (timer.rs).
+//! * [`net`] — `TcpListener`, `TcpStream`, `UdpSocket` on the netpoller.
+//! * [`signal`] — [`signal::Signal`], a signal's deliveries as a stream.
 
 pub mod local;
+pub mod net;
+pub mod signal;
 pub mod task;
+pub mod time;
 
 pub use local::{spawn_local, try_spawn_local, LocalJoinHandle, SpawnLocalError};
 

@@ -7,7 +7,8 @@
 //!    periodic work).
 //! 2. The P's own `runnext`, then its ring.
 //! 3. A chunk of the global queue (global.rs).
-//! 4. Expired timers (they make their Gs runnable into this P).
+//! 4. Expired timers (they make their Gs runnable into this P), then the
+//!    netpoller without waiting (netpoll/mod.rs; its Gs go on this P).
 //! 5. Steal: if this M already spins, or fewer than half the busy Ps have a
 //!    spinning M, spin: four rounds over the other Ps in random order,
 //!    taking half a victim's ring; the last round may take a victim's
@@ -71,6 +72,7 @@ fn look_locally(m: &M) -> Option<NonNull<Header>> {
         // Timers too, or two Gs yielding to each other on the only P would
         // keep every sleeper waiting.
         shared.timers.fire_due();
+        shared.netpoll_now();
         if global() {
             if let Some(g) = shared.global_get(&held, 1) {
                 return Some(g);
@@ -87,9 +89,13 @@ fn look_locally(m: &M) -> Option<NonNull<Header>> {
     }
     if shared.timers.due() {
         shared.timers.fire_due();
-        return held.pop();
+        if let Some(g) = held.pop() {
+            return Some(g);
+        }
     }
-    None
+    // Issue 5: I/O readiness, non-blocking, before stealing.
+    shared.netpoll_now();
+    held.pop()
 }
 
 /// Step 5.

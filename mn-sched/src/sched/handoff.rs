@@ -62,7 +62,8 @@ pub(crate) fn startm(shared: &Shared, p: Option<usize>, spinning: bool) {
     if let Some(m) = l.idle_ms.pop() {
         m.hand_p(&shared.ps[p], spinning);
         drop(l);
-        m.note.wake();
+        // wake_up, not note.wake: this M may be blocked in epoll (netpoll).
+        m.wake_up();
         return;
     }
     drop(l);
@@ -112,10 +113,16 @@ pub(crate) fn handoffp(shared: &Shared, p: usize) {
 pub(crate) fn stopm(m: &Arc<M>) -> bool {
     let shared = &*m.shared;
     loop {
-        let deadline = shared.timers.become_sleeper(m);
-        m.note.sleep(deadline);
-        if deadline.is_some() {
-            shared.timers.stop_sleeping(m);
+        // With a netpoller, the sleeper waits in epoll (netpoll/mod.rs),
+        // with or without a timer.
+        match shared.timers.become_sleeper(m, shared.netpoll_active()) {
+            Some(deadline) => {
+                shared.sleeper_wait(m, deadline);
+                shared.timers.stop_sleeping(m);
+            }
+            None => {
+                m.note.sleep(None);
+            }
         }
         // Still on the idle list: a wakep from the timers fired here can
         // pick this very M.
@@ -165,7 +172,7 @@ pub(crate) fn startlockedm(m: &Arc<M>, g: NonNull<Header>) -> bool {
     let lm = unsafe { &*lm };
     let p = release_p(m).expect("startlockedm without a P");
     lm.hand_p(&m.shared.ps[p], false);
-    lm.note.wake();
+    lm.wake_up();
     idle_and_stop(m)
 }
 

@@ -82,6 +82,8 @@ pub(crate) struct Shared {
     pub(crate) cells: CachePadded<CellPool>,
     /// Timers (sleep, select timeouts).
     pub(crate) timers: Timers,
+    /// The netpoller, created by the first I/O source (issue 5).
+    pub(crate) netpoll: crate::netpoll::NetpollCell,
     /// Gs that have parked at least once (shutdown unwinds them).
     pub(crate) registry: Registry,
     /// OS thread accounting and the join handles of the Ms.
@@ -135,7 +137,8 @@ impl Shared {
             idle: CachePadded(Idle::new(procs)),
             stacks: StackPool::new(&config),
             cells: CachePadded(CellPool::default()),
-            timers: Timers::new(),
+            timers: Timers::new(procs),
+            netpoll: crate::netpoll::NetpollCell::default(),
             registry: Registry::default(),
             threads: Threads::new(config.max_threads),
             shutdown: AtomicBool::new(false),

@@ -54,6 +54,14 @@ impl Note {
         self.0.swap(EMPTY, Ordering::Acquire) == NOTIFIED
     }
 
+    /// Takes a pending wake without sleeping; true if there was one (the
+    /// netpoller checks it before blocking in epoll).
+    pub(crate) fn take_token(&self) -> bool {
+        self.0
+            .compare_exchange(NOTIFIED, EMPTY, Ordering::SeqCst, Ordering::Relaxed)
+            .is_ok()
+    }
+
     /// Wakes the sleeper (or leaves the token for its next sleep).
     pub(crate) fn wake(&self) {
         if self.0.swap(NOTIFIED, Ordering::Release) == SLEEPING {

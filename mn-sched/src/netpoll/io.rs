@@ -1,0 +1,191 @@
+//! Readiness of one registered source, shared by the poller (which sets it)
+//! and the Gs and tasks that wait on it.
+//!
+//! mio is edge-triggered: an event is reported once. The state is one atomic
+//! word `tick << 8 | bits`: every event ORs its bits in and bumps the tick.
+//! The protocol (with `poll_io` below):
+//!
+//! 1. The operation loads the word `s`. If its direction's bit is clear, it
+//!    registers its waker in the waiter list (under the list's lock), then
+//!    loads the word again; if the bit is now set it goes on, else Pending.
+//! 2. The poller stores the new word (SeqCst RMW), then takes the list's
+//!    lock and wakes the direction's waiters. Step 1's registration and
+//!    reload are both under/after the lock, so either the poller's lock
+//!    comes after the registration (the waker is woken) or the word was
+//!    stored before the reload (the operation sees it): no lost wake.
+//! 3. On `WouldBlock` the operation clears its bit with a compare-exchange
+//!    from the very `s` it saw before the syscall. If an event arrived in
+//!    between, the tick differs, the exchange fails, and the operation tries
+//!    again instead of forgetting readiness that came after its syscall.
+
+use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::task::{Context, Poll, Waker};
+
+/// Readable (or acceptable).
+const READABLE: u64 = 1;
+/// Writable (or connected).
+const WRITABLE: u64 = 2;
+/// The peer closed its writing side.
+const READ_CLOSED: u64 = 4;
+/// Our writing side is closed.
+const WRITE_CLOSED: u64 = 8;
+/// An error is pending.
+const ERROR: u64 = 16;
+const BITS: u64 = 0xFF;
+
+/// A direction of readiness.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Direction {
+    /// Read, accept, receive.
+    Read,
+    /// Write, connect, send.
+    Write,
+}
+
+impl Direction {
+    fn mask(self) -> u64 {
+        match self {
+            Direction::Read => READABLE | READ_CLOSED | ERROR,
+            Direction::Write => WRITABLE | WRITE_CLOSED | ERROR,
+        }
+    }
+}
+
+/// Waiters of one source.
+#[derive(Default)]
+struct Waiters {
+    read: Vec<Waker>,
+    write: Vec<Waker>,
+}
+
+/// The readiness of one source.
+pub(crate) struct IoState {
+    /// The generation in the source's token.
+    pub(crate) generation: u32,
+    /// `tick << 8 | bits`.
+    word: AtomicU64,
+    waiters: Mutex<Waiters>,
+}
+
+impl IoState {
+    pub(crate) fn new(generation: u32) -> Self {
+        Self {
+            generation,
+            word: AtomicU64::new(0),
+            waiters: Mutex::new(Waiters::default()),
+        }
+    }
+
+    fn waiters(&self) -> std::sync::MutexGuard<'_, Waiters> {
+        self.waiters.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Step 2: the poller applies an event.
+    pub(crate) fn on_event(&self, ev: &mio::event::Event, out: &mut Vec<Waker>) {
+        let mut bits = 0;
+        if ev.is_readable() {
+            bits |= READABLE;
+        }
+        if ev.is_writable() {
+            bits |= WRITABLE;
+        }
+        if ev.is_read_closed() {
+            bits |= READ_CLOSED;
+        }
+        if ev.is_write_closed() {
+            bits |= WRITE_CLOSED;
+        }
+        if ev.is_error() {
+            bits |= ERROR;
+        }
+        self.set(bits, out);
+    }
+
+    fn set(&self, bits: u64, out: &mut Vec<Waker>) {
+        let _ = self
+            .word
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |w| {
+                Some(((w >> 8).wrapping_add(1) << 8) | (w & BITS) | bits)
+            });
+        let mut w = self.waiters();
+        if bits & Direction::Read.mask() != 0 {
+            out.append(&mut w.read);
+        }
+        if bits & Direction::Write.mask() != 0 {
+            out.append(&mut w.write);
+        }
+    }
+
+    /// Wakes every waiter (the source is going away).
+    pub(crate) fn wake_all(&self) {
+        let mut out = Vec::new();
+        self.set(READABLE | WRITABLE | ERROR, &mut out);
+        out.into_iter().for_each(Waker::wake);
+    }
+
+    /// Step 1: ready with the word seen, or Pending with the waker stored.
+    pub(crate) fn poll_ready(&self, cx: &mut Context<'_>, dir: Direction) -> Poll<u64> {
+        let s = self.word.load(Ordering::SeqCst);
+        if s & dir.mask() != 0 {
+            return Poll::Ready(s);
+        }
+        {
+            let mut w = self.waiters();
+            let list = match dir {
+                Direction::Read => &mut w.read,
+                Direction::Write => &mut w.write,
+            };
+            if !list.iter().any(|x| x.will_wake(cx.waker())) {
+                list.push(cx.waker().clone());
+            }
+        }
+        let s = self.word.load(Ordering::SeqCst);
+        if s & dir.mask() != 0 {
+            Poll::Ready(s)
+        } else {
+            Poll::Pending
+        }
+    }
+
+    /// Step 3: forgets `dir`'s readiness seen in `s`; false if an event came
+    /// since (the caller tries again).
+    pub(crate) fn clear(&self, dir: Direction, s: u64) -> bool {
+        // The whole mask: the operation said WouldBlock, so neither a
+        // closed nor an error bit lets it through now (it would spin).
+        s & dir.mask() == 0
+            || self
+                .word
+                .compare_exchange(s, s & !dir.mask(), Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok()
+    }
+
+    /// Runs `op` when `dir` is ready; on `WouldBlock`, clears readiness and
+    /// waits (the whole protocol of the module doc).
+    pub(crate) fn poll_io<R>(
+        &self,
+        cx: &mut Context<'_>,
+        dir: Direction,
+        mut op: impl FnMut() -> io::Result<R>,
+    ) -> Poll<io::Result<R>> {
+        loop {
+            let s = match self.poll_ready(cx, dir) {
+                Poll::Ready(s) => s,
+                Poll::Pending => return Poll::Pending,
+            };
+            match op() {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.clear(dir, s);
+                }
+                r => return Poll::Ready(r),
+            }
+        }
+    }
+
+    /// Forgets `dir`'s readiness now (a spurious wake seen by the caller).
+    pub(crate) fn clear_now(&self, dir: Direction) {
+        let s = self.word.load(Ordering::SeqCst);
+        self.clear(dir, s);
+    }
+}

@@ -1,0 +1,305 @@
+//! The netpoller: one `mio::Poll` (epoll) per runtime, created at the first
+//! registered source, and the per-source readiness that sockets and signals
+//! wait on (`io.rs`).
+//!
+//! * Who polls. `Poll::poll` takes `&mut self`, so the poll sits behind a
+//!   lock that Ms only *try*. An M holding a P polls with timeout 0 in
+//!   findrunnable (after its local and the global queue, before stealing,
+//!   and every 61st tick); the Gs its events ready go on its P. The timer
+//!   sleeper (timer.rs: one idle M at a time) blocks in `epoll_wait` with
+//!   the nearest timer as timeout instead of on its futex, so at most one M
+//!   blocks in epoll and it is also the one waiting for the timers.
+//! * Waking it. [`M::wake_up`] is how anyone wakes an idle M (handing it a
+//!   P, an earlier timer, shutdown): the M's futex token, plus the
+//!   `mio::Waker` (an eventfd) when that M is the one blocked in epoll. The
+//!   pair is a Dekker on SeqCst: B1 the poller stores `blocker = its id`,
+//!   B2 it takes its futex token (if set, it does not block); W1 the waker
+//!   sets the token, W2 it loads `blocker` and writes the eventfd if it is
+//!   that M. Either B2 sees W1 or W2 sees B1.
+//! * Tokens are slab key + generation, never pointers: an event for a
+//!   source freed in the same batch finds another generation and is dropped.
+//! * Rejected: polling in epoll from the sleeper only once a source exists
+//!   is what is done (a runtime that never does I/O keeps the futex sleeper
+//!   and opens no fd); polling always would cost two fds per runtime.
+
+pub(crate) mod io;
+
+use std::io as stdio;
+use std::sync::atomic::{fence, AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::task::Waker;
+use std::time::{Duration, Instant};
+
+use mio::event::Source;
+use mio::{Events, Interest, Token};
+use slab::Slab;
+
+use crate::sched::m::M;
+use crate::sched::Shared;
+use io::IoState;
+
+/// The token of the runtime's `mio::Waker`.
+const WAKER_TOKEN: Token = Token(usize::MAX);
+/// Events taken per poll.
+const EVENTS: usize = 1024;
+
+/// A runtime's poller.
+pub(crate) struct Netpoll {
+    /// The poll and its event buffer; tried, never waited for.
+    poll: Mutex<(mio::Poll, Events)>,
+    /// For (de)registering without the poll lock.
+    registry: mio::Registry,
+    /// Breaks a blocked `epoll_wait`.
+    waker: mio::Waker,
+    /// Registered sources by slab key.
+    sources: Mutex<Slab<Arc<IoState>>>,
+    /// Next generation handed to a source.
+    generation: AtomicU32,
+    /// Sources registered now.
+    count: AtomicUsize,
+    /// Id + 1 of the M blocked in epoll_wait (0: none).
+    blocker: AtomicUsize,
+}
+
+impl Netpoll {
+    fn new() -> stdio::Result<Self> {
+        let poll = mio::Poll::new()?;
+        let registry = poll.registry().try_clone()?;
+        let waker = mio::Waker::new(poll.registry(), WAKER_TOKEN)?;
+        Ok(Self {
+            poll: Mutex::new((poll, Events::with_capacity(EVENTS))),
+            registry,
+            waker,
+            sources: Mutex::new(Slab::new()),
+            generation: AtomicU32::new(1),
+            count: AtomicUsize::new(0),
+            blocker: AtomicUsize::new(0),
+        })
+    }
+
+    fn sources(&self) -> MutexGuard<'_, Slab<Arc<IoState>>> {
+        self.sources.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Registers `source` for read and write (edge-triggered); returns its
+    /// readiness and slab key.
+    fn register(
+        &self,
+        source: &mut impl Source,
+        interest: Interest,
+    ) -> stdio::Result<(Arc<IoState>, usize)> {
+        let generation = self.generation.fetch_add(1, Ordering::Relaxed);
+        let state = Arc::new(IoState::new(generation));
+        let key = self.sources().insert(state.clone());
+        let token = Token(key | (generation as usize) << 32);
+        if let Err(e) = self.registry.register(source, token, interest) {
+            self.sources().remove(key);
+            return Err(e);
+        }
+        self.count.fetch_add(1, Ordering::Relaxed);
+        Ok((state, key))
+    }
+
+    /// Deregisters a source and frees its slot.
+    fn deregister(&self, source: &mut impl Source, key: usize) {
+        let _ = self.registry.deregister(source);
+        let freed = self.sources().try_remove(key);
+        if let Some(state) = freed {
+            self.count.fetch_sub(1, Ordering::Relaxed);
+            // Waiters (there should be none: the source is being dropped).
+            state.wake_all();
+        }
+    }
+
+    /// Sources registered now.
+    pub(crate) fn sources_count(&self) -> usize {
+        self.count.load(Ordering::Relaxed)
+    }
+
+    /// Applies one batch of events; returns the wakers to wake.
+    fn dispatch(&self, events: &Events, out: &mut Vec<Waker>) {
+        let sources = self.sources();
+        for ev in events {
+            if ev.token() == WAKER_TOKEN {
+                continue;
+            }
+            let key = ev.token().0 & 0xFFFF_FFFF;
+            let generation = (ev.token().0 >> 32) as u32;
+            if let Some(s) = sources.get(key).filter(|s| s.generation == generation) {
+                s.on_event(ev, out);
+            }
+        }
+    }
+
+    /// Polls without waiting if no other M is polling; readies the Gs of the
+    /// events (into the caller's P when it holds one).
+    pub(crate) fn poll_now(&self) {
+        if self.count.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        let Ok(mut guard) = self.poll.try_lock() else {
+            return;
+        };
+        let (poll, events) = &mut *guard;
+        if poll.poll(events, Some(Duration::ZERO)).is_err() || events.is_empty() {
+            return;
+        }
+        let mut wake = Vec::new();
+        self.dispatch(events, &mut wake);
+        drop(guard);
+        wake.into_iter().for_each(Waker::wake);
+    }
+
+    /// The sleeper `m` waits in epoll until I/O, `deadline`, or a wake-up
+    /// (B1–B2 of the module doc). It *waits* for the poll lock: only the
+    /// sleeper blocks in epoll, so the holder is an M polling with timeout
+    /// 0. (Falling back to the futex here lost wake-ups: the sleeper then
+    /// slept with nobody in epoll.)
+    fn poll_blocking(&self, m: &M, deadline: Option<Instant>) {
+        let mut guard = self.poll.lock().unwrap_or_else(|e| e.into_inner());
+        // B1.
+        self.blocker.store(m.id + 1, Ordering::SeqCst);
+        // B2.
+        fence(Ordering::SeqCst);
+        if m.note.take_token() {
+            self.blocker.store(0, Ordering::SeqCst);
+            return;
+        }
+        let timeout = deadline.map(|d| {
+            // epoll counts whole milliseconds: round up, never early.
+            let left = d.saturating_duration_since(Instant::now());
+            let ms = left.as_nanos().div_ceil(1_000_000);
+            Duration::from_millis(ms.min(u64::MAX as u128) as u64)
+        });
+        let (poll, events) = &mut *guard;
+        let r = poll.poll(events, timeout);
+        self.blocker.store(0, Ordering::SeqCst);
+        // A wake-up that wrote the eventfd also left the futex token: take it.
+        m.note.take_token();
+        let mut wake = Vec::new();
+        if r.is_ok() {
+            self.dispatch(events, &mut wake);
+        }
+        drop(guard);
+        wake.into_iter().for_each(Waker::wake);
+    }
+}
+
+impl M {
+    /// Wakes this idle M: its futex token, and the poller's eventfd when it
+    /// is blocked in epoll (W1–W2 of the module doc).
+    pub(crate) fn wake_up(&self) {
+        // W1.
+        self.note.wake();
+        // W2.
+        fence(Ordering::SeqCst);
+        if let Some(np) = self.shared.netpoll.get() {
+            if np.blocker.load(Ordering::SeqCst) == self.id + 1 {
+                let _ = np.waker.wake();
+            }
+        }
+    }
+}
+
+/// The lazily created poller of a runtime.
+#[derive(Default)]
+pub(crate) struct NetpollCell(OnceLock<Result<Netpoll, String>>);
+
+impl NetpollCell {
+    /// The poller, if it exists.
+    pub(crate) fn get(&self) -> Option<&Netpoll> {
+        self.0.get().and_then(|r| r.as_ref().ok())
+    }
+}
+
+impl Shared {
+    /// The poller, created on first use. On creation the idle Ms are woken,
+    /// so that the sleeper starts waiting in epoll.
+    fn netpoll(&self) -> stdio::Result<&Netpoll> {
+        let mut created = false;
+        let r = self.netpoll.0.get_or_init(|| {
+            created = true;
+            Netpoll::new().map_err(|e| e.to_string())
+        });
+        if created {
+            if let Some(m) = self.timers.current_sleeper() {
+                m.wake_up();
+            }
+            let idle = self.lock().idle_ms.last().cloned();
+            if let Some(m) = idle {
+                m.wake_up();
+            }
+        }
+        r.as_ref().map_err(|e| {
+            stdio::Error::other(format!("switchyard: cannot create the netpoller: {e}"))
+        })
+    }
+
+    /// Non-blocking poll from an M holding a P (find.rs).
+    pub(crate) fn netpoll_now(&self) {
+        if let Some(np) = self.netpoll.get() {
+            if np.blocker.load(Ordering::Relaxed) == 0 {
+                np.poll_now();
+            }
+        }
+    }
+
+    /// Sources registered now (stats).
+    pub(crate) fn io_sources(&self) -> usize {
+        self.netpoll.get().map_or(0, Netpoll::sources_count)
+    }
+
+    /// The idle sleeper `m` waits for the earliest timer `deadline`: in
+    /// epoll once the runtime has a poller, else on its futex.
+    pub(crate) fn sleeper_wait(&self, m: &M, deadline: Option<Instant>) {
+        match self.netpoll.get() {
+            Some(np) => np.poll_blocking(m, deadline),
+            None => {
+                m.note.sleep(deadline);
+            }
+        }
+    }
+
+    /// Whether an idle M should wait in the poller even with no timer.
+    pub(crate) fn netpoll_active(&self) -> bool {
+        self.netpoll.get().is_some()
+    }
+}
+
+/// A source registered with the current runtime's poller: its readiness,
+/// and the runtime, to deregister on drop.
+pub(crate) struct Registration {
+    shared: Arc<Shared>,
+    key: usize,
+    pub(crate) state: Arc<IoState>,
+}
+
+impl std::fmt::Debug for Registration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registration")
+            .field("key", &self.key)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Registration {
+    /// Registers `source` with the runtime of the calling G (or thread
+    /// inside a runtime).
+    pub(crate) fn new(source: &mut impl Source, interest: Interest) -> stdio::Result<Self> {
+        let handle = crate::Handle::current().ok_or_else(|| {
+            stdio::Error::other(
+                "switchyard: an mn socket was created outside an mn runtime (create it on a G)",
+            )
+        })?;
+        let shared = handle.shared().clone();
+        let (state, key) = shared.netpoll()?.register(source, interest)?;
+        Ok(Self { shared, key, state })
+    }
+
+    /// Deregisters `source` (call from the owner's Drop).
+    pub(crate) fn deregister(&self, source: &mut impl Source) {
+        if let Some(np) = self.shared.netpoll.get() {
+            np.deregister(source, self.key);
+        }
+    }
+}

@@ -1,0 +1,352 @@
+//! Networking on the mn runtime (issue 5), over real sockets on 127.0.0.1:
+//! the blocking-style `mn_sched::net` types on Gs, the async
+//! `mn_sched::aio::net` types polled from Gs, readiness races, deadlines
+//! and signals.
+
+mod util;
+
+use std::future::Future;
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::pin::pin;
+use std::sync::mpsc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use mn_sched::{aio, go, net, JoinHandle};
+use util::{rt, run};
+
+/// Polls `f` on the calling G, parking it on Pending.
+fn block_on<F: Future>(f: F) -> F::Output {
+    let mut f = pin!(f);
+    let w = mn_sched::current_waker();
+    let mut cx = Context::from_waker(&w);
+    loop {
+        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+        mn_sched::park();
+    }
+}
+
+/// Spawns a G (test bodies uphold `go`'s contract).
+fn spawn<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> JoinHandle<T> {
+    // SAFETY: test Gs hold no thread-local reference or std lock guard
+    // across a park.
+    unsafe { go(f) }
+}
+
+fn local() -> SocketAddr {
+    "127.0.0.1:0".parse().unwrap()
+}
+
+/// Runs `f` on a thread and fails the test if it takes longer than `limit`
+/// (a hang is a failure, not a stuck CI job).
+fn within<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || tx.send(f()).unwrap());
+    rx.recv_timeout(limit)
+        .unwrap_or_else(|_| panic!("did not finish within {limit:?}: hang"))
+}
+
+/// The bytes client `i` sends: distinct per client and position.
+fn pattern(i: usize, len: usize) -> Vec<u8> {
+    (0..len).map(|k| (i * 31 + k * 7 + k / 251) as u8).collect()
+}
+
+const CONNS: usize = 1000;
+const MSG: usize = 2048;
+
+#[test]
+fn blocking_echo_1000_connections() {
+    within(Duration::from_secs(120), || {
+        run(2, || {
+            let l = net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = l.local_addr().unwrap();
+            let server = spawn(move || {
+                for _ in 0..CONNS {
+                    let (mut s, _) = l.accept().unwrap();
+                    spawn(move || {
+                        let mut buf = [0u8; 4096];
+                        loop {
+                            let n = s.read(&mut buf).unwrap();
+                            if n == 0 {
+                                break;
+                            }
+                            s.write_all(&buf[..n]).unwrap();
+                        }
+                    });
+                }
+            });
+            let clients: Vec<_> = (0..CONNS)
+                .map(|i| {
+                    spawn(move || {
+                        let mut s = net::TcpStream::connect(addr).unwrap();
+                        let msg = pattern(i, MSG);
+                        s.write_all(&msg).unwrap();
+                        let mut back = vec![0u8; MSG];
+                        s.read_exact(&mut back).unwrap();
+                        assert!(back == msg, "client {i}: echo differs");
+                        s.shutdown(std::net::Shutdown::Write).unwrap();
+                        assert_eq!(s.read(&mut [0u8; 1]).unwrap(), 0);
+                    })
+                })
+                .collect();
+            for c in clients {
+                c.join().unwrap();
+            }
+            server.join().unwrap();
+        });
+    });
+}
+
+#[test]
+fn async_echo_1000_connections_polled_from_gs() {
+    within(Duration::from_secs(120), || {
+        run(2, || {
+            let l = aio::net::TcpListener::bind(local()).unwrap();
+            let addr = l.local_addr().unwrap();
+            let server = spawn(move || {
+                for _ in 0..CONNS {
+                    let (s, _) = block_on(l.accept()).unwrap();
+                    spawn(move || {
+                        block_on(async {
+                            let mut buf = [0u8; 4096];
+                            loop {
+                                let n = s.read(&mut buf).await.unwrap();
+                                if n == 0 {
+                                    break;
+                                }
+                                s.write_all(&buf[..n]).await.unwrap();
+                            }
+                        })
+                    });
+                }
+            });
+            let clients: Vec<_> = (0..CONNS)
+                .map(|i| {
+                    spawn(move || {
+                        block_on(async {
+                            let s = aio::net::TcpStream::connect(addr).await.unwrap();
+                            let msg = pattern(i, MSG);
+                            s.write_all(&msg).await.unwrap();
+                            let mut back = vec![0u8; MSG];
+                            s.read_exact(&mut back).await.unwrap();
+                            assert!(back == msg, "client {i}: echo differs");
+                            s.shutdown(std::net::Shutdown::Write).unwrap();
+                            assert_eq!(s.read(&mut [0u8; 1]).await.unwrap(), 0);
+                        })
+                    })
+                })
+                .collect();
+            for c in clients {
+                c.join().unwrap();
+            }
+            server.join().unwrap();
+        });
+    });
+}
+
+/// A connected pair: (the G side, a plain std stream for another thread).
+fn pair_blocking() -> (net::TcpStream, std::net::TcpStream) {
+    let l = net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let peer = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    let (s, _) = l.accept().unwrap();
+    (s, peer)
+}
+
+#[test]
+fn readiness_race_write_vs_park_blocking() {
+    const ITERS: usize = 3000;
+    within(Duration::from_secs(120), || {
+        run(2, || {
+            let (mut s, mut peer) = pair_blocking();
+            // Another OS thread writes one byte when told, racing the G's
+            // read: its WouldBlock, the clearing of readiness, the park.
+            let (go_tx, go_rx) = mpsc::channel::<u32>();
+            let writer = std::thread::spawn(move || {
+                for spin in go_rx {
+                    for _ in 0..spin {
+                        std::hint::spin_loop();
+                    }
+                    peer.write_all(&[7]).unwrap();
+                }
+            });
+            let mut b = [0u8; 1];
+            for i in 0..ITERS {
+                go_tx.send((i as u32 * 37) % 2000).unwrap();
+                s.read_exact(&mut b).unwrap();
+                assert_eq!(b[0], 7);
+            }
+            drop(go_tx);
+            writer.join().unwrap();
+        });
+    });
+}
+
+#[test]
+fn readiness_race_write_vs_registration_async() {
+    const ITERS: usize = 2000;
+    within(Duration::from_secs(120), || {
+        run(2, || {
+            let l = aio::net::TcpListener::bind(local()).unwrap();
+            let addr = l.local_addr().unwrap();
+            for i in 0..ITERS {
+                // The peer writes at once, racing the accepted stream's
+                // registration and the first read's park.
+                let spin = (i as u32 * 53) % 3000;
+                let w = std::thread::spawn(move || {
+                    let mut c = std::net::TcpStream::connect(addr).unwrap();
+                    for _ in 0..spin {
+                        std::hint::spin_loop();
+                    }
+                    c.write_all(&[i as u8]).unwrap();
+                    c
+                });
+                let (s, _) = block_on(l.accept()).unwrap();
+                let mut b = [0u8; 1];
+                block_on(s.read_exact(&mut b)).unwrap();
+                assert_eq!(b[0], i as u8);
+                drop(w.join().unwrap());
+            }
+        });
+    });
+}
+
+#[test]
+fn read_timeout_fails_with_would_block_after_the_deadline() {
+    run(2, || {
+        let (mut s, _peer) = pair_blocking();
+        s.set_read_timeout(Some(Duration::from_millis(60))).unwrap();
+        assert_eq!(s.read_timeout().unwrap(), Some(Duration::from_millis(60)));
+        let t = Instant::now();
+        let e = s.read(&mut [0u8; 8]).unwrap_err();
+        let el = t.elapsed();
+        assert_eq!(e.kind(), std::io::ErrorKind::WouldBlock);
+        assert!(el >= Duration::from_millis(60), "{el:?}");
+        assert!(el < Duration::from_secs(3), "{el:?}");
+        assert!(s.set_read_timeout(Some(Duration::ZERO)).is_err());
+    });
+}
+
+#[test]
+fn read_with_timeout_gets_data_that_arrives_in_time() {
+    run(2, || {
+        let (mut s, mut peer) = pair_blocking();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let w = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(30));
+            peer.write_all(b"hi").unwrap();
+            peer
+        });
+        let mut b = [0u8; 2];
+        s.read_exact(&mut b).unwrap();
+        assert_eq!(&b, b"hi");
+        drop(w.join().unwrap());
+    });
+}
+
+#[test]
+fn udp_blocking_and_async() {
+    run(2, || {
+        let a = net::UdpSocket::bind(local()).unwrap();
+        let b = aio::net::UdpSocket::bind(local()).unwrap();
+        let (aa, ba) = (a.local_addr().unwrap(), b.local_addr().unwrap());
+        let rx = spawn(move || {
+            let mut buf = [0u8; 16];
+            let (n, from) = block_on(b.recv_from(&mut buf)).unwrap();
+            assert_eq!(from, aa);
+            block_on(b.send_to(&buf[..n], from)).unwrap();
+        });
+        a.send_to(b"ping", ba).unwrap();
+        let mut buf = [0u8; 16];
+        a.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let (n, from) = a.recv_from(&mut buf).unwrap();
+        assert_eq!((&buf[..n], from), (&b"ping"[..], ba));
+        rx.join().unwrap();
+    });
+}
+
+#[test]
+fn blocking_net_outside_a_g_panics_clearly() {
+    let rt = rt(1);
+    let h = rt.handle();
+    // Created on a G, used from a plain thread.
+    // SAFETY: the G holds no thread-local reference or std lock guard.
+    let l = unsafe { h.spawn(|| net::TcpListener::bind("127.0.0.1:0").unwrap()) }
+        .unwrap()
+        .join()
+        .unwrap();
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| l.accept()));
+    let e = r.unwrap_err();
+    let msg = e.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(msg.contains("outside a G"), "{msg}");
+}
+
+#[test]
+fn sockets_outside_a_runtime_are_an_error() {
+    let e = aio::net::UdpSocket::bind(local()).unwrap_err();
+    assert!(e.to_string().contains("outside an mn runtime"), "{e}");
+}
+
+#[test]
+fn stats_count_io_sources() {
+    let rt = rt(2);
+    let h = rt.handle();
+    // SAFETY: as above.
+    let (with, without) = unsafe {
+        rt.block_on(move || {
+            let a = net::UdpSocket::bind(local()).unwrap();
+            let l = net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let with = h.stats().io_sources;
+            drop((a, l));
+            (with, h.stats().io_sources)
+        })
+    }
+    .unwrap();
+    assert_eq!((with, without), (2, 0));
+}
+
+#[test]
+fn shutdown_unwinds_gs_parked_on_sockets() {
+    let rt = rt(2);
+    let h = rt.handle();
+    let (tx, rx) = mpsc::channel();
+    // SAFETY: as above.
+    unsafe {
+        h.spawn(move || {
+            let l = net::TcpListener::bind("127.0.0.1:0").unwrap();
+            tx.send(()).unwrap();
+            let _ = l.accept();
+        })
+    }
+    .unwrap();
+    rx.recv().unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    let t = Instant::now();
+    drop(rt);
+    assert!(t.elapsed() < Duration::from_secs(5));
+    assert_eq!(
+        h.stats().io_sources,
+        0,
+        "the unwound G's listener deregistered"
+    );
+}
+
+#[test]
+fn signal_raised_to_self_is_received() {
+    within(Duration::from_secs(30), || {
+        run(2, || {
+            let mut sig = aio::signal::Signal::new(libc::SIGUSR1).unwrap();
+            assert!(format!("{sig:?}").contains("Signal"));
+            let t = std::thread::spawn(|| {
+                std::thread::sleep(Duration::from_millis(30));
+                // SAFETY: raise has no preconditions; the handler is installed.
+                unsafe { libc::kill(libc::getpid(), libc::SIGUSR1) };
+            });
+            assert_eq!(block_on(sig.recv()), Some(()));
+            t.join().unwrap();
+            assert!(aio::signal::Signal::new(libc::SIGKILL).is_err());
+        });
+    });
+}
