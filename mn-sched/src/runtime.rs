@@ -96,6 +96,18 @@ pub struct Stats {
     pub stacks_pooled: usize,
     /// Usable size of each G stack.
     pub stack_size: usize,
+    /// Gs (async tasks included) ever spawned and accepted.
+    pub total_tasks: u64,
+    /// Gs taken from another P's queue by an idle P.
+    pub steals: u64,
+    /// Parks committed (a G went WAITING; cancelled parks not counted).
+    pub parks: u64,
+    /// Stacks held by Gs that have started and not yet exited.
+    pub stacks_in_use: u64,
+    /// OS threads (Ms) the runtime made that are alive (same as `threads`).
+    pub ms: usize,
+    /// OS threads (Ms) the runtime ever made.
+    pub ms_created: usize,
 }
 
 impl Runtime {
@@ -240,6 +252,14 @@ impl fmt::Debug for Handle {
 }
 
 fn stats(shared: &Shared) -> Stats {
+    // Per-P counters (issue 5), summed on read.
+    let sum = |pick: fn(&crate::sched::p::P) -> &std::sync::atomic::AtomicU64| -> u64 {
+        shared
+            .ps
+            .iter()
+            .map(|p| pick(p).load(Ordering::Relaxed))
+            .sum()
+    };
     let (carved, pooled) = shared.stacks.counts();
     Stats {
         procs: shared.nprocs(),
@@ -252,6 +272,17 @@ fn stats(shared: &Shared) -> Stats {
         stacks_carved: carved,
         stacks_pooled: pooled,
         stack_size: shared.stacks.stack_size(),
+        total_tasks: sum(|p| &p.spawned) + shared.external.spawned.load(Ordering::SeqCst)
+            - shared.external.refused.load(Ordering::SeqCst),
+        steals: sum(|p| &p.counts.steals),
+        parks: sum(|p| &p.counts.parks),
+        // Returns read first: a stack counted back was counted given.
+        stacks_in_use: {
+            let back = sum(|p| &p.counts.stacks_back);
+            sum(|p| &p.counts.stacks_given).saturating_sub(back)
+        },
+        ms: shared.threads.alive(),
+        ms_created: shared.threads.created(),
     }
 }
 

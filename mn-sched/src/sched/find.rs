@@ -133,6 +133,7 @@ fn steal_round(m: &M, held: &Held<'_>, steal_next: bool) -> Option<NonNull<Heade
         .map(|i| &ps[(start + i * stride) % n])
         .filter(|v| v.id != me)
         .find_map(|v| held.steal_from(v, steal_next))
+        .inspect(|_| held.count(|c| &c.steals)) // issue 5: Stats::steals
 }
 
 fn gcd(mut a: usize, mut b: usize) -> usize {
