@@ -14,7 +14,6 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use mn_sched::aio::task;
-use util::{is_child, run_child};
 
 /// Bytes of resident memory now (VmRSS).
 fn rss() -> usize {
@@ -120,7 +119,18 @@ fn child(n: usize) {
 
 /// Runs the child and returns its bytes per task.
 fn measure(test: &str, n: usize) -> usize {
-    let out = run_child(test, &n.to_string());
+    // Like util::run_child, with ignored tests included (the soak).
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            test,
+            "--nocapture",
+            "--test-threads=1",
+            "--include-ignored",
+        ])
+        .env(util::CHILD, n.to_string())
+        .output()
+        .expect("spawn child test process");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
