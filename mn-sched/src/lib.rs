@@ -35,7 +35,8 @@
 //! `g/state.rs` (park/wake) → `g/run.rs` (code on a G; the thread-local
 //! rule) → `sched/mod.rs` (glossary, queues) → `sched/runq.rs` →
 //! `sched/idle.rs` (the spinning protocol) → `sched/find.rs` →
-//! `sched/schedule.rs` → `runtime.rs` (shutdown) → `sync/`.
+//! `sched/schedule.rs` → `runtime.rs` (shutdown) → `sync/` → `aio/` (async
+//! tasks on Gs, `block_on_future`, `spawn_local`).
 //!
 //! Model-checked with loom: `scripts/loom.sh` (run queue, park/wake,
 //! spinning). AddressSanitizer: `scripts/asan-mn.sh`.

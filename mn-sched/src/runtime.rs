@@ -272,8 +272,12 @@ fn stats(shared: &Shared) -> Stats {
         stacks_carved: carved,
         stacks_pooled: pooled,
         stack_size: shared.stacks.stack_size(),
-        total_tasks: sum(|p| &p.spawned) + shared.external.spawned.load(Ordering::SeqCst)
-            - shared.external.refused.load(Ordering::SeqCst),
+        // Refusals read first: each was counted as spawned before.
+        total_tasks: {
+            let refused = shared.external.refused.load(Ordering::SeqCst);
+            (sum(|p| &p.spawned) + shared.external.spawned.load(Ordering::SeqCst))
+                .saturating_sub(refused)
+        },
         steals: sum(|p| &p.counts.steals),
         parks: sum(|p| &p.counts.parks),
         // Returns read first: a stack counted back was counted given.
