@@ -4,7 +4,10 @@
 //! * `async_spawn_join_100k` — one iteration spawns 100,000 async tasks at
 //!   2 Ps from a task and awaits every JoinHandle (divide by 100,000 for
 //!   the cost per task; the throughput line gives tasks per second).
-//!   Each mn task is a G with its own stack (the Go model).
+//!   Each mn task is a G with its own stack (the Go model). The
+//!   `spawned from block_on_future` / `block_on` lines spawn from the
+//!   calling thread instead (mn: the external path through the global
+//!   queue; tokio: its inject queue).
 //! * `async_pingpong` — two spawned tasks bounce a counter 10,000 times
 //!   through a minimal one-slot, waker-based channel written here (the same
 //!   code on both runtimes: only the scheduler differs).
@@ -54,7 +57,39 @@ fn spawn_join(c: &mut Criterion) {
             assert_eq!(rt.block_on_future(h).unwrap(), N * (N - 1) / 2);
         })
     });
+    g.bench_function(
+        "mn-sched async tasks, 2 Ps, spawned from block_on_future",
+        |b| {
+            b.iter(|| {
+                let s = rt.block_on_future(async {
+                    let hs: Vec<_> = (0..N).map(|i| task::spawn(async move { i })).collect();
+                    let mut s = 0;
+                    for h in hs {
+                        s += h.await.unwrap();
+                    }
+                    s
+                });
+                assert_eq!(s, N * (N - 1) / 2);
+            })
+        },
+    );
     let trt = tokio_rt();
+    g.bench_function(
+        "tokio multi_thread, 2 workers, spawned from block_on",
+        |b| {
+            b.iter(|| {
+                let s = trt.block_on(async {
+                    let hs: Vec<_> = (0..N).map(|i| tokio::spawn(async move { i })).collect();
+                    let mut s = 0;
+                    for h in hs {
+                        s += h.await.unwrap();
+                    }
+                    s
+                });
+                assert_eq!(s, N * (N - 1) / 2);
+            })
+        },
+    );
     g.bench_function("tokio multi_thread, 2 workers", |b| {
         b.iter(|| {
             let h = trt.spawn(async {
