@@ -170,6 +170,7 @@ impl Runtime {
 
     /// Whether the calling thread is one of this runtime's Ms (for
     /// `block_on_future`'s check, aio/mod.rs).
+    #[cfg_attr(loom, allow(dead_code))]
     pub(crate) fn on_own_thread(&self) -> bool {
         self.is_current()
     }
@@ -207,7 +208,10 @@ impl Handle {
     /// thread by [`Runtime::block_on_future`], if any.
     pub fn current() -> Option<Handle> {
         let Some(m) = M::current() else {
+            #[cfg(not(loom))]
             return crate::aio::entered();
+            #[cfg(loom)]
+            return None;
         };
         // SAFETY: M::current is this thread's live M.
         let shared = unsafe { m.as_ref() }.shared.clone();

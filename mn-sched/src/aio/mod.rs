@@ -18,6 +18,7 @@
 //! released on the thread that took it.
 
 pub mod local;
+pub(crate) mod ready_flag;
 pub mod task;
 
 pub use local::{spawn_local, try_spawn_local, LocalJoinHandle, SpawnLocalError};

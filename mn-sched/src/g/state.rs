@@ -178,6 +178,39 @@ mod loom_tests {
         });
     }
 
+    /// Issue 5's yield path: a wake lands while the G is queued after a
+    /// yield (NOTIFIED); the G clears NOTIFIED, polls (reads the event),
+    /// and parks if it saw nothing. The event is seen, or the park is
+    /// cancelled, or the waker enqueues the parked G.
+    #[test]
+    fn loom_clear_notified_before_poll() {
+        loom::model(|| {
+            let state = Arc::new(State::new());
+            state.start_running();
+            let event = Arc::new(AtomicBool::new(false));
+            let enqueued = Arc::new(AtomicBool::new(false));
+            let waker = {
+                let (state, event, enqueued) = (state.clone(), event.clone(), enqueued.clone());
+                loom::thread::spawn(move || {
+                    event.store(true, Release);
+                    if state.unpark() {
+                        enqueued.store(true, Relaxed);
+                    }
+                })
+            };
+            state.clear_notified();
+            let saw_event = event.load(Acquire);
+            let parked = !saw_event && state.commit_park();
+            if !saw_event && !parked {
+                assert!(event.load(Acquire), "cancelled park without the event");
+            }
+            waker.join().unwrap();
+            if parked {
+                assert!(enqueued.load(Relaxed), "G parked and never enqueued");
+            }
+        });
+    }
+
     /// Two wakers racing for one parked G: exactly one enqueues it.
     #[test]
     fn loom_park_two_wakers_enqueue_once() {
