@@ -125,6 +125,7 @@ impl State {
     /// (issue 5, aio/task.rs): drops a NOTIFIED that the poll will observe
     /// anyway (the wake happened before the poll starts), so the next park
     /// really parks instead of returning at once.
+    #[cfg_attr(loom, allow(dead_code))]
     pub(crate) fn clear_notified(&self) {
         self.0.fetch_and(!NOTIFIED, AcqRel);
     }
