@@ -28,8 +28,12 @@
 //! With both fences, either D3's loads see S1's G, or S3's loads see D1 and
 //! D2 (`npidle > 0`, `nmspinning == 0`) and the submitter starts an M: the
 //! G is never left behind an idle P. `loom_spinning_no_lost_work` checks it
-//! on this very code. The global queue needs no fence: pushes to it take the
-//! sched lock, which D1 holds while it checks the queue and idles the P.
+//! on this very code. The global queue: pushes to it take the sched lock,
+//! which D1 holds while it checks the queue and idles the P; but a push
+//! between D1 and D2 finds `nmspinning != 0` and wakes no one, so D3 also
+//! loads `global_len` (stored SeqCst by every push) — found by issue 5's
+//! `wake_before_park_is_not_lost`, where a G spawned from a plain thread
+//! sat in the global queue behind two sleeping Ms.
 //!
 //! Only one M is woken per submission (S3's CAS); a spinning M that finds
 //! work stops spinning and, if it was the last spinner, wakes one more (so a
