@@ -168,6 +168,34 @@ mod loom_tests {
         });
     }
 
+    /// The global-queue case (issue 5 fix): a push (SeqCst store of
+    /// `global_len`, as `global_push` does) lands after the spinner's D1,
+    /// so D1's locked check missed it; then D3's load of `global_len` or
+    /// the pusher's S3 must catch it.
+    #[test]
+    fn loom_spinning_global_push_after_d1() {
+        loom::model(|| {
+            let idle = Arc::new(Idle::new(0));
+            idle.start_spinning();
+            let global_len = Arc::new(AtomicUsize::new(0));
+            let spinner = loom::thread::spawn({
+                let (idle, global_len) = (idle.clone(), global_len.clone());
+                move || {
+                    idle.p_idled(); // D1 (the queue was empty under the lock)
+                    idle.stop_spinning(); // D2
+                    global_len.load(SeqCst) > 0 // D3, global part
+                }
+            });
+            global_len.store(1, SeqCst); // global_push
+            let woke = idle.submitted(); // wakep: S2–S3
+            let found = spinner.join().unwrap();
+            assert!(
+                found || woke,
+                "a G left in the global queue behind an idle P"
+            );
+        });
+    }
+
     /// Two submitters race to wake the one idle P: only one starts an M.
     #[test]
     fn loom_spinning_one_wake_per_idle() {
