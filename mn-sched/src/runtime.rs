@@ -247,6 +247,12 @@ impl Handle {
     pub fn stats(&self) -> Stats {
         stats(&self.shared)
     }
+
+    /// The runtime's shared state (aio/task.rs spawns onto it).
+    #[cfg_attr(loom, allow(dead_code))]
+    pub(crate) fn shared(&self) -> &Shared {
+        &self.shared
+    }
 }
 
 impl fmt::Debug for Handle {
