@@ -79,6 +79,10 @@ impl Runtime {
     /// [`task::spawn`] find this runtime. The thread sleeps while `f` is
     /// pending; its waker wakes it. A panic in `f` propagates to the caller.
     ///
+    /// Tasks made with [`spawn_local`] on this thread are polled here too,
+    /// between polls of `f`; those still pending when `f` completes are
+    /// dropped (their handles give `Err(JoinError::Cancelled)`).
+    ///
     /// # Panics
     ///
     /// If called from a G or M of this same runtime (it would block a
