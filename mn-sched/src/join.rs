@@ -109,6 +109,7 @@ impl<T> JoinHandle<T> {
     }
 
     /// The G reference, for issue 5's async `JoinHandle` (aio/task.rs).
+    #[cfg_attr(loom, allow(dead_code))]
     pub(crate) fn into_gref(self) -> GRef {
         self.g
     }

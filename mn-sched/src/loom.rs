@@ -1,6 +1,6 @@
 //! The one door to atomics and cells for the lock-free parts: the run queue
-//! (`sched/runq.rs`), the park/wake state word (`g/state.rs`) and the spinning
-//! counters (`sched/idle.rs`). Under `--cfg loom` they are loom's model-checked
+//! (`sched/runq.rs`), the park/wake state word (`g/state.rs`), the spinning
+//! counters (`sched/idle.rs`) and a local task's queued flag (`aio/local.rs`). Under `--cfg loom` they are loom's model-checked
 //! types and the constants shrink (a 4-slot run queue), so the same code runs as
 //! a model (`scripts/loom.sh`) or for real. Leaf OS primitives (the futex note,
 //! the signal handler's registry) use `std` directly: loom cannot model them.
@@ -12,11 +12,11 @@
 #[cfg(loom)]
 pub(crate) use loom::{
     hint::spin_loop,
-    sync::atomic::{fence, AtomicPtr, AtomicU32, AtomicUsize},
+    sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicU32, AtomicUsize},
 };
 
 #[cfg(not(loom))]
 pub(crate) use std::{
     hint::spin_loop,
-    sync::atomic::{fence, AtomicPtr, AtomicU32, AtomicUsize},
+    sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicU32, AtomicUsize},
 };

@@ -100,6 +100,18 @@ pub struct Stats {
     pub io_sources: usize,
     /// Timers pending (sleeps, deadlines, async `Sleep`s).
     pub timers: usize,
+    /// Gs (async tasks included) ever spawned and accepted.
+    pub total_tasks: u64,
+    /// Gs taken from another P's queue by an idle P.
+    pub steals: u64,
+    /// Parks committed (a G went WAITING; cancelled parks not counted).
+    pub parks: u64,
+    /// Stacks held by Gs that have started and not yet exited.
+    pub stacks_in_use: u64,
+    /// OS threads (Ms) the runtime made that are alive (same as `threads`).
+    pub ms: usize,
+    /// OS threads (Ms) the runtime ever made.
+    pub ms_created: usize,
 }
 
 impl Runtime {
@@ -162,6 +174,7 @@ impl Runtime {
 
     /// Whether the calling thread is one of this runtime's Ms (for
     /// `block_on_future`'s check, aio/mod.rs).
+    #[cfg_attr(loom, allow(dead_code))]
     pub(crate) fn on_own_thread(&self) -> bool {
         self.is_current()
     }
@@ -199,7 +212,10 @@ impl Handle {
     /// thread by [`Runtime::block_on_future`], if any.
     pub fn current() -> Option<Handle> {
         let Some(m) = M::current() else {
+            #[cfg(not(loom))]
             return crate::aio::entered();
+            #[cfg(loom)]
+            return None;
         };
         // SAFETY: M::current is this thread's live M.
         let shared = unsafe { m.as_ref() }.shared.clone();
@@ -240,6 +256,12 @@ impl Handle {
     pub fn stats(&self) -> Stats {
         stats(&self.shared)
     }
+
+    /// The runtime's shared state (aio/task.rs spawns onto it).
+    #[cfg_attr(loom, allow(dead_code))]
+    pub(crate) fn shared(&self) -> &Shared {
+        &self.shared
+    }
 }
 
 impl fmt::Debug for Handle {
@@ -249,6 +271,14 @@ impl fmt::Debug for Handle {
 }
 
 fn stats(shared: &Shared) -> Stats {
+    // Per-P counters (issue 5), summed on read.
+    let sum = |pick: fn(&crate::sched::p::P) -> &std::sync::atomic::AtomicU64| -> u64 {
+        shared
+            .ps
+            .iter()
+            .map(|p| pick(p).load(Ordering::Relaxed))
+            .sum()
+    };
     let (carved, pooled) = shared.stacks.counts();
     Stats {
         procs: shared.nprocs(),
@@ -263,6 +293,21 @@ fn stats(shared: &Shared) -> Stats {
         stack_size: shared.stacks.stack_size(),
         io_sources: shared.io_sources(),
         timers: shared.timers.len(),
+        // Refusals read first: each was counted as spawned before.
+        total_tasks: {
+            let refused = shared.external.refused.load(Ordering::SeqCst);
+            (sum(|p| &p.spawned) + shared.external.spawned.load(Ordering::SeqCst))
+                .saturating_sub(refused)
+        },
+        steals: sum(|p| &p.counts.steals),
+        parks: sum(|p| &p.counts.parks),
+        // Returns read first: a stack counted back was counted given.
+        stacks_in_use: {
+            let back = sum(|p| &p.counts.stacks_back);
+            sum(|p| &p.counts.stacks_given).saturating_sub(back)
+        },
+        ms: shared.threads.alive(),
+        ms_created: shared.threads.created(),
     }
 }
 

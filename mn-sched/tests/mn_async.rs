@@ -23,16 +23,15 @@ struct Gate(Arc<GateInner>);
 #[derive(Default)]
 struct GateInner {
     open: AtomicBool,
-    waker: Mutex<Option<Waker>>,
+    wakers: Mutex<Vec<Waker>>,
     polls: AtomicUsize,
 }
 
 impl Gate {
     fn open(&self) {
         self.0.open.store(true, Ordering::Release);
-        if let Some(w) = self.0.waker.lock().unwrap().take() {
-            w.wake();
-        }
+        let wakers = std::mem::take(&mut *self.0.wakers.lock().unwrap());
+        wakers.into_iter().for_each(Waker::wake);
     }
 
     fn wait(&self) -> GateWait {
@@ -50,7 +49,7 @@ impl Future for GateWait {
         if g.open.load(Ordering::Acquire) {
             return Poll::Ready(());
         }
-        *g.waker.lock().unwrap() = Some(cx.waker().clone());
+        g.wakers.lock().unwrap().push(cx.waker().clone());
         if g.open.load(Ordering::Acquire) {
             return Poll::Ready(());
         }
@@ -198,8 +197,10 @@ fn abort_running_task() {
 
 #[test]
 fn abort_before_first_poll_and_after_completion() {
+    // On a G of a 1-P runtime: the spawned task waits in runnext until the
+    // spawner awaits, so the abort surely comes before its first poll.
     let rt = rt(1);
-    rt.block_on_future(async {
+    let body = rt.handle().spawn_future(async {
         let polled = Arc::new(AtomicBool::new(false));
         let p = polled.clone();
         let h = task::spawn(async move { p.store(true, Ordering::SeqCst) });
@@ -214,6 +215,7 @@ fn abort_before_first_poll_and_after_completion() {
         h.abort(); // harmless now
         assert_eq!(h.await.unwrap(), 5);
     });
+    rt.block_on_future(body).unwrap();
 }
 
 #[test]
@@ -589,4 +591,66 @@ fn local_join_handle_abort_panic_and_errors() {
     // SAFETY: the G holds nothing across parks.
     let r = unsafe { rt.block_on(|| try_spawn_local(async {}).is_err()) };
     assert!(r.unwrap());
+}
+
+#[test]
+fn stats_count_tasks_parks_stacks_and_steals() {
+    let rt = rt(2);
+    let before = rt.stats();
+    assert_eq!((before.total_tasks, before.stacks_in_use), (0, 0));
+    let gate = Gate::default();
+    let hs: Vec<_> = (0..500)
+        .map(|_| {
+            let gate = gate.clone();
+            rt.handle().spawn_future(async move { gate.wait().await })
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while gate.0.polls.load(Ordering::Relaxed) < 500 {
+        assert!(Instant::now() < deadline, "tasks never parked");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let s = rt.stats();
+    assert_eq!(s.total_tasks, 500);
+    assert_eq!(s.live_tasks, 500);
+    assert_eq!(s.stacks_in_use, 500, "{s:?}");
+    assert!(s.parks >= 400, "{s:?}"); // a few may still be committing
+    assert!(
+        s.ms >= 1 && s.ms == s.threads && s.ms_created >= s.ms,
+        "{s:?}"
+    );
+    gate.open();
+    for h in hs {
+        rt.block_on_future(h).unwrap();
+    }
+    // Steals: a G spawning yielding tasks on one P; the other P's M steals.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        assert!(Instant::now() < deadline, "no steal in 10 s");
+        rt.block_on_future(rt.handle().spawn_future(async {
+            let hs: Vec<_> = (0..256)
+                .map(|_| {
+                    task::spawn(async {
+                        for _ in 0..10 {
+                            task::yield_now().await;
+                        }
+                    })
+                })
+                .collect();
+            for h in hs {
+                h.await.unwrap();
+            }
+        }))
+        .unwrap();
+        if rt.stats().steals > 0 {
+            break;
+        }
+    }
+    // Every stack came back once its G exited.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while rt.stats().stacks_in_use != 0 || rt.stats().live_tasks != 0 {
+        assert!(Instant::now() < deadline, "{:?}", rt.stats());
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert!(rt.stats().total_tasks >= 501 + 256);
 }

@@ -32,12 +32,13 @@ use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 
 use loop_core::trace::WaitReason;
 
+use super::ready_flag::ReadyFlag;
 use crate::join::JoinError;
 
 /// What a poll loop offers its polls: where local tasks go.
@@ -197,7 +198,7 @@ struct ReadyQueue {
 /// One local task's waker: queues its index once until it is polled.
 struct TaskWaker {
     idx: usize,
-    queued: AtomicBool,
+    queued: ReadyFlag,
     rq: Arc<ReadyQueue>,
 }
 
@@ -207,7 +208,7 @@ impl Wake for TaskWaker {
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        if !self.queued.swap(true, Ordering::AcqRel) {
+        if self.queued.wake() {
             self.rq
                 .q
                 .lock()
@@ -241,11 +242,17 @@ impl LocalSet {
         });
         let flag = Arc::new(TaskWaker {
             idx,
-            queued: AtomicBool::new(false),
+            queued: ReadyFlag::new_queued(),
             rq: self.ready.clone(),
         });
         let waker = Waker::from(flag.clone());
         *join.task_waker.borrow_mut() = Some(waker.clone());
+        self.ready
+            .q
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(idx);
+        self.ready.owner.wake_by_ref();
         self.tasks.borrow_mut()[idx] = Some(Slot {
             task: Box::new(LocalTask {
                 fut: Some(Box::pin(f)),
@@ -255,7 +262,6 @@ impl LocalSet {
             flag,
         });
         self.live.set(self.live.get() + 1);
-        waker.wake();
         LocalJoinHandle { join }
     }
 
@@ -272,7 +278,7 @@ impl LocalSet {
         for idx in batch {
             let slot = self.tasks.borrow_mut().get_mut(idx).and_then(Option::take);
             let Some(mut slot) = slot else { continue };
-            slot.flag.queued.store(false, Ordering::Release);
+            slot.flag.queued.begin_poll();
             let mut cx = Context::from_waker(&slot.waker);
             loop_core::coop::reset();
             let finished = slot.task.poll_task(&mut cx);

@@ -26,6 +26,7 @@
 pub mod local;
 pub mod net;
 pub mod signal;
+pub(crate) mod ready_flag;
 pub mod task;
 pub mod time;
 
@@ -86,6 +87,10 @@ impl Runtime {
     /// [`Handle::current`], [`inside_runtime`], [`user_data`] and
     /// [`task::spawn`] find this runtime. The thread sleeps while `f` is
     /// pending; its waker wakes it. A panic in `f` propagates to the caller.
+    ///
+    /// Tasks made with [`spawn_local`] on this thread are polled here too,
+    /// between polls of `f`; those still pending when `f` completes are
+    /// dropped (their handles give `Err(JoinError::Cancelled)`).
     ///
     /// # Panics
     ///

@@ -65,9 +65,33 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
+    // On an M: borrow its runtime rather than clone the Arc (two atomic
+    // read-modify-writes on a line every P shares, per spawn).
+    if let Some(m) = crate::sched::m::M::current() {
+        // SAFETY: this thread's live M, used without a switch (a spawn
+        // never parks).
+        return spawn_on(&unsafe { m.as_ref() }.shared, f);
+    }
     Handle::current()
         .ok_or(SpawnError::NoRuntime)?
         .try_spawn_future(f)
+}
+
+/// Spawns `f` as a G on `shared`'s runtime.
+fn spawn_on<F>(shared: &crate::sched::Shared, f: F) -> Result<JoinHandle<F::Output>, SpawnError>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    // The body upholds `go`'s contract itself: it parks only between polls,
+    // holding no thread-local reference or lock guard (the coop budget,
+    // wait reason and local host are reached through `#[inline(never)]`
+    // `poll_round`, afresh each time).
+    let h = crate::sched::ready::spawn(shared, move || body(f))?;
+    Ok(JoinHandle {
+        g: Some(h.into_gref()),
+        _output: PhantomData,
+    })
 }
 
 impl Handle {
@@ -95,15 +119,7 @@ impl Handle {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        // SAFETY: the body below upholds `go`'s contract itself: it parks
-        // only between polls, holding no thread-local reference or lock
-        // guard (the coop budget and wait reason are reached through
-        // `#[inline(never)]` `poll_round`, afresh each time).
-        let h = unsafe { self.spawn(move || body(f)) }?;
-        Ok(JoinHandle {
-            g: Some(h.into_gref()),
-            _output: PhantomData,
-        })
+        spawn_on(self.shared(), f)
     }
 }
 

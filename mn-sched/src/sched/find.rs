@@ -139,6 +139,7 @@ fn steal_round(m: &M, held: &Held<'_>, steal_next: bool) -> Option<NonNull<Heade
         .map(|i| &ps[(start + i * stride) % n])
         .filter(|v| v.id != me)
         .find_map(|v| held.steal_from(v, steal_next))
+        .inspect(|_| held.count(|c| &c.steals)) // issue 5: Stats::steals
 }
 
 fn gcd(mut a: usize, mut b: usize) -> usize {
@@ -194,7 +195,12 @@ fn stop_spinning_and_recheck(m: &Arc<M>) -> bool {
     }
     m.set_spinning(false);
     shared.idle.stop_spinning();
-    if shared.ps.iter().all(|p| p.ring_is_empty()) {
+    // The global queue too (issue 5 fix): a spawn from a plain thread that
+    // lands between D1 and D2 sees `nmspinning != 0` and wakes no one, so
+    // this M is the one that must see it (SeqCst store of `global_len` in
+    // `global_push` vs. D2's fence and this SeqCst load).
+    if shared.ps.iter().all(|p| p.ring_is_empty()) && shared.global_len.load(Ordering::SeqCst) == 0
+    {
         return false;
     }
     let mut l = shared.lock();

@@ -28,8 +28,12 @@
 //! With both fences, either D3's loads see S1's G, or S3's loads see D1 and
 //! D2 (`npidle > 0`, `nmspinning == 0`) and the submitter starts an M: the
 //! G is never left behind an idle P. `loom_spinning_no_lost_work` checks it
-//! on this very code. The global queue needs no fence: pushes to it take the
-//! sched lock, which D1 holds while it checks the queue and idles the P.
+//! on this very code. The global queue: pushes to it take the sched lock,
+//! which D1 holds while it checks the queue and idles the P; but a push
+//! between D1 and D2 finds `nmspinning != 0` and wakes no one, so D3 also
+//! loads `global_len` (stored SeqCst by every push) — found by issue 5's
+//! `wake_before_park_is_not_lost`, where a G spawned from a plain thread
+//! sat in the global queue behind two sleeping Ms.
 //!
 //! Only one M is woken per submission (S3's CAS); a spinning M that finds
 //! work stops spinning and, if it was the last spinner, wakes one more (so a
@@ -160,6 +164,34 @@ mod loom_tests {
             assert!(
                 found || woke,
                 "a runnable G was left with a P idle and no M looking"
+            );
+        });
+    }
+
+    /// The global-queue case (issue 5 fix): a push (SeqCst store of
+    /// `global_len`, as `global_push` does) lands after the spinner's D1,
+    /// so D1's locked check missed it; then D3's load of `global_len` or
+    /// the pusher's S3 must catch it.
+    #[test]
+    fn loom_spinning_global_push_after_d1() {
+        loom::model(|| {
+            let idle = Arc::new(Idle::new(0));
+            idle.start_spinning();
+            let global_len = Arc::new(AtomicUsize::new(0));
+            let spinner = loom::thread::spawn({
+                let (idle, global_len) = (idle.clone(), global_len.clone());
+                move || {
+                    idle.p_idled(); // D1 (the queue was empty under the lock)
+                    idle.stop_spinning(); // D2
+                    global_len.load(SeqCst) > 0 // D3, global part
+                }
+            });
+            global_len.store(1, SeqCst); // global_push
+            let woke = idle.submitted(); // wakep: S2–S3
+            let found = spinner.join().unwrap();
+            assert!(
+                found || woke,
+                "a G left in the global queue behind an idle P"
             );
         });
     }

@@ -283,6 +283,11 @@ impl Threads {
         }
     }
 
+    /// Ms ever created (issue 5: Stats::ms_created).
+    pub(crate) fn created(&self) -> usize {
+        self.created.load(Ordering::Relaxed)
+    }
+
     /// Ms alive now.
     pub(crate) fn alive(&self) -> usize {
         self.alive.load(Ordering::SeqCst)

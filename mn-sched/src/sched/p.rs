@@ -42,8 +42,22 @@ pub(crate) struct P {
     pub(crate) spawned: AtomicU64,
     /// Gs that exited on this P (written by the holder only).
     pub(crate) exited: AtomicU64,
+    /// Issue 5 stats, written by the holder only (summed on read):
+    /// Gs stolen by this P, parks committed on it, stacks given to Gs
+    /// starting on it and taken back from Gs exiting on it.
+    pub(crate) counts: PCounts,
     /// Holder-only state.
     local: UnsafeCell<PLocal>,
+}
+
+/// Per-P statistics (issue 5): written by the holder with a plain
+/// load + store (no read-modify-write), read by `stats()` from anywhere.
+#[derive(Debug, Default)]
+pub(crate) struct PCounts {
+    pub(crate) steals: AtomicU64,
+    pub(crate) parks: AtomicU64,
+    pub(crate) stacks_given: AtomicU64,
+    pub(crate) stacks_back: AtomicU64,
 }
 
 /// What only the holder of a P touches.
@@ -71,6 +85,7 @@ impl P {
             tick: AtomicU32::new(0),
             spawned: AtomicU64::new(0),
             exited: AtomicU64::new(0),
+            counts: PCounts::default(),
             local: UnsafeCell::new(PLocal::default()),
         }
     }
@@ -187,6 +202,12 @@ impl<'a> Held<'a> {
     pub(crate) fn count_exit(&self) {
         let n = self.p.exited.load(Ordering::Relaxed) + 1;
         self.p.exited.store(n, Ordering::Release);
+    }
+
+    /// Adds one to a counter of this P's `counts` (holder only).
+    pub(crate) fn count(&self, pick: fn(&PCounts) -> &AtomicU64) {
+        let c = pick(&self.p.counts);
+        c.store(c.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
     }
 
     /// A fresh task id.

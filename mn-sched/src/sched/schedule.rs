@@ -80,7 +80,11 @@ fn execute(m: &M, mut g: NonNull<Header>) {
         // SAFETY: the G that switched back is RUNNING on us (rule 2).
         let h = unsafe { g.as_ref() };
         match req {
-            Request::Park if h.state.commit_park() => return,
+            Request::Park if h.state.commit_park() => {
+                // issue 5: Stats::parks
+                m.held().expect("park without a P").count(|c| &c.parks);
+                return;
+            }
             Request::Park => continue, // NOTIFIED: the park is cancelled.
             Request::Yield => {
                 m.held().expect("yield without a P").push_back(g, &m.shared);
@@ -115,6 +119,7 @@ fn give_stack(m: &M, g: NonNull<Header>) -> bool {
             // the stack stays with the G until its exit.
             ctx.sp = unsafe { arch::init_stack(stack.top(), g_entry) };
             ctx.stack = Some(stack);
+            held.count(|c| &c.stacks_given); // issue 5: Stats::stacks_in_use
             true
         }
         Err(e) => {
@@ -140,6 +145,7 @@ fn finish(m: &M, g: NonNull<Header>) {
     let ctx = unsafe { &mut *h.ctx.get() };
     if let Some(stack) = ctx.stack.take() {
         held.with_local(|l| shared.stacks.put(Some(&mut l.stacks), stack, ctx.low_sp));
+        held.count(|c| &c.stacks_back); // issue 5: Stats::stacks_in_use
     }
     // SAFETY: as above.
     let own = unsafe { &mut *h.own.get() };
