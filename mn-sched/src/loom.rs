@@ -20,3 +20,9 @@ pub(crate) use std::{
     hint::spin_loop,
     sync::atomic::{fence, AtomicPtr, AtomicU32, AtomicUsize},
 };
+
+// Issue 5: the netpoller's readiness word and waiter list (netpoll/io.rs).
+#[cfg(loom)]
+pub(crate) use loom::sync::{atomic::AtomicU64, Mutex, MutexGuard};
+#[cfg(not(loom))]
+pub(crate) use std::sync::{atomic::AtomicU64, Mutex, MutexGuard};

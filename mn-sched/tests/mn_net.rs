@@ -350,3 +350,44 @@ fn signal_raised_to_self_is_received() {
         });
     });
 }
+
+/// Many short runs of a ping-pong pair on one runtime (the bench's shape):
+/// every round trip parks both Gs on I/O, so a lost readiness wake-up
+/// anywhere shows as a hang.
+#[test]
+fn ping_pong_round_trips_on_one_runtime() {
+    within(Duration::from_secs(120), || {
+        let rt = rt(2);
+        for round in 0..40u64 {
+            // SAFETY: the Gs hold no thread-local reference or std lock guard.
+            let n = unsafe {
+                rt.block_on(move || {
+                    let l = net::TcpListener::bind("127.0.0.1:0").unwrap();
+                    let addr = l.local_addr().unwrap();
+                    let server = spawn(move || {
+                        let (mut s, _) = l.accept().unwrap();
+                        s.set_nodelay(true).unwrap();
+                        let mut buf = [0u8; 64];
+                        while s.read_exact(&mut buf).is_ok() {
+                            s.write_all(&buf).unwrap();
+                        }
+                    });
+                    let mut c = net::TcpStream::connect(addr).unwrap();
+                    c.set_nodelay(true).unwrap();
+                    let mut buf = [round as u8; 64];
+                    let mut n = 0;
+                    for _ in 0..500 + round * 50 {
+                        c.write_all(&buf).unwrap();
+                        c.read_exact(&mut buf).unwrap();
+                        n += 1;
+                    }
+                    drop(c);
+                    server.join().unwrap();
+                    n
+                })
+            }
+            .unwrap();
+            assert_eq!(n, 500 + round * 50);
+        }
+    });
+}

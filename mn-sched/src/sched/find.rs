@@ -194,7 +194,13 @@ fn stop_spinning_and_recheck(m: &Arc<M>) -> bool {
     }
     m.set_spinning(false);
     shared.idle.stop_spinning();
-    if shared.ps.iter().all(|p| p.ring_is_empty()) {
+    // Issue 5: the global queue too. A G pushed there by a thread without
+    // a P (the netpoller's blocked M, a timer fired while idle) after our
+    // D1 is followed by a wakep that sees us still spinning and starts no
+    // M; after D2's fence, either we see the push here or that wakep sees
+    // `nmspinning == 0` (found as a hang by the mn_net bench).
+    if shared.ps.iter().all(|p| p.ring_is_empty()) && shared.global_len.load(Ordering::SeqCst) == 0
+    {
         return false;
     }
     let mut l = shared.lock();

@@ -28,8 +28,11 @@
 //! With both fences, either D3's loads see S1's G, or S3's loads see D1 and
 //! D2 (`npidle > 0`, `nmspinning == 0`) and the submitter starts an M: the
 //! G is never left behind an idle P. `loom_spinning_no_lost_work` checks it
-//! on this very code. The global queue needs no fence: pushes to it take the
-//! sched lock, which D1 holds while it checks the queue and idles the P.
+//! on this very code. The global queue: pushes to it take the sched lock,
+//! which D1 holds while it checks the queue and idles the P; but a push
+//! that comes after D1 and before D2 is followed by a wakep that still sees
+//! this M spinning, so D3 also loads the global queue's length (issue 5:
+//! the netpoller pushes Gs from an M without a P).
 //!
 //! Only one M is woken per submission (S3's CAS); a spinning M that finds
 //! work stops spinning and, if it was the last spinner, wakes one more (so a
