@@ -40,6 +40,7 @@
 //! Model-checked with loom: `scripts/loom.sh` (run queue, park/wake,
 //! spinning). AddressSanitizer: `scripts/asan-mn.sh`.
 
+#[cfg(not(loom))]
 pub mod aio;
 mod api;
 mod arch;
@@ -49,6 +50,7 @@ pub mod config;
 mod g;
 mod join;
 mod loom;
+#[cfg(not(loom))]
 pub mod net;
 mod netpoll;
 mod park;

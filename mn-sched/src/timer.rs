@@ -43,7 +43,16 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
+#[cfg(not(loom))]
 use loop_core::time::wheel::{TimerKey as WheelKey, Wheel};
+// Under loom, loop-core leaves its `time` module out; the wheel is plain
+// data, so the model build compiles the very same file here.
+#[cfg(loom)]
+#[path = "../../loop-core/src/time/wheel.rs"]
+#[allow(dead_code, missing_docs)]
+mod wheel;
+#[cfg(loom)]
+use wheel::{TimerKey as WheelKey, Wheel};
 
 use crate::sched::m::M;
 

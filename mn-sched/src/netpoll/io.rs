@@ -201,7 +201,7 @@ mod loom_tests {
     struct Flag(AtomicBool);
 
     impl Wake for Flag {
-        fn wake(self: Arc<Self>) {
+        fn wake(self: std::sync::Arc<Self>) {
             self.0.store(true, Ordering::SeqCst);
         }
     }
