@@ -197,6 +197,22 @@ impl Timers {
         }
     }
 
+    /// Makes a pending timer wake `waker` instead (no-op if it already
+    /// does); false if the timer has fired or was cancelled.
+    pub(crate) fn set_waker(&self, key: TimerKey, waker: &Waker) -> bool {
+        let s = &self.shards[key.shard as usize];
+        let mut w = s.wheel.lock().unwrap_or_else(|e| e.into_inner());
+        match w.get_mut(key.key) {
+            Some((_, old)) => {
+                if !old.will_wake(waker) {
+                    old.clone_from(waker);
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Pending timers.
     pub(crate) fn len(&self) -> usize {
         self.len.load(Ordering::Relaxed)

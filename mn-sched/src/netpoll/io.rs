@@ -126,6 +126,13 @@ impl IoState {
         out.into_iter().for_each(Waker::wake);
     }
 
+    /// Drops every stored waker without waking it (runtime shutdown: a
+    /// waker holds its G, and the G may hold the runtime).
+    pub(crate) fn drop_waiters(&self) {
+        let w = std::mem::take(&mut *self.waiters());
+        drop(w);
+    }
+
     /// Step 1: ready with the word seen, or Pending with the waker stored.
     pub(crate) fn poll_ready(&self, cx: &mut Context<'_>, dir: Direction) -> Poll<u64> {
         let s = self.word.load(Ordering::SeqCst);
