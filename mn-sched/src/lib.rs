@@ -35,7 +35,9 @@
 //! `g/state.rs` (park/wake) → `g/run.rs` (code on a G; the thread-local
 //! rule) → `sched/mod.rs` (glossary, queues) → `sched/runq.rs` →
 //! `sched/idle.rs` (the spinning protocol) → `sched/find.rs` →
-//! `sched/schedule.rs` → `runtime.rs` (shutdown) → `sync/`.
+//! `sched/schedule.rs` → `runtime.rs` (shutdown) → `sync/` → `timer.rs`
+//! (per-P wheels, the sleeper) → `netpoll/` (epoll, readiness) → `aio/`
+//! (async sleep, sockets, signals) → `net/` (blocking-style sockets).
 //!
 //! Model-checked with loom: `scripts/loom.sh` (run queue, park/wake,
 //! spinning). AddressSanitizer: `scripts/asan-mn.sh`.
