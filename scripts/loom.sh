@@ -4,8 +4,9 @@
 # types under --cfg loom; the tests are named loom_*:
 # - loop-core: the remote wake queue;
 # - mn-sched: the run queue (push, pop, steal, runnext with a 4-slot ring),
-#   park/wake (Go's order, the NOTIFIED bit), the spinning protocol and
-#   the netpoller's readiness word (no lost wake, no erased event).
+#   park/wake (Go's order, the NOTIFIED bit), the spinning protocol,
+#   the netpoller's readiness word (no lost wake, no erased event) and
+#   the timers' sleeper handshake (an earlier timer is never slept through).
 # Its own target dir keeps the normal build cached. Extra arguments go to
 # the test binaries (e.g. a test name).
 set -euo pipefail

@@ -24,7 +24,8 @@
 //!   earliest deadline as timeout: on its futex, or in `epoll_wait` once the
 //!   runtime has a netpoller (netpoll/mod.rs), so the M that blocks for I/O
 //!   is the one that waits for the nearest timer.
-//! * Earlier-timer wake-up, a Dekker pair on SeqCst atomics:
+//! * Earlier-timer wake-up, a Dekker pair (SeqCst, a full fence between
+//!   each side's store and load; `loom_timer_sleeper_sees_earlier_timer`):
 //!   - T1 (adder) stores the new earliest tick of its wheel (`fetch_min`);
 //!   - T2 (adder) loads `sleeping_until`; if the new deadline is earlier, it
 //!     takes the sleeper lock and wakes the sleeper (or, with no sleeper,
@@ -38,8 +39,10 @@
 //! * The earliest tick of each wheel is an atomic, so "anything due?" is
 //!   `procs` loads and one clock read.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use crate::loom::{fence, AtomicBool, AtomicU64, AtomicUsize, Mutex, MutexGuard};
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
@@ -160,10 +163,7 @@ impl Timers {
             }
         };
         self.len.fetch_add(1, Ordering::Relaxed);
-        // T1.
-        s.next.fetch_min(tick, Ordering::SeqCst);
-        // T2.
-        let until = self.sleeping_until.load(Ordering::SeqCst);
+        let until = self.publish(shard, tick);
         let who = if tick >= until {
             WakeWho::Nobody
         } else if until != NONE {
@@ -183,6 +183,36 @@ impl Timers {
             }),
             who,
         )
+    }
+
+    /// T1–T2: publishes `tick` as a candidate earliest deadline of wheel
+    /// `shard`; returns the sleeper's deadline seen after it.
+    fn publish(&self, shard: usize, tick: u64) -> u64 {
+        // T1.
+        self.shards[shard].next.fetch_min(tick, Ordering::SeqCst);
+        // A full fence between the store and the load of the Dekker pair
+        // (loom models SeqCst accesses as AcqRel only; with them alone its
+        // model finds the interleaving where both sides miss).
+        fence(Ordering::SeqCst);
+        // T2.
+        self.sleeping_until.load(Ordering::SeqCst)
+    }
+
+    /// S1–S2: announces `first` as the sleeper's deadline until a reload of
+    /// the wheels finds nothing earlier; returns the deadline settled on.
+    fn settle(&self, mut first: u64) -> u64 {
+        loop {
+            // S1: with no timer, NONE - 1 still tells adders a sleeper exists.
+            self.sleeping_until
+                .store(first.min(NONE - 1), Ordering::SeqCst);
+            fence(Ordering::SeqCst);
+            // S2.
+            let again = self.earliest();
+            if again >= first {
+                return first;
+            }
+            first = again;
+        }
     }
 
     /// Disarms a timer (no-op if it fired).
@@ -281,21 +311,11 @@ impl Timers {
             return None;
         }
         self.sleeper_wanted.store(false, Ordering::SeqCst);
-        let mut first = self.earliest();
+        let first = self.earliest();
         if first == NONE && !always {
             return None;
         }
-        loop {
-            // S1: with no timer, NONE - 1 still tells adders a sleeper exists.
-            self.sleeping_until
-                .store(first.min(NONE - 1), Ordering::SeqCst);
-            // S2.
-            let again = self.earliest();
-            if again >= first {
-                break;
-            }
-            first = again;
-        }
+        let first = self.settle(first);
         *st = Some(m.clone());
         Some((first != NONE).then(|| self.instant(first)))
     }
@@ -366,5 +386,35 @@ impl crate::sched::Shared {
             }
         }
         key
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+
+    /// T1–T2 against S1–S2: a timer added (tick 5) while an idle M settles
+    /// on the earliest deadline (another wheel holds tick 10). Either the
+    /// adder sees the sleeper's announced deadline and it is later (so the
+    /// adder wakes it), or the sleeper settles on 5: the new timer is never
+    /// slept through.
+    #[test]
+    fn loom_timer_sleeper_sees_earlier_timer() {
+        loom::model(|| {
+            let t = loom::sync::Arc::new(Timers::new(2));
+            t.shards[1].next.store(10, Ordering::SeqCst);
+            let adder = loom::thread::spawn({
+                let t = t.clone();
+                move || t.publish(0, 5)
+            });
+            let first = t.earliest();
+            let settled = t.settle(first);
+            let seen = adder.join().unwrap();
+            let adder_wakes = seen != NONE && 5 < seen;
+            assert!(
+                adder_wakes || settled <= 5,
+                "the sleeper settled on {settled} and the adder saw {seen}: timer 5 slept through"
+            );
+        });
     }
 }
