@@ -24,8 +24,8 @@
 //!   earliest deadline as timeout: on its futex, or in `epoll_wait` once the
 //!   runtime has a netpoller (netpoll/mod.rs), so the M that blocks for I/O
 //!   is the one that waits for the nearest timer.
-//! * Earlier-timer wake-up, a Dekker pair (SeqCst, a full fence between
-//!   each side's store and load; `loom_timer_sleeper_sees_earlier_timer`):
+//! * Earlier-timer wake-up, a Dekker pair on SeqCst accesses
+//!   (`loom_timer_sleeper_sees_earlier_timer`):
 //!   - T1 (adder) stores the new earliest tick of its wheel (`fetch_min`);
 //!   - T2 (adder) loads `sleeping_until`; if the new deadline is earlier, it
 //!     takes the sleeper lock and wakes the sleeper (or, with no sleeper,
@@ -42,7 +42,9 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use crate::loom::{fence, AtomicBool, AtomicU64, AtomicUsize, Mutex, MutexGuard};
+#[cfg(loom)]
+use crate::loom::fence;
+use crate::loom::{AtomicBool, AtomicU64, AtomicUsize, Mutex, MutexGuard};
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
@@ -119,13 +121,21 @@ impl Timers {
 
     /// `t` as a tick, rounded up (a deadline never fires early).
     fn tick_up(&self, t: Instant) -> u64 {
-        let ns = t.saturating_duration_since(self.epoch).as_nanos();
-        (ns.div_ceil(1000)).min(NONE as u128 - 1) as u64
+        // u64 arithmetic (a u128 division showed in profiles).
+        let d = t.saturating_duration_since(self.epoch);
+        d.as_secs()
+            .saturating_mul(1_000_000)
+            .saturating_add(u64::from(d.subsec_nanos().div_ceil(1000)))
+            .min(NONE - 1)
     }
 
     /// Now as a tick, rounded down.
     fn now_tick(&self) -> u64 {
-        (self.epoch.elapsed().as_nanos() / 1000).min(NONE as u128 - 1) as u64
+        let d = self.epoch.elapsed();
+        d.as_secs()
+            .saturating_mul(1_000_000)
+            .saturating_add(u64::from(d.subsec_micros()))
+            .min(NONE - 1)
     }
 
     fn instant(&self, tick: u64) -> Instant {
@@ -190,9 +200,12 @@ impl Timers {
     fn publish(&self, shard: usize, tick: u64) -> u64 {
         // T1.
         self.shards[shard].next.fetch_min(tick, Ordering::SeqCst);
-        // A full fence between the store and the load of the Dekker pair
-        // (loom models SeqCst accesses as AcqRel only; with them alone its
-        // model finds the interleaving where both sides miss).
+        // SeqCst accesses alone make the Dekker pair sound (one total order
+        // over T1, T2, S1, S2). loom models SeqCst accesses as AcqRel only,
+        // so its model needs the fences the real build can do without (an
+        // `mfence` per timer added): with neither, loom finds both sides
+        // missing the earlier timer.
+        #[cfg(loom)]
         fence(Ordering::SeqCst);
         // T2.
         self.sleeping_until.load(Ordering::SeqCst)
@@ -205,6 +218,7 @@ impl Timers {
             // S1: with no timer, NONE - 1 still tells adders a sleeper exists.
             self.sleeping_until
                 .store(first.min(NONE - 1), Ordering::SeqCst);
+            #[cfg(loom)]
             fence(Ordering::SeqCst);
             // S2.
             let again = self.earliest();

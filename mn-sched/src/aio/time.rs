@@ -94,7 +94,10 @@ impl Sleep {
     ///
     /// When first polled outside an mn runtime.
     pub fn poll_elapsed(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        if Instant::now() >= self.deadline {
+        // The first poll reads no clock: arming a timer whose deadline has
+        // passed wakes the waker at once (or the timer fires at the next
+        // look at the timers), and the next poll sees the clock.
+        if self.armed.is_some() && Instant::now() >= self.deadline {
             self.disarm();
             return Poll::Ready(());
         }
