@@ -44,7 +44,7 @@ use std::sync::Arc;
 
 #[cfg(loom)]
 use crate::loom::fence;
-use crate::loom::{AtomicBool, AtomicU64, AtomicUsize, Mutex, MutexGuard};
+use crate::loom::{AtomicBool, AtomicU64, Mutex, MutexGuard};
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
@@ -90,8 +90,6 @@ pub(crate) struct Timers {
     sleeper: Mutex<Option<Arc<M>>>,
     /// An idle M was woken to become the sleeper and has not yet.
     sleeper_wanted: AtomicBool,
-    /// Pending timers (approximate while adds race with fires).
-    len: AtomicUsize,
     epoch: Instant,
 }
 
@@ -110,7 +108,6 @@ impl Timers {
             sleeping_until: AtomicU64::new(NONE),
             sleeper: Mutex::new(None),
             sleeper_wanted: AtomicBool::new(false),
-            len: AtomicUsize::new(0),
             epoch: Instant::now(),
         }
     }
@@ -172,7 +169,6 @@ impl Timers {
                 }
             }
         };
-        self.len.fetch_add(1, Ordering::Relaxed);
         let until = self.publish(shard, tick);
         let who = if tick >= until {
             WakeWho::Nobody
@@ -233,11 +229,8 @@ impl Timers {
     pub(crate) fn cancel(&self, key: TimerKey) {
         let s = &self.shards[key.shard as usize];
         let mut w = s.wheel.lock().unwrap_or_else(|e| e.into_inner());
-        if w.remove(key.key).is_some() {
-            self.len.fetch_sub(1, Ordering::Relaxed);
-            if w.is_empty() {
-                s.next.store(NONE, Ordering::SeqCst);
-            }
+        if w.remove(key.key).is_some() && w.is_empty() {
+            s.next.store(NONE, Ordering::SeqCst);
         }
     }
 
@@ -257,9 +250,13 @@ impl Timers {
         }
     }
 
-    /// Pending timers.
+    /// Pending timers (counted under each wheel's lock: for stats, kept
+    /// off the add/cancel path).
     pub(crate) fn len(&self) -> usize {
-        self.len.load(Ordering::Relaxed)
+        self.shards
+            .iter()
+            .map(|s| s.wheel.lock().unwrap_or_else(|e| e.into_inner()).len())
+            .sum()
     }
 
     /// Whether any timer is armed.
@@ -301,7 +298,6 @@ impl Timers {
                 continue;
             };
             let n = w.advance(now, FIRE_LIMIT, |e| fired.push(e));
-            self.len.fetch_sub(n, Ordering::Relaxed);
             // Exact or earlier (a cascade boundary); an add racing here
             // stores its own fetch_min after our store (it holds the lock).
             let next = if n == FIRE_LIMIT {
@@ -355,7 +351,6 @@ impl Timers {
             s.next.store(NONE, Ordering::SeqCst);
             drop(old);
         }
-        self.len.store(0, Ordering::Relaxed);
         let sleeper = self.sleeper().take();
         self.sleeping_until.store(NONE, Ordering::SeqCst);
         drop(sleeper);
