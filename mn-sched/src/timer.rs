@@ -6,7 +6,14 @@
 //! Why per-P wheels: a million sleeping tasks each insert and cancel once;
 //! the wheel makes both O(1) (a heap pays ~20 comparisons a million deep),
 //! and one wheel per P (a G adds to its own P's wheel) keeps the lock
-//! uncontended while every P adds at once. A timer added from outside any
+//! uncontended while every P adds at once. Measured (`cargo bench --bench
+//! mn_net -- timer`, shared 2-core box): insert + cancel 97–146 ns beside
+//! tokio multi_thread's 74–105 ns in the same runs; `cargo run --release
+//! --example mn_timer_million`: 1,000,000 timers armed from 1,000 Gs on 2 Ps
+//! in 113 ns each, ~92 B of RSS per timer (Sleep and G stacks included).
+//! A 4-ary heap per P was not built to compare (no time in issue 5's
+//! session): the choice rests on the O(1) argument above, not on a race.
+//! A timer added from outside any
 //! P goes to wheel `thread hash % procs`. Firing "steals": any M that finds
 //! a wheel's earliest deadline past fires it (`try_lock`; a wheel another M
 //! is firing is skipped), and the wakes of one pass are sorted by deadline,
