@@ -96,6 +96,10 @@ fn blocking_echo_1000_connections() {
                 c.join().unwrap();
             }
             server.join().unwrap();
+            // 2,000 sockets waited on without a thread each: the Ms are the
+            // Ps' (the netpoller is one of the idle Ms, not a thread).
+            let threads = mn_sched::Handle::current().unwrap().stats().threads;
+            assert!(threads <= 2 + 1, "{threads} Ms for 2 Ps");
         });
     });
 }
