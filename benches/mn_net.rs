@@ -180,17 +180,20 @@ fn timer_insert_cancel(c: &mut Criterion) {
             .build()
             .unwrap();
         b.iter_custom(|iters| {
-            rt.block_on(tokio::spawn(async move {
-                let w = std::task::Waker::noop();
-                let mut cx = Context::from_waker(w);
-                let t = Instant::now();
-                for _ in 0..iters {
-                    let mut s = pin!(tokio::time::sleep(Duration::from_secs(10)));
-                    assert!(s.as_mut().poll(&mut cx).is_pending());
-                }
-                t.elapsed()
-            }))
-            .unwrap()
+            rt.block_on(async move {
+                tokio::spawn(async move {
+                    let w = std::task::Waker::noop();
+                    let mut cx = Context::from_waker(w);
+                    let t = Instant::now();
+                    for _ in 0..iters {
+                        let mut s = pin!(tokio::time::sleep(Duration::from_secs(10)));
+                        assert!(s.as_mut().poll(&mut cx).is_pending());
+                    }
+                    t.elapsed()
+                })
+                .await
+                .unwrap()
+            })
         })
     });
     g.finish();

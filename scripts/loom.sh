@@ -5,7 +5,9 @@
 # - loop-core: the remote wake queue;
 # - mn-sched: the run queue (push, pop, steal, runnext with a 4-slot ring),
 #   park/wake (Go's order, the NOTIFIED bit, issue 5's clear-before-poll),
-#   the spinning protocol and a local task's queued flag (aio).
+#   the spinning protocol, a local task's queued flag (aio), the
+#   netpoller's readiness word (no lost wake, no erased event) and the
+#   timers' sleeper handshake (an earlier timer is never slept through).
 # Its own target dir keeps the normal build cached. Extra arguments go to
 # the test binaries (e.g. a test name).
 set -euo pipefail

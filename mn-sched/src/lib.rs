@@ -35,8 +35,10 @@
 //! `g/state.rs` (park/wake) → `g/run.rs` (code on a G; the thread-local
 //! rule) → `sched/mod.rs` (glossary, queues) → `sched/runq.rs` →
 //! `sched/idle.rs` (the spinning protocol) → `sched/find.rs` →
-//! `sched/schedule.rs` → `runtime.rs` (shutdown) → `sync/` → `aio/` (async
-//! tasks on Gs, `block_on_future`, `spawn_local`).
+//! `sched/schedule.rs` → `runtime.rs` (shutdown) → `sync/` → `timer.rs`
+//! (per-P wheels, the sleeper) → `netpoll/` (epoll, readiness) → `aio/`
+//! (async tasks on Gs, `block_on_future`, `spawn_local`; async sleep,
+//! sockets, signals) → `net/` (blocking-style sockets).
 //!
 //! Model-checked with loom: `scripts/loom.sh` (run queue, park/wake,
 //! spinning). AddressSanitizer: `scripts/asan-mn.sh`.
@@ -57,6 +59,7 @@ pub mod config;
 mod g;
 mod join;
 mod loom;
+#[cfg(not(loom))]
 pub mod net;
 mod netpoll;
 mod park;

@@ -20,3 +20,16 @@ pub(crate) use std::{
     hint::spin_loop,
     sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicU32, AtomicUsize},
 };
+
+// Issue 5: the netpoller's readiness word and waiter list (netpoll/io.rs),
+// the timers' sleeper protocol (timer.rs).
+#[cfg(loom)]
+pub(crate) use loom::sync::{
+    atomic::{AtomicBool, AtomicU64},
+    Mutex, MutexGuard,
+};
+#[cfg(not(loom))]
+pub(crate) use std::sync::{
+    atomic::{AtomicBool, AtomicU64},
+    Mutex, MutexGuard,
+};

@@ -345,6 +345,7 @@ fn shutdown(shared: &Arc<Shared>) {
     idle.iter().for_each(|m| m.wake_up());
     drop(idle);
     shared.timers.clear();
+    shared.netpoll_clear();
     join_threads(shared, deadline);
 }
 

@@ -96,6 +96,10 @@ fn blocking_echo_1000_connections() {
                 c.join().unwrap();
             }
             server.join().unwrap();
+            // 2,000 sockets waited on without a thread each: the Ms are the
+            // Ps' (the netpoller is one of the idle Ms, not a thread).
+            let threads = mn_sched::Handle::current().unwrap().stats().threads;
+            assert!(threads <= 2 + 1, "{threads} Ms for 2 Ps");
         });
     });
 }
@@ -348,5 +352,110 @@ fn signal_raised_to_self_is_received() {
             t.join().unwrap();
             assert!(aio::signal::Signal::new(libc::SIGKILL).is_err());
         });
+    });
+}
+
+/// Many short runs of a ping-pong pair on one runtime (the bench's shape):
+/// every round trip parks both Gs on I/O, so a lost readiness wake-up
+/// anywhere shows as a hang.
+#[test]
+fn ping_pong_round_trips_on_one_runtime() {
+    within(Duration::from_secs(120), || {
+        let rt = rt(2);
+        for round in 0..40u64 {
+            // SAFETY: the Gs hold no thread-local reference or std lock guard.
+            let n = unsafe {
+                rt.block_on(move || {
+                    let l = net::TcpListener::bind("127.0.0.1:0").unwrap();
+                    let addr = l.local_addr().unwrap();
+                    let server = spawn(move || {
+                        let (mut s, _) = l.accept().unwrap();
+                        s.set_nodelay(true).unwrap();
+                        let mut buf = [0u8; 64];
+                        while s.read_exact(&mut buf).is_ok() {
+                            s.write_all(&buf).unwrap();
+                        }
+                    });
+                    let mut c = net::TcpStream::connect(addr).unwrap();
+                    c.set_nodelay(true).unwrap();
+                    let mut buf = [round as u8; 64];
+                    let mut n = 0;
+                    for _ in 0..500 + round * 50 {
+                        c.write_all(&buf).unwrap();
+                        c.read_exact(&mut buf).unwrap();
+                        n += 1;
+                    }
+                    drop(c);
+                    server.join().unwrap();
+                    n
+                })
+            }
+            .unwrap();
+            assert_eq!(n, 500 + round * 50);
+        }
+    });
+}
+
+#[test]
+fn types_are_send_sync_and_sleep_is_unpin() {
+    fn send_sync<T: Send + Sync + std::fmt::Debug>() {}
+    fn send_unpin<T: Send + Unpin + std::fmt::Debug + Future<Output = ()>>() {}
+    send_sync::<aio::net::TcpListener>();
+    send_sync::<aio::net::TcpStream>();
+    send_sync::<aio::net::UdpSocket>();
+    send_sync::<net::TcpListener>();
+    send_sync::<net::TcpStream>();
+    send_sync::<net::UdpSocket>();
+    send_sync::<aio::signal::Signal>();
+    send_unpin::<aio::time::Sleep>();
+}
+
+#[test]
+fn connected_udp_peek_and_accept_timeout() {
+    run(2, || {
+        let a = aio::net::UdpSocket::bind(local()).unwrap();
+        let b = net::UdpSocket::bind(local()).unwrap();
+        a.connect(b.local_addr().unwrap()).unwrap();
+        b.connect(a.local_addr().unwrap()).unwrap();
+        assert_eq!(a.peer_addr().unwrap(), b.local_addr().unwrap());
+        block_on(a.send(b"abc")).unwrap();
+        let mut buf = [0u8; 8];
+        assert_eq!(b.recv(&mut buf).unwrap(), 3);
+        assert_eq!(&buf[..3], b"abc");
+        b.send(b"xy").unwrap();
+        assert_eq!(block_on(a.recv(&mut buf)).unwrap(), 2);
+
+        // peek leaves the bytes for the read.
+        let (s, mut peer) = pair_blocking();
+        peer.write_all(b"peek").unwrap();
+        let mut p = [0u8; 4];
+        assert_eq!(s.peek(&mut p).unwrap(), 4);
+        let mut r = [0u8; 4];
+        (&s).read_exact(&mut r).unwrap();
+        assert_eq!((&p, &r), (b"peek", b"peek"));
+
+        // An accept with a timeout and no client.
+        let l = net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.set_accept_timeout(Some(Duration::from_millis(30)))
+            .unwrap();
+        let t = Instant::now();
+        let e = l.accept().unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::WouldBlock);
+        assert!(t.elapsed() >= Duration::from_millis(30));
+    });
+}
+
+#[test]
+fn connect_to_a_closed_port_is_an_error() {
+    run(2, || {
+        // Bind then drop: the port is (almost certainly) closed now.
+        let addr = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let e = net::TcpStream::connect(addr).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused);
+        let e = block_on(aio::net::TcpStream::connect(addr)).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused);
     });
 }

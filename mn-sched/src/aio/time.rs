@@ -11,7 +11,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use crate::sched::Shared;
@@ -39,11 +39,11 @@ fn far_future() -> Instant {
     Instant::now() + Duration::from_secs(86_400 * 365 * 30)
 }
 
-/// The timer a polled [`Sleep`] holds.
+/// The timer a polled [`Sleep`] holds. The waker lives only in the timer
+/// (one clone per sleep); a re-poll swaps it in place under the wheel's lock.
 struct Armed {
     shared: Arc<Shared>,
     key: Option<TimerKey>,
-    waker: Waker,
 }
 
 /// The future of [`sleep`] / [`sleep_until`]. `Unpin`, `Send`; dropping it
@@ -94,22 +94,27 @@ impl Sleep {
     ///
     /// When first polled outside an mn runtime.
     pub fn poll_elapsed(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        if Instant::now() >= self.deadline {
+        // The first poll reads no clock: arming a timer whose deadline has
+        // passed wakes the waker at once (or the timer fires at the next
+        // look at the timers), and the next poll sees the clock.
+        if self.armed.is_some() && Instant::now() >= self.deadline {
             self.disarm();
             return Poll::Ready(());
         }
         if let Some(a) = &self.armed {
-            if a.waker.will_wake(cx.waker()) {
-                return Poll::Pending;
+            match a.key {
+                Some(k) if a.shared.timers.set_waker(k, cx.waker()) => return Poll::Pending,
+                // Fired (the deadline passed since the check above) or never
+                // armed: look at the clock again, then re-arm.
+                _ if Instant::now() >= self.deadline => {
+                    self.disarm();
+                    return Poll::Ready(());
+                }
+                _ => {}
             }
         }
         let shared = match self.armed.take() {
-            Some(a) => {
-                if let Some(k) = a.key {
-                    a.shared.timers.cancel(k);
-                }
-                a.shared
-            }
+            Some(a) => a.shared,
             None => crate::Handle::current()
                 .expect(
                     "mn_sched::aio::time::Sleep polled outside an mn runtime: \
@@ -119,11 +124,7 @@ impl Sleep {
                 .clone(),
         };
         let key = shared.add_timer(self.deadline, cx.waker().clone());
-        self.armed = Some(Armed {
-            shared,
-            key,
-            waker: cx.waker().clone(),
-        });
+        self.armed = Some(Armed { shared, key });
         Poll::Pending
     }
 }

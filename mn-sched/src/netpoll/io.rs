@@ -19,9 +19,10 @@
 //!    again instead of forgetting readiness that came after its syscall.
 
 use std::io;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::Ordering;
 use std::task::{Context, Poll, Waker};
+
+use crate::loom::{AtomicU64, Mutex};
 
 /// Readable (or acceptable).
 const READABLE: u64 = 1;
@@ -78,7 +79,7 @@ impl IoState {
         }
     }
 
-    fn waiters(&self) -> std::sync::MutexGuard<'_, Waiters> {
+    fn waiters(&self) -> crate::loom::MutexGuard<'_, Waiters> {
         self.waiters.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -123,6 +124,13 @@ impl IoState {
         let mut out = Vec::new();
         self.set(READABLE | WRITABLE | ERROR, &mut out);
         out.into_iter().for_each(Waker::wake);
+    }
+
+    /// Drops every stored waker without waking it (runtime shutdown: a
+    /// waker holds its G, and the G may hold the runtime).
+    pub(crate) fn drop_waiters(&self) {
+        let w = std::mem::take(&mut *self.waiters());
+        drop(w);
     }
 
     /// Step 1: ready with the word seen, or Pending with the waker stored.
@@ -187,5 +195,79 @@ impl IoState {
     pub(crate) fn clear_now(&self, dir: Direction) {
         let s = self.word.load(Ordering::SeqCst);
         self.clear(dir, s);
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+    use loom::sync::atomic::AtomicBool;
+    use loom::sync::Arc;
+    use std::task::Wake;
+
+    struct Flag(AtomicBool);
+
+    impl Wake for Flag {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+
+    fn flag_waker() -> (std::sync::Arc<Flag>, Waker) {
+        let f = std::sync::Arc::new(Flag(AtomicBool::new(false)));
+        (f.clone(), Waker::from(f))
+    }
+
+    /// Steps 1–2: an event racing a waiter's registration. Either the
+    /// waiter sees the readiness, or its waker is among those the event
+    /// wakes.
+    #[test]
+    fn loom_readiness_no_lost_wake() {
+        loom::model(|| {
+            let st = Arc::new(IoState::new(1));
+            let poller = loom::thread::spawn({
+                let st = st.clone();
+                move || {
+                    let mut out = Vec::new();
+                    st.set(READABLE, &mut out);
+                    out.into_iter().for_each(Waker::wake);
+                }
+            });
+            let (flag, w) = flag_waker();
+            let ready = st
+                .poll_ready(&mut Context::from_waker(&w), Direction::Read)
+                .is_ready();
+            poller.join().unwrap();
+            assert!(
+                ready || flag.0.load(Ordering::SeqCst),
+                "readiness arrived but the waiter was neither told nor woken"
+            );
+        });
+    }
+
+    /// Step 3: an event that arrives after the operation saw the word (and
+    /// got WouldBlock) is not erased by its clear.
+    #[test]
+    fn loom_readiness_clear_keeps_later_event() {
+        loom::model(|| {
+            let st = Arc::new(IoState::new(1));
+            let mut out = Vec::new();
+            st.set(READABLE, &mut out);
+            let s = st.word.load(Ordering::SeqCst);
+            let poller = loom::thread::spawn({
+                let st = st.clone();
+                move || {
+                    let mut out = Vec::new();
+                    st.set(READABLE, &mut out);
+                }
+            });
+            // The syscall said WouldBlock: forget what `s` showed.
+            st.clear(Direction::Read, s);
+            poller.join().unwrap();
+            // The second event came after `s` was read: whichever order the
+            // clear and the event took, the readiness is still there.
+            let now = st.word.load(Ordering::SeqCst);
+            assert!(now & READABLE != 0, "a later event was erased");
+        });
     }
 }

@@ -244,6 +244,16 @@ impl Shared {
         }
     }
 
+    /// Shutdown step 3: forgets the waiters of sources still registered
+    /// (their Gs are gone; sockets that outlive the runtime keep working as
+    /// plain non-blocking sockets and fail nothing here).
+    pub(crate) fn netpoll_clear(&self) {
+        if let Some(np) = self.netpoll.get() {
+            let all: Vec<_> = np.sources().iter().map(|(_, s)| s.clone()).collect();
+            all.iter().for_each(|s| s.drop_waiters());
+        }
+    }
+
     /// Sources registered now (stats).
     pub(crate) fn io_sources(&self) -> usize {
         self.netpoll.get().map_or(0, Netpoll::sources_count)

@@ -195,10 +195,11 @@ fn stop_spinning_and_recheck(m: &Arc<M>) -> bool {
     }
     m.set_spinning(false);
     shared.idle.stop_spinning();
-    // The global queue too (issue 5 fix): a spawn from a plain thread that
-    // lands between D1 and D2 sees `nmspinning != 0` and wakes no one, so
-    // this M is the one that must see it (SeqCst store of `global_len` in
-    // `global_push` vs. D2's fence and this SeqCst load).
+    // The global queue too (issue 5 fix): a G pushed there by a thread
+    // without a P (a spawn from a plain thread, the netpoller's blocked M, a
+    // timer fired while idle) between D1 and D2 sees `nmspinning != 0` and
+    // wakes no one, so this M is the one that must see it (SeqCst store of
+    // `global_len` in `global_push` vs. D2's fence and this SeqCst load).
     if shared.ps.iter().all(|p| p.ring_is_empty()) && shared.global_len.load(Ordering::SeqCst) == 0
     {
         return false;

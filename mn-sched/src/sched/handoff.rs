@@ -59,10 +59,24 @@ pub(crate) fn startm(shared: &Shared, p: Option<usize>, spinning: bool) {
         }
         return;
     };
-    if let Some(m) = l.idle_ms.pop() {
+    // Issue 5: an idle M readying Gs itself (the netpoller's M after
+    // epoll_wait, the timer sleeper firing timers) takes the P: it is awake
+    // already, and another M would cost a futex wake and a thread switch.
+    let me = M::current().and_then(|cur| {
+        l.idle_ms
+            .iter()
+            .position(|x| std::ptr::eq(Arc::as_ptr(x), cur.as_ptr()))
+    });
+    let picked = match me {
+        Some(i) => Some(l.idle_ms.swap_remove(i)),
+        None => l.idle_ms.pop(),
+    };
+    if let Some(m) = picked {
         m.hand_p(&shared.ps[p], spinning);
         drop(l);
-        // wake_up, not note.wake: this M may be blocked in epoll (netpoll).
+        // wake_up, not note.wake: this M may be blocked in epoll. On
+        // ourselves it only leaves a token (no syscall), so whatever path
+        // we are on, the next sleep returns and finds the P.
         m.wake_up();
         return;
     }

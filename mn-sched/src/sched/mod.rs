@@ -17,7 +17,7 @@
 //! ```text
 //!   spawn / wake on a P ──► runnext (1 slot) ──► local ring (256) ──► overflow: half ──► global queue
 //!   wake from outside ─────────────────────────────────────────────────────────────────► global queue
-//!   an M looks:  every 61st tick: global │ runnext, ring │ global (batch) │ timers │
+//!   an M looks:  every 61st tick: global │ runnext, ring │ global (batch) │ timers, netpoll(0) │
 //!                steal half a random P's ring (4 rounds; runnext in the last) │ park on its futex
 //! ```
 //!
@@ -26,6 +26,7 @@
 //! | primitive | blocks the G | blocks the M | holds the P |
 //! |---|---|---|---|
 //! | `chan` send/recv, `Mutex`, `WaitGroup`, `join`, `sleep` | yes (parked) | no | no (P runs others) |
+//! | `net` socket calls (accept, read, write, connect), waiting on `aio` futures from a G | yes (parked; the netpoller readies it) | no | no |
 //! | `yield_now` | no (requeued) | no | no |
 //! | a park while panicking, a park of a `lock_os_thread` G | yes | yes (sleeps) | no (handed off) |
 //! | a blocking syscall, `std::sync::Mutex`, a busy loop | yes | yes | **yes** (issue 6's sysmon retakes it) |
