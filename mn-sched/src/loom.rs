@@ -25,11 +25,11 @@ pub(crate) use std::{
 // the timers' sleeper protocol (timer.rs).
 #[cfg(loom)]
 pub(crate) use loom::sync::{
-    atomic::{AtomicBool, AtomicU64},
+    atomic::AtomicU64,
     Mutex, MutexGuard,
 };
 #[cfg(not(loom))]
 pub(crate) use std::sync::{
-    atomic::{AtomicBool, AtomicU64},
+    atomic::AtomicU64,
     Mutex, MutexGuard,
 };

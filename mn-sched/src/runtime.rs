@@ -233,7 +233,9 @@ impl Handle {
         self.shared.config.user_data.as_ref().map(|u| u.0.clone())
     }
 
-    /// The runtime's shared state (netpoll, timers).
+    /// The runtime's shared state (netpoll, timers; aio/task.rs spawns
+    /// onto it).
+    #[cfg_attr(loom, allow(dead_code))]
     pub(crate) fn shared(&self) -> &Arc<Shared> {
         &self.shared
     }
@@ -255,12 +257,6 @@ impl Handle {
     /// The runtime's counters now.
     pub fn stats(&self) -> Stats {
         stats(&self.shared)
-    }
-
-    /// The runtime's shared state (aio/task.rs spawns onto it).
-    #[cfg_attr(loom, allow(dead_code))]
-    pub(crate) fn shared(&self) -> &Shared {
-        &self.shared
     }
 }
 
