@@ -395,9 +395,16 @@ impl crate::sched::Shared {
                 if let Some(m) = idle {
                     m.wake_up();
                 } else {
-                    // Nobody to ask: the next M to go idle becomes the
-                    // sleeper anyway.
+                    // No idle M to ask: the next M to go idle becomes the
+                    // sleeper anyway. But if a P is idle too, maybe no M
+                    // ever will (the runtime's Ms are not started yet and
+                    // the timer comes from the `block_on_future` thread):
+                    // start one on that P; finding no work, it goes idle
+                    // and becomes the sleeper. With every P held, their
+                    // Ms fire due timers in findrunnable and every 61st
+                    // tick.
                     self.timers.sleeper_wanted.store(false, Ordering::SeqCst);
+                    crate::sched::handoff::startm(self, None, false);
                 }
             }
         }
