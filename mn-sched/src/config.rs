@@ -81,7 +81,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Self {
-            procs: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            procs: crate::procs::default_procs(),
             max_threads: DEFAULT_MAX_THREADS,
             stack_size: DEFAULT_STACK_SIZE,
             guard: GuardPolicy::Auto,
@@ -123,7 +123,8 @@ impl Builder {
         Self::default()
     }
 
-    /// Sets the number of Ps (default: CPUs available to the process).
+    /// Sets the number of Ps (default: [`default_procs`](crate::default_procs):
+    /// the affinity mask, lowered to the cgroup CPU quota).
     pub fn procs(mut self, procs: usize) -> Self {
         self.config.procs = procs;
         self

@@ -49,6 +49,7 @@ mod g;
 mod join;
 mod loom;
 mod park;
+mod procs;
 mod runtime;
 mod sched;
 mod stack;
@@ -63,8 +64,10 @@ pub use config::{
 };
 pub use join::{JoinError, JoinHandle};
 pub use park::{current_waker, park, park_until};
+pub use procs::{default_procs, default_procs_in};
 pub use runtime::{Handle, Runtime, SpawnError, Stats};
 pub use sched::locked::ThreadLimitError;
+pub use sched::syscall::{syscall, syscall_blocking};
 pub use stack::StackError;
 pub use sync::chan;
 pub use sync::chan::Select;

@@ -96,6 +96,17 @@ pub struct Stats {
     pub stacks_pooled: usize,
     /// Usable size of each G stack.
     pub stack_size: usize,
+    /// Ms inside `syscall`/`syscall_blocking` now (holding their P, or
+    /// having lost it to sysmon or handed it off).
+    pub ms_in_syscall: usize,
+    /// Ps handed to another M because of a syscall (sysmon's retakes plus
+    /// `syscall_blocking` handoffs), since the start.
+    pub handoffs: u64,
+    /// Ps sysmon took from an M stuck in `syscall`, since the start.
+    pub retakes: u64,
+    /// Times the thread cap (`max_threads`) stopped a new M: the work
+    /// waited for a busy one.
+    pub threads_capped: u64,
 }
 
 impl Runtime {
@@ -104,9 +115,11 @@ impl Runtime {
     pub fn new(config: Config) -> Result<Self, BuildError> {
         let config = config.validate()?;
         crate::stack::overflow::install_handler();
-        Ok(Self {
-            shared: Shared::new(config),
-        })
+        let shared = Shared::new(config);
+        // Issue 6 hook: sysmon runs from the start (it sleeps deeply while
+        // every P is idle).
+        crate::sched::sysmon::start(&shared);
+        Ok(Self { shared })
     }
 
     /// A [`Builder`] with the default configuration.
@@ -232,6 +245,10 @@ fn stats(shared: &Shared) -> Stats {
         stacks_carved: carved,
         stacks_pooled: pooled,
         stack_size: shared.stacks.stack_size(),
+        ms_in_syscall: crate::sched::sysmon::ms_in_syscall(shared),
+        handoffs: shared.sysmon.counts.handoffs.load(Ordering::Relaxed),
+        retakes: shared.sysmon.counts.retakes.load(Ordering::Relaxed),
+        threads_capped: shared.sysmon.counts.threads_capped.load(Ordering::Relaxed),
     }
 }
 
@@ -270,6 +287,8 @@ fn shutdown(shared: &Arc<Shared>) {
     drop(idle);
     shared.timers.clear();
     join_threads(shared, deadline);
+    // Issue 6 hook: sysmon after the Ms (it may still be handing off Ps).
+    shared.sysmon.stop_and_join();
 }
 
 /// Step 4: waits for every M to leave, then joins the threads.

@@ -19,9 +19,12 @@ use crate::g::Header;
 
 /// Binds `p` to `m` (on `m`'s thread).
 pub(crate) fn acquire_p(m: &M, p: &P) {
-    let prev = p.owner.swap(m.id + 1, Ordering::AcqRel);
+    // SeqCst: the Dekker pair with sysmon's deep sleep (sysmon.rs).
+    let prev = p.owner.swap(m.id + 1, Ordering::SeqCst);
     debug_assert_eq!(prev, 0, "P {} acquired while held", p.id);
     m.set_p(Some(p));
+    // Issue 6 hook: a P starts running Gs; wake sysmon from its deep sleep.
+    m.shared.sysmon.wake_if_sleeping();
 }
 
 /// Unbinds `m`'s P, if any, and returns its index.
@@ -170,7 +173,7 @@ pub(crate) fn startlockedm(m: &Arc<M>, g: NonNull<Header>) -> bool {
 }
 
 /// Queues `m` as idle (unless the runtime is exiting) and parks it.
-fn idle_and_stop(m: &Arc<M>) -> bool {
+pub(crate) fn idle_and_stop(m: &Arc<M>) -> bool {
     {
         let mut l = m.shared.lock();
         if m.shared.exiting.load(Ordering::SeqCst) {

@@ -57,9 +57,8 @@ pub(crate) struct M {
     pending_yield: AtomicPtr<Header>,
     /// Leave the scheduler loop and end the thread (a G exited locked).
     exit_thread: AtomicBool,
-    /// Hook for issue 6: nonzero while the M is in a system call (sysmon
-    /// reads it to decide whether to retake the P). Nothing sets it yet.
-    #[allow(dead_code)]
+    /// Nonzero while the M is in a system call (sched/syscall.rs): 1 in
+    /// `syscall`/`syscall_blocking`. Written by the M thread only.
     pub(crate) syscall: AtomicU32,
     /// State of the steal-order random generator (M thread).
     rng: AtomicU64,
@@ -334,6 +333,12 @@ pub(crate) fn spawn_m(shared: &Shared, p: &P, spinning: bool) -> Result<(), ()> 
     let threads = &shared.threads;
     if !threads.reserve() {
         threads.warn_cap("work that needs another M");
+        // Issue 6 hook: counted in `Stats::threads_capped`.
+        shared
+            .sysmon
+            .counts
+            .threads_capped
+            .fetch_add(1, Ordering::Relaxed);
         return Err(());
     }
     let id = threads.created.fetch_add(1, Ordering::Relaxed);

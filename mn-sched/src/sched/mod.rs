@@ -48,6 +48,9 @@ pub(crate) mod ready;
 pub(crate) mod registry;
 pub(crate) mod runq;
 pub(crate) mod schedule;
+// Issue 6: syscall handoff and the sysmon thread.
+pub(crate) mod syscall;
+pub(crate) mod sysmon;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -95,6 +98,8 @@ pub(crate) struct Shared {
     pub(crate) external: ExternalCounts,
     /// Next batch of task ids (Ps take 64 at a time).
     pub(crate) goid: CachePadded<AtomicU64>,
+    /// Issue 6 hook: the sysmon thread's handle and counters (sysmon.rs).
+    pub(crate) sysmon: sysmon::Sysmon,
 }
 
 /// Counts of Gs spawned from outside the runtime's Ps.
@@ -142,6 +147,7 @@ impl Shared {
             exiting: AtomicBool::new(false),
             external: ExternalCounts::default(),
             goid: CachePadded(AtomicU64::new(1)),
+            sysmon: sysmon::Sysmon::default(),
             config,
         })
     }

@@ -38,6 +38,9 @@ pub(crate) struct P {
     /// unchanged for 10 ms means the same G has run that long — Go's
     /// `schedtick`, the run-start hook, with no clock read per switch.
     pub(crate) tick: AtomicU32,
+    /// Issue 6 hook (sched/syscall.rs): +1 per `syscall` entered on this P
+    /// (holder writes; sysmon reads to tell one long syscall from many).
+    pub(crate) syscalltick: AtomicU32,
     /// Gs spawned by Gs on this P (written by the holder only).
     pub(crate) spawned: AtomicU64,
     /// Gs that exited on this P (written by the holder only).
@@ -69,6 +72,7 @@ impl P {
             runq: RunQueue::new(),
             owner: AtomicUsize::new(0),
             tick: AtomicU32::new(0),
+            syscalltick: AtomicU32::new(0),
             spawned: AtomicU64::new(0),
             exited: AtomicU64::new(0),
             local: UnsafeCell::new(PLocal::default()),
