@@ -60,7 +60,8 @@ pub use api::{
     current_task_id, go, lock_os_thread, sleep, sleep_until, try_go, unlock_os_thread, yield_now,
 };
 pub use config::{
-    BuildError, Builder, Config, GuardPolicy, DEFAULT_MAX_THREADS, DEFAULT_STACK_SIZE, GUARD_SIZE,
+    BuildError, Builder, Config, GuardPolicy, DEFAULT_IDLE_THREAD_TIMEOUT, DEFAULT_MAX_THREADS,
+    DEFAULT_STACK_SIZE, GUARD_SIZE,
 };
 pub use join::{JoinError, JoinHandle};
 pub use park::{current_waker, park, park_until};

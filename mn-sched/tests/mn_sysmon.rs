@@ -209,3 +209,24 @@ fn cgroup_quota_lowers_the_default() {
             .min(none)
     );
 }
+
+#[test]
+fn idle_ms_are_reaped() {
+    let rt = Runtime::builder()
+        .procs(2)
+        .idle_thread_timeout(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let (_, peak) = ten_sleepers(&rt, true);
+    assert!(peak >= 10, "only {peak} Ms seen");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while rt.stats().threads > 2 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let left = rt.stats().threads;
+    assert!(left <= 2, "{left} Ms still alive after the idle timeout");
+    // The runtime still works with the Ms it kept (or new ones).
+    // SAFETY: nothing held across parks.
+    let r = unsafe { rt.block_on(|| go(|| 3).join().unwrap()) };
+    assert_eq!(r.unwrap(), 3);
+}

@@ -111,14 +111,35 @@ pub(crate) fn handoffp(shared: &Shared, p: usize) {
 
 /// Parks `m` (which holds no P and is on the idle list) until another M
 /// hands it one; fires due timers when it is the runtime's timer sleeper.
-/// Returns false when the runtime is exiting.
+/// Returns false when the runtime is exiting, or when the M idled longer
+/// than `idle_thread_timeout` with more Ms than Ps alive (it then ends).
 pub(crate) fn stopm(m: &Arc<M>) -> bool {
     let shared = &*m.shared;
     loop {
         let deadline = shared.timers.become_sleeper(m);
-        m.note.sleep(deadline);
+        // Issue 6 hook: an M that is not the timer sleeper sleeps at most
+        // `idle_thread_timeout`, then exits if more Ms than Ps are alive.
+        let idle_until = deadline
+            .is_none()
+            .then(|| std::time::Instant::now() + shared.config.idle_thread_timeout);
+        let woken = m.note.sleep(deadline.or(idle_until));
         if deadline.is_some() {
             shared.timers.stop_sleeping(m);
+        }
+        if idle_until.is_some() && !woken {
+            let mut l = shared.lock();
+            let handed = m.take_nextp();
+            if handed.is_none() && shared.threads.try_retire(shared.nprocs()) {
+                unqueue_idle(&mut l, m);
+                m.retired.store(true, Ordering::Relaxed);
+                return false;
+            }
+            drop(l);
+            // Picked meanwhile: take that P; else (must stay) sleep on.
+            if let Some((p, spinning)) = handed {
+                adopt_p(m, p, spinning);
+                return true;
+            }
         }
         // Still on the idle list: a wakep from the timers fired here can
         // pick this very M.
