@@ -59,7 +59,12 @@ where
 {
     let handle = Handle::current().ok_or(SpawnError::NoRuntime)?;
     // SAFETY: forwarded from the caller.
-    unsafe { handle.spawn(f) }
+    let h = unsafe { handle.spawn(f) };
+    // Issue 6 hook: a G that sysmon flagged (ran > 10 ms) yields here.
+    if crate::sched::sysmon::preempt_requested() {
+        crate::g::run::yield_now();
+    }
+    h
 }
 
 /// Puts the current G at the back of its P's run queue so others run first

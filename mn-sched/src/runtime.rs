@@ -104,6 +104,8 @@ pub struct Stats {
     pub handoffs: u64,
     /// Ps sysmon took from an M stuck in `syscall`, since the start.
     pub retakes: u64,
+    /// Gs sysmon flagged for preemption (ran > 10 ms without a switch).
+    pub preemptions: u64,
     /// Times the thread cap (`max_threads`) stopped a new M: the work
     /// waited for a busy one.
     pub threads_capped: u64,
@@ -248,6 +250,7 @@ fn stats(shared: &Shared) -> Stats {
         ms_in_syscall: crate::sched::sysmon::ms_in_syscall(shared),
         handoffs: shared.sysmon.counts.handoffs.load(Ordering::Relaxed),
         retakes: shared.sysmon.counts.retakes.load(Ordering::Relaxed),
+        preemptions: shared.sysmon.counts.preemptions.load(Ordering::Relaxed),
         threads_capped: shared.sysmon.counts.threads_capped.load(Ordering::Relaxed),
     }
 }

@@ -230,3 +230,32 @@ fn idle_ms_are_reaped() {
     let r = unsafe { rt.block_on(|| go(|| 3).join().unwrap()) };
     assert_eq!(r.unwrap(), 3);
 }
+
+#[test]
+fn a_long_runner_is_flagged_and_yields_at_its_next_spawn() {
+    // One P: a G spins 60 ms with no runtime call, then spawns; sysmon has
+    // flagged it, so the spawn yields and the other queued G runs first.
+    let rt = Runtime::builder().procs(1).build().unwrap();
+    let order = Arc::new(AtomicUsize::new(0));
+    let o = order.clone();
+    // SAFETY: nothing held across parks.
+    let (other_at, after_spawn) = unsafe {
+        rt.block_on(move || {
+            let o2 = o.clone();
+            let other = go(move || o2.fetch_add(1, Ordering::SeqCst));
+            let t = Instant::now();
+            while t.elapsed() < Duration::from_millis(60) {
+                std::hint::spin_loop();
+            }
+            let spawned = go(|| ());
+            let after = o.load(Ordering::SeqCst);
+            let at = other.join().unwrap();
+            spawned.join().unwrap();
+            (at, after)
+        })
+    }
+    .unwrap();
+    assert_eq!(other_at, 0);
+    assert_eq!(after_spawn, 1, "the spawn did not yield to the queued G");
+    assert!(rt.stats().preemptions >= 1);
+}

@@ -41,6 +41,10 @@ pub(crate) struct P {
     /// Issue 6 hook (sched/syscall.rs): +1 per `syscall` entered on this P
     /// (holder writes; sysmon reads to tell one long syscall from many).
     pub(crate) syscalltick: AtomicU32,
+    /// Issue 6 hook: set by sysmon when the G running on this P has run
+    /// > 10 ms (its `tick` unchanged); cleared at the next switch-in. The
+    /// per-G preempt flag lives here: a P runs one G at a time.
+    pub(crate) preempt: std::sync::atomic::AtomicBool,
     /// Gs spawned by Gs on this P (written by the holder only).
     pub(crate) spawned: AtomicU64,
     /// Gs that exited on this P (written by the holder only).
@@ -73,6 +77,7 @@ impl P {
             owner: AtomicUsize::new(0),
             tick: AtomicU32::new(0),
             syscalltick: AtomicU32::new(0),
+            preempt: std::sync::atomic::AtomicBool::new(false),
             spawned: AtomicU64::new(0),
             exited: AtomicU64::new(0),
             local: UnsafeCell::new(PLocal::default()),
@@ -178,6 +183,10 @@ impl<'a> Held<'a> {
     pub(crate) fn bump_tick(&self) -> u32 {
         let t = self.p.tick.load(Ordering::Relaxed).wrapping_add(1);
         self.p.tick.store(t, Ordering::Relaxed);
+        // Issue 6 hook: a new run starts, any preemption request is met.
+        if self.p.preempt.load(Ordering::Relaxed) {
+            self.p.preempt.store(false, Ordering::Relaxed);
+        }
         t
     }
 

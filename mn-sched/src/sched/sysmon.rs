@@ -12,7 +12,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::handoff::handoffp;
 use super::note::Note;
@@ -32,6 +32,8 @@ pub(crate) struct Counts {
     pub(crate) handoffs: AtomicU64,
     /// Ps sysmon took from an M inside `syscall`.
     pub(crate) retakes: AtomicU64,
+    /// Gs flagged for preemption (ran > 10 ms without a switch).
+    pub(crate) preemptions: AtomicU64,
     /// Ms in `syscall_blocking` now (they hold no P).
     pub(crate) blocking_now: AtomicUsize,
     /// Ms whose P was retaken and that have not got one back yet.
@@ -132,9 +134,15 @@ pub(crate) fn start(shared: &Arc<Shared>) {
     }
 }
 
+/// A G that runs this long without a switch is flagged for preemption.
+const FORCE_PREEMPT: Duration = Duration::from_millis(10);
+
 /// What sysmon remembers of one P between ticks.
 #[derive(Clone, Copy, Default)]
 struct Seen {
+    /// `P::tick` at the last change sysmon saw, and when it saw it.
+    tick: u32,
+    since: Option<Instant>,
     /// The P was inside a syscall at the last tick...
     in_syscall: bool,
     /// ... with this `syscalltick`.
@@ -191,19 +199,19 @@ fn all_idle(shared: &Shared) -> bool {
 /// Step 2 of syscall.rs for every P; true if a P was retaken.
 fn retake(shared: &Shared, seen: &mut [Seen]) -> bool {
     let mut retook = false;
+    let now = Instant::now();
     for (p, s) in shared.ps.iter().zip(seen.iter_mut()) {
         let owner = p.owner.load(Ordering::Acquire);
         if owner & IN_SYSCALL == 0 {
             s.in_syscall = false;
+            preempt_long_runner(shared, p, s, owner, now);
             continue;
         }
         let tick = p.syscalltick.load(Ordering::Relaxed);
         if !(s.in_syscall && s.syscalltick == tick) {
             // First sight of this syscall: give it one tick.
-            *s = Seen {
-                in_syscall: true,
-                syscalltick: tick,
-            };
+            s.in_syscall = true;
+            s.syscalltick = tick;
             continue;
         }
         s.in_syscall = false;
@@ -224,6 +232,40 @@ fn retake(shared: &Shared, seen: &mut [Seen]) -> bool {
         retook = true;
     }
     retook
+}
+
+/// Flags the G running on `p` if it has run > 10 ms (`P::tick` unchanged).
+fn preempt_long_runner(shared: &Shared, p: &super::p::P, s: &mut Seen, owner: usize, now: Instant) {
+    let tick = p.tick.load(Ordering::Relaxed);
+    if owner == 0 || s.since.is_none() || s.tick != tick {
+        s.tick = tick;
+        s.since = Some(now);
+        return;
+    }
+    if s.since
+        .is_some_and(|t| now.duration_since(t) >= FORCE_PREEMPT)
+        && !p.preempt.swap(true, Ordering::Relaxed)
+    {
+        shared
+            .sysmon
+            .counts
+            .preemptions
+            .fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Whether sysmon asked the G running on this thread to yield (it has run
+/// > 10 ms). Blocking-style Gs are made to yield at their next spawn; async
+/// tasks check it at their next await (wired by the lead). False off a G.
+pub(crate) fn preempt_requested() -> bool {
+    let Some(m) = super::m::M::current() else {
+        return false;
+    };
+    // SAFETY: M::current is this thread's live M.
+    let m = unsafe { m.as_ref() };
+    m.curg().is_some()
+        && m.held()
+            .is_some_and(|h| h.p().preempt.load(Ordering::Relaxed))
 }
 
 /// Ms inside a syscall now: those still holding their P (its owner word
