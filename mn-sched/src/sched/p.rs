@@ -42,7 +42,7 @@ pub(crate) struct P {
     /// (holder writes; sysmon reads to tell one long syscall from many).
     pub(crate) syscalltick: AtomicU32,
     /// Issue 6 hook: set by sysmon when the G running on this P has run
-    /// > 10 ms (its `tick` unchanged); cleared at the next switch-in. The
+    /// more than 10 ms (its `tick` unchanged); cleared at the next switch-in. The
     /// per-G preempt flag lives here: a P runs one G at a time.
     pub(crate) preempt: std::sync::atomic::AtomicBool,
     /// Gs spawned by Gs on this P (written by the holder only).

@@ -254,8 +254,8 @@ fn preempt_long_runner(shared: &Shared, p: &super::p::P, s: &mut Seen, owner: us
     }
 }
 
-/// Whether sysmon asked the G running on this thread to yield (it has run
-/// > 10 ms). Blocking-style Gs are made to yield at their next spawn; async
+/// Whether sysmon asked the G running on this thread to yield (it has run more than
+/// 10 ms). Blocking-style Gs are made to yield at their next spawn; async
 /// tasks check it at their next await (wired by the lead). False off a G.
 pub(crate) fn preempt_requested() -> bool {
     let Some(m) = super::m::M::current() else {
