@@ -5,7 +5,7 @@
 //! call blocks its thread.
 //!
 //! Pacing: it sleeps 20 µs, doubling up to 1 ms while nothing needs
-//! retaking, back to 20 µs after a retake. When every P is idle it sleeps
+//! retaking, back to 20 µs after a retake or on first sight of a syscall. When every P is idle it sleeps
 //! on a futex until a P is acquired again (`wake_if_sleeping`, called from
 //! `acquire_p`). It holds only a weak reference to the runtime between
 //! ticks; shutdown stops and joins it.
@@ -196,7 +196,8 @@ fn all_idle(shared: &Shared) -> bool {
         .all(|p| p.owner.load(Ordering::SeqCst) == 0)
 }
 
-/// Step 2 of syscall.rs for every P; true if a P was retaken.
+/// Step 2 of syscall.rs for every P; true if a P was retaken or a new
+/// syscall was seen (the next tick is then a short one).
 fn retake(shared: &Shared, seen: &mut [Seen]) -> bool {
     let mut retook = false;
     let now = Instant::now();
@@ -209,9 +210,12 @@ fn retake(shared: &Shared, seen: &mut [Seen]) -> bool {
         }
         let tick = p.syscalltick.load(Ordering::Relaxed);
         if !(s.in_syscall && s.syscalltick == tick) {
-            // First sight of this syscall: give it one tick.
+            // First sight of this syscall: give it one tick, a short one
+            // (the next tick is MIN_TICK), so a retake comes at most about
+            // MAX_TICK + MIN_TICK after the call began.
             s.in_syscall = true;
             s.syscalltick = tick;
+            retook = true;
             continue;
         }
         s.in_syscall = false;
