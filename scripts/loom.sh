@@ -4,7 +4,8 @@
 # types under --cfg loom; the tests are named loom_*:
 # - loop-core: the remote wake queue;
 # - mn-sched: the run queue (push, pop, steal, runnext with a 4-slot ring),
-#   park/wake (Go's order, the NOTIFIED bit) and the spinning protocol.
+#   park/wake (Go's order, the NOTIFIED bit), the spinning protocol and the
+#   syscall ownership word (sched/syscall.rs: exit against sysmon's retake).
 # Its own target dir keeps the normal build cached. Extra arguments go to
 # the test binaries (e.g. a test name).
 set -euo pipefail

@@ -11,7 +11,7 @@
 use std::cell::UnsafeCell;
 use std::marker::PhantomData;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use super::runq::RunQueue;
 use super::Shared;
@@ -33,7 +33,8 @@ pub(crate) struct P {
     /// Ownership word: 0 when idle, else the holding M's id + 1. Issue 6's
     /// sysmon retakes a P from an M stuck in a syscall by CASing this word;
     /// the M checks it at its next runtime call.
-    pub(crate) owner: AtomicUsize,
+    /// (A loom atomic under `--cfg loom`: syscall.rs models its protocol.)
+    pub(crate) owner: crate::loom::AtomicUsize,
     /// Schedule ticks: +1 per G switched in. A tick sysmon (issue 6) sees
     /// unchanged for 10 ms means the same G has run that long — Go's
     /// `schedtick`, the run-start hook, with no clock read per switch.
@@ -74,7 +75,7 @@ impl P {
         Self {
             id,
             runq: RunQueue::new(),
-            owner: AtomicUsize::new(0),
+            owner: crate::loom::AtomicUsize::new(0),
             tick: AtomicU32::new(0),
             syscalltick: AtomicU32::new(0),
             preempt: std::sync::atomic::AtomicBool::new(false),

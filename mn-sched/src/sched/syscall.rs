@@ -33,6 +33,7 @@ use std::time::Duration;
 use super::handoff::{acquire_p, handoffp, pidleget, release_p};
 use super::m::M;
 use super::p::P;
+use crate::loom::AtomicUsize;
 
 /// The bit of `P::owner` that says the holder is inside `syscall`.
 pub(crate) const IN_SYSCALL: usize = 1 << (usize::BITS - 1);
@@ -110,7 +111,36 @@ fn enter(m: &M, p: &P) {
     let t = p.syscalltick.load(Ordering::Relaxed).wrapping_add(1);
     p.syscalltick.store(t, Ordering::Relaxed);
     m.set_p(None);
-    p.owner.store((m.id + 1) | IN_SYSCALL, Ordering::Release);
+    owner_enter(&p.owner, m.id + 1);
+}
+
+/// Step 1 on the ownership word (`mine` = the M's id + 1).
+#[inline]
+pub(crate) fn owner_enter(owner: &AtomicUsize, mine: usize) {
+    owner.store(mine | IN_SYSCALL, Ordering::Release);
+}
+
+/// Step 3 on the ownership word: true if the P is still ours.
+#[inline]
+pub(crate) fn owner_exit_fast(owner: &AtomicUsize, mine: usize) -> bool {
+    owner
+        .compare_exchange(
+            mine | IN_SYSCALL,
+            mine,
+            Ordering::Acquire,
+            Ordering::Relaxed,
+        )
+        .is_ok()
+}
+
+/// Step 2 on the ownership word: sysmon saw `seen` (with `IN_SYSCALL`);
+/// true if the P is now sysmon's to hand off.
+#[inline]
+pub(crate) fn owner_retake(owner: &AtomicUsize, seen: usize) -> bool {
+    debug_assert!(seen & IN_SYSCALL != 0);
+    owner
+        .compare_exchange(seen, 0, Ordering::AcqRel, Ordering::Relaxed)
+        .is_ok()
 }
 
 /// Steps 3 and 4 (on drop, so a panic in `f` gives the P back too).
@@ -125,16 +155,7 @@ impl Drop for ExitGuard {
     fn drop(&mut self) {
         let m = self.m;
         if let Some(p) = self.p {
-            let mine = m.id + 1;
-            if p.owner
-                .compare_exchange(
-                    mine | IN_SYSCALL,
-                    mine,
-                    Ordering::Acquire,
-                    Ordering::Relaxed,
-                )
-                .is_ok()
-            {
+            if owner_exit_fast(&p.owner, m.id + 1) {
                 m.set_p(Some(p));
                 m.syscall.store(0, Ordering::Relaxed);
                 return;
@@ -233,4 +254,64 @@ pub(crate) fn give_p_to_waiter(m: &M) -> bool {
     waiter.hand_p(&m.shared.ps[p], false);
     waiter.note.wake();
     true
+}
+
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+    use loom::sync::atomic::AtomicBool;
+    use loom::sync::Arc;
+
+    /// Steps 1–3: an M enters a syscall and comes back while sysmon tries
+    /// to retake the P it saw in the syscall. Exactly one of them ends up
+    /// with the P, and a retaken word is 0 (free for `acquire_p`).
+    #[test]
+    fn loom_syscall_exit_races_retake() {
+        loom::model(|| {
+            let owner = Arc::new(AtomicUsize::new(1)); // held by M 0
+            owner_enter(&owner, 1);
+            let sysmon_has = Arc::new(AtomicBool::new(false));
+            let t = loom::thread::spawn({
+                let (owner, has) = (owner.clone(), sysmon_has.clone());
+                move || {
+                    let seen = owner.load(Ordering::Acquire);
+                    if seen & IN_SYSCALL != 0 && owner_retake(&owner, seen) {
+                        has.store(true, Ordering::Relaxed);
+                    }
+                }
+            });
+            let m_has = owner_exit_fast(&owner, 1);
+            t.join().unwrap();
+            let s_has = sysmon_has.load(Ordering::Relaxed);
+            assert!(m_has != s_has, "the P must have exactly one holder");
+            let w = owner.load(Ordering::Relaxed);
+            assert_eq!(w, if m_has { 1 } else { 0 });
+        });
+    }
+
+    /// A second syscall on the same P after a fast exit: sysmon's sighting
+    /// of the first one (the same word: ABA) may retake the second, which is
+    /// sound (the M finds out at its exit); always exactly one holder.
+    #[test]
+    fn loom_retake_of_a_later_syscall_is_sound() {
+        loom::model(|| {
+            let owner = Arc::new(AtomicUsize::new(1));
+            owner_enter(&owner, 1);
+            let seen = owner.load(Ordering::Acquire);
+            let t = loom::thread::spawn({
+                let owner = owner.clone();
+                move || owner_retake(&owner, seen)
+            });
+            let first = owner_exit_fast(&owner, 1);
+            let second = if first {
+                owner_enter(&owner, 1);
+                owner_exit_fast(&owner, 1)
+            } else {
+                false
+            };
+            let s_has = t.join().unwrap();
+            // The M holds the P at the end iff both exits won.
+            assert_eq!(first && second, !s_has, "exactly one holder");
+        });
+    }
 }

@@ -223,10 +223,7 @@ fn retake(shared: &Shared, seen: &mut [Seen]) -> bool {
         // Counted before the CAS, so the M's decrement (after it wins a P
         // back) never runs first.
         c.retaken_now.fetch_add(1, Ordering::Relaxed);
-        if p.owner
-            .compare_exchange(owner, 0, Ordering::AcqRel, Ordering::Relaxed)
-            .is_err()
-        {
+        if !super::syscall::owner_retake(&p.owner, owner) {
             c.retaken_now.fetch_sub(1, Ordering::Relaxed);
             continue; // the M came back first (step 3)
         }
