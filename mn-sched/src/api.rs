@@ -29,7 +29,8 @@ use crate::sched::locked::{self, ThreadLimitError};
 ///   must be released by the thread that took them; use [`crate::Mutex`].
 ///
 /// Blocking OS calls and busy loops are sound but hold the P (other Gs of
-/// that P wait) until issue 6's sysmon arrives. Async tasks (issue 5) need
+/// that P wait); wrap blocking calls in [`syscall`](crate::syscall) so
+/// sysmon can hand the P on. Async tasks (issue 5) need
 /// no such contract: they never switch in the middle of a poll.
 ///
 /// # Panics

@@ -28,13 +28,15 @@
 //! | `chan` send/recv, `Mutex`, `WaitGroup`, `join`, `sleep` | yes (parked) | no | no (P runs others) |
 //! | `yield_now` | no (requeued) | no | no |
 //! | a park while panicking, a park of a `lock_os_thread` G | yes | yes (sleeps) | no (handed off) |
-//! | a blocking syscall, `std::sync::Mutex`, a busy loop | yes | yes | **yes** (issue 6's sysmon retakes it) |
+//! | a blocking call in `syscall` / `syscall_blocking` | yes | yes | no (sysmon retakes it / handed off at once: syscall.rs) |
+//! | an unwrapped blocking call, `std::sync::Mutex`, a busy loop | yes | yes | **yes** (flagged after 10 ms; yields at its next spawn) |
 //!
 //! Files: `runq.rs` (the ring), `global.rs` (the global list), `idle.rs` (the
 //! spinning protocol), `p.rs`, `m.rs`, `note.rs` (futex), `find.rs`
 //! (findrunnable), `schedule.rs` (execute, exit), `handoff.rs` (starting
 //! and stopping Ms, passing Ps), `ready.rs` (wake and spawn), `locked.rs`
-//! (`lock_os_thread`), `registry.rs` (parked Gs, for shutdown).
+//! (`lock_os_thread`), `registry.rs` (parked Gs, for shutdown), `syscall.rs`
+//! (`syscall`, the ownership word), `sysmon.rs` (the sysmon thread).
 
 pub(crate) mod find;
 pub(crate) mod global;
