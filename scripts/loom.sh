@@ -7,7 +7,8 @@
 #   park/wake (Go's order, the NOTIFIED bit, issue 5's clear-before-poll),
 #   the spinning protocol, a local task's queued flag (aio), the
 #   netpoller's readiness word (no lost wake, no erased event) and the
-#   timers' sleeper handshake (an earlier timer is never slept through).
+#   timers' sleeper handshake (an earlier timer is never slept through), and the
+#   syscall ownership word (sched/syscall.rs: exit against sysmon's retake).
 # Its own target dir keeps the normal build cached. Extra arguments go to
 # the test binaries (e.g. a test name).
 set -euo pipefail

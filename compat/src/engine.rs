@@ -76,6 +76,7 @@ impl Engine {
                 let mut b = mn_sched::Runtime::builder()
                     .procs(config.procs)
                     .max_threads(config.max_threads)
+                    .idle_thread_timeout(config.idle_thread_timeout)
                     .user_data(shared);
                 if let Some(bytes) = config.stack_size {
                     b = b.stack_size(bytes);

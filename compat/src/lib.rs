@@ -75,7 +75,7 @@ where
 ///   `entersyscall`).
 pub fn syscall<F: FnOnce() -> R, R>(f: F) -> R {
     match engine::current() {
-        Some(engine::Current::Mn) => crate::mn_glue::syscall(f),
+        Some(engine::Current::Mn) => mn_sched::syscall(f),
         _ => f(),
     }
 }
@@ -85,7 +85,7 @@ pub fn syscall<F: FnOnce() -> R, R>(f: F) -> R {
 /// mode it blocks the loop, like `syscall`.
 pub fn syscall_blocking<F: FnOnce() -> R, R>(f: F) -> R {
     match engine::current() {
-        Some(engine::Current::Mn) => crate::mn_glue::syscall_blocking(f),
+        Some(engine::Current::Mn) => mn_sched::syscall_blocking(f),
         _ => f(),
     }
 }

@@ -175,7 +175,7 @@ impl Builder {
             Mode::Mn => o
                 .procs
                 .or(env.procs)
-                .unwrap_or_else(|| crate::mn_glue::default_procs_in(&cgroup_root)),
+                .unwrap_or_else(|| mn_sched::default_procs_in(&cgroup_root)),
         };
         Ok(Config {
             mode,

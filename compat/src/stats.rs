@@ -270,7 +270,14 @@ pub fn stats() -> Stats {
             s.io_sources = m.io_sources;
             s.ms_idle = m.threads.saturating_sub(m.procs - m.idle_procs);
             s.ms_running = m.procs - m.idle_procs;
-            s.stacks_in_use = m.stacks_carved.saturating_sub(m.stacks_pooled);
+            s.total_tasks = m.total_tasks;
+            s.steals = m.steals;
+            s.parks = m.parks;
+            s.stacks_in_use = m.stacks_in_use as usize;
+            s.ms_in_syscall = m.ms_in_syscall;
+            s.handoffs = m.handoffs;
+            s.retakes = m.retakes;
+            s.preemptions = m.preemptions;
             s
         }
     };

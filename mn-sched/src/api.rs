@@ -29,7 +29,8 @@ use crate::sched::locked::{self, ThreadLimitError};
 ///   must be released by the thread that took them; use [`crate::Mutex`].
 ///
 /// Blocking OS calls and busy loops are sound but hold the P (other Gs of
-/// that P wait) until issue 6's sysmon arrives. Async tasks (issue 5) need
+/// that P wait); wrap blocking calls in [`syscall`](crate::syscall) so
+/// sysmon can hand the P on. Async tasks (issue 5) need
 /// no such contract: they never switch in the middle of a poll.
 ///
 /// # Panics
@@ -59,7 +60,12 @@ where
 {
     let handle = Handle::current().ok_or(SpawnError::NoRuntime)?;
     // SAFETY: forwarded from the caller.
-    unsafe { handle.spawn(f) }
+    let h = unsafe { handle.spawn(f) };
+    // Issue 6 hook: a G that sysmon flagged (ran > 10 ms) yields here.
+    if crate::sched::sysmon::preempt_requested() {
+        crate::g::run::yield_now();
+    }
+    h
 }
 
 /// Puts the current G at the back of its P's run queue so others run first

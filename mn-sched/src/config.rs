@@ -75,6 +75,10 @@ pub struct Config {
     /// How long dropping the runtime waits for its Gs to finish or unwind
     /// before it detaches the threads still running them.
     pub shutdown_timeout: Duration,
+    /// How long an idle M (OS thread) waits for work before it exits, while
+    /// more Ms than Ps are alive (`RUNTIME_IDLE_THREAD_TIMEOUT`, default
+    /// 10 s): threads started for blocking syscalls are given back.
+    pub idle_thread_timeout: Duration,
     /// Test hook for the mprotect fallback: pretend only this many kernel
     /// mappings are left under `vm.max_map_count` (None: read the real figures).
     pub mprotect_map_budget: Option<usize>,
@@ -97,11 +101,12 @@ impl fmt::Debug for UserData {
 impl Default for Config {
     fn default() -> Self {
         Self {
-            procs: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            procs: crate::procs::default_procs(),
             max_threads: DEFAULT_MAX_THREADS,
             stack_size: DEFAULT_STACK_SIZE,
             guard: GuardPolicy::Auto,
             shutdown_timeout: Duration::from_secs(5),
+            idle_thread_timeout: DEFAULT_IDLE_THREAD_TIMEOUT,
             mprotect_map_budget: None,
             user_data: None,
         }
@@ -125,6 +130,9 @@ impl Config {
     }
 }
 
+/// Default [`Config::idle_thread_timeout`].
+pub const DEFAULT_IDLE_THREAD_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Most Ps a runtime may have.
 pub const MAX_PROCS: usize = 1024;
 
@@ -140,9 +148,17 @@ impl Builder {
         Self::default()
     }
 
-    /// Sets the number of Ps (default: CPUs available to the process).
+    /// Sets the number of Ps (default: [`default_procs`](crate::default_procs):
+    /// the affinity mask, lowered to the cgroup CPU quota).
     pub fn procs(mut self, procs: usize) -> Self {
         self.config.procs = procs;
+        self
+    }
+
+    /// Sets how long an idle M waits for work before its thread exits
+    /// (default 10 s; the Ms never drop below the number of Ps).
+    pub fn idle_thread_timeout(mut self, timeout: Duration) -> Self {
+        self.config.idle_thread_timeout = timeout;
         self
     }
 

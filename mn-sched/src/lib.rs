@@ -63,6 +63,7 @@ mod loom;
 pub mod net;
 mod netpoll;
 mod park;
+mod procs;
 mod runtime;
 mod sched;
 mod stack;
@@ -76,13 +77,15 @@ pub use api::{
     current_task_id, go, lock_os_thread, sleep, sleep_until, try_go, unlock_os_thread, yield_now,
 };
 pub use config::{
-    BuildError, Builder, Config, GuardPolicy, UserData, DEFAULT_MAX_THREADS, DEFAULT_STACK_SIZE,
-    GUARD_SIZE,
+    BuildError, Builder, Config, GuardPolicy, UserData, DEFAULT_IDLE_THREAD_TIMEOUT,
+    DEFAULT_MAX_THREADS, DEFAULT_STACK_SIZE, GUARD_SIZE,
 };
 pub use join::{JoinError, JoinHandle};
 pub use park::{current_waker, park, park_until};
+pub use procs::{default_procs, default_procs_in};
 pub use runtime::{Handle, Runtime, SpawnError, Stats};
 pub use sched::locked::ThreadLimitError;
+pub use sched::syscall::{syscall, syscall_blocking};
 pub use stack::StackError;
 pub use sync::chan;
 pub use sync::chan::Select;

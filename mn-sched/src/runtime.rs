@@ -112,6 +112,19 @@ pub struct Stats {
     pub ms: usize,
     /// OS threads (Ms) the runtime ever made.
     pub ms_created: usize,
+    /// Ms inside `syscall`/`syscall_blocking` now (holding their P, or
+    /// having lost it to sysmon or handed it off).
+    pub ms_in_syscall: usize,
+    /// Ps handed to another M because of a syscall (sysmon's retakes plus
+    /// `syscall_blocking` handoffs), since the start.
+    pub handoffs: u64,
+    /// Ps sysmon took from an M stuck in `syscall`, since the start.
+    pub retakes: u64,
+    /// Gs sysmon flagged for preemption (ran > 10 ms without a switch).
+    pub preemptions: u64,
+    /// Times the thread cap (`max_threads`) stopped a new M: the work
+    /// waited for a busy one.
+    pub threads_capped: u64,
 }
 
 impl Runtime {
@@ -120,9 +133,11 @@ impl Runtime {
     pub fn new(config: Config) -> Result<Self, BuildError> {
         let config = config.validate()?;
         crate::stack::overflow::install_handler();
-        Ok(Self {
-            shared: Shared::new(config),
-        })
+        let shared = Shared::new(config);
+        // Issue 6 hook: sysmon runs from the start (it sleeps deeply while
+        // every P is idle).
+        crate::sched::sysmon::start(&shared);
+        Ok(Self { shared })
     }
 
     /// A [`Builder`] with the default configuration.
@@ -304,6 +319,11 @@ fn stats(shared: &Shared) -> Stats {
         },
         ms: shared.threads.alive(),
         ms_created: shared.threads.created(),
+        ms_in_syscall: crate::sched::sysmon::ms_in_syscall(shared),
+        handoffs: shared.sysmon.counts.handoffs.load(Ordering::Relaxed),
+        retakes: shared.sysmon.counts.retakes.load(Ordering::Relaxed),
+        preemptions: shared.sysmon.counts.preemptions.load(Ordering::Relaxed),
+        threads_capped: shared.sysmon.counts.threads_capped.load(Ordering::Relaxed),
     }
 }
 
@@ -343,6 +363,8 @@ fn shutdown(shared: &Arc<Shared>) {
     shared.timers.clear();
     shared.netpoll_clear();
     join_threads(shared, deadline);
+    // Issue 6 hook: sysmon after the Ms (it may still be handing off Ps).
+    shared.sysmon.stop_and_join();
 }
 
 /// Step 4: waits for every M to leave, then joins the threads.

@@ -19,9 +19,12 @@ use crate::g::Header;
 
 /// Binds `p` to `m` (on `m`'s thread).
 pub(crate) fn acquire_p(m: &M, p: &P) {
-    let prev = p.owner.swap(m.id + 1, Ordering::AcqRel);
+    // SeqCst: the Dekker pair with sysmon's deep sleep (sysmon.rs).
+    let prev = p.owner.swap(m.id + 1, Ordering::SeqCst);
     debug_assert_eq!(prev, 0, "P {} acquired while held", p.id);
     m.set_p(Some(p));
+    // Issue 6 hook: a P starts running Gs; wake sysmon from its deep sleep.
+    m.shared.sysmon.wake_if_sleeping();
 }
 
 /// Unbinds `m`'s P, if any, and returns its index.
@@ -123,19 +126,39 @@ pub(crate) fn handoffp(shared: &Shared, p: usize) {
 
 /// Parks `m` (which holds no P and is on the idle list) until another M
 /// hands it one; fires due timers when it is the runtime's timer sleeper.
-/// Returns false when the runtime is exiting.
+/// Returns false when the runtime is exiting, or when the M idled longer
+/// than `idle_thread_timeout` with more Ms than Ps alive (it then ends).
 pub(crate) fn stopm(m: &Arc<M>) -> bool {
     let shared = &*m.shared;
     loop {
         // With a netpoller, the sleeper waits in epoll (netpoll/mod.rs),
-        // with or without a timer.
-        match shared.timers.become_sleeper(m, shared.netpoll_active()) {
+        // with or without a timer. Issue 6 hook: an M that is not the
+        // sleeper sleeps at most `idle_thread_timeout`, then exits if more
+        // Ms than Ps are alive.
+        let (idle_until, woken) = match shared.timers.become_sleeper(m, shared.netpoll_active()) {
             Some(deadline) => {
                 shared.sleeper_wait(m, deadline);
                 shared.timers.stop_sleeping(m);
+                (None, true)
             }
             None => {
-                m.note.sleep(None);
+                let until = std::time::Instant::now() + shared.config.idle_thread_timeout;
+                (Some(until), m.note.sleep(Some(until)))
+            }
+        };
+        if idle_until.is_some() && !woken {
+            let mut l = shared.lock();
+            let handed = m.take_nextp();
+            if handed.is_none() && shared.threads.try_retire(shared.nprocs()) {
+                unqueue_idle(&mut l, m);
+                m.retired.store(true, Ordering::Relaxed);
+                return false;
+            }
+            drop(l);
+            // Picked meanwhile: take that P; else (must stay) sleep on.
+            if let Some((p, spinning)) = handed {
+                adopt_p(m, p, spinning);
+                return true;
             }
         }
         // Still on the idle list: a wakep from the timers fired here can
@@ -191,7 +214,7 @@ pub(crate) fn startlockedm(m: &Arc<M>, g: NonNull<Header>) -> bool {
 }
 
 /// Queues `m` as idle (unless the runtime is exiting) and parks it.
-fn idle_and_stop(m: &Arc<M>) -> bool {
+pub(crate) fn idle_and_stop(m: &Arc<M>) -> bool {
     {
         let mut l = m.shared.lock();
         if m.shared.exiting.load(Ordering::SeqCst) {

@@ -57,9 +57,11 @@ pub(crate) struct M {
     pending_yield: AtomicPtr<Header>,
     /// Leave the scheduler loop and end the thread (a G exited locked).
     exit_thread: AtomicBool,
-    /// Hook for issue 6: nonzero while the M is in a system call (sysmon
-    /// reads it to decide whether to retake the P). Nothing sets it yet.
-    #[allow(dead_code)]
+    /// Issue 6 hook: the M left as idle too long (`Threads::try_retire`
+    /// already gave its thread back to the budget).
+    pub(crate) retired: AtomicBool,
+    /// Nonzero while the M is in a system call (sched/syscall.rs): 1 in
+    /// `syscall`/`syscall_blocking`. Written by the M thread only.
     pub(crate) syscall: AtomicU32,
     /// State of the steal-order random generator (M thread).
     rng: AtomicU64,
@@ -89,6 +91,7 @@ impl M {
             locked_g: AtomicPtr::new(std::ptr::null_mut()),
             pending_yield: AtomicPtr::new(std::ptr::null_mut()),
             exit_thread: AtomicBool::new(false),
+            retired: AtomicBool::new(false),
             syscall: AtomicU32::new(0),
             rng: AtomicU64::new(
                 0x9E37_79B9_7F4A_7C15 ^ (id as u64 + 1).wrapping_mul(0xBF58_476D_1CE4_E5B9),
@@ -306,6 +309,17 @@ impl Threads {
         self.alive.fetch_sub(1, Ordering::SeqCst);
     }
 
+    /// Issue 6: an idle M may exit if more than `keep` Ms are alive; gives
+    /// its thread back to the budget at once (so two idle Ms never both
+    /// leave when only one may).
+    pub(crate) fn try_retire(&self, keep: usize) -> bool {
+        self.alive
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n > keep).then(|| n - 1)
+            })
+            .is_ok()
+    }
+
     /// Prints, once, that the cap stops a new M.
     pub(crate) fn warn_cap(&self, why: &str) {
         if !self.warned.swap(true, Ordering::Relaxed) {
@@ -339,6 +353,12 @@ pub(crate) fn spawn_m(shared: &Shared, p: &P, spinning: bool) -> Result<(), ()> 
     let threads = &shared.threads;
     if !threads.reserve() {
         threads.warn_cap("work that needs another M");
+        // Issue 6 hook: counted in `Stats::threads_capped`.
+        shared
+            .sysmon
+            .counts
+            .threads_capped
+            .fetch_add(1, Ordering::Relaxed);
         return Err(());
     }
     let id = threads.created.fetch_add(1, Ordering::Relaxed);
@@ -376,7 +396,9 @@ fn m_main(m: Arc<M>) {
     super::schedule::schedule(&m);
     std::mem::forget(bomb);
     CURRENT.with(|c| c.set(std::ptr::null()));
-    m.shared.threads.release();
+    if !m.retired.load(Ordering::Relaxed) {
+        m.shared.threads.release();
+    }
 }
 
 /// A panic escaping the scheduler means its state is broken: abort.

@@ -29,13 +29,15 @@
 //! | `net` socket calls (accept, read, write, connect), waiting on `aio` futures from a G | yes (parked; the netpoller readies it) | no | no |
 //! | `yield_now` | no (requeued) | no | no |
 //! | a park while panicking, a park of a `lock_os_thread` G | yes | yes (sleeps) | no (handed off) |
-//! | a blocking syscall, `std::sync::Mutex`, a busy loop | yes | yes | **yes** (issue 6's sysmon retakes it) |
+//! | a blocking call in `syscall` / `syscall_blocking` | yes | yes | no (sysmon retakes it / handed off at once: syscall.rs) |
+//! | an unwrapped blocking call, `std::sync::Mutex`, a busy loop | yes | yes | **yes** (flagged after 10 ms; yields at its next spawn) |
 //!
 //! Files: `runq.rs` (the ring), `global.rs` (the global list), `idle.rs` (the
 //! spinning protocol), `p.rs`, `m.rs`, `note.rs` (futex), `find.rs`
 //! (findrunnable), `schedule.rs` (execute, exit), `handoff.rs` (starting
 //! and stopping Ms, passing Ps), `ready.rs` (wake and spawn), `locked.rs`
-//! (`lock_os_thread`), `registry.rs` (parked Gs, for shutdown).
+//! (`lock_os_thread`), `registry.rs` (parked Gs, for shutdown), `syscall.rs`
+//! (`syscall`, the ownership word), `sysmon.rs` (the sysmon thread).
 
 pub(crate) mod find;
 pub(crate) mod global;
@@ -49,6 +51,9 @@ pub(crate) mod ready;
 pub(crate) mod registry;
 pub(crate) mod runq;
 pub(crate) mod schedule;
+// Issue 6: syscall handoff and the sysmon thread.
+pub(crate) mod syscall;
+pub(crate) mod sysmon;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -98,6 +103,8 @@ pub(crate) struct Shared {
     pub(crate) external: ExternalCounts,
     /// Next batch of task ids (Ps take 64 at a time).
     pub(crate) goid: CachePadded<AtomicU64>,
+    /// Issue 6 hook: the sysmon thread's handle and counters (sysmon.rs).
+    pub(crate) sysmon: sysmon::Sysmon,
 }
 
 /// Counts of Gs spawned from outside the runtime's Ps.
@@ -146,6 +153,7 @@ impl Shared {
             exiting: AtomicBool::new(false),
             external: ExternalCounts::default(),
             goid: CachePadded(AtomicU64::new(1)),
+            sysmon: sysmon::Sysmon::default(),
             config,
         })
     }

@@ -11,7 +11,7 @@
 use std::cell::UnsafeCell;
 use std::marker::PhantomData;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use super::runq::RunQueue;
 use super::Shared;
@@ -33,11 +33,19 @@ pub(crate) struct P {
     /// Ownership word: 0 when idle, else the holding M's id + 1. Issue 6's
     /// sysmon retakes a P from an M stuck in a syscall by CASing this word;
     /// the M checks it at its next runtime call.
-    pub(crate) owner: AtomicUsize,
+    /// (A loom atomic under `--cfg loom`: syscall.rs models its protocol.)
+    pub(crate) owner: crate::loom::AtomicUsize,
     /// Schedule ticks: +1 per G switched in. A tick sysmon (issue 6) sees
     /// unchanged for 10 ms means the same G has run that long — Go's
     /// `schedtick`, the run-start hook, with no clock read per switch.
     pub(crate) tick: AtomicU32,
+    /// Issue 6 hook (sched/syscall.rs): +1 per `syscall` entered on this P
+    /// (holder writes; sysmon reads to tell one long syscall from many).
+    pub(crate) syscalltick: AtomicU32,
+    /// Issue 6 hook: set by sysmon when the G running on this P has run
+    /// more than 10 ms (its `tick` unchanged); cleared at the next switch-in. The
+    /// per-G preempt flag lives here: a P runs one G at a time.
+    pub(crate) preempt: std::sync::atomic::AtomicBool,
     /// Gs spawned by Gs on this P (written by the holder only).
     pub(crate) spawned: AtomicU64,
     /// Gs that exited on this P (written by the holder only).
@@ -81,8 +89,10 @@ impl P {
         Self {
             id,
             runq: RunQueue::new(),
-            owner: AtomicUsize::new(0),
+            owner: crate::loom::AtomicUsize::new(0),
             tick: AtomicU32::new(0),
+            syscalltick: AtomicU32::new(0),
+            preempt: std::sync::atomic::AtomicBool::new(false),
             spawned: AtomicU64::new(0),
             exited: AtomicU64::new(0),
             counts: PCounts::default(),
@@ -189,6 +199,10 @@ impl<'a> Held<'a> {
     pub(crate) fn bump_tick(&self) -> u32 {
         let t = self.p.tick.load(Ordering::Relaxed).wrapping_add(1);
         self.p.tick.store(t, Ordering::Relaxed);
+        // Issue 6 hook: a new run starts, any preemption request is met.
+        if self.p.preempt.load(Ordering::Relaxed) {
+            self.p.preempt.store(false, Ordering::Relaxed);
+        }
         t
     }
 

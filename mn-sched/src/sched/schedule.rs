@@ -44,6 +44,14 @@ pub(crate) fn schedule(m: &Arc<M>) {
             execute(m, g);
             continue;
         }
+        // Issue 6 hook: an M back from a syscall waits for a P: ours goes
+        // to it (its G is as runnable as any queued one) and we idle.
+        if super::syscall::give_p_to_waiter(m) {
+            if !super::handoff::idle_and_stop(m) {
+                return;
+            }
+            continue;
+        }
         let Some(g) = find_runnable(m) else { return };
         if m.spinning() {
             m.set_spinning(false);

@@ -1,0 +1,50 @@
+//! The added cost of `mn_sched::syscall` (lazy entersyscall/exitsyscall:
+//! one store, one CAS) around `getpid`, beside the plain call, in one group.
+//! Go's figure comes from `examples/go/syscall_cost.go` (its `syscall.Getpid`
+//! goes through entersyscall/exitsyscall; `go run` it in the same session).
+//! Target: ≤ 50 ns added.
+//!
+//! Run: `cargo bench --bench mn_syscall`.
+
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use mn_sched::Runtime;
+
+fn getpid() -> i32 {
+    // SAFETY: getpid has no preconditions; the raw syscall skips any libc
+    // caching.
+    unsafe { libc::syscall(libc::SYS_getpid) as i32 }
+}
+
+/// `iters` calls of `f` timed inside a G of `rt`.
+fn on_g(rt: &Runtime, iters: u64, wrapped: bool) -> Duration {
+    // SAFETY: the G holds nothing across a park.
+    unsafe {
+        rt.block_on(move || {
+            let t = Instant::now();
+            for _ in 0..iters {
+                if wrapped {
+                    std::hint::black_box(mn_sched::syscall(getpid));
+                } else {
+                    std::hint::black_box(getpid());
+                }
+            }
+            t.elapsed()
+        })
+    }
+    .unwrap()
+}
+
+fn syscall_cost(c: &mut Criterion) {
+    let rt = Runtime::builder().procs(1).build().unwrap();
+    let mut g = c.benchmark_group("syscall_getpid");
+    g.bench_function("plain", |b| b.iter_custom(|n| on_g(&rt, n, false)));
+    g.bench_function("mn-sched-syscall", |b| {
+        b.iter_custom(|n| on_g(&rt, n, true))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, syscall_cost);
+criterion_main!(benches);

@@ -1,0 +1,317 @@
+//! `syscall` and `syscall_blocking`: a G tells the scheduler it is about to
+//! block its thread (Go's `entersyscall`/`exitsyscall` and
+//! `entersyscallblock`). The G never leaves its M: no user frame migrates.
+//!
+//! The P's ownership word (`P::owner`) carries the protocol. Values: `0`
+//! idle; `id + 1` held by M `id`; `(id + 1) | IN_SYSCALL` held by M `id`,
+//! which is inside a `syscall` and may lose the P.
+//!
+//! 1. Enter (the M, holding P): bump `P::syscalltick`, clear its own `p`
+//!    pointer (runtime calls inside the call then act as from outside any
+//!    P), store `(id + 1) | IN_SYSCALL` into `owner` with Release (publishes
+//!    every holder-side write to the P's queue and caches).
+//! 2. Retake (sysmon, sysmon.rs): it saw `IN_SYSCALL` with the same
+//!    `syscalltick` on two ticks in a row: CAS `owner` from that value to
+//!    `0` (AcqRel). On success the P is sysmon's: `handoffp` gives it to
+//!    another M (or the idle list), and `acquire_p` there swaps the M's id
+//!    in.
+//! 3. Exit, fast path (the M): CAS `owner` from `(id + 1) | IN_SYSCALL`
+//!    back to `id + 1` (Acquire). Success: sysmon never took it; the M
+//!    restores its `p` pointer and the G goes on. One CAS, no lock.
+//! 4. Exit, slow path (the CAS of 3 failed: only step 2 changes the word,
+//!    so the P is gone): the M takes an idle P under the sched lock, or
+//!    sleeps with a growing nap (50 µs to 1 ms) and tries again. The G keeps
+//!    running on this thread once a P is had.
+//!
+//! Exactly one of 2 and 3 wins the CAS, so a P is never run by two Ms.
+//! `syscall_blocking` skips 1–3: it releases the P (`release_p` stores 0)
+//! and calls `handoffp` at once, then goes through 4.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use super::handoff::{acquire_p, handoffp, pidleget, release_p};
+use super::m::M;
+use super::p::P;
+use crate::loom::AtomicUsize;
+
+/// The bit of `P::owner` that says the holder is inside `syscall`.
+pub(crate) const IN_SYSCALL: usize = 1 << (usize::BITS - 1);
+
+/// Runs `f`, a call that may block its OS thread (a system call, a
+/// blocking library call), telling the scheduler first.
+///
+/// Lazy, like Go's `entersyscall`: the G keeps its P, and gets it back with
+/// one CAS if the call returns quickly; if the call is still running one
+/// sysmon tick later (20 µs to 1 ms), sysmon hands the P to another M so
+/// the P's other Gs keep running. Afterwards the G takes its P back, or
+/// another idle one, or waits for one — always on the same thread.
+///
+/// Off a G (a plain thread, or an M's scheduler) it just calls `f`.
+/// Runtime calls made inside `f` (spawns, wakes) act as from outside any P;
+/// `f` should not park (a park inside `f` would hold the thread).
+pub fn syscall<R>(f: impl FnOnce() -> R) -> R {
+    let Some((m, p)) = on_g_with_p() else {
+        return f();
+    };
+    enter(m, p);
+    let _exit = ExitGuard { m, p: Some(p) };
+    f()
+}
+
+/// Runs `f`, a call known to block, handing the P to another M at once
+/// (Go's `entersyscallblock`): the P's other Gs never wait for sysmon's
+/// tick. Costs a handoff (and maybe a thread) on every call. Off a G it
+/// just calls `f`.
+pub fn syscall_blocking<R>(f: impl FnOnce() -> R) -> R {
+    let Some((m, _)) = on_g_with_p() else {
+        return f();
+    };
+    m.syscall.store(1, Ordering::Relaxed);
+    let shared = &*m.shared;
+    shared
+        .sysmon
+        .counts
+        .blocking_now
+        .fetch_add(1, Ordering::Relaxed);
+    if let Some(p) = release_p(m) {
+        shared
+            .sysmon
+            .counts
+            .handoffs
+            .fetch_add(1, Ordering::Relaxed);
+        handoffp(shared, p);
+    }
+    let _exit = ExitGuard { m, p: None };
+    f()
+}
+
+/// The calling thread's M and P, if a G of a runtime runs on it.
+fn on_g_with_p() -> Option<(&'static M, &'static P)> {
+    let m = M::current()?;
+    // SAFETY: M::current is this thread's live M; it outlives this call
+    // (an M lives until its thread returns from m_main, and we are on it).
+    // The 'static is local to this module: nothing keeps the references
+    // past the syscall.
+    let m: &'static M = unsafe { &*m.as_ptr() };
+    m.curg()?;
+    if m.syscall.load(Ordering::Relaxed) != 0 {
+        return None; // nested: the outer call already told the scheduler
+    }
+    let p = m.held()?.p();
+    // SAFETY: a P lives in `shared.ps`, which the M keeps alive.
+    let p: &'static P = unsafe { &*std::ptr::from_ref(p) };
+    Some((m, p))
+}
+
+/// Step 1.
+#[inline]
+fn enter(m: &M, p: &P) {
+    m.syscall.store(1, Ordering::Relaxed);
+    let t = p.syscalltick.load(Ordering::Relaxed).wrapping_add(1);
+    p.syscalltick.store(t, Ordering::Relaxed);
+    m.set_p(None);
+    owner_enter(&p.owner, m.id + 1);
+}
+
+/// Step 1 on the ownership word (`mine` = the M's id + 1).
+#[inline]
+pub(crate) fn owner_enter(owner: &AtomicUsize, mine: usize) {
+    owner.store(mine | IN_SYSCALL, Ordering::Release);
+}
+
+/// Step 3 on the ownership word: true if the P is still ours.
+#[inline]
+pub(crate) fn owner_exit_fast(owner: &AtomicUsize, mine: usize) -> bool {
+    owner
+        .compare_exchange(
+            mine | IN_SYSCALL,
+            mine,
+            Ordering::Acquire,
+            Ordering::Relaxed,
+        )
+        .is_ok()
+}
+
+/// Step 2 on the ownership word: sysmon saw `seen` (with `IN_SYSCALL`);
+/// true if the P is now sysmon's to hand off.
+#[inline]
+pub(crate) fn owner_retake(owner: &AtomicUsize, seen: usize) -> bool {
+    debug_assert!(seen & IN_SYSCALL != 0);
+    owner
+        .compare_exchange(seen, 0, Ordering::AcqRel, Ordering::Relaxed)
+        .is_ok()
+}
+
+/// Steps 3 and 4 (on drop, so a panic in `f` gives the P back too).
+struct ExitGuard {
+    m: &'static M,
+    /// The P kept through the call (None for `syscall_blocking`).
+    p: Option<&'static P>,
+}
+
+impl Drop for ExitGuard {
+    #[inline]
+    fn drop(&mut self) {
+        let m = self.m;
+        if let Some(p) = self.p {
+            if owner_exit_fast(&p.owner, m.id + 1) {
+                m.set_p(Some(p));
+                m.syscall.store(0, Ordering::Relaxed);
+                return;
+            }
+            // Retaken by sysmon (which counted this M in `retaken_now`).
+            exit_slow(m);
+            m.shared
+                .sysmon
+                .counts
+                .retaken_now
+                .fetch_sub(1, Ordering::Relaxed);
+            m.syscall.store(0, Ordering::Relaxed);
+            return;
+        } else {
+            m.shared
+                .sysmon
+                .counts
+                .blocking_now
+                .fetch_sub(1, Ordering::Relaxed);
+        }
+        exit_slow(m);
+        m.syscall.store(0, Ordering::Relaxed);
+    }
+}
+
+/// Step 4: waits for any P, on this thread. First an idle P; else the M
+/// queues itself in `Sysmon::waiters` and sleeps: the next M that reaches
+/// its scheduler loop hands it its P (`give_p_to_waiter`), or an idle P
+/// appears and the M's periodic look takes it.
+#[cold]
+fn exit_slow(m: &M) {
+    let shared = &*m.shared;
+    if take_idle_p(m) {
+        return;
+    }
+    let me = std::ptr::from_ref(m) as usize;
+    shared.sysmon.push_waiter(me);
+    let mut nap = Duration::from_micros(50);
+    loop {
+        m.note.sleep(Some(std::time::Instant::now() + nap));
+        if let Some((p, _)) = m.take_nextp() {
+            acquire_p(m, p);
+            return;
+        }
+        // Still queued? Then an idle P is ours to take; if not, a giver
+        // has us and its P is on the way.
+        let mut w = shared.sysmon.lock_waiters();
+        if let Some(i) = w.iter().position(|&x| x == me) {
+            if take_idle_p(m) {
+                w.remove(i);
+                shared.sysmon.waiting.store(w.len(), Ordering::SeqCst);
+                return;
+            }
+        }
+        drop(w);
+        nap = (nap * 2).min(Duration::from_millis(1));
+    }
+}
+
+/// Takes an idle P for `m`, if there is one.
+fn take_idle_p(m: &M) -> bool {
+    let shared = &*m.shared;
+    let got = {
+        let mut l = shared.lock();
+        pidleget(shared, &mut l)
+    };
+    match got {
+        Some(p) => {
+            acquire_p(m, &shared.ps[p]);
+            true
+        }
+        None => false,
+    }
+}
+
+/// Hook of the scheduler loop (schedule.rs): if an M coming back from a
+/// syscall waits for a P, `m` gives it its own and returns true (`m` then
+/// parks as idle). One relaxed load when nobody waits.
+#[inline]
+pub(crate) fn give_p_to_waiter(m: &M) -> bool {
+    let sysmon = &m.shared.sysmon;
+    if sysmon.waiting.load(Ordering::Relaxed) == 0 || m.locked_g().is_some() {
+        return false;
+    }
+    let waiter = {
+        let mut w = sysmon.lock_waiters();
+        let x = w.pop_front();
+        sysmon.waiting.store(w.len(), Ordering::SeqCst);
+        x
+    };
+    let Some(waiter) = waiter else { return false };
+    // SAFETY: a queued M is alive: it sleeps in `exit_slow` until it has a
+    // P, and only the one who popped it (us) hands it one.
+    let waiter = unsafe { &*(waiter as *const M) };
+    let p = release_p(m).expect("scheduler loop without a P");
+    waiter.hand_p(&m.shared.ps[p], false);
+    waiter.note.wake();
+    true
+}
+
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+    use loom::sync::atomic::AtomicBool;
+    use loom::sync::Arc;
+
+    /// Steps 1–3: an M enters a syscall and comes back while sysmon tries
+    /// to retake the P it saw in the syscall. Exactly one of them ends up
+    /// with the P, and a retaken word is 0 (free for `acquire_p`).
+    #[test]
+    fn loom_syscall_exit_races_retake() {
+        loom::model(|| {
+            let owner = Arc::new(AtomicUsize::new(1)); // held by M 0
+            owner_enter(&owner, 1);
+            let sysmon_has = Arc::new(AtomicBool::new(false));
+            let t = loom::thread::spawn({
+                let (owner, has) = (owner.clone(), sysmon_has.clone());
+                move || {
+                    let seen = owner.load(Ordering::Acquire);
+                    if seen & IN_SYSCALL != 0 && owner_retake(&owner, seen) {
+                        has.store(true, Ordering::Relaxed);
+                    }
+                }
+            });
+            let m_has = owner_exit_fast(&owner, 1);
+            t.join().unwrap();
+            let s_has = sysmon_has.load(Ordering::Relaxed);
+            assert!(m_has != s_has, "the P must have exactly one holder");
+            let w = owner.load(Ordering::Relaxed);
+            assert_eq!(w, if m_has { 1 } else { 0 });
+        });
+    }
+
+    /// A second syscall on the same P after a fast exit: sysmon's sighting
+    /// of the first one (the same word: ABA) may retake the second, which is
+    /// sound (the M finds out at its exit); always exactly one holder.
+    #[test]
+    fn loom_retake_of_a_later_syscall_is_sound() {
+        loom::model(|| {
+            let owner = Arc::new(AtomicUsize::new(1));
+            owner_enter(&owner, 1);
+            let seen = owner.load(Ordering::Acquire);
+            let t = loom::thread::spawn({
+                let owner = owner.clone();
+                move || owner_retake(&owner, seen)
+            });
+            let first = owner_exit_fast(&owner, 1);
+            let second = if first {
+                owner_enter(&owner, 1);
+                owner_exit_fast(&owner, 1)
+            } else {
+                false
+            };
+            let s_has = t.join().unwrap();
+            // The M holds the P at the end iff both exits won.
+            assert_eq!(first && second, !s_has, "exactly one holder");
+        });
+    }
+}

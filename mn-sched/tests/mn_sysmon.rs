@@ -1,0 +1,261 @@
+//! Issue 6: `syscall` / `syscall_blocking` hand the P on while a call blocks
+//! its thread (sysmon retakes it, or the eager path gives it away), the
+//! thread cap holds with no deadlock, and the default procs follow the
+//! cgroup CPU quota.
+
+mod util;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mn_sched::{default_procs_in, go, syscall, syscall_blocking, yield_now, Handle, Runtime};
+use util::{is_child, run_child};
+
+/// Sleeps the OS thread with nanosleep (a real blocking system call).
+fn nanosleep(d: Duration) {
+    let ts = libc::timespec {
+        tv_sec: d.as_secs() as libc::time_t,
+        tv_nsec: d.subsec_nanos() as libc::c_long,
+    };
+    // SAFETY: `ts` is a valid timespec; a null remainder is allowed.
+    unsafe { libc::nanosleep(&ts, std::ptr::null_mut()) };
+}
+
+/// Samples `Stats::threads` until stopped; returns the maximum.
+fn sample_threads(handle: Handle, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<usize> {
+    std::thread::spawn(move || {
+        let mut max = 0;
+        while !stop.load(Ordering::Relaxed) {
+            max = max.max(handle.stats().threads);
+            std::thread::sleep(Duration::from_micros(500));
+        }
+        max
+    })
+}
+
+/// Ten Gs each blocking 200 ms in `call` at procs 2: returns the wall time
+/// and the most Ms seen.
+fn ten_sleepers(rt: &Runtime, blocking: bool) -> (Duration, usize) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let sampler = sample_threads(rt.handle(), stop.clone());
+    let t0 = Instant::now();
+    // SAFETY: nothing held across parks.
+    unsafe {
+        rt.block_on(move || {
+            let hs: Vec<_> = (0..10)
+                .map(|_| {
+                    go(move || {
+                        let d = Duration::from_millis(200);
+                        if blocking {
+                            syscall_blocking(|| nanosleep(d));
+                        } else {
+                            syscall(|| nanosleep(d));
+                        }
+                    })
+                })
+                .collect();
+            for h in hs {
+                h.join().unwrap();
+            }
+        })
+    }
+    .unwrap();
+    let wall = t0.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    (wall, sampler.join().unwrap())
+}
+
+#[test]
+fn ten_lazy_syscalls_run_in_parallel() {
+    let rt = Runtime::builder().procs(2).build().unwrap();
+    let (wall, threads) = ten_sleepers(&rt, false);
+    assert!(wall < Duration::from_secs(1), "wall {wall:?}");
+    assert!(threads >= 10, "only {threads} Ms seen");
+    let s = rt.stats();
+    assert!(s.retakes >= 8, "retakes {}", s.retakes);
+    assert_eq!(s.ms_in_syscall, 0);
+}
+
+#[test]
+fn ten_blocking_syscalls_run_in_parallel() {
+    let rt = Runtime::builder().procs(2).build().unwrap();
+    let (wall, threads) = ten_sleepers(&rt, true);
+    assert!(wall < Duration::from_secs(1), "wall {wall:?}");
+    assert!(threads >= 10, "only {threads} Ms seen");
+    let s = rt.stats();
+    assert!(s.handoffs >= 10, "handoffs {}", s.handoffs);
+    assert_eq!(s.retakes, 0);
+    assert_eq!(s.ms_in_syscall, 0);
+}
+
+#[test]
+fn syscall_off_a_g_just_calls() {
+    assert_eq!(syscall(|| 7), 7);
+    assert_eq!(syscall_blocking(|| 8), 8);
+}
+
+#[test]
+fn a_panic_in_the_call_gives_the_p_back() {
+    let rt = Runtime::builder().procs(1).build().unwrap();
+    // SAFETY: nothing held across parks.
+    let r = unsafe {
+        rt.block_on(|| {
+            let h = go(|| syscall(|| panic!("inside syscall")));
+            assert!(h.join().is_err());
+            let h = go(|| syscall_blocking(|| panic!("inside syscall_blocking")));
+            assert!(h.join().is_err());
+            // The P still runs Gs.
+            go(|| 5).join().unwrap()
+        })
+    };
+    assert_eq!(r.unwrap(), 5);
+    assert_eq!(rt.stats().ms_in_syscall, 0);
+}
+
+#[test]
+fn a_p_stuck_in_syscall_runs_its_other_gs() {
+    // One P: a G blocks 300 ms in `syscall`; another G of the same P keeps
+    // counting meanwhile (sysmon retook the P for it).
+    let rt = Runtime::builder().procs(1).build().unwrap();
+    let count = Arc::new(AtomicU64::new(0));
+    let c = count.clone();
+    // SAFETY: nothing held across parks.
+    let during = unsafe {
+        rt.block_on(move || {
+            let stop = Arc::new(AtomicBool::new(false));
+            let s = stop.clone();
+            let c2 = c.clone();
+            let worker = go(move || {
+                while !s.load(Ordering::Relaxed) {
+                    c2.fetch_add(1, Ordering::Relaxed);
+                    yield_now();
+                }
+            });
+            let before = c.load(Ordering::Relaxed);
+            syscall(|| nanosleep(Duration::from_millis(300)));
+            let during = c.load(Ordering::Relaxed) - before;
+            stop.store(true, Ordering::Relaxed);
+            worker.join().unwrap();
+            during
+        })
+    }
+    .unwrap();
+    assert!(during > 100, "the other G ran only {during} times");
+    assert!(rt.stats().retakes >= 1);
+}
+
+#[test]
+fn thread_cap_holds_without_deadlock() {
+    if is_child("cap") {
+        let rt = Runtime::builder().procs(2).max_threads(4).build().unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let sampler = sample_threads(rt.handle(), stop.clone());
+        let done = Arc::new(AtomicUsize::new(0));
+        let d = done.clone();
+        let t0 = Instant::now();
+        // SAFETY: nothing held across parks.
+        unsafe {
+            rt.block_on(move || {
+                let hs: Vec<_> = (0..10)
+                    .map(|_| {
+                        let d = d.clone();
+                        go(move || {
+                            syscall(|| nanosleep(Duration::from_millis(50)));
+                            d.fetch_add(1, Ordering::Relaxed);
+                        })
+                    })
+                    .collect();
+                for h in hs {
+                    h.join().unwrap();
+                }
+            })
+        }
+        .unwrap();
+        stop.store(true, Ordering::Relaxed);
+        let max = sampler.join().unwrap();
+        assert_eq!(done.load(Ordering::Relaxed), 10);
+        assert!(max <= 4, "{max} Ms under a cap of 4");
+        assert!(rt.stats().threads_capped >= 1);
+        assert!(t0.elapsed() < Duration::from_secs(5));
+        return;
+    }
+    let out = run_child("thread_cap_holds_without_deadlock", "cap");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "child failed: {err}");
+    assert_eq!(err.matches("reached max_threads").count(), 1, "{err}");
+}
+
+#[test]
+fn cgroup_quota_lowers_the_default() {
+    let dir = std::env::temp_dir().join(format!("mn-sysmon-cg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let none = default_procs_in(&dir);
+    assert!(none >= 1);
+    std::fs::write(dir.join("cpu.max"), "150000 100000\n").unwrap();
+    assert_eq!(default_procs_in(&dir), 2.min(none));
+    std::fs::write(dir.join("cpu.max"), "max 100000\n").unwrap();
+    assert_eq!(default_procs_in(&dir), none);
+    std::fs::write(dir.join("cpu.max"), "10000 100000\n").unwrap();
+    assert_eq!(default_procs_in(&dir), 1);
+    std::fs::remove_dir_all(&dir).unwrap();
+    // The affinity count, from the kernel's own view.
+    assert_eq!(
+        none,
+        std::thread::available_parallelism()
+            .unwrap()
+            .get()
+            .max(none)
+            .min(none)
+    );
+}
+
+#[test]
+fn idle_ms_are_reaped() {
+    let rt = Runtime::builder()
+        .procs(2)
+        .idle_thread_timeout(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let (_, peak) = ten_sleepers(&rt, true);
+    assert!(peak >= 10, "only {peak} Ms seen");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while rt.stats().threads > 2 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let left = rt.stats().threads;
+    assert!(left <= 2, "{left} Ms still alive after the idle timeout");
+    // The runtime still works with the Ms it kept (or new ones).
+    // SAFETY: nothing held across parks.
+    let r = unsafe { rt.block_on(|| go(|| 3).join().unwrap()) };
+    assert_eq!(r.unwrap(), 3);
+}
+
+#[test]
+fn a_long_runner_is_flagged_and_yields_at_its_next_spawn() {
+    // One P: a G spins 60 ms with no runtime call, then spawns; sysmon has
+    // flagged it, so the spawn yields and the other queued G runs first.
+    let rt = Runtime::builder().procs(1).build().unwrap();
+    let order = Arc::new(AtomicUsize::new(0));
+    let o = order.clone();
+    // SAFETY: nothing held across parks.
+    let (other_at, after_spawn) = unsafe {
+        rt.block_on(move || {
+            let o2 = o.clone();
+            let other = go(move || o2.fetch_add(1, Ordering::SeqCst));
+            let t = Instant::now();
+            while t.elapsed() < Duration::from_millis(60) {
+                std::hint::spin_loop();
+            }
+            let spawned = go(|| ());
+            let after = o.load(Ordering::SeqCst);
+            let at = other.join().unwrap();
+            spawned.join().unwrap();
+            (at, after)
+        })
+    }
+    .unwrap();
+    assert_eq!(other_at, 0);
+    assert_eq!(after_spawn, 1, "the spawn did not yield to the queued G");
+    assert!(rt.stats().preemptions >= 1);
+}
