@@ -180,8 +180,14 @@ switchyard::test_all_modes! {
     }
 
     async fn stats_see_tasks_and_timers() {
-        let hs: Vec<_> = (0..50).map(|_| spawn(sleep(Duration::from_millis(50)))).collect();
+        let hs: Vec<_> = (0..50).map(|_| spawn(sleep(Duration::from_millis(500)))).collect();
+        // In single mode one yield lets every task arm its timer; in mn the
+        // tasks run on other threads, so wait (bounded) until they have.
+        let t = std::time::Instant::now();
         yield_now().await;
+        while switchyard::stats().timers < 50 && t.elapsed() < Duration::from_millis(400) {
+            sleep(Duration::from_millis(2)).await;
+        }
         let s = switchyard::stats();
         assert!(s.live_tasks >= 50, "{s:?}");
         assert!(s.timers >= 50, "{s:?}");

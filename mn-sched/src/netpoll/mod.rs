@@ -228,6 +228,13 @@ impl Shared {
             let idle = self.lock().idle_ms.last().cloned();
             if let Some(m) = idle {
                 m.wake_up();
+            } else {
+                // No idle M to become the poller. If a P is idle too, maybe
+                // no M ever goes idle (none is started yet and the socket
+                // belongs to the `block_on_future` thread): start one on
+                // that P; finding no work, it idles and waits in epoll.
+                // With every P held, their Ms poll in findrunnable.
+                crate::sched::handoff::startm(self, None, false);
             }
         }
         r.as_ref().map_err(|e| {
