@@ -16,7 +16,7 @@
 //!    at their park point, running their destructors), then wait a little.
 //!    Ms keep scheduling meanwhile, so unwinding Gs run normally.
 //! 3. Set `exiting`, wake every idle M, drop the timers; Ms leave their loops.
-//! 4. Join the M threads.
+//! 4. Join the M threads, then stop and join sysmon (sched/sysmon.rs).
 //!
 //! A G that never reaches a park (a `loop {}`) cannot be unwound: after
 //! `shutdown_timeout` the drop stops waiting, prints how many Gs are still
@@ -128,8 +128,9 @@ pub struct Stats {
 }
 
 impl Runtime {
-    /// Starts a runtime with `config` (validated). No thread starts until
-    /// the first G is spawned.
+    /// Starts a runtime with `config` (validated). Only the sysmon thread
+    /// starts now (asleep while every P is idle); Ms start when the first G
+    /// is spawned.
     pub fn new(config: Config) -> Result<Self, BuildError> {
         let config = config.validate()?;
         crate::stack::overflow::install_handler();

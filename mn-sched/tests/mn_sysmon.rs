@@ -145,45 +145,67 @@ fn a_p_stuck_in_syscall_runs_its_other_gs() {
     assert!(rt.stats().retakes >= 1);
 }
 
-#[test]
-fn thread_cap_holds_without_deadlock() {
-    if is_child("cap") {
-        let rt = Runtime::builder().procs(2).max_threads(4).build().unwrap();
-        let stop = Arc::new(AtomicBool::new(false));
-        let sampler = sample_threads(rt.handle(), stop.clone());
-        let done = Arc::new(AtomicUsize::new(0));
-        let d = done.clone();
-        let t0 = Instant::now();
-        // SAFETY: nothing held across parks.
-        unsafe {
-            rt.block_on(move || {
-                let hs: Vec<_> = (0..10)
-                    .map(|_| {
-                        let d = d.clone();
-                        go(move || {
-                            syscall(|| nanosleep(Duration::from_millis(50)));
-                            d.fetch_add(1, Ordering::Relaxed);
-                        })
+/// Child body of the cap tests: ten 50 ms calls under a cap of 4 Ms.
+fn capped_child(blocking: bool) {
+    let rt = Runtime::builder().procs(2).max_threads(4).build().unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let sampler = sample_threads(rt.handle(), stop.clone());
+    let done = Arc::new(AtomicUsize::new(0));
+    let d = done.clone();
+    let t0 = Instant::now();
+    // SAFETY: nothing held across parks.
+    unsafe {
+        rt.block_on(move || {
+            let hs: Vec<_> = (0..10)
+                .map(|_| {
+                    let d = d.clone();
+                    go(move || {
+                        let dur = Duration::from_millis(50);
+                        if blocking {
+                            syscall_blocking(|| nanosleep(dur));
+                        } else {
+                            syscall(|| nanosleep(dur));
+                        }
+                        d.fetch_add(1, Ordering::Relaxed);
                     })
-                    .collect();
-                for h in hs {
-                    h.join().unwrap();
-                }
-            })
-        }
-        .unwrap();
-        stop.store(true, Ordering::Relaxed);
-        let max = sampler.join().unwrap();
-        assert_eq!(done.load(Ordering::Relaxed), 10);
-        assert!(max <= 4, "{max} Ms under a cap of 4");
-        assert!(rt.stats().threads_capped >= 1);
-        assert!(t0.elapsed() < Duration::from_secs(5));
-        return;
+                })
+                .collect();
+            for h in hs {
+                h.join().unwrap();
+            }
+        })
     }
-    let out = run_child("thread_cap_holds_without_deadlock", "cap");
+    .unwrap();
+    stop.store(true, Ordering::Relaxed);
+    let max = sampler.join().unwrap();
+    assert_eq!(done.load(Ordering::Relaxed), 10);
+    assert!(max <= 4, "{max} Ms under a cap of 4");
+    assert!(rt.stats().threads_capped >= 1);
+    assert!(t0.elapsed() < Duration::from_secs(5));
+}
+
+/// Runs `test` as a child for `scenario`: it must pass and warn once.
+fn assert_capped_child(test: &str, scenario: &str) {
+    let out = run_child(test, scenario);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "child failed: {err}");
     assert_eq!(err.matches("reached max_threads").count(), 1, "{err}");
+}
+
+#[test]
+fn thread_cap_holds_without_deadlock() {
+    if is_child("cap") {
+        return capped_child(false);
+    }
+    assert_capped_child("thread_cap_holds_without_deadlock", "cap");
+}
+
+#[test]
+fn thread_cap_holds_for_blocking_handoffs() {
+    if is_child("cap-blocking") {
+        return capped_child(true);
+    }
+    assert_capped_child("thread_cap_holds_for_blocking_handoffs", "cap-blocking");
 }
 
 #[test]
