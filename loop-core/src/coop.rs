@@ -13,6 +13,7 @@
 //! spending it costs a TLS load and store, nothing shared.
 
 use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 
 /// Operations per poll before a task is made to yield.
@@ -23,17 +24,37 @@ const UNCONSTRAINED: u32 = u32::MAX;
 
 thread_local! {
     static LEFT: Cell<u32> = const { Cell::new(UNCONSTRAINED) };
+    /// mn-sched: the running P's preempt flag during a poll (null when none).
+    static PREEMPT: Cell<*const AtomicBool> = const { Cell::new(std::ptr::null()) };
 }
 
 /// Gives the task about to be polled on this thread a fresh budget.
 #[inline]
 pub fn reset() {
     let _ = LEFT.try_with(|l| l.set(BUDGET));
+    let _ = PREEMPT.try_with(|p| p.set(std::ptr::null()));
+}
+
+/// Like [`reset`], and while the poll lasts a budgeted operation also
+/// yields (returns `Pending` after waking the task) once `*flag` is true:
+/// mn-sched passes its P's preempt flag, which sysmon sets when a G has
+/// run more than 10 ms, so an async task returns `Pending` at its next
+/// await on a runtime resource.
+///
+/// # Safety
+///
+/// `flag` must point to an `AtomicBool` that stays alive until the next
+/// [`reset`], `reset_preemptible` or [`unconstrain`] on this thread.
+#[inline]
+pub unsafe fn reset_preemptible(flag: *const AtomicBool) {
+    let _ = LEFT.try_with(|l| l.set(BUDGET));
+    let _ = PREEMPT.try_with(|p| p.set(flag));
 }
 
 /// Lifts the budget after a poll (code outside tasks is never throttled).
 #[inline]
 pub fn unconstrain() {
+    let _ = PREEMPT.try_with(|p| p.set(std::ptr::null()));
     let _ = LEFT.try_with(|l| l.set(UNCONSTRAINED));
 }
 
@@ -48,6 +69,13 @@ pub fn poll_proceed(cx: &mut Context<'_>) -> Poll<()> {
     }
     if left != UNCONSTRAINED {
         let _ = LEFT.try_with(|l| l.set(left - 1));
+        let flag = PREEMPT.try_with(Cell::get).unwrap_or(std::ptr::null());
+        // SAFETY: a non-null flag was installed by `reset_preemptible`, whose
+        // caller keeps it alive until the poll ends (`unconstrain`/`reset`).
+        if !flag.is_null() && unsafe { (*flag).load(Ordering::Relaxed) } {
+            cx.waker().wake_by_ref();
+            return crate::trace::pending(crate::trace::WaitReason::Yield);
+        }
     }
     Poll::Ready(())
 }

@@ -157,9 +157,9 @@ fn drive<F: Future>(f: F) -> Option<F::Output> {
         if header.cancel.load(Ordering::Acquire) {
             return finish(None);
         }
-        // PREEMPT CHECK (issue 6, sysmon): a G flagged for preemption while
-        // it ran should go through the `yield` path below here, between
-        // polls, never inside one.
+        // Preemption (issue 6): a poll that saw sysmon's flag at a budgeted
+        // await returned Pending with reason Yield, so it takes the `yield`
+        // path below, between polls, never inside one.
         if after_yield {
             // A wake that came while we were queued is seen by this poll.
             header.state.clear_notified();
@@ -224,7 +224,13 @@ pub(crate) fn poll_round<F: Future>(
             WaitReason::Unknown
         });
     };
-    loop_core::coop::reset();
+    // Issue 6: a budgeted await (socket, timer, join, compat's sync) in a
+    // poll that outlives sysmon's 10 ms slice returns Pending (Yield).
+    let flag = crate::sched::sysmon::preempt_flag();
+    // SAFETY: the flag is a P's, and Ps live as long as the runtime, which
+    // outlives this poll (the G holds a reference to it); unconstrain below
+    // removes it before the poll's frame ends.
+    unsafe { loop_core::coop::reset_preemptible(flag) };
     let r = f.poll(cx);
     loop_core::coop::unconstrain();
     match r {

@@ -177,6 +177,11 @@ impl IoState {
         dir: Direction,
         mut op: impl FnMut() -> io::Result<R>,
     ) -> Poll<io::Result<R>> {
+        // The cooperative budget (and sysmon's preempt flag), as loop-core's
+        // sockets: a stream that is always ready still lets others run.
+        if loop_core::coop::poll_proceed(cx).is_pending() {
+            return Poll::Pending;
+        }
         loop {
             let s = match self.poll_ready(cx, dir) {
                 Poll::Ready(s) => s,

@@ -269,6 +269,21 @@ pub(crate) fn preempt_requested() -> bool {
             .is_some_and(|h| h.p().preempt.load(Ordering::Relaxed))
 }
 
+/// The preempt flag of the P the current G runs with, for
+/// `loop_core::coop::reset_preemptible` (null off a G or without a P). The
+/// Ps live as long as the runtime, which outlives every poll of its Gs.
+pub(crate) fn preempt_flag() -> *const std::sync::atomic::AtomicBool {
+    let Some(m) = super::m::M::current() else {
+        return std::ptr::null();
+    };
+    // SAFETY: M::current is this thread's live M.
+    let m = unsafe { m.as_ref() };
+    match m.held() {
+        Some(h) if m.curg().is_some() => &h.p().preempt,
+        _ => std::ptr::null(),
+    }
+}
+
 /// Ms inside a syscall now: those still holding their P (its owner word
 /// says so), those that handed it off, those whose P was retaken.
 pub(crate) fn ms_in_syscall(shared: &Shared) -> usize {
