@@ -41,7 +41,8 @@ pub struct Stats {
     pub ms_running: usize,
     /// mn: Ms inside a `syscall`.
     pub ms_in_syscall: usize,
-    /// mn: Ms whose P was retaken while their task kept running.
+    /// mn: Ms whose P was retaken while their task kept running (taking a P
+    /// from a computing task is not built yet: 0 for now).
     pub ms_without_p: usize,
     /// mn: Ms parked, waiting for work.
     pub ms_idle: usize,
