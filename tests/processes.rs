@@ -105,11 +105,16 @@ fn threads_while_serving(env: &[(&str, &str)]) {
 
 fn child_ctrl_c() {
     switchyard::run(async {
-        let wait = switchyard::spawn(switchyard::signal::ctrl_c());
+        // The handler is installed here, before "ready" (in mn a spawned
+        // task runs on another thread, maybe after the parent's yield), and
+        // awaited in a task.
+        let mut sig = switchyard::signal::signal(switchyard::signal::SignalKind::interrupt())
+            .expect("SIGINT stream");
+        let wait = switchyard::spawn(async move { sig.recv().await });
         switchyard::yield_now().await;
         println!("ready");
         std::io::stdout().flush().unwrap();
-        wait.await.unwrap().unwrap();
+        wait.await.unwrap().expect("a delivery");
         println!("got ctrl_c");
     })
 }
