@@ -166,8 +166,10 @@ fn finish(m: &M, g: NonNull<Header>) {
         m.set_exit_thread();
         shared.threads.lock_release();
     }
-    h.join.complete();
+    // Counted before the joiner is woken: whoever awaited the G sees it
+    // gone from `Stats::live_tasks`.
     held.count_exit();
+    h.join.complete();
     // SAFETY: the life reference, held since spawn (rule 6).
     drop(unsafe { GRef::from_raw(g) });
 }
