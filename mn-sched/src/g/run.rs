@@ -270,7 +270,7 @@ pub(crate) fn panicking() -> bool {
 
 /// Telling AddressSanitizer about stack switches (`scripts/asan-mn.sh`).
 /// Without `cfg(switchyard_asan)` every function here is empty.
-mod fiber {
+pub(crate) mod fiber {
     use super::{Request, M};
     use crate::g::Ctx;
 
@@ -286,6 +286,24 @@ mod fiber {
             bottom_old: *mut *const libc::c_void,
             size_old: *mut usize,
         );
+    }
+
+    #[cfg(switchyard_asan)]
+    extern "C" {
+        fn __asan_unpoison_memory_region(addr: *const libc::c_void, size: usize);
+    }
+
+    /// g0, before a G's first run on a stack that may have served another
+    /// G: the frames that G never returned from (its last switch out, an
+    /// unwind at shutdown) left ASan's redzone poison in the shadow; a new
+    /// G starts on clean memory.
+    #[allow(unused_variables)]
+    pub(crate) fn fresh_stack(base: usize, size: usize) {
+        #[cfg(switchyard_asan)]
+        // SAFETY: ASan's API over memory this G now owns (its whole stack).
+        unsafe {
+            __asan_unpoison_memory_region(base as *const _, size)
+        };
     }
 
     /// g0, before switching to a G whose stack is `bounds` (base, size).

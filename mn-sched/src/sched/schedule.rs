@@ -123,6 +123,7 @@ fn give_stack(m: &M, g: NonNull<Header>) -> bool {
     };
     match stack {
         Ok(stack) => {
+            crate::g::run::fiber::fresh_stack(stack.base(), stack.top() - stack.base());
             // SAFETY: the top of a stack we own, page-aligned (so 16-aligned);
             // the stack stays with the G until its exit.
             ctx.sp = unsafe { arch::init_stack(stack.top(), g_entry) };
