@@ -74,7 +74,8 @@ mod timer;
 #[cfg(not(loom))]
 pub use aio::{inside_runtime, user_data};
 pub use api::{
-    current_task_id, go, lock_os_thread, sleep, sleep_until, try_go, unlock_os_thread, yield_now,
+    current_task_id, dump, go, lock_os_thread, sleep, sleep_until, tasks, try_go, unlock_os_thread,
+    yield_now,
 };
 pub use config::{
     BuildError, Builder, Config, GuardPolicy, UserData, DEFAULT_IDLE_THREAD_TIMEOUT,

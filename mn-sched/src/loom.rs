@@ -24,12 +24,6 @@ pub(crate) use std::{
 // Issue 5: the netpoller's readiness word and waiter list (netpoll/io.rs),
 // the timers' sleeper protocol (timer.rs).
 #[cfg(loom)]
-pub(crate) use loom::sync::{
-    atomic::AtomicU64,
-    Mutex, MutexGuard,
-};
+pub(crate) use loom::sync::{atomic::AtomicU64, Mutex, MutexGuard};
 #[cfg(not(loom))]
-pub(crate) use std::sync::{
-    atomic::AtomicU64,
-    Mutex, MutexGuard,
-};
+pub(crate) use std::sync::{atomic::AtomicU64, Mutex, MutexGuard};

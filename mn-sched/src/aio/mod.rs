@@ -25,8 +25,8 @@
 
 pub mod local;
 pub mod net;
-pub mod signal;
 pub(crate) mod ready_flag;
+pub mod signal;
 pub mod task;
 pub mod time;
 

@@ -35,6 +35,10 @@ pub(crate) struct M {
     g0_sp: UnsafeCell<usize>,
     /// The G running on this M, if any.
     curg: AtomicPtr<Header>,
+    /// Issue 7 hook: the id of `curg` (0: none), readable from any thread
+    /// without following a pointer to a G that may be exiting (dump,
+    /// scheddetail).
+    pub(crate) curg_id: AtomicU64,
     /// The P held (M thread writes; sysmon reads).
     p: AtomicPtr<P>,
     /// A P handed to this M by another (startm, startlockedm), taken after
@@ -83,6 +87,7 @@ impl M {
             shared,
             g0_sp: UnsafeCell::new(0),
             curg: AtomicPtr::new(std::ptr::null_mut()),
+            curg_id: AtomicU64::new(0),
             p: AtomicPtr::new(std::ptr::null_mut()),
             nextp: AtomicPtr::new(std::ptr::null_mut()),
             next_spinning: AtomicBool::new(false),
@@ -113,6 +118,9 @@ impl M {
     }
 
     pub(crate) fn set_curg(&self, g: Option<NonNull<Header>>) {
+        // SAFETY: the caller passes the G it is about to run (alive), or None.
+        let id = g.map_or(0, |g| unsafe { g.as_ref() }.id);
+        self.curg_id.store(id, Ordering::Relaxed);
         self.curg.store(
             g.map_or(std::ptr::null_mut(), NonNull::as_ptr),
             Ordering::Relaxed,
@@ -129,6 +137,15 @@ impl M {
         // SAFETY: only this M's thread touches g0_sp, and it is not being
         // written now (g0 is suspended while a G runs).
         unsafe { *self.g0_sp.get() }
+    }
+
+    /// Issue 7 hook: the index of the P this M holds, read from any thread
+    /// (a racy snapshot, for schedtrace).
+    pub(crate) fn p_id(&self) -> Option<usize> {
+        let p = NonNull::new(self.p.load(Ordering::Relaxed))?;
+        // SAFETY: a non-null `p` points into `shared.ps`, which lives as
+        // long as the runtime this M keeps alive.
+        Some(unsafe { p.as_ref() }.id)
     }
 
     /// The P this M holds, as an owner token. Call only on the M's thread.
@@ -272,6 +289,9 @@ pub(crate) struct Threads {
     warned: AtomicBool,
     /// Join handles of every M thread.
     pub(crate) handles: Mutex<Vec<std::thread::JoinHandle<()>>>,
+    /// Issue 7 hook: every M made (weak: an M holds the runtime), for the
+    /// task dump and scheddetail (sched/observe.rs).
+    pub(crate) all: Mutex<Vec<std::sync::Weak<M>>>,
 }
 
 impl Threads {
@@ -283,6 +303,7 @@ impl Threads {
             locked: AtomicUsize::new(0),
             warned: AtomicBool::new(false),
             handles: Mutex::new(Vec::new()),
+            all: Mutex::new(Vec::new()),
         }
     }
 
@@ -364,6 +385,12 @@ pub(crate) fn spawn_m(shared: &Shared, p: &P, spinning: bool) -> Result<(), ()> 
     let id = threads.created.fetch_add(1, Ordering::Relaxed);
     let m = Arc::new(M::new(id, shared.arc()));
     m.hand_p(p, spinning);
+    {
+        // Issue 7 hook: listed for the dump; dead entries pruned here.
+        let mut all = threads.all.lock().unwrap_or_else(|e| e.into_inner());
+        all.retain(|w| w.strong_count() > 0);
+        all.push(Arc::downgrade(&m));
+    }
     let spawned = std::thread::Builder::new()
         .name(format!("mn-m{id}"))
         .spawn(move || m_main(m));

@@ -46,6 +46,8 @@ pub(crate) mod idle;
 pub(crate) mod locked;
 pub(crate) mod m;
 pub(crate) mod note;
+// Issue 7: task dump and schedtrace.
+pub(crate) mod observe;
 pub(crate) mod p;
 pub(crate) mod ready;
 pub(crate) mod registry;
