@@ -241,7 +241,9 @@ impl TcpStream {
                     }),
                 Current::Mn => mn_sched::aio::net::TcpStream::connect(a)
                     .await
-                    .map(|s| TcpStream { inner: Inner::Mn(s) }),
+                    .map(|s| TcpStream {
+                        inner: Inner::Mn(s),
+                    }),
             }
         })
         .await

@@ -275,7 +275,9 @@ impl Handle {
     }
 
     pub(crate) fn mn(h: mn_sched::Handle) -> Self {
-        Handle { inner: Inner::Mn(h) }
+        Handle {
+            inner: Inner::Mn(h),
+        }
     }
 
     /// The handle of the runtime running the current task.

@@ -97,6 +97,7 @@ impl Runtime {
     /// If called from a G or M of this same runtime (it would block a
     /// thread the runtime needs, possibly waiting for itself): `.await`
     /// there instead.
+    #[track_caller]
     pub fn block_on_future<F: Future>(&self, f: F) -> F::Output {
         assert!(
             !self.on_own_thread(),
@@ -108,10 +109,16 @@ impl Runtime {
         let mut cx = Context::from_waker(&waker);
         let host = local::LocalHost::new(waker.clone(), false);
         let mut f = pin!(f);
+        // Issue 7: the dump shows this future as task 0 (main).
+        let sh = self.handle();
+        let main = &sh.shared().main;
+        let _main = main.enter(std::panic::Location::caller());
         loop {
             // Local tasks woken so far, then `f` (aio/local.rs).
-            if let task::Polled::Ready(v) = task::poll_round(&host, Some(f.as_mut()), &mut cx) {
-                return v;
+            main.running();
+            match task::poll_round(&host, Some(f.as_mut()), &mut cx) {
+                task::Polled::Ready(v) => return v,
+                task::Polled::Pending(r) => main.waiting(r),
             }
             std::thread::park();
         }

@@ -153,7 +153,11 @@ impl IoState {
         if s & dir.mask() != 0 {
             Poll::Ready(s)
         } else {
-            Poll::Pending
+            // Issue 7: why the task waits, for the dump.
+            loop_core::trace::pending(match dir {
+                Direction::Read => loop_core::trace::WaitReason::IoRead,
+                Direction::Write => loop_core::trace::WaitReason::IoWrite,
+            })
         }
     }
 

@@ -107,6 +107,8 @@ pub(crate) struct Shared {
     pub(crate) goid: CachePadded<AtomicU64>,
     /// Issue 6 hook: the sysmon thread's handle and counters (sysmon.rs).
     pub(crate) sysmon: sysmon::Sysmon,
+    /// Issue 7 hook: the future inside `block_on_future`, for the dump.
+    pub(crate) main: observe::MainSlot,
 }
 
 /// Counts of Gs spawned from outside the runtime's Ps.
@@ -156,6 +158,7 @@ impl Shared {
             external: ExternalCounts::default(),
             goid: CachePadded(AtomicU64::new(1)),
             sysmon: sysmon::Sysmon::default(),
+            main: observe::MainSlot::default(),
             config,
         })
     }

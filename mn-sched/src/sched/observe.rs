@@ -13,11 +13,13 @@
 //! reason its async body stored, or runnable). A G that never parked and
 //! is queued, not running, is not listed (nothing enumerates run queues
 //! without stopping the Ps); the header gives the live count. Spawn sites
-//! are not recorded by mn-sched: the dump says `spawned at <unknown>:0`.
+//! are recorded by `aio::task::spawn` (`Header::site`); Gs made by `go`
+//! and running Gs that never parked show `spawned at <unknown>:0`. The
+//! future inside `block_on_future` is task 0 (main).
 
 use std::fmt::Write as _;
 use std::panic::Location;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicPtr, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -61,6 +63,68 @@ fn unknown_site() -> &'static Location<'static> {
     })
 }
 
+/// The future inside `block_on_future` (task 0 in the dump): its state
+/// byte (0: none, 1: running, 2 + reason: waiting) and where it started.
+#[derive(Debug, Default)]
+pub(crate) struct MainSlot {
+    state: AtomicU8,
+    site: AtomicPtr<Location<'static>>,
+}
+
+/// Clears the main slot when `block_on_future` returns or unwinds.
+pub(crate) struct MainGuard<'a>(&'a MainSlot);
+
+impl Drop for MainGuard<'_> {
+    fn drop(&mut self) {
+        self.0.state.store(0, Ordering::Relaxed);
+    }
+}
+
+impl MainSlot {
+    /// `block_on_future` starts polling a future started at `site`.
+    pub(crate) fn enter(&self, site: &'static Location<'static>) -> MainGuard<'_> {
+        self.site
+            .store(std::ptr::from_ref(site).cast_mut(), Ordering::Relaxed);
+        self.state.store(1, Ordering::Relaxed);
+        MainGuard(self)
+    }
+
+    /// The main future is being polled.
+    pub(crate) fn running(&self) {
+        self.state.store(1, Ordering::Relaxed);
+    }
+
+    /// The main future returned Pending for `reason`.
+    pub(crate) fn waiting(&self, reason: WaitReason) {
+        self.state.store(2 + reason as u8, Ordering::Relaxed);
+    }
+
+    fn info(&self) -> Option<TaskInfo> {
+        let state = match self.state.load(Ordering::Relaxed) {
+            0 => return None,
+            1 => TaskState::Running,
+            n => TaskState::Waiting(reason_from_u8(n - 2)),
+        };
+        Some(TaskInfo {
+            id: 0,
+            spawned_at: site_of(self.site.load(Ordering::Relaxed)),
+            state,
+            waiting_ms: None,
+            place: "main thread".to_string(),
+        })
+    }
+}
+
+/// A recorded site, or the placeholder.
+fn site_of(p: *mut Location<'static>) -> &'static Location<'static> {
+    if p.is_null() {
+        unknown_site()
+    } else {
+        // SAFETY: only `&'static Location`s are stored in site slots.
+        unsafe { &*p }
+    }
+}
+
 /// The Ms alive now.
 pub(crate) fn live_ms(shared: &Shared) -> Vec<Arc<M>> {
     let all = shared.threads.all.lock().unwrap_or_else(|e| e.into_inner());
@@ -76,8 +140,8 @@ pub(crate) fn tasks(shared: &Shared) -> Vec<TaskInfo> {
             .map(|m| m.id)
     };
     let site = unknown_site();
-    let mut out: Vec<TaskInfo> = Vec::new();
-    for (id, status, reason) in shared.registry.snapshot() {
+    let mut out: Vec<TaskInfo> = shared.main.info().into_iter().collect();
+    for (id, status, reason, at) in shared.registry.snapshot() {
         let m = on_m(id);
         let state = match (status, m) {
             (_, Some(_)) => TaskState::Running,
@@ -87,7 +151,7 @@ pub(crate) fn tasks(shared: &Shared) -> Vec<TaskInfo> {
         };
         out.push(TaskInfo {
             id,
-            spawned_at: site,
+            spawned_at: site_of(at),
             state,
             waiting_ms: None,
             place: m.map_or_else(|| "M-1".to_string(), |m| format!("M{m}")),
@@ -96,6 +160,7 @@ pub(crate) fn tasks(shared: &Shared) -> Vec<TaskInfo> {
     for m in &ms {
         let id = m.curg_id.load(Ordering::Relaxed);
         if id != 0 && !out.iter().any(|t| t.id == id) {
+            // (A G that never parked: its site is not reachable safely.)
             out.push(TaskInfo {
                 id,
                 spawned_at: site,

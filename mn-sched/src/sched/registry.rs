@@ -88,9 +88,10 @@ impl Registry {
         out
     }
 
-    /// Issue 7 (task dump): id, status and wait reason of every listed G
+    /// Issue 7 (task dump): id, status, wait reason and spawn site of every listed G
     /// that is not dead, read under the lock (no reference taken).
-    pub(crate) fn snapshot(&self) -> Vec<(u64, u32, u8)> {
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn snapshot(&self) -> Vec<(u64, u32, u8, *mut std::panic::Location<'static>)> {
         let head = self.lock();
         let mut out = Vec::new();
         let mut cur = *head;
@@ -103,6 +104,7 @@ impl Registry {
                     h.id,
                     status,
                     h.wait_reason.load(std::sync::atomic::Ordering::Relaxed),
+                    h.site.load(std::sync::atomic::Ordering::Relaxed),
                 ));
             }
             // SAFETY: as above.
