@@ -82,6 +82,9 @@ impl Engine {
                 if let Some(period) = config.debug.schedtrace {
                     b = b.schedtrace(period, config.debug.scheddetail);
                 }
+                if let Some(path) = &config.trace {
+                    b = b.trace(path);
+                }
                 if let Some(bytes) = config.stack_size {
                     b = b.stack_size(bytes);
                 }

@@ -95,6 +95,9 @@ pub struct Config {
     /// Issue 7: SIGQUIT prints the task dump on stderr (the program goes
     /// on); sysmon watches the signal.
     pub control_signals: bool,
+    /// Issue 7: write a Chrome trace-event JSON here at drop and on
+    /// SIGUSR2 (`RUNTIME_TRACE`; sched/trace.rs).
+    pub trace: Option<std::path::PathBuf>,
 }
 
 /// An opaque value attached to a runtime (see [`Builder::user_data`]).
@@ -121,6 +124,7 @@ impl Default for Config {
             schedtrace: None,
             scheddetail: false,
             control_signals: false,
+            trace: None,
         }
     }
 }
@@ -225,6 +229,15 @@ impl Builder {
     /// and the program goes on, as in single mode.
     pub fn control_signals(mut self, on: bool) -> Self {
         self.config.control_signals = on;
+        self
+    }
+
+    /// Issue 7: records a Chrome trace (a lane per M, a slice per G run,
+    /// syscalls, steals, handoffs, retakes, preemptions, parks, wake
+    /// arrows), written to `path` when the runtime is dropped and on
+    /// SIGUSR2.
+    pub fn trace(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.config.trace = Some(path.into());
         self
     }
 

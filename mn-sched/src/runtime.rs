@@ -219,6 +219,9 @@ impl Drop for Runtime {
             return;
         }
         shutdown(&self.shared);
+        if let Some(t) = &self.shared.trace {
+            t.write(); // issue 7: after the Ms flushed their lanes
+        }
     }
 }
 

@@ -105,7 +105,11 @@ impl Runtime {
              it would block one of its threads; .await the future instead"
         );
         let _enter = EnterGuard::enter(self.handle());
-        let waker = crate::g::waker::for_thread();
+        let mut waker = crate::g::waker::for_thread();
+        if self.handle().shared().trace.is_some() {
+            // Issue 7: wakes of the main future draw arrows too.
+            waker = crate::sched::trace::main_waker(self.handle().shared().clone(), waker);
+        }
         let mut cx = Context::from_waker(&waker);
         let host = local::LocalHost::new(waker.clone(), false);
         let mut f = pin!(f);
@@ -116,7 +120,14 @@ impl Runtime {
         loop {
             // Local tasks woken so far, then `f` (aio/local.rs).
             main.running();
-            match task::poll_round(&host, Some(f.as_mut()), &mut cx) {
+            let tracer = sh.shared().trace.as_deref();
+            let t0 = tracer.map_or(0, |t| t.now());
+            let polled = task::poll_round(&host, Some(f.as_mut()), &mut cx);
+            if let Some(t) = tracer {
+                let flow = sh.shared().main.take_flow();
+                t.main_run(t0, std::panic::Location::caller(), flow); // issue 7
+            }
+            match polled {
                 task::Polled::Ready(v) => return v,
                 task::Polled::Pending(r) => main.waiting(r),
             }

@@ -139,7 +139,11 @@ fn steal_round(m: &M, held: &Held<'_>, steal_next: bool) -> Option<NonNull<Heade
         .map(|i| &ps[(start + i * stride) % n])
         .filter(|v| v.id != me)
         .find_map(|v| held.steal_from(v, steal_next))
-        .inspect(|_| held.count(|c| &c.steals)) // issue 5: Stats::steals
+        .inspect(|_| {
+            held.count(|c| &c.steals); // issue 5: Stats::steals
+            super::trace::instant(m, loop_core::trace::EventKind::Steal, me as u64);
+            // issue 7
+        })
 }
 
 fn gcd(mut a: usize, mut b: usize) -> usize {

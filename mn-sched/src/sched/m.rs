@@ -39,6 +39,8 @@ pub(crate) struct M {
     /// without following a pointer to a G that may be exiting (dump,
     /// scheddetail).
     pub(crate) curg_id: AtomicU64,
+    /// Issue 7 hook: this M's trace writer (M thread only; sched/trace.rs).
+    pub(crate) trace: super::trace::MLane,
     /// The P held (M thread writes; sysmon reads).
     p: AtomicPtr<P>,
     /// A P handed to this M by another (startm, startlockedm), taken after
@@ -88,6 +90,7 @@ impl M {
             g0_sp: UnsafeCell::new(0),
             curg: AtomicPtr::new(std::ptr::null_mut()),
             curg_id: AtomicU64::new(0),
+            trace: super::trace::MLane::default(),
             p: AtomicPtr::new(std::ptr::null_mut()),
             nextp: AtomicPtr::new(std::ptr::null_mut()),
             next_spinning: AtomicBool::new(false),
@@ -418,9 +421,11 @@ fn m_main(m: Arc<M>) {
     CURRENT.with(|c| c.set(Arc::as_ptr(&m)));
     let _alt = AltStack::ensure();
     let bomb = AbortOnUnwind;
+    super::trace::MLane::open(&m); // issue 7
     let (p, spinning) = m.take_nextp().expect("spawn_m hands the new M a P");
     super::handoff::adopt_p(&m, p, spinning);
     super::schedule::schedule(&m);
+    super::trace::MLane::flush(&m); // issue 7
     std::mem::forget(bomb);
     CURRENT.with(|c| c.set(std::ptr::null()));
     if !m.retired.load(Ordering::Relaxed) {

@@ -53,6 +53,7 @@ pub(crate) mod ready;
 pub(crate) mod registry;
 pub(crate) mod runq;
 pub(crate) mod schedule;
+pub(crate) mod trace;
 // Issue 6: syscall handoff and the sysmon thread.
 pub(crate) mod syscall;
 pub(crate) mod sysmon;
@@ -109,6 +110,8 @@ pub(crate) struct Shared {
     pub(crate) sysmon: sysmon::Sysmon,
     /// Issue 7 hook: the future inside `block_on_future`, for the dump.
     pub(crate) main: observe::MainSlot,
+    /// Issue 7 hook: the Chrome trace recorder, when tracing (trace.rs).
+    pub(crate) trace: Option<Box<trace::Tracer>>,
 }
 
 /// Counts of Gs spawned from outside the runtime's Ps.
@@ -159,6 +162,10 @@ impl Shared {
             goid: CachePadded(AtomicU64::new(1)),
             sysmon: sysmon::Sysmon::default(),
             main: observe::MainSlot::default(),
+            trace: config
+                .trace
+                .clone()
+                .map(|p| Box::new(trace::Tracer::new(p))),
             config,
         })
     }

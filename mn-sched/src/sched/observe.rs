@@ -6,7 +6,8 @@
 //! the list of Ms (`Threads::all`, each M's `curg_id`); the `SCHED` lines
 //! read the counters `stats()` reads. Sysmon (`sysmon.rs`) prints the lines
 //! every period and watches SIGQUIT through a
-//! [`SignalPipe`](loop_core::signal::SignalPipe): no extra thread.
+//! [`SignalPipe`](loop_core::signal::SignalPipe) (and SIGUSR2, which
+//! writes the trace when tracing): no extra thread.
 //!
 //! What the dump lists: every G that is running now (on its M), and every
 //! G that has parked at least once and is not dead (waiting, with the
@@ -69,6 +70,8 @@ fn unknown_site() -> &'static Location<'static> {
 pub(crate) struct MainSlot {
     state: AtomicU8,
     site: AtomicPtr<Location<'static>>,
+    /// Issue 7 (trace): the flow of the wake not yet followed by a run.
+    pub(crate) flow: std::sync::atomic::AtomicU64,
 }
 
 /// Clears the main slot when `block_on_future` returns or unwinds.
@@ -87,6 +90,11 @@ impl MainSlot {
             .store(std::ptr::from_ref(site).cast_mut(), Ordering::Relaxed);
         self.state.store(1, Ordering::Relaxed);
         MainGuard(self)
+    }
+
+    /// The flow id of the wake this run follows (0: none).
+    pub(crate) fn take_flow(&self) -> u64 {
+        self.flow.swap(0, Ordering::Relaxed)
     }
 
     /// The main future is being polled.
@@ -275,6 +283,7 @@ pub(crate) struct Watch {
     start: Instant,
     next: Option<Instant>,
     quit: Option<loop_core::signal::SignalPipe>,
+    usr2: Option<loop_core::signal::SignalPipe>,
 }
 
 /// How often sysmon wakes from its deep sleep to look at SIGQUIT.
@@ -294,18 +303,25 @@ impl Watch {
         } else {
             None
         };
+        let usr2 = if shared.trace.is_some() {
+            loop_core::signal::SignalPipe::new(libc::SIGUSR2).ok()
+        } else {
+            None
+        };
         let start = Instant::now();
         Self {
             start,
             next: shared.config.schedtrace.map(|p| start + p),
             quit,
+            usr2,
         }
     }
 
     /// Whether there is anything to watch (sysmon then never sleeps past
     /// [`Watch::deadline`]).
     pub(crate) fn deadline(&self) -> Option<Instant> {
-        let sig = self.quit.as_ref().map(|_| Instant::now() + SIGNAL_POLL);
+        let sig =
+            (self.quit.is_some() || self.usr2.is_some()).then(|| Instant::now() + SIGNAL_POLL);
         match (self.next, sig) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -332,6 +348,11 @@ impl Watch {
         if let Some(q) = &self.quit {
             if matches!(q.take(), Ok(true)) {
                 eprint!("{}", dump(shared, "SIGQUIT"));
+            }
+        }
+        if let (Some(q), Some(t)) = (&self.usr2, &shared.trace) {
+            if matches!(q.take(), Ok(true)) {
+                t.write(); // batches still held by running Ms are missing
             }
         }
     }
