@@ -112,9 +112,14 @@ fn event(
     }
 }
 
-/// An M's writer (M thread only).
+/// An M's writer and its flow-id counter (M thread only).
 #[derive(Default)]
-pub(crate) struct MLane(UnsafeCell<Option<LaneWriter>>);
+pub(crate) struct MLane(UnsafeCell<Option<LaneWriter>>, std::cell::Cell<u64>);
+
+/// Flow ids made on M `id` are `(id + 1) << FLOW_SHIFT | n`: no shared
+/// counter on the hot path, and below 2^53 (exact in JavaScript) for any
+/// realistic M count.
+const FLOW_SHIFT: u32 = 36;
 
 // SAFETY: the writer is touched only on the M's own thread (module doc);
 // other threads never reach it.
@@ -139,6 +144,14 @@ impl MLane {
         if let Some(w) = unsafe { &mut *m.trace.0.get() } {
             w.flush();
         }
+    }
+
+    /// A fresh flow id made on m's thread.
+    #[inline]
+    fn flow(m: &M) -> u64 {
+        let n = m.trace.1.get() + 1;
+        m.trace.1.set(n);
+        ((m.id as u64 + 1) << FLOW_SHIFT) | (n & ((1 << FLOW_SHIFT) - 1))
     }
 
     /// Records `e` on m's lane (call on m's thread only).
@@ -202,21 +215,33 @@ fn site_of(h: &Header) -> Option<&'static Location<'static>> {
 #[inline]
 pub(crate) fn wake(shared: &Shared, h: &Header) {
     let Some(t) = &shared.trace else { return };
+    let e = |flow| event(EventKind::Wake, t.now(), 0, h.id, site_of(h), flow);
+    if let Some(m) = own_m(shared) {
+        let flow = MLane::flow(m);
+        h.flow.store(flow, Ordering::Relaxed);
+        MLane::push(m, e(flow));
+        return;
+    }
     let flow = t.recorder.flow();
     h.flow.store(flow, Ordering::Relaxed);
-    let e = event(EventKind::Wake, t.now(), 0, h.id, site_of(h), flow);
-    on_this_thread(shared, t, e);
+    on_this_thread(shared, t, e(flow));
+}
+
+/// The calling thread's M, if it is one of `shared`'s.
+#[inline]
+fn own_m(shared: &Shared) -> Option<&M> {
+    let m = M::current()?;
+    // SAFETY: M::current is this thread's live M; the reference is used
+    // only during this call (no switch).
+    let m = unsafe { &*m.as_ptr() };
+    std::ptr::eq(Arc::as_ptr(&m.shared), shared).then_some(m)
 }
 
 /// Records `e` on the calling thread's lane: its M's, or main/other.
 fn on_this_thread(shared: &Shared, t: &Tracer, e: Event) {
-    if let Some(m) = M::current() {
-        // SAFETY: M::current is this thread's live M.
-        let m = unsafe { m.as_ref() };
-        if std::ptr::eq(Arc::as_ptr(&m.shared), shared) {
-            MLane::push(m, e);
-            return;
-        }
+    if let Some(m) = own_m(shared) {
+        MLane::push(m, e);
+        return;
     }
     if crate::aio::entered().is_some() {
         t.main.push(e);
