@@ -110,6 +110,7 @@ pub fn current_task_id() -> Option<u64> {
     current_g().map(|g| unsafe { g.as_ref() }.id)
 }
 
+#[cfg(not(loom))]
 /// Issue 7: the Go-style dump of the current runtime's tasks (every running
 /// G, and every G that has parked and is not dead, with its state, wait
 /// reason and M). Called from a G or inside `block_on_future`.
@@ -122,6 +123,7 @@ pub fn dump() -> String {
         .dump()
 }
 
+#[cfg(not(loom))]
 /// Issue 7: the current runtime's tasks as data (see [`dump`]).
 ///
 /// # Panics

@@ -277,11 +277,13 @@ impl Handle {
         stats(&self.shared)
     }
 
+    #[cfg(not(loom))]
     /// Issue 7: the Go-style task dump of this runtime (see [`crate::dump`]).
     pub fn dump(&self) -> String {
         crate::sched::observe::dump(&self.shared, "dump()")
     }
 
+    #[cfg(not(loom))]
     /// Issue 7: this runtime's tasks as data (see [`crate::tasks`]).
     pub fn tasks(&self) -> Vec<loop_core::trace::TaskInfo> {
         crate::sched::observe::tasks(&self.shared)
@@ -295,6 +297,7 @@ impl fmt::Debug for Handle {
 }
 
 /// Issue 7 hook: `stats` for sched/observe.rs.
+#[cfg_attr(loom, allow(dead_code))]
 pub(crate) fn stats_of(shared: &Shared) -> Stats {
     stats(shared)
 }

@@ -154,10 +154,12 @@ impl IoState {
             Poll::Ready(s)
         } else {
             // Issue 7: why the task waits, for the dump.
-            loop_core::trace::pending(match dir {
+            #[cfg(not(loom))]
+            loop_core::trace::set_wait_reason(match dir {
                 Direction::Read => loop_core::trace::WaitReason::IoRead,
                 Direction::Write => loop_core::trace::WaitReason::IoWrite,
-            })
+            });
+            Poll::Pending
         }
     }
 

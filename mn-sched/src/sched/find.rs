@@ -141,7 +141,7 @@ fn steal_round(m: &M, held: &Held<'_>, steal_next: bool) -> Option<NonNull<Heade
         .find_map(|v| held.steal_from(v, steal_next))
         .inspect(|_| {
             held.count(|c| &c.steals); // issue 5: Stats::steals
-            super::trace::instant(m, loop_core::trace::EventKind::Steal, me as u64);
+            super::trace::instant(m, super::trace::EventKind::Steal, me as u64);
             // issue 7
         })
 }

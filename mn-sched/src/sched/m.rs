@@ -38,8 +38,10 @@ pub(crate) struct M {
     /// Issue 7 hook: the id of `curg` (0: none), readable from any thread
     /// without following a pointer to a G that may be exiting (dump,
     /// scheddetail).
+    #[cfg_attr(loom, allow(dead_code))]
     pub(crate) curg_id: AtomicU64,
     /// Issue 7 hook: this M's trace writer (M thread only; sched/trace.rs).
+    #[cfg_attr(loom, allow(dead_code))]
     pub(crate) trace: super::trace::MLane,
     /// The P held (M thread writes; sysmon reads).
     p: AtomicPtr<P>,
@@ -144,6 +146,7 @@ impl M {
 
     /// Issue 7 hook: the index of the P this M holds, read from any thread
     /// (a racy snapshot, for schedtrace).
+    #[cfg_attr(loom, allow(dead_code))]
     pub(crate) fn p_id(&self) -> Option<usize> {
         let p = NonNull::new(self.p.load(Ordering::Relaxed))?;
         // SAFETY: a non-null `p` points into `shared.ps`, which lives as
@@ -294,6 +297,7 @@ pub(crate) struct Threads {
     pub(crate) handles: Mutex<Vec<std::thread::JoinHandle<()>>>,
     /// Issue 7 hook: every M made (weak: an M holds the runtime), for the
     /// task dump and scheddetail (sched/observe.rs).
+    #[cfg_attr(loom, allow(dead_code))]
     pub(crate) all: Mutex<Vec<std::sync::Weak<M>>>,
 }
 

@@ -91,6 +91,7 @@ impl Registry {
     /// Issue 7 (task dump): id, status, wait reason and spawn site of every listed G
     /// that is not dead, read under the lock (no reference taken).
     #[allow(clippy::type_complexity)]
+    #[cfg_attr(loom, allow(dead_code))]
     pub(crate) fn snapshot(&self) -> Vec<(u64, u32, u8, *mut std::panic::Location<'static>)> {
         let head = self.lock();
         let mut out = Vec::new();

@@ -82,7 +82,7 @@ pub fn syscall_blocking<R>(f: impl FnOnce() -> R) -> R {
             .handoffs
             .fetch_add(1, Ordering::Relaxed);
         // Issue 7: the handoff on this M's lane.
-        super::trace::instant(m, loop_core::trace::EventKind::Handoff, p as u64);
+        super::trace::instant(m, super::trace::EventKind::Handoff, p as u64);
         handoffp(shared, p);
     }
     let _exit = ExitGuard { m, p: None };

@@ -239,8 +239,8 @@ fn retake(shared: &Shared, seen: &mut [Seen]) -> bool {
         c.handoffs.fetch_add(1, Ordering::Relaxed);
         if let Some(t) = &shared.trace {
             // Issue 7: on the sysmon lane.
-            t.other(loop_core::trace::EventKind::Retake, p.id as u64);
-            t.other(loop_core::trace::EventKind::Handoff, p.id as u64);
+            t.other(super::trace::EventKind::Retake, p.id as u64);
+            t.other(super::trace::EventKind::Handoff, p.id as u64);
         }
         handoffp(shared, p.id);
         retook = true;
@@ -266,7 +266,7 @@ fn preempt_long_runner(shared: &Shared, p: &super::p::P, s: &mut Seen, owner: us
             .preemptions
             .fetch_add(1, Ordering::Relaxed);
         if let Some(t) = &shared.trace {
-            t.other(loop_core::trace::EventKind::Preempt, p.id as u64); // issue 7
+            t.other(super::trace::EventKind::Preempt, p.id as u64); // issue 7
         }
     }
 }

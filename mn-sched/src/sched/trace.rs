@@ -25,7 +25,8 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use loop_core::trace::{Event, EventKind, Lane, LaneWriter, Recorder};
+pub(crate) use loop_core::trace::EventKind;
+use loop_core::trace::{Event, Lane, LaneWriter, Recorder};
 
 use super::m::M;
 use super::Shared;
