@@ -8,6 +8,7 @@
 //!   syscall slice, a retake or handoff, wake arrows that pair up.
 //! * `dump`: `switchyard::dump()` and SIGQUIT list tasks parked on a channel
 //!   receive and a sleep with their reasons; the program goes on.
+//! * `sigusr2`: SIGUSR2 writes the trace file of a running program.
 //!
 //! `harness = false` (like `processes.rs`): the children are this binary.
 
@@ -36,6 +37,7 @@ fn main() {
     trace_shows_gs_moving();
     dump_lists_parked_tasks();
     sigquit_prints_the_dump();
+    sigusr2_writes_the_trace();
     println!("observe_mn: ok");
 }
 
@@ -302,4 +304,37 @@ fn sigquit_prints_the_dump() {
         p.child.try_wait().unwrap().is_none(),
         "the program goes on after the dump"
     );
+}
+
+// ------------------------------------------------------------------ sigusr2
+
+fn sigusr2_writes_the_trace() {
+    let path = std::env::temp_dir().join(format!("switchyard-mn-usr2-{}.json", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let mut cmd = child("parked");
+    cmd.env("RUNTIME_TRACE", &path);
+    let mut p = Proc::spawn(cmd);
+    p.wait_line("ready");
+    assert!(!path.exists(), "nothing written before the signal");
+    p.signal("USR2");
+    let start = Instant::now();
+    while !path.exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "no trace after SIGUSR2"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let _ = std::fs::remove_file(&path);
+    let events = json["traceEvents"].as_array().unwrap();
+    // The main future's runs so far are in it (its lane is not batched).
+    assert!(
+        events
+            .iter()
+            .any(|e| e["ph"] == "X" && e["name"].as_str().unwrap().starts_with("main (")),
+        "{json}"
+    );
+    assert!(p.child.try_wait().unwrap().is_none(), "the program goes on");
 }
