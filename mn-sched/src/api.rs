@@ -83,6 +83,7 @@ pub fn sleep(d: Duration) {
 /// Parks the current G (or thread) until `deadline`.
 pub fn sleep_until(deadline: Instant) {
     while Instant::now() < deadline {
+        crate::park::note_wait(crate::park::why::SLEEP); // issue 7
         crate::park::park_until(deadline);
     }
 }

@@ -74,6 +74,7 @@ impl WaitGroup {
         unsafe { list.push_back(wp) };
         drop(list);
         // SAFETY: (in the closure) under the list lock; `wp` is alive.
+        crate::park::note_wait(crate::park::why::WAIT_GROUP); // issue 7
         block_on(&waiter, || unsafe {
             self.list().remove(wp);
         });
