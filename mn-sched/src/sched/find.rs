@@ -140,9 +140,9 @@ fn steal_round(m: &M, held: &Held<'_>, steal_next: bool) -> Option<NonNull<Heade
         .filter(|v| v.id != me)
         .find_map(|v| held.steal_from(v, steal_next))
         .inspect(|_| {
-            held.count(|c| &c.steals); // issue 5: Stats::steals
             // Issue 7: a steal instant on this M's trace lane.
             super::trace::instant(m, super::trace::EventKind::Steal, me as u64);
+            held.count(|c| &c.steals); // issue 5: Stats::steals
         })
 }
 
