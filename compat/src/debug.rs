@@ -30,7 +30,7 @@ use crate::engine::{self, Current};
 pub fn dump() -> String {
     match engine::expect_current("dump") {
         Current::Single => loop_core::dump().expect("inside a loop"),
-        Current::Mn => crate::mn_glue::dump(),
+        Current::Mn => mn_sched::dump(),
     }
 }
 
@@ -41,6 +41,6 @@ pub fn dump() -> String {
 pub fn tasks() -> Vec<TaskInfo> {
     match engine::expect_current("tasks") {
         Current::Single => loop_core::tasks().expect("inside a loop"),
-        Current::Mn => crate::mn_glue::tasks(),
+        Current::Mn => mn_sched::tasks(),
     }
 }

@@ -77,7 +77,14 @@ impl Engine {
                     .procs(config.procs)
                     .max_threads(config.max_threads)
                     .idle_thread_timeout(config.idle_thread_timeout)
-                    .user_data(shared);
+                    .user_data(shared)
+                    .control_signals(true);
+                if let Some(period) = config.debug.schedtrace {
+                    b = b.schedtrace(period, config.debug.scheddetail);
+                }
+                if let Some(path) = &config.trace {
+                    b = b.trace(path);
+                }
                 if let Some(bytes) = config.stack_size {
                     b = b.stack_size(bytes);
                 }

@@ -20,7 +20,6 @@ mod config;
 mod coop;
 pub mod debug;
 mod engine;
-mod mn_glue;
 pub mod net;
 pub mod os;
 mod runtime;

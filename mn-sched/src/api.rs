@@ -83,6 +83,7 @@ pub fn sleep(d: Duration) {
 /// Parks the current G (or thread) until `deadline`.
 pub fn sleep_until(deadline: Instant) {
     while Instant::now() < deadline {
+        crate::park::note_wait(crate::park::why::SLEEP); // issue 7
         crate::park::park_until(deadline);
     }
 }
@@ -108,4 +109,28 @@ pub fn unlock_os_thread() {
 pub fn current_task_id() -> Option<u64> {
     // SAFETY: the running G is alive.
     current_g().map(|g| unsafe { g.as_ref() }.id)
+}
+
+#[cfg(not(loom))]
+/// Issue 7: the Go-style dump of the current runtime's tasks (every running
+/// G, and every G that has parked and is not dead, with its state, wait
+/// reason and M). Called from a G or inside `block_on_future`.
+///
+/// # Panics
+/// Outside a runtime.
+pub fn dump() -> String {
+    crate::Handle::current()
+        .expect("mn_sched::dump called outside a runtime")
+        .dump()
+}
+
+#[cfg(not(loom))]
+/// Issue 7: the current runtime's tasks as data (see [`dump`]).
+///
+/// # Panics
+/// Outside a runtime.
+pub fn tasks() -> Vec<loop_core::trace::TaskInfo> {
+    crate::Handle::current()
+        .expect("mn_sched::tasks called outside a runtime")
+        .tasks()
 }

@@ -86,6 +86,18 @@ pub struct Config {
     /// [`user_data`](crate::user_data) (issue 5; compat keeps its context
     /// here).
     pub user_data: Option<UserData>,
+    /// Issue 7: print Go's `SCHED` line on stderr every period (sysmon
+    /// prints it; `RUNTIME_DEBUG=schedtrace=MS`).
+    pub schedtrace: Option<Duration>,
+    /// Issue 7: with `schedtrace`, also a line per P, M and G
+    /// (`scheddetail=1`).
+    pub scheddetail: bool,
+    /// Issue 7: SIGQUIT prints the task dump on stderr (the program goes
+    /// on); sysmon watches the signal.
+    pub control_signals: bool,
+    /// Issue 7: write a Chrome trace-event JSON here at drop and on
+    /// SIGUSR2 (`RUNTIME_TRACE`; sched/trace.rs).
+    pub trace: Option<std::path::PathBuf>,
 }
 
 /// An opaque value attached to a runtime (see [`Builder::user_data`]).
@@ -109,6 +121,10 @@ impl Default for Config {
             idle_thread_timeout: DEFAULT_IDLE_THREAD_TIMEOUT,
             mprotect_map_budget: None,
             user_data: None,
+            schedtrace: None,
+            scheddetail: false,
+            control_signals: false,
+            trace: None,
         }
     }
 }
@@ -198,6 +214,30 @@ impl Builder {
     /// [`Runtime::block_on_future`].
     pub fn user_data(mut self, data: Arc<dyn Any + Send + Sync>) -> Self {
         self.config.user_data = Some(UserData(data));
+        self
+    }
+
+    /// Issue 7: sysmon prints Go's `SCHED` line on stderr every `period`
+    /// (and with `detail`, a line per P, M and G).
+    pub fn schedtrace(mut self, period: Duration, detail: bool) -> Self {
+        self.config.schedtrace = Some(period);
+        self.config.scheddetail = detail;
+        self
+    }
+
+    /// Issue 7: SIGQUIT prints the task dump ([`crate::dump`]) on stderr
+    /// and the program goes on, as in single mode.
+    pub fn control_signals(mut self, on: bool) -> Self {
+        self.config.control_signals = on;
+        self
+    }
+
+    /// Issue 7: records a Chrome trace (a lane per M, a slice per G run,
+    /// syscalls, steals, handoffs, retakes, preemptions, parks, wake
+    /// arrows), written to `path` when the runtime is dropped and on
+    /// SIGUSR2.
+    pub fn trace(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.config.trace = Some(path.into());
         self
     }
 

@@ -76,6 +76,9 @@ pub use aio::{inside_runtime, user_data};
 pub use api::{
     current_task_id, go, lock_os_thread, sleep, sleep_until, try_go, unlock_os_thread, yield_now,
 };
+// Issue 7: the task dump (not under loom: loop-core has no trace there).
+#[cfg(not(loom))]
+pub use api::{dump, tasks};
 pub use config::{
     BuildError, Builder, Config, GuardPolicy, UserData, DEFAULT_IDLE_THREAD_TIMEOUT,
     DEFAULT_MAX_THREADS, DEFAULT_STACK_SIZE, GUARD_SIZE,

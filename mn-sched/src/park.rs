@@ -41,7 +41,47 @@ pub fn current_waker() -> Waker {
 
 /// Parks the caller until a wake from its [`current_waker`] (or spuriously).
 pub fn park() {
+    // Issue 7: a reason set by what the G polled (e.g. a socket's
+    // readiness, net/mod.rs) is kept in its header for the dump.
+    #[cfg(not(loom))]
+    {
+        let r = loop_core::trace::take_wait_reason();
+        if r != loop_core::trace::WaitReason::Unknown {
+            note_wait(r as u8);
+        }
+    }
     crate::g::run::park();
+}
+
+/// Issue 7: codes of `loop_core::trace::WaitReason` (in its order) that
+/// blocking-style waits keep in the G header (`note_wait`) for the dump.
+pub(crate) mod why {
+    /// A timer.
+    pub(crate) const SLEEP: u8 = 1;
+    /// Another G's output.
+    pub(crate) const JOIN: u8 = 4;
+    /// A channel receive.
+    pub(crate) const CHAN_RECEIVE: u8 = 5;
+    /// A channel send.
+    pub(crate) const CHAN_SEND: u8 = 6;
+    /// A mutex.
+    pub(crate) const LOCK: u8 = 7;
+    /// A wait group.
+    pub(crate) const WAIT_GROUP: u8 = 10;
+    /// A select.
+    pub(crate) const SELECT: u8 = 14;
+}
+
+/// Issue 7: records why the running G is about to park (a [`why`] code),
+/// for the dump; nothing off a G. One relaxed store.
+#[inline]
+pub(crate) fn note_wait(code: u8) {
+    if let Some(g) = current_g() {
+        // SAFETY: the running G is alive.
+        unsafe { g.as_ref() }
+            .wait_reason
+            .store(code, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// Parks the caller until a wake, `deadline`, or spuriously.

@@ -220,6 +220,9 @@ impl Drop for Runtime {
             return;
         }
         shutdown(&self.shared);
+        if let Some(t) = &self.shared.trace {
+            t.write(); // issue 7: after the Ms flushed their lanes
+        }
     }
 }
 
@@ -274,12 +277,30 @@ impl Handle {
     pub fn stats(&self) -> Stats {
         stats(&self.shared)
     }
+
+    #[cfg(not(loom))]
+    /// Issue 7: the Go-style task dump of this runtime (see [`crate::dump`]).
+    pub fn dump(&self) -> String {
+        crate::sched::observe::dump(&self.shared, "dump()")
+    }
+
+    #[cfg(not(loom))]
+    /// Issue 7: this runtime's tasks as data (see [`crate::tasks`]).
+    pub fn tasks(&self) -> Vec<loop_core::trace::TaskInfo> {
+        crate::sched::observe::tasks(&self.shared)
+    }
 }
 
 impl fmt::Debug for Handle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Handle").finish_non_exhaustive()
     }
+}
+
+/// Issue 7 hook: `stats` for sched/observe.rs.
+#[cfg_attr(loom, allow(dead_code))]
+pub(crate) fn stats_of(shared: &Shared) -> Stats {
+    stats(shared)
 }
 
 fn stats(shared: &Shared) -> Stats {

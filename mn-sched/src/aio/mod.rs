@@ -97,6 +97,7 @@ impl Runtime {
     /// If called from a G or M of this same runtime (it would block a
     /// thread the runtime needs, possibly waiting for itself): `.await`
     /// there instead.
+    #[track_caller]
     pub fn block_on_future<F: Future>(&self, f: F) -> F::Output {
         assert!(
             !self.on_own_thread(),
@@ -104,14 +105,31 @@ impl Runtime {
              it would block one of its threads; .await the future instead"
         );
         let _enter = EnterGuard::enter(self.handle());
-        let waker = crate::g::waker::for_thread();
+        let mut waker = crate::g::waker::for_thread();
+        if self.handle().shared().trace.is_some() {
+            // Issue 7: wakes of the main future draw arrows too.
+            waker = crate::sched::trace::main_waker(self.handle().shared().clone(), waker);
+        }
         let mut cx = Context::from_waker(&waker);
         let host = local::LocalHost::new(waker.clone(), false);
         let mut f = pin!(f);
+        // Issue 7: the dump shows this future as task 0 (main).
+        let sh = self.handle();
+        let main = &sh.shared().main;
+        let _main = main.enter(std::panic::Location::caller());
         loop {
             // Local tasks woken so far, then `f` (aio/local.rs).
-            if let task::Polled::Ready(v) = task::poll_round(&host, Some(f.as_mut()), &mut cx) {
-                return v;
+            main.running();
+            let tracer = sh.shared().trace.as_deref();
+            let t0 = tracer.map_or(0, |t| t.now());
+            let polled = task::poll_round(&host, Some(f.as_mut()), &mut cx);
+            if let Some(t) = tracer {
+                let flow = sh.shared().main.take_flow();
+                t.main_run(t0, std::panic::Location::caller(), flow); // issue 7
+            }
+            match polled {
+                task::Polled::Ready(v) => return v,
+                task::Polled::Pending(r) => main.waiting(r),
             }
             std::thread::park();
         }

@@ -43,7 +43,7 @@ impl Signal {
             Poll::Ready(Ok(_)) => Poll::Ready(Some(())),
             // The pipe broke: no more deliveries.
             Poll::Ready(Err(_)) => Poll::Ready(None),
-            Poll::Pending => Poll::Pending,
+            Poll::Pending => loop_core::trace::pending(loop_core::trace::WaitReason::Signal),
         }
     }
 

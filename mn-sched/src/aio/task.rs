@@ -48,6 +48,7 @@ use crate::runtime::{Handle, SpawnError};
 ///
 /// Outside an mn runtime, while it shuts down, or when no stack can be had
 /// (see [`try_spawn`]).
+#[track_caller]
 pub fn spawn<F>(f: F) -> JoinHandle<F::Output>
 where
     F: Future + Send + 'static,
@@ -60,6 +61,7 @@ where
 }
 
 /// Like [`spawn`], but returns why the task could not be made.
+#[track_caller]
 pub fn try_spawn<F>(f: F) -> Result<JoinHandle<F::Output>, SpawnError>
 where
     F: Future + Send + 'static,
@@ -78,6 +80,7 @@ where
 }
 
 /// Spawns `f` as a G on `shared`'s runtime.
+#[track_caller]
 fn spawn_on<F>(shared: &crate::sched::Shared, f: F) -> Result<JoinHandle<F::Output>, SpawnError>
 where
     F: Future + Send + 'static,
@@ -88,8 +91,14 @@ where
     // wait reason and local host are reached through `#[inline(never)]`
     // `poll_round`, afresh each time).
     let h = crate::sched::ready::spawn(shared, move || body(f))?;
+    let g = h.into_gref();
+    // Issue 7: the spawn site, for the dump (one relaxed store).
+    g.header().site.store(
+        std::ptr::from_ref(std::panic::Location::caller()).cast_mut(),
+        Ordering::Relaxed,
+    );
     Ok(JoinHandle {
-        g: Some(h.into_gref()),
+        g: Some(g),
         _output: PhantomData,
     })
 }
@@ -101,6 +110,7 @@ impl Handle {
     ///
     /// While the runtime shuts down, or when no stack can be had (see
     /// [`Handle::try_spawn_future`]).
+    #[track_caller]
     pub fn spawn_future<F>(&self, f: F) -> JoinHandle<F::Output>
     where
         F: Future + Send + 'static,
@@ -114,6 +124,7 @@ impl Handle {
 
     /// Spawns `f` as a task on this runtime, from any thread; an error when
     /// the runtime shuts down or no stack can be had.
+    #[track_caller]
     pub fn try_spawn_future<F>(&self, f: F) -> Result<JoinHandle<F::Output>, SpawnError>
     where
         F: Future + Send + 'static,
@@ -334,7 +345,12 @@ impl<T> Future for JoinHandle<T> {
         if loop_core::coop::poll_proceed(cx).is_pending() {
             return Poll::Pending;
         }
-        poll_join(&mut self.g, cx)
+        let r = poll_join(&mut self.g, cx);
+        if r.is_pending() {
+            // Issue 7: why the task waits, for the dump.
+            loop_core::trace::set_wait_reason(loop_core::trace::WaitReason::Join);
+        }
+        r
     }
 }
 

@@ -103,7 +103,10 @@ impl Sleep {
         }
         if let Some(a) = &self.armed {
             match a.key {
-                Some(k) if a.shared.timers.set_waker(k, cx.waker()) => return Poll::Pending,
+                Some(k) if a.shared.timers.set_waker(k, cx.waker()) => {
+                    // Issue 7: why the task waits, for the dump.
+                    return loop_core::trace::pending(loop_core::trace::WaitReason::Sleep);
+                }
                 // Fired (the deadline passed since the check above) or never
                 // armed: look at the clock again, then re-arm.
                 _ if Instant::now() >= self.deadline => {
@@ -125,7 +128,7 @@ impl Sleep {
         };
         let key = shared.add_timer(self.deadline, cx.waker().clone());
         self.armed = Some(Armed { shared, key });
-        Poll::Pending
+        loop_core::trace::pending(loop_core::trace::WaitReason::Sleep)
     }
 }
 

@@ -91,6 +91,8 @@ where
             preempt: AtomicBool::new(false),
             cancel: AtomicBool::new(false),
             wait_reason: AtomicU8::new(0),
+            site: AtomicPtr::new(std::ptr::null_mut()),
+            flow: std::sync::atomic::AtomicU64::new(0),
             link: UnsafeCell::new(None),
             reg: UnsafeCell::new(RegLinks::default()),
         },

@@ -72,6 +72,12 @@ pub(crate) struct Header {
     /// Issue 5 (aio/task.rs): why the async task last returned Pending (a
     /// `loop_core::trace::WaitReason` as u8), for task dumps.
     pub(crate) wait_reason: AtomicU8,
+    /// Issue 7: where the task was spawned (null: not recorded), set by
+    /// `aio::task::spawn` after the G is made, read by the dump.
+    pub(crate) site: AtomicPtr<std::panic::Location<'static>>,
+    /// Issue 7: the flow id of the wake that made this G runnable (0:
+    /// none), ended by its next run's trace slice (sched/trace.rs).
+    pub(crate) flow: std::sync::atomic::AtomicU64,
     /// Next G in the global run queue (rule 5).
     pub(crate) link: UnsafeCell<Option<NonNull<Header>>>,
     /// Neighbours in the parked-G registry (rule 5).

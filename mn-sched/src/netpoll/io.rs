@@ -153,6 +153,12 @@ impl IoState {
         if s & dir.mask() != 0 {
             Poll::Ready(s)
         } else {
+            // Issue 7: why the task waits, for the dump.
+            #[cfg(not(loom))]
+            loop_core::trace::set_wait_reason(match dir {
+                Direction::Read => loop_core::trace::WaitReason::IoRead,
+                Direction::Write => loop_core::trace::WaitReason::IoWrite,
+            });
             Poll::Pending
         }
     }

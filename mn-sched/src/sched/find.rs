@@ -139,7 +139,11 @@ fn steal_round(m: &M, held: &Held<'_>, steal_next: bool) -> Option<NonNull<Heade
         .map(|i| &ps[(start + i * stride) % n])
         .filter(|v| v.id != me)
         .find_map(|v| held.steal_from(v, steal_next))
-        .inspect(|_| held.count(|c| &c.steals)) // issue 5: Stats::steals
+        .inspect(|_| {
+            // Issue 7: a steal instant on this M's trace lane.
+            super::trace::instant(m, super::trace::EventKind::Steal, me as u64);
+            held.count(|c| &c.steals); // issue 5: Stats::steals
+        })
 }
 
 fn gcd(mut a: usize, mut b: usize) -> usize {

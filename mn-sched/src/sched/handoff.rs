@@ -129,6 +129,7 @@ pub(crate) fn handoffp(shared: &Shared, p: usize) {
 /// Returns false when the runtime is exiting, or when the M idled longer
 /// than `idle_thread_timeout` with more Ms than Ps alive (it then ends).
 pub(crate) fn stopm(m: &Arc<M>) -> bool {
+    super::trace::MLane::flush(m); // issue 7: going idle, hand the batch over
     let shared = &*m.shared;
     loop {
         // With a netpoller, the sleeper waits in epoll (netpoll/mod.rs),

@@ -35,6 +35,14 @@ pub(crate) struct M {
     g0_sp: UnsafeCell<usize>,
     /// The G running on this M, if any.
     curg: AtomicPtr<Header>,
+    /// Issue 7 hook: the id of `curg` (0: none), readable from any thread
+    /// without following a pointer to a G that may be exiting (dump,
+    /// scheddetail).
+    #[cfg_attr(loom, allow(dead_code))]
+    pub(crate) curg_id: AtomicU64,
+    /// Issue 7 hook: this M's trace writer (M thread only; sched/trace.rs).
+    #[cfg_attr(loom, allow(dead_code))]
+    pub(crate) trace: super::trace::MLane,
     /// The P held (M thread writes; sysmon reads).
     p: AtomicPtr<P>,
     /// A P handed to this M by another (startm, startlockedm), taken after
@@ -83,6 +91,8 @@ impl M {
             shared,
             g0_sp: UnsafeCell::new(0),
             curg: AtomicPtr::new(std::ptr::null_mut()),
+            curg_id: AtomicU64::new(0),
+            trace: super::trace::MLane::default(),
             p: AtomicPtr::new(std::ptr::null_mut()),
             nextp: AtomicPtr::new(std::ptr::null_mut()),
             next_spinning: AtomicBool::new(false),
@@ -113,6 +123,9 @@ impl M {
     }
 
     pub(crate) fn set_curg(&self, g: Option<NonNull<Header>>) {
+        // SAFETY: the caller passes the G it is about to run (alive), or None.
+        let id = g.map_or(0, |g| unsafe { g.as_ref() }.id);
+        self.curg_id.store(id, Ordering::Relaxed);
         self.curg.store(
             g.map_or(std::ptr::null_mut(), NonNull::as_ptr),
             Ordering::Relaxed,
@@ -129,6 +142,16 @@ impl M {
         // SAFETY: only this M's thread touches g0_sp, and it is not being
         // written now (g0 is suspended while a G runs).
         unsafe { *self.g0_sp.get() }
+    }
+
+    /// Issue 7 hook: the index of the P this M holds, read from any thread
+    /// (a racy snapshot, for schedtrace).
+    #[cfg_attr(loom, allow(dead_code))]
+    pub(crate) fn p_id(&self) -> Option<usize> {
+        let p = NonNull::new(self.p.load(Ordering::Relaxed))?;
+        // SAFETY: a non-null `p` points into `shared.ps`, which lives as
+        // long as the runtime this M keeps alive.
+        Some(unsafe { p.as_ref() }.id)
     }
 
     /// The P this M holds, as an owner token. Call only on the M's thread.
@@ -272,6 +295,10 @@ pub(crate) struct Threads {
     warned: AtomicBool,
     /// Join handles of every M thread.
     pub(crate) handles: Mutex<Vec<std::thread::JoinHandle<()>>>,
+    /// Issue 7 hook: every M made (weak: an M holds the runtime), for the
+    /// task dump and scheddetail (sched/observe.rs).
+    #[cfg_attr(loom, allow(dead_code))]
+    pub(crate) all: Mutex<Vec<std::sync::Weak<M>>>,
 }
 
 impl Threads {
@@ -283,6 +310,7 @@ impl Threads {
             locked: AtomicUsize::new(0),
             warned: AtomicBool::new(false),
             handles: Mutex::new(Vec::new()),
+            all: Mutex::new(Vec::new()),
         }
     }
 
@@ -364,6 +392,12 @@ pub(crate) fn spawn_m(shared: &Shared, p: &P, spinning: bool) -> Result<(), ()> 
     let id = threads.created.fetch_add(1, Ordering::Relaxed);
     let m = Arc::new(M::new(id, shared.arc()));
     m.hand_p(p, spinning);
+    {
+        // Issue 7 hook: listed for the dump; dead entries pruned here.
+        let mut all = threads.all.lock().unwrap_or_else(|e| e.into_inner());
+        all.retain(|w| w.strong_count() > 0);
+        all.push(Arc::downgrade(&m));
+    }
     let spawned = std::thread::Builder::new()
         .name(format!("mn-m{id}"))
         .spawn(move || m_main(m));
@@ -391,9 +425,11 @@ fn m_main(m: Arc<M>) {
     CURRENT.with(|c| c.set(Arc::as_ptr(&m)));
     let _alt = AltStack::ensure();
     let bomb = AbortOnUnwind;
+    super::trace::MLane::open(&m); // issue 7
     let (p, spinning) = m.take_nextp().expect("spawn_m hands the new M a P");
     super::handoff::adopt_p(&m, p, spinning);
     super::schedule::schedule(&m);
+    super::trace::MLane::flush(&m); // issue 7
     std::mem::forget(bomb);
     CURRENT.with(|c| c.set(std::ptr::null()));
     if !m.retired.load(Ordering::Relaxed) {

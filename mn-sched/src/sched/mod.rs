@@ -46,11 +46,22 @@ pub(crate) mod idle;
 pub(crate) mod locked;
 pub(crate) mod m;
 pub(crate) mod note;
+// Issue 7: task dump and schedtrace (observe.rs), the Chrome trace
+// (trace.rs). Under loom, loop-core has no trace/signal modules: no-op
+// stand-ins (observe_loom.rs).
+#[cfg(not(loom))]
+pub(crate) mod observe;
+#[cfg(loom)]
+mod observe_loom;
+#[cfg(loom)]
+pub(crate) use observe_loom::{observe, trace};
 pub(crate) mod p;
 pub(crate) mod ready;
 pub(crate) mod registry;
 pub(crate) mod runq;
 pub(crate) mod schedule;
+#[cfg(not(loom))]
+pub(crate) mod trace;
 // Issue 6: syscall handoff and the sysmon thread.
 pub(crate) mod syscall;
 pub(crate) mod sysmon;
@@ -105,6 +116,11 @@ pub(crate) struct Shared {
     pub(crate) goid: CachePadded<AtomicU64>,
     /// Issue 6 hook: the sysmon thread's handle and counters (sysmon.rs).
     pub(crate) sysmon: sysmon::Sysmon,
+    /// Issue 7 hook: the future inside `block_on_future`, for the dump.
+    #[cfg_attr(loom, allow(dead_code))]
+    pub(crate) main: observe::MainSlot,
+    /// Issue 7 hook: the Chrome trace recorder, when tracing (trace.rs).
+    pub(crate) trace: Option<Box<trace::Tracer>>,
 }
 
 /// Counts of Gs spawned from outside the runtime's Ps.
@@ -154,6 +170,11 @@ impl Shared {
             external: ExternalCounts::default(),
             goid: CachePadded(AtomicU64::new(1)),
             sysmon: sysmon::Sysmon::default(),
+            main: observe::MainSlot::default(),
+            trace: config
+                .trace
+                .clone()
+                .map(|p| Box::new(trace::Tracer::new(p))),
             config,
         })
     }

@@ -19,6 +19,8 @@ use crate::runtime::SpawnError;
 /// Wakes `g` (see g/state.rs): enqueues it if it was WAITING.
 pub(crate) fn unpark(g: &GRef) {
     if g.header().state.unpark() {
+        // SAFETY: we won the unpark CAS: the G and its runtime are alive.
+        crate::sched::trace::wake(unsafe { g.header().shared() }, g.header()); // issue 7
         ready(g.as_ptr());
     }
 }

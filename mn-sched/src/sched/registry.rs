@@ -87,4 +87,30 @@ impl Registry {
         }
         out
     }
+
+    /// Issue 7 (task dump): id, status, wait reason and spawn site of every listed G
+    /// that is not dead, read under the lock (no reference taken).
+    #[allow(clippy::type_complexity)]
+    #[cfg_attr(loom, allow(dead_code))]
+    pub(crate) fn snapshot(&self) -> Vec<(u64, u32, u8, *mut std::panic::Location<'static>)> {
+        let head = self.lock();
+        let mut out = Vec::new();
+        let mut cur = *head;
+        while let Some(g) = cur {
+            // SAFETY: listed Gs are alive while listed (under the lock).
+            let h = unsafe { g.as_ref() };
+            let status = h.state.status();
+            if status != crate::g::state::DEAD {
+                out.push((
+                    h.id,
+                    status,
+                    h.wait_reason.load(std::sync::atomic::Ordering::Relaxed),
+                    h.site.load(std::sync::atomic::Ordering::Relaxed),
+                ));
+            }
+            // SAFETY: as above.
+            cur = unsafe { (*h.reg.get()).next };
+        }
+        out
+    }
 }

@@ -82,11 +82,14 @@ fn execute(m: &M, mut g: NonNull<Header>) {
     }
     loop {
         m.held().expect("execute without a P").bump_tick();
-        // SAFETY: on m's thread, g0; `g` is RUNNING on us with a context.
+        let t0 = super::trace::run_start(m); // issue 7
+                                             // SAFETY: on m's thread, g0; `g` is RUNNING on us with a context.
         let (req, back) = unsafe { switch_in(m, g.as_ref()) };
         g = back;
         // SAFETY: the G that switched back is RUNNING on us (rule 2).
         let h = unsafe { g.as_ref() };
+        // Issue 7: the run's slice, before a park is published.
+        super::trace::run_end(m, h, t0, matches!(req, Request::Park));
         match req {
             Request::Park if h.state.commit_park() => {
                 // issue 5: Stats::parks

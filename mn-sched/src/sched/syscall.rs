@@ -56,6 +56,7 @@ pub fn syscall<R>(f: impl FnOnce() -> R) -> R {
     };
     enter(m, p);
     let _exit = ExitGuard { m, p: Some(p) };
+    let _span = super::trace::SyscallSpan::start(m); // issue 7
     f()
 }
 
@@ -80,9 +81,12 @@ pub fn syscall_blocking<R>(f: impl FnOnce() -> R) -> R {
             .counts
             .handoffs
             .fetch_add(1, Ordering::Relaxed);
+        // Issue 7: the handoff on this M's lane.
+        super::trace::instant(m, super::trace::EventKind::Handoff, p as u64);
         handoffp(shared, p);
     }
     let _exit = ExitGuard { m, p: None };
+    let _span = super::trace::SyscallSpan::start(m); // issue 7
     f()
 }
 

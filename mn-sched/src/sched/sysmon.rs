@@ -153,6 +153,11 @@ struct Seen {
 fn run(weak: &Weak<Shared>, wake: &Wake) {
     let mut seen: Vec<Seen> = Vec::new();
     let mut delay = MIN_TICK;
+    // Issue 7 hook: schedtrace lines and the SIGQUIT dump (observe.rs).
+    let mut watch = match weak.upgrade() {
+        Some(shared) => super::observe::Watch::new(&shared),
+        None => return,
+    };
     loop {
         if wake.stop.load(Ordering::SeqCst) {
             return;
@@ -161,6 +166,7 @@ fn run(weak: &Weak<Shared>, wake: &Wake) {
         if shared.exiting.load(Ordering::SeqCst) {
             return;
         }
+        watch.tick(&shared);
         if seen.len() != shared.nprocs() {
             seen = vec![Seen::default(); shared.nprocs()];
         }
@@ -170,7 +176,9 @@ fn run(weak: &Weak<Shared>, wake: &Wake) {
             // `sleeping`; we store `sleeping`, then load the owners.
             if all_idle(&shared) {
                 drop(shared);
-                wake.note.sleep(None);
+                // Issue 7: no deeper than the next schedtrace line or
+                // signal check.
+                wake.note.sleep(watch.deadline());
             }
             wake.sleeping.store(false, Ordering::SeqCst);
             delay = MIN_TICK;
@@ -229,6 +237,11 @@ fn retake(shared: &Shared, seen: &mut [Seen]) -> bool {
         }
         c.retakes.fetch_add(1, Ordering::Relaxed);
         c.handoffs.fetch_add(1, Ordering::Relaxed);
+        if let Some(t) = &shared.trace {
+            // Issue 7: on the sysmon lane.
+            t.other(super::trace::EventKind::Retake, p.id as u64);
+            t.other(super::trace::EventKind::Handoff, p.id as u64);
+        }
         handoffp(shared, p.id);
         retook = true;
     }
@@ -252,6 +265,9 @@ fn preempt_long_runner(shared: &Shared, p: &super::p::P, s: &mut Seen, owner: us
             .counts
             .preemptions
             .fetch_add(1, Ordering::Relaxed);
+        if let Some(t) = &shared.trace {
+            t.other(super::trace::EventKind::Preempt, p.id as u64); // issue 7
+        }
     }
 }
 

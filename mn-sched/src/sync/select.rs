@@ -254,8 +254,14 @@ fn wait(sel: &SelectShared, deadline: Option<Instant>) {
                     return;
                 }
             }
-            Some(d) => park_until(d),
-            None => park(),
+            Some(d) => {
+                crate::park::note_wait(crate::park::why::SELECT); // issue 7
+                park_until(d)
+            }
+            None => {
+                crate::park::note_wait(crate::park::why::SELECT); // issue 7
+                park()
+            }
         }
     }
 }

@@ -1,0 +1,359 @@
+//! Issue 7, seeing inside mn: the task dump ([`crate::dump`],
+//! [`crate::tasks`], SIGQUIT) and Go's `schedtrace`/`scheddetail` lines.
+//!
+//! Both are read from the outside, with no cost on the scheduler's paths:
+//! the dump walks the registry of Gs that have parked (`registry.rs`) and
+//! the list of Ms (`Threads::all`, each M's `curg_id`); the `SCHED` lines
+//! read the counters `stats()` reads. Sysmon (`sysmon.rs`) prints the lines
+//! every period and watches SIGQUIT through a
+//! [`SignalPipe`](loop_core::signal::SignalPipe) (and SIGUSR2, which
+//! writes the trace when tracing): no extra thread.
+//!
+//! What the dump lists: every G that is running now (on its M), and every
+//! G that has parked at least once and is not dead (waiting, with the
+//! reason its async body stored, or runnable). A G that never parked and
+//! is queued, not running, is not listed (nothing enumerates run queues
+//! without stopping the Ps); the header gives the live count. Spawn sites
+//! are recorded by `aio::task::spawn` (`Header::site`); Gs made by `go`
+//! and running Gs that never parked show `spawned at <unknown>:0`. The
+//! future inside `block_on_future` is task 0 (main).
+
+use std::fmt::Write as _;
+use std::panic::Location;
+use std::sync::atomic::{AtomicPtr, AtomicU8, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use loop_core::trace::{format_dump, TaskInfo, TaskState, WaitReason};
+
+use super::m::M;
+use super::syscall::IN_SYSCALL;
+use super::Shared;
+use crate::g::state::{RUNNABLE, RUNNING, WAITING};
+
+/// `WaitReason` from the byte a G header keeps (the order of the enum).
+fn reason_from_u8(v: u8) -> WaitReason {
+    const ALL: [WaitReason; 16] = [
+        WaitReason::Unknown,
+        WaitReason::Sleep,
+        WaitReason::IoRead,
+        WaitReason::IoWrite,
+        WaitReason::Join,
+        WaitReason::ChanReceive,
+        WaitReason::ChanSend,
+        WaitReason::Lock,
+        WaitReason::Semaphore,
+        WaitReason::Notify,
+        WaitReason::WaitGroup,
+        WaitReason::Signal,
+        WaitReason::Blocking,
+        WaitReason::Yield,
+        WaitReason::Select,
+        WaitReason::Syscall,
+    ];
+    ALL.get(v as usize).copied().unwrap_or(WaitReason::Unknown)
+}
+
+/// The spawn site mn-sched does not record.
+fn unknown_site() -> &'static Location<'static> {
+    static SITE: std::sync::OnceLock<&'static Location<'static>> = std::sync::OnceLock::new();
+    SITE.get_or_init(|| {
+        // A real `Location` is needed by `TaskInfo`; this one names no
+        // user code, and `format_dump` output is patched below.
+        Location::caller()
+    })
+}
+
+/// The future inside `block_on_future` (task 0 in the dump): its state
+/// byte (0: none, 1: running, 2 + reason: waiting) and where it started.
+#[derive(Debug, Default)]
+pub(crate) struct MainSlot {
+    state: AtomicU8,
+    site: AtomicPtr<Location<'static>>,
+    /// Issue 7 (trace): the flow of the wake not yet followed by a run.
+    pub(crate) flow: std::sync::atomic::AtomicU64,
+}
+
+/// Clears the main slot when `block_on_future` returns or unwinds.
+pub(crate) struct MainGuard<'a>(&'a MainSlot);
+
+impl Drop for MainGuard<'_> {
+    fn drop(&mut self) {
+        self.0.state.store(0, Ordering::Relaxed);
+    }
+}
+
+impl MainSlot {
+    /// `block_on_future` starts polling a future started at `site`.
+    pub(crate) fn enter(&self, site: &'static Location<'static>) -> MainGuard<'_> {
+        self.site
+            .store(std::ptr::from_ref(site).cast_mut(), Ordering::Relaxed);
+        self.state.store(1, Ordering::Relaxed);
+        MainGuard(self)
+    }
+
+    /// The flow id of the wake this run follows (0: none).
+    pub(crate) fn take_flow(&self) -> u64 {
+        self.flow.swap(0, Ordering::Relaxed)
+    }
+
+    /// The main future is being polled.
+    pub(crate) fn running(&self) {
+        self.state.store(1, Ordering::Relaxed);
+    }
+
+    /// The main future returned Pending for `reason`.
+    pub(crate) fn waiting(&self, reason: WaitReason) {
+        self.state.store(2 + reason as u8, Ordering::Relaxed);
+    }
+
+    fn info(&self) -> Option<TaskInfo> {
+        let state = match self.state.load(Ordering::Relaxed) {
+            0 => return None,
+            1 => TaskState::Running,
+            n => TaskState::Waiting(reason_from_u8(n - 2)),
+        };
+        Some(TaskInfo {
+            id: 0,
+            spawned_at: site_of(self.site.load(Ordering::Relaxed)),
+            state,
+            waiting_ms: None,
+            place: "main thread".to_string(),
+        })
+    }
+}
+
+/// A recorded site, or the placeholder.
+fn site_of(p: *mut Location<'static>) -> &'static Location<'static> {
+    if p.is_null() {
+        unknown_site()
+    } else {
+        // SAFETY: only `&'static Location`s are stored in site slots.
+        unsafe { &*p }
+    }
+}
+
+/// The Ms alive now.
+pub(crate) fn live_ms(shared: &Shared) -> Vec<Arc<M>> {
+    let all = shared.threads.all.lock().unwrap_or_else(|e| e.into_inner());
+    all.iter().filter_map(std::sync::Weak::upgrade).collect()
+}
+
+/// Every task of `shared` this module can see (module doc), by id.
+pub(crate) fn tasks(shared: &Shared) -> Vec<TaskInfo> {
+    let ms = live_ms(shared);
+    let on_m = |id: u64| {
+        ms.iter()
+            .find(|m| m.curg_id.load(Ordering::Relaxed) == id)
+            .map(|m| m.id)
+    };
+    let site = unknown_site();
+    let mut out: Vec<TaskInfo> = shared.main.info().into_iter().collect();
+    for (id, status, reason, at) in shared.registry.snapshot() {
+        let m = on_m(id);
+        let state = match (status, m) {
+            (_, Some(_)) => TaskState::Running,
+            (WAITING, None) => TaskState::Waiting(reason_from_u8(reason)),
+            (RUNNABLE | RUNNING, None) => TaskState::Runnable,
+            _ => continue,
+        };
+        out.push(TaskInfo {
+            id,
+            spawned_at: site_of(at),
+            state,
+            waiting_ms: None,
+            place: m.map_or_else(|| "M-1".to_string(), |m| format!("M{m}")),
+        });
+    }
+    for m in &ms {
+        let id = m.curg_id.load(Ordering::Relaxed);
+        if id != 0 && !out.iter().any(|t| t.id == id) {
+            // (A G that never parked: its site is not reachable safely.)
+            out.push(TaskInfo {
+                id,
+                spawned_at: site,
+                state: TaskState::Running,
+                waiting_ms: None,
+                place: format!("M{}", m.id),
+            });
+        }
+    }
+    out.sort_by_key(|t| t.id);
+    out
+}
+
+/// The Go-style dump of `shared`'s tasks.
+pub(crate) fn dump(shared: &Shared, why: &str) -> String {
+    let tasks = tasks(shared);
+    let header = format!(
+        "switchyard: task dump ({why}), mode=mn, {} live (Gs queued without ever parking are not listed)",
+        shared.live_gs()
+    );
+    let site = unknown_site();
+    let from = format!("{}:{}", site.file(), site.line());
+    format_dump(&header, &tasks).replace(&from, "<unknown>:0")
+}
+
+/// Go's `SCHED` line (and with `detail`, a line per P, M and G).
+pub(crate) fn schedtrace(shared: &Shared, start: Instant, detail: bool) -> String {
+    let st = crate::runtime::stats_of(shared);
+    let ms = live_ms(shared);
+    let idle_ms = shared.lock().idle_ms.len();
+    // Ms with no P that are not parked idle: in a syscall after a handoff
+    // or retake, or waiting for a P.
+    let nop = ms
+        .iter()
+        .filter(|m| m.p_id().is_none())
+        .count()
+        .saturating_sub(idle_ms);
+    let mut out = format!(
+        "SCHED {}ms: gomaxprocs={} idleprocs={} threads={} spinningthreads={} idlethreads={} runqueue={} [",
+        start.elapsed().as_millis(),
+        st.procs,
+        st.idle_procs,
+        st.threads + 2, // + main (block_on) + sysmon, as Go counts every M
+        st.spinning,
+        idle_ms,
+        st.global_queue,
+    );
+    for (i, p) in shared.ps.iter().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        let _ = write!(out, "{}", p.runq_len());
+    }
+    let _ = write!(
+        out,
+        "] syscallthreads={} nopthreads={nop}",
+        st.ms_in_syscall
+    );
+    if !detail {
+        return out;
+    }
+    for p in shared.ps.iter() {
+        let owner = p.owner.load(Ordering::Relaxed);
+        let status = match (owner, owner & IN_SYSCALL != 0) {
+            (0, _) => "idle",
+            (_, true) => "syscall",
+            _ => "running",
+        };
+        let m = if owner == 0 {
+            -1
+        } else {
+            ((owner & !IN_SYSCALL) as i64) - 1
+        };
+        let _ = write!(
+            out,
+            "\n  P{}: status={status} schedtick={} syscalltick={} m={m} runqsize={}",
+            p.id,
+            p.tick.load(Ordering::Relaxed),
+            p.syscalltick.load(Ordering::Relaxed),
+            p.runq_len(),
+        );
+    }
+    for m in &ms {
+        let held = m.p_id().map_or(-1, |p| p as i64);
+        let curg = m.curg_id.load(Ordering::Relaxed);
+        let insyscall = m.syscall.load(Ordering::Relaxed) != 0;
+        let _ = write!(
+            out,
+            "\n  M{}: p={held} curg={} spinning={} blocked={} insyscall={insyscall}",
+            m.id,
+            if curg == 0 { -1 } else { curg as i64 },
+            m.spinning(),
+            held < 0 && curg == 0,
+        );
+    }
+    for t in tasks(shared) {
+        let status = match t.state {
+            TaskState::Running => "running".to_string(),
+            TaskState::Runnable => "runnable".to_string(),
+            TaskState::Waiting(r) => format!("waiting({r})"),
+            TaskState::Done => "dead".to_string(),
+        };
+        let m = t.place.strip_prefix('M').unwrap_or("-1");
+        let _ = write!(out, "\n  G{}: status={status} m={m}", t.id);
+    }
+    out
+}
+
+/// What sysmon does for issue 7 between its ticks: print the `SCHED` lines
+/// when due, print the dump on SIGQUIT.
+pub(crate) struct Watch {
+    start: Instant,
+    next: Option<Instant>,
+    quit: Option<loop_core::signal::SignalPipe>,
+    usr2: Option<loop_core::signal::SignalPipe>,
+}
+
+/// How often sysmon wakes from its deep sleep to look at SIGQUIT.
+const SIGNAL_POLL: Duration = Duration::from_millis(50);
+
+impl Watch {
+    /// The watch `shared`'s configuration asks for.
+    pub(crate) fn new(shared: &Shared) -> Self {
+        let quit = if shared.config.control_signals {
+            match loop_core::signal::SignalPipe::new(libc::SIGQUIT) {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    eprintln!("switchyard: SIGQUIT dump not available ({e})");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let usr2 = if shared.trace.is_some() {
+            loop_core::signal::SignalPipe::new(libc::SIGUSR2).ok()
+        } else {
+            None
+        };
+        let start = Instant::now();
+        Self {
+            start,
+            next: shared.config.schedtrace.map(|p| start + p),
+            quit,
+            usr2,
+        }
+    }
+
+    /// Whether there is anything to watch (sysmon then never sleeps past
+    /// [`Watch::deadline`]).
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        let sig =
+            (self.quit.is_some() || self.usr2.is_some()).then(|| Instant::now() + SIGNAL_POLL);
+        match (self.next, sig) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Does what is due now.
+    pub(crate) fn tick(&mut self, shared: &Shared) {
+        if let Some(next) = self.next {
+            let now = Instant::now();
+            if now >= next {
+                let period = shared.config.schedtrace.unwrap_or(Duration::from_secs(1));
+                eprintln!(
+                    "{}",
+                    schedtrace(shared, self.start, shared.config.scheddetail)
+                );
+                let mut n = next + period;
+                if n <= now {
+                    n = now + period;
+                }
+                self.next = Some(n);
+            }
+        }
+        if let Some(q) = &self.quit {
+            if matches!(q.take(), Ok(true)) {
+                eprint!("{}", dump(shared, "SIGQUIT"));
+            }
+        }
+        if let (Some(q), Some(t)) = (&self.usr2, &shared.trace) {
+            if matches!(q.take(), Ok(true)) {
+                t.write(); // batches still held by running Ms are missing
+            }
+        }
+    }
+}

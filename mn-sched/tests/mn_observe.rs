@@ -1,0 +1,49 @@
+//! Issue 7: the task dump of blocking-style Gs (`go`): each parked G is
+//! listed with the reason its wait recorded (`park::note_wait`), and the G
+//! calling `dump()` is listed as running on its M.
+
+mod util;
+
+use std::time::Duration;
+
+use loop_core::trace::{TaskState, WaitReason};
+use mn_sched::chan;
+use mn_sched::go;
+use util::run;
+
+#[test]
+fn dump_shows_why_blocking_gs_wait() {
+    run(2, || {
+        let (tx, rx) = chan::rendezvous::<u32>();
+        let (full_tx, full_rx) = chan::bounded::<u32>(1);
+        full_tx.send(0).unwrap();
+        // SAFETY: no thread-local reference or std guard is held across a park.
+        let receiver = unsafe { go(move || rx.recv().ok()) };
+        // SAFETY: as above.
+        let sender = unsafe { go(move || full_tx.send(1).is_ok()) };
+        // SAFETY: as above.
+        let sleeper = unsafe { go(|| mn_sched::sleep(Duration::from_millis(300))) };
+        mn_sched::sleep(Duration::from_millis(50));
+        let tasks = mn_sched::tasks();
+        let me = mn_sched::current_task_id().expect("on a G");
+        let reasons: Vec<_> = tasks.iter().map(|t| (t.id, t.state)).collect();
+        let waiting = |r| tasks.iter().any(|t| t.state == TaskState::Waiting(r));
+        assert!(waiting(WaitReason::ChanReceive), "{reasons:?}");
+        assert!(waiting(WaitReason::ChanSend), "{reasons:?}");
+        assert!(waiting(WaitReason::Sleep), "{reasons:?}");
+        let mine = tasks
+            .iter()
+            .find(|t| t.id == me)
+            .expect("the caller is listed");
+        assert_eq!(mine.state, TaskState::Running);
+        assert!(mine.place.starts_with('M'), "{mine:?}");
+        let text = mn_sched::dump();
+        assert!(text.contains("mode=mn"), "{text}");
+        assert!(text.contains("[chan receive]"), "{text}");
+        tx.send(7).unwrap();
+        assert_eq!(receiver.join().unwrap(), Some(7));
+        drop(full_rx);
+        let _ = sender.join();
+        sleeper.join().unwrap();
+    });
+}
