@@ -24,6 +24,15 @@ switchyard::test_all_modes! {
         for _ in 0..3 {
             yield_now().await;
         }
+        // In mn the tasks start on other threads: give them (bounded) time
+        // to reach their waits.
+        let t = std::time::Instant::now();
+        let parked = |ts: &[switchyard::debug::TaskInfo]| {
+            ts.iter().filter(|t| matches!(t.state, TaskState::Waiting(_))).count() >= 3
+        };
+        while !parked(&switchyard::debug::tasks()) && t.elapsed() < Duration::from_secs(2) {
+            switchyard::time::sleep(Duration::from_millis(5)).await;
+        }
         let tasks = switchyard::debug::tasks();
         let reason_of = |line: u32| {
             tasks

@@ -239,6 +239,9 @@ fn sigquit_prints_the_dump(env: &[(&str, &str)]) {
     let mut p = Proc::spawn(child("busy", env));
     p.wait_line("ready");
     let mut err = BufReader::new(p.take_stderr());
+    // "ready" comes just before the main future's sleep: let it get there
+    // (in mn the main future runs on its own thread, beside the Ms).
+    std::thread::sleep(Duration::from_millis(100));
     p.signal("QUIT");
     let mut dump = String::new();
     let start = Instant::now();
@@ -316,10 +319,20 @@ fn trace_file_parses(env: &[(&str, &str)]) {
             n.starts_with("task 1 (tests/processes.rs:")
         })
         .count();
-    assert!(
-        (100..=110).contains(&echo_runs),
-        "echo task slices: {echo_runs}"
-    );
+    if env.contains(&("RUNTIME_MODE", "single")) {
+        assert!(
+            (100..=110).contains(&echo_runs),
+            "echo task slices: {echo_runs}"
+        );
+    } else {
+        // mn: the main future runs on its own thread, in parallel with the
+        // echo G, which often finds its next message already there and
+        // runs several round trips in one slice.
+        assert!(
+            (1..=110).contains(&echo_runs),
+            "echo task slices: {echo_runs}"
+        );
+    }
     assert!(slices.iter().any(|e| e["name"]
         .as_str()
         .unwrap()
@@ -335,10 +348,21 @@ fn trace_file_parses(env: &[(&str, &str)]) {
         of("s").iter().map(|e| e["id"].as_u64().unwrap()).collect();
     let ends: std::collections::HashSet<u64> =
         of("f").iter().map(|e| e["id"].as_u64().unwrap()).collect();
-    assert!(starts.len() >= 150, "wake arrows: {}", starts.len());
+    // single: one arrow per wake; mn: a G that finds its message already
+    // there needs no wake, and up to one unflushed batch per M is lost.
+    let single = env.contains(&("RUNTIME_MODE", "single"));
+    let (min_arrows, max_unmatched) = if single { (150, 2) } else { (50, 4) };
+    assert!(starts.len() >= min_arrows, "wake arrows: {}", starts.len());
     assert!(ends.is_subset(&starts));
-    assert!(starts.difference(&ends).count() <= 2, "unmatched arrows");
+    assert!(
+        starts.difference(&ends).count() <= max_unmatched,
+        "unmatched arrows"
+    );
     let parks: Vec<_> = of("i").into_iter().filter(|e| e["cat"] == "park").collect();
     assert!(parks.iter().any(|e| e["name"] == "park: chan receive"));
-    assert!(parks.iter().any(|e| e["name"] == "park: sleep"));
+    if single {
+        // The sleeper is the main future: in mn it waits on its own thread,
+        // not as a G, so it has no park instant there.
+        assert!(parks.iter().any(|e| e["name"] == "park: sleep"));
+    }
 }
