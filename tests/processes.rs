@@ -97,6 +97,14 @@ fn threads_while_serving(env: &[(&str, &str)]) {
     let threads = p.threads();
     if env.contains(&("RUNTIME_MODE", "single")) {
         assert_eq!(threads, 1, "single mode: one OS thread ({env:?})");
+    } else {
+        // mn: the Ms of the Ps, sysmon and the main thread — no thread per
+        // connection or sleeper.
+        let procs: usize = env
+            .iter()
+            .find(|(k, _)| *k == "RUNTIME_MAXPROCS")
+            .map_or(1, |(_, v)| v.parse().unwrap());
+        assert!(threads <= procs + 2, "mn: {threads} threads > procs + 2 ({env:?})");
     }
     println!("{env:?}: {CONNECTIONS} connections, {SLEEPERS} timers, Threads: {threads}");
 }
