@@ -104,7 +104,10 @@ fn threads_while_serving(env: &[(&str, &str)]) {
             .iter()
             .find(|(k, _)| *k == "RUNTIME_MAXPROCS")
             .map_or(1, |(_, v)| v.parse().unwrap());
-        assert!(threads <= procs + 2, "mn: {threads} threads > procs + 2 ({env:?})");
+        assert!(
+            threads <= procs + 2,
+            "mn: {threads} threads > procs + 2 ({env:?})"
+        );
     }
     println!("{env:?}: {CONNECTIONS} connections, {SLEEPERS} timers, Threads: {threads}");
 }
