@@ -18,11 +18,13 @@ fn profile_dir() -> PathBuf {
         .to_path_buf()
 }
 
-/// The path of example `name`, built first if cargo has not built it yet.
+/// The path of example `name`, after one `cargo build --examples` per test
+/// process (a no-op when they are up to date; never a stale binary from an
+/// older tree).
 pub fn example(name: &str) -> PathBuf {
     static BUILD: Once = Once::new();
     let path = profile_dir().join("examples").join(name);
-    if !path.exists() {
+    {
         BUILD.call_once(|| {
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
             let release = profile_dir().ends_with("release");
