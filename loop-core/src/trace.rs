@@ -87,7 +87,9 @@ impl WaitReason {
         }
     }
 
-    fn from_u8(v: u8) -> Self {
+    /// The reason whose discriminant is `v` (`reason as u8`), `Unknown` for
+    /// any other byte: for engines that keep a reason in an atomic byte.
+    pub fn from_u8(v: u8) -> Self {
         const ALL: [WaitReason; 16] = [
             WaitReason::Unknown,
             WaitReason::Sleep,

@@ -31,29 +31,6 @@ use super::syscall::IN_SYSCALL;
 use super::Shared;
 use crate::g::state::{RUNNABLE, RUNNING, WAITING};
 
-/// `WaitReason` from the byte a G header keeps (the order of the enum).
-fn reason_from_u8(v: u8) -> WaitReason {
-    const ALL: [WaitReason; 16] = [
-        WaitReason::Unknown,
-        WaitReason::Sleep,
-        WaitReason::IoRead,
-        WaitReason::IoWrite,
-        WaitReason::Join,
-        WaitReason::ChanReceive,
-        WaitReason::ChanSend,
-        WaitReason::Lock,
-        WaitReason::Semaphore,
-        WaitReason::Notify,
-        WaitReason::WaitGroup,
-        WaitReason::Signal,
-        WaitReason::Blocking,
-        WaitReason::Yield,
-        WaitReason::Select,
-        WaitReason::Syscall,
-    ];
-    ALL.get(v as usize).copied().unwrap_or(WaitReason::Unknown)
-}
-
 /// The spawn site mn-sched does not record.
 fn unknown_site() -> &'static Location<'static> {
     static SITE: std::sync::OnceLock<&'static Location<'static>> = std::sync::OnceLock::new();
@@ -111,7 +88,7 @@ impl MainSlot {
         let state = match self.state.load(Ordering::Relaxed) {
             0 => return None,
             1 => TaskState::Running,
-            n => TaskState::Waiting(reason_from_u8(n - 2)),
+            n => TaskState::Waiting(WaitReason::from_u8(n - 2)),
         };
         Some(TaskInfo {
             id: 0,
@@ -153,7 +130,7 @@ pub(crate) fn tasks(shared: &Shared) -> Vec<TaskInfo> {
         let m = on_m(id);
         let state = match (status, m) {
             (_, Some(_)) => TaskState::Running,
-            (WAITING, None) => TaskState::Waiting(reason_from_u8(reason)),
+            (WAITING, None) => TaskState::Waiting(WaitReason::from_u8(reason)),
             (RUNNABLE | RUNNING, None) => TaskState::Runnable,
             _ => continue,
         };
