@@ -8,7 +8,8 @@
 #   the spinning protocol, a local task's queued flag (aio), the
 #   netpoller's readiness word (no lost wake, no erased event) and the
 #   timers' sleeper handshake (an earlier timer is never slept through), and the
-#   syscall ownership word (sched/syscall.rs: exit against sysmon's retake).
+#   syscall ownership word (sched/syscall.rs: a syscall exit and a runtime
+#   call from user code against sysmon's retake).
 # Its own target dir keeps the normal build cached. Extra arguments go to
 # the test binaries (e.g. a test name).
 set -euo pipefail

@@ -41,9 +41,15 @@ pub struct Stats {
     pub ms_running: usize,
     /// mn: Ms inside a `syscall`.
     pub ms_in_syscall: usize,
-    /// mn: Ms whose P was retaken while their task kept running (taking a P
-    /// from a computing task is not built yet: 0 for now).
+    /// mn: Ms whose P sysmon took while their task ran on in user code
+    /// (computing, or blocked without `syscall`) for more than 10 ms; each
+    /// gets a P back at its task's next runtime call.
     pub ms_without_p: usize,
+    /// mn: of the Ms that lost their P to sysmon (in user code or in a
+    /// `syscall`), those computing (their thread's CPU clock moves).
+    pub ms_without_p_computing: usize,
+    /// mn: of the same Ms, those blocked (their CPU clock stands still).
+    pub ms_without_p_blocked: usize,
     /// mn: Ms parked, waiting for work.
     pub ms_idle: usize,
     /// mn: tasks taken from another P's run queue.
@@ -78,6 +84,8 @@ impl Stats {
             ms_running: 0,
             ms_in_syscall: 0,
             ms_without_p: 0,
+            ms_without_p_computing: 0,
+            ms_without_p_blocked: 0,
             ms_idle: 0,
             steals: 0,
             handoffs: 0,
@@ -179,6 +187,18 @@ impl Stats {
             self.ms_without_p as f64,
         );
         metric(
+            "ms_without_p_computing",
+            "gauge",
+            "mn: Ms without their P whose thread computes (CPU clock moves).",
+            self.ms_without_p_computing as f64,
+        );
+        metric(
+            "ms_without_p_blocked",
+            "gauge",
+            "mn: Ms without their P whose thread is blocked (CPU clock still).",
+            self.ms_without_p_blocked as f64,
+        );
+        metric(
             "ms_idle",
             "gauge",
             "mn: Ms parked, waiting for work.",
@@ -269,7 +289,10 @@ pub fn stats() -> Stats {
             s.runnable_tasks = m.global_queue + m.local_queues;
             s.timers = m.timers;
             s.io_sources = m.io_sources;
-            s.ms_idle = m.threads.saturating_sub(m.procs - m.idle_procs);
+            s.ms_idle = m
+                .threads
+                .saturating_sub(m.procs - m.idle_procs)
+                .saturating_sub(m.ms_in_syscall + m.ms_without_p);
             s.ms_running = m.procs - m.idle_procs;
             s.total_tasks = m.total_tasks;
             s.steals = m.steals;
@@ -277,7 +300,10 @@ pub fn stats() -> Stats {
             s.stacks_in_use = m.stacks_in_use as usize;
             s.ms_in_syscall = m.ms_in_syscall;
             s.handoffs = m.handoffs;
-            s.retakes = m.retakes;
+            s.retakes = m.retakes + m.user_retakes;
+            s.ms_without_p = m.ms_without_p;
+            s.ms_without_p_computing = m.ms_without_p_computing;
+            s.ms_without_p_blocked = m.ms_without_p_blocked;
             s.preemptions = m.preemptions;
             s
         }

@@ -125,6 +125,21 @@ pub struct Stats {
     /// Times the thread cap (`max_threads`) stopped a new M: the work
     /// waited for a busy one.
     pub threads_capped: u64,
+    /// Ps sysmon took from a G that ran more than 10 ms without a runtime
+    /// call (computing, or blocking its thread unannounced), since the
+    /// start. The G kept its thread; the P went on with the other Gs.
+    pub user_retakes: u64,
+    /// Ms whose G runs on without a P after such a retake (until its next
+    /// runtime call): while nonzero, more threads may compute than there
+    /// are Ps — the trade for never starving a P's other Gs.
+    pub ms_without_p: usize,
+    /// Of the Ms that lost their P to sysmon (in user code or in
+    /// `syscall`), those whose thread CPU clock advanced over the last
+    /// sysmon sample: computing.
+    pub ms_without_p_computing: usize,
+    /// Of the same Ms, those whose CPU clock stood still: blocked in the
+    /// kernel (a sleep, a lock, a read).
+    pub ms_without_p_blocked: usize,
 }
 
 impl Runtime {
@@ -346,6 +361,22 @@ fn stats(shared: &Shared) -> Stats {
         retakes: shared.sysmon.counts.retakes.load(Ordering::Relaxed),
         preemptions: shared.sysmon.counts.preemptions.load(Ordering::Relaxed),
         threads_capped: shared.sysmon.counts.threads_capped.load(Ordering::Relaxed),
+        user_retakes: shared.sysmon.counts.user_retakes.load(Ordering::Relaxed),
+        ms_without_p: shared
+            .sysmon
+            .counts
+            .user_retaken_now
+            .load(Ordering::Relaxed),
+        ms_without_p_computing: shared
+            .sysmon
+            .counts
+            .without_p_computing
+            .load(Ordering::Relaxed),
+        ms_without_p_blocked: shared
+            .sysmon
+            .counts
+            .without_p_blocked
+            .load(Ordering::Relaxed),
     }
 }
 

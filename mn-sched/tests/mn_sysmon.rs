@@ -281,3 +281,136 @@ fn a_long_runner_is_flagged_and_yields_at_its_next_spawn() {
     assert_eq!(after_spawn, 1, "the spawn did not yield to the queued G");
     assert!(rt.stats().preemptions >= 1);
 }
+
+/// Samples `ms_without_p`, `ms_without_p_computing` and
+/// `ms_without_p_blocked` until stopped; returns the maximum of each.
+fn sample_without_p(
+    handle: Handle,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<(usize, usize, usize)> {
+    std::thread::spawn(move || {
+        let mut max = (0, 0, 0);
+        while !stop.load(Ordering::Relaxed) {
+            let s = handle.stats();
+            max.0 = max.0.max(s.ms_without_p);
+            max.1 = max.1.max(s.ms_without_p_computing);
+            max.2 = max.2.max(s.ms_without_p_blocked);
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        max
+    })
+}
+
+#[test]
+fn a_loop_at_one_p_loses_its_p_and_the_sleeper_still_wakes() {
+    // One P: a G computes 400 ms with no runtime call; a sleeper on the
+    // same P sleeps 20 ms ten times. Sysmon takes the P from the loop (the
+    // G keeps its thread), so the sleeper finishes long before the loop
+    // does, each wake a few ms late at most; the loop's G then goes on
+    // (spawns and joins) with a P got back at its next runtime call.
+    let rt = Runtime::builder().procs(1).build().unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let sampler = sample_without_p(rt.handle(), stop.clone());
+    // SAFETY: nothing held across parks.
+    let (late, sleeper_done, loop_done, after) = unsafe {
+        rt.block_on(move || {
+            let t0 = Instant::now();
+            let sleeper = go(move || {
+                let mut late = Duration::ZERO;
+                for _ in 0..10 {
+                    let t = Instant::now();
+                    mn_sched::sleep(Duration::from_millis(20));
+                    late = late.max(t.elapsed().saturating_sub(Duration::from_millis(20)));
+                }
+                (late, t0.elapsed())
+            });
+            let spinner = go(move || {
+                let t = Instant::now();
+                let mut x = 0u64;
+                while t.elapsed() < Duration::from_millis(400) {
+                    x = x.wrapping_add(1);
+                    std::hint::black_box(x);
+                }
+                let done = t0.elapsed();
+                // Runtime calls after the loop: the P comes back.
+                let after = go(|| 7).join().unwrap();
+                (done, after)
+            });
+            let (late, sleeper_done) = sleeper.join().unwrap();
+            let (loop_done, after) = spinner.join().unwrap();
+            (late, sleeper_done, loop_done, after)
+        })
+    }
+    .unwrap();
+    stop.store(true, Ordering::Relaxed);
+    let (without, computing, _) = sampler.join().unwrap();
+    assert_eq!(after, 7);
+    assert!(
+        sleeper_done < loop_done,
+        "the sleeper finished at {sleeper_done:?}, after the loop ({loop_done:?})"
+    );
+    assert!(
+        late < Duration::from_millis(150),
+        "a sleep woke {late:?} late beside the loop"
+    );
+    let st = rt.stats();
+    assert!(st.user_retakes >= 1, "{st:?}");
+    assert!(
+        without >= 1 && computing >= 1,
+        "sampled {without} Ms without P, {computing} computing"
+    );
+    assert_eq!(st.ms_without_p, 0, "the loop's M got a P back: {st:?}");
+}
+
+#[test]
+fn a_std_mutex_held_across_a_sleep_costs_a_thread_not_the_p() {
+    // One P: a G takes a std Mutex and sleeps its thread 300 ms without
+    // telling the runtime; another G of the same P keeps counting (its P
+    // was taken from the sleeper's M), and sysmon reports that M as
+    // blocked, not computing, by its CPU clock.
+    let rt = Runtime::builder().procs(1).build().unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let sampler = sample_without_p(rt.handle(), stop.clone());
+    let lock = Arc::new(std::sync::Mutex::new(0u32));
+    // SAFETY: nothing held across parks (the std guard is dropped before
+    // the G's next runtime call).
+    let during = unsafe {
+        rt.block_on(move || {
+            let count = Arc::new(AtomicU64::new(0));
+            let done = Arc::new(AtomicBool::new(false));
+            let (c, d) = (count.clone(), done.clone());
+            let worker = go(move || {
+                while !d.load(Ordering::Relaxed) {
+                    c.fetch_add(1, Ordering::Relaxed);
+                    yield_now();
+                }
+            });
+            let l = lock.clone();
+            let holder = go(move || {
+                let mut g = l.lock().unwrap();
+                let before = count.load(Ordering::Relaxed);
+                std::thread::sleep(Duration::from_millis(300));
+                *g += 1;
+                drop(g);
+                count.load(Ordering::Relaxed) - before
+            });
+            let during = holder.join().unwrap();
+            done.store(true, Ordering::Relaxed);
+            worker.join().unwrap();
+            assert_eq!(*lock.lock().unwrap(), 1);
+            during
+        })
+    }
+    .unwrap();
+    stop.store(true, Ordering::Relaxed);
+    let (without, _, blocked) = sampler.join().unwrap();
+    assert!(
+        during > 100,
+        "the other G ran only {during} times in 300 ms"
+    );
+    assert!(rt.stats().user_retakes >= 1);
+    assert!(
+        without >= 1 && blocked >= 1,
+        "sampled {without} Ms without P, {blocked} blocked"
+    );
+}

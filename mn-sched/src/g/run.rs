@@ -96,6 +96,11 @@ pub(crate) fn switch_out(req: Request) {
     // the switch below.
     let (g, g0) = unsafe {
         let m = m.as_ref();
+        // Step U2 of sched/syscall.rs, kept: g0 gets the P in runtime state
+        // (and if sysmon took it while we computed, we wait here for one).
+        if let Some(h) = m.held() {
+            h.keep();
+        }
         (m.curg().expect("switch_out outside a G"), m.g0_sp_value())
     };
     // SAFETY: the running G owns its context (rule 2).
@@ -160,6 +165,9 @@ fn handoff_yield(m: &M, me: NonNull<Header>) -> bool {
     // SAFETY: the running G owns its context (rule 2).
     let ctx = unsafe { &mut *me.as_ref().ctx.get() };
     note_low_sp(ctx);
+    // The P stays in runtime state across the switch: the next G queues us
+    // and then returns it to user state (`after_resume`).
+    held.keep();
     // SAFETY: `next_sp` is the saved context of a started G we own; ours is
     // saved into our ctx, and we are queued only after that (after_resume).
     unsafe { arch::switch(&raw mut ctx.sp, next_sp, std::ptr::from_ref(m) as usize) };
@@ -178,6 +186,8 @@ fn after_resume() {
         m.held()
             .expect("a running G's M holds a P")
             .push_back(prev, &m.shared);
+        // Step U1 for this G (`handoff_yield` kept the P in runtime state).
+        m.enter_user();
     }
 }
 

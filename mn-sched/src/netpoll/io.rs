@@ -185,6 +185,8 @@ impl IoState {
     ) -> Poll<io::Result<R>> {
         // The cooperative budget (and sysmon's preempt flag), as loop-core's
         // sockets: a stream that is always ready still lets others run.
+        // (Not in loom builds, which model the readiness word alone.)
+        #[cfg(not(loom))]
         if loop_core::coop::poll_proceed(cx).is_pending() {
             return Poll::Pending;
         }

@@ -29,8 +29,7 @@ pub(crate) fn acquire_p(m: &M, p: &P) {
 
 /// Unbinds `m`'s P, if any, and returns its index.
 pub(crate) fn release_p(m: &M) -> Option<usize> {
-    let held = m.held()?;
-    let p = held.p();
+    let p = m.held()?.keep();
     m.set_p(None);
     p.owner.swap(0, Ordering::AcqRel);
     Some(p.id)

@@ -9,11 +9,14 @@
 
 use std::cell::{Cell, UnsafeCell};
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{
+    AtomicBool, AtomicI32, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering,
+};
 use std::sync::{Arc, Mutex};
 
 use super::note::Note;
 use super::p::{Held, P};
+use super::syscall::{owner_user_enter, owner_user_leave};
 use super::Shared;
 use crate::g::Header;
 use crate::stack::overflow::AltStack;
@@ -71,6 +74,14 @@ pub(crate) struct M {
     /// Nonzero while the M is in a system call (sched/syscall.rs): 1 in
     /// `syscall`/`syscall_blocking`. Written by the M thread only.
     pub(crate) syscall: AtomicU32,
+    /// Issue 6: sysmon took this M's P while its G ran user code or sat in
+    /// `syscall`, and the M has not got one back (set by sysmon before its
+    /// CAS, cleared by the M in `exit_slow`). Sysmon reads the thread's CPU
+    /// clock while it is set, to tell a computing M from a blocked one.
+    pub(crate) without_p: AtomicBool,
+    /// The thread's CPU-time clock (`pthread_getcpuclockid`), or -1 before
+    /// the thread starts.
+    pub(crate) cpu_clock: AtomicI32,
     /// State of the steal-order random generator (M thread).
     rng: AtomicU64,
     /// AddressSanitizer fiber bookkeeping (M thread): g0's fake stack, and
@@ -103,6 +114,8 @@ impl M {
             exit_thread: AtomicBool::new(false),
             retired: AtomicBool::new(false),
             syscall: AtomicU32::new(0),
+            without_p: AtomicBool::new(false),
+            cpu_clock: AtomicI32::new(-1),
             rng: AtomicU64::new(
                 0x9E37_79B9_7F4A_7C15 ^ (id as u64 + 1).wrapping_mul(0xBF58_476D_1CE4_E5B9),
             ),
@@ -155,12 +168,71 @@ impl M {
     }
 
     /// The P this M holds, as an owner token. Call only on the M's thread.
+    ///
+    /// From user code on a G this is a runtime call's entry (step U2 of
+    /// syscall.rs): it claims the P from sysmon with one CAS, and the
+    /// token's drop gives it back (U3). If sysmon took the P meanwhile, it
+    /// waits on this thread for another (step 4) first. From g0, or inside
+    /// a runtime call, it is one load.
+    #[inline]
     pub(crate) fn held(&self) -> Option<Held<'_>> {
         let p = NonNull::new(self.p.load(Ordering::Relaxed))?;
-        // SAFETY: `p` is set only while this M holds the P (handoff.rs), the
-        // P lives in `shared.ps`, which outlives the M, and the caller is on
-        // the M's thread.
-        Some(unsafe { Held::new(p.as_ref()) })
+        // SAFETY: `p` is set only while this M holds the P (handoff.rs), and
+        // the P lives in `shared.ps`, which outlives the M.
+        let p = unsafe { p.as_ref() };
+        let mine = self.id + 1;
+        // Only this M moves the word away from `mine` (sysmon's CAS needs a
+        // flag bit), so `mine` read here stays true while the token lives.
+        if p.owner.load(Ordering::Relaxed) == mine {
+            // SAFETY: the word names us without a flag: we hold the P, on
+            // the M's thread (the caller's duty).
+            return Some(unsafe { Held::new(p) });
+        }
+        if owner_user_leave(&p.owner, mine) {
+            // SAFETY: step U2 won: the P is ours until the token's drop.
+            return Some(unsafe { Held::from_user(p, mine) });
+        }
+        self.regain_p()
+    }
+
+    /// Step U2 lost: sysmon took the P while our G ran user code. Waits on
+    /// this thread for a P (step 4), then goes on as a runtime call.
+    #[cold]
+    #[inline(never)]
+    fn regain_p(&self) -> Option<Held<'_>> {
+        self.set_p(None);
+        super::syscall::exit_slow(self);
+        self.shared
+            .sysmon
+            .counts
+            .user_retaken_now
+            .fetch_sub(1, Ordering::Relaxed);
+        let p = NonNull::new(self.p.load(Ordering::Relaxed))?;
+        // SAFETY: `exit_slow` returned with a P acquired by this M (word
+        // `id + 1`); it lives in `shared.ps`.
+        Some(unsafe { Held::from_user(p.as_ref(), self.id + 1) })
+    }
+
+    /// Step U1: the G about to run (or back from a runtime call that kept
+    /// its P, like `syscall`) runs user code; sysmon may take the P.
+    /// The caller holds the P in runtime state (word `id + 1`).
+    #[inline]
+    pub(crate) fn enter_user(&self) {
+        if let Some(p) = NonNull::new(self.p.load(Ordering::Relaxed)) {
+            // SAFETY: as in `held`.
+            let p = unsafe { p.as_ref() };
+            debug_assert_eq!(p.owner.load(Ordering::Relaxed), self.id + 1);
+            owner_user_enter(&p.owner, self.id + 1);
+        }
+    }
+
+    /// The P this M last held, for reads that need no ownership (its
+    /// preempt flag). May be a P sysmon has just taken. M thread.
+    #[inline]
+    pub(crate) fn p_peek(&self) -> Option<&P> {
+        let p = NonNull::new(self.p.load(Ordering::Relaxed))?;
+        // SAFETY: Ps live in `shared.ps`, which outlives the M.
+        Some(unsafe { p.as_ref() })
     }
 
     /// Records the P held (handoff.rs).
@@ -369,6 +441,14 @@ impl Threads {
             .is_ok()
     }
 
+    /// The live M with this id, if any (sysmon, on a retake).
+    pub(crate) fn find(&self, id: usize) -> Option<Arc<M>> {
+        let all = self.all.lock().unwrap_or_else(|e| e.into_inner());
+        all.iter()
+            .filter_map(std::sync::Weak::upgrade)
+            .find(|m| m.id == id)
+    }
+
     /// Releases a reservation of `lock_reserve`.
     pub(crate) fn lock_release(&self) {
         self.locked.fetch_sub(1, Ordering::SeqCst);
@@ -423,6 +503,8 @@ pub(crate) fn spawn_m(shared: &Shared, p: &P, spinning: bool) -> Result<(), ()> 
 /// Body of an M thread.
 fn m_main(m: Arc<M>) {
     CURRENT.with(|c| c.set(Arc::as_ptr(&m)));
+    m.cpu_clock
+        .store(this_thread_cpu_clock(), Ordering::Relaxed);
     let _alt = AltStack::ensure();
     let bomb = AbortOnUnwind;
     super::trace::MLane::open(&m); // issue 7
@@ -435,6 +517,40 @@ fn m_main(m: Arc<M>) {
     if !m.retired.load(Ordering::Relaxed) {
         m.shared.threads.release();
     }
+}
+
+/// The calling thread's CPU-time clock id (-1 if the OS gives none).
+fn this_thread_cpu_clock() -> i32 {
+    let mut clk: libc::clockid_t = 0;
+    // SAFETY: `pthread_self` is the calling thread, alive; `clk` is a
+    // valid out-pointer.
+    let rc = unsafe { libc::pthread_getcpuclockid(libc::pthread_self(), &mut clk) };
+    if rc == 0 {
+        clk
+    } else {
+        -1
+    }
+}
+
+/// CPU time a thread has used, from its clock id (see
+/// `this_thread_cpu_clock`); None if the clock is gone (the thread ended).
+pub(crate) fn thread_cpu_time(clk: i32) -> Option<std::time::Duration> {
+    if clk == -1 {
+        return None;
+    }
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid out-pointer; a stale clock id makes the call
+    // fail with EINVAL, never undefined behaviour.
+    let rc = unsafe { libc::clock_gettime(clk, &mut ts) };
+    (rc == 0).then(|| {
+        std::time::Duration::new(
+            u64::try_from(ts.tv_sec).unwrap_or(0),
+            u32::try_from(ts.tv_nsec).unwrap_or(0),
+        )
+    })
 }
 
 /// A panic escaping the scheduler means its state is broken: abort.

@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use loop_core::trace::{format_dump, TaskInfo, TaskState, WaitReason};
 
 use super::m::M;
-use super::syscall::IN_SYSCALL;
+use super::syscall::{IN_SYSCALL, RETAKABLE};
 use super::Shared;
 use crate::g::state::{RUNNABLE, RUNNING, WAITING};
 
@@ -201,8 +201,8 @@ pub(crate) fn schedtrace(shared: &Shared, start: Instant, detail: bool) -> Strin
     }
     let _ = write!(
         out,
-        "] syscallthreads={} nopthreads={nop}",
-        st.ms_in_syscall
+        "] syscallthreads={} nopthreads={nop} userretaken={} nopcompute={} nopblocked={}",
+        st.ms_in_syscall, st.ms_without_p, st.ms_without_p_computing, st.ms_without_p_blocked,
     );
     if !detail {
         return out;
@@ -217,7 +217,7 @@ pub(crate) fn schedtrace(shared: &Shared, start: Instant, detail: bool) -> Strin
         let m = if owner == 0 {
             -1
         } else {
-            ((owner & !IN_SYSCALL) as i64) - 1
+            ((owner & !RETAKABLE) as i64) - 1
         };
         let _ = write!(
             out,

@@ -117,10 +117,25 @@ impl P {
 }
 
 /// Proof that the calling thread's M holds this P.
+///
+/// Made by `M::held`. A token made from user code on a G (step U2 of
+/// syscall.rs) gives the P back to user state when dropped (U3), so it
+/// must never live across a switch; `keep` ends it without that.
 pub(crate) struct Held<'a> {
     p: &'a P,
+    /// The M's id + 1 if the drop stores `IN_USER` back (U3), else 0.
+    restore: usize,
     /// Not Send: the proof is only valid on the holder's thread.
     _thread: PhantomData<*const ()>,
+}
+
+impl Drop for Held<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        if self.restore != 0 {
+            super::syscall::owner_user_enter(&self.p.owner, self.restore);
+        }
+    }
 }
 
 impl<'a> Held<'a> {
@@ -131,8 +146,37 @@ impl<'a> Held<'a> {
     pub(crate) unsafe fn new(p: &'a P) -> Self {
         Self {
             p,
+            restore: 0,
             _thread: PhantomData,
         }
+    }
+
+    /// A token for a runtime call from user code (step U2 done): its drop
+    /// stores `mine | IN_USER` back.
+    ///
+    /// # Safety
+    ///
+    /// As `new`, and the word is `mine` now.
+    pub(crate) unsafe fn from_user(p: &'a P, mine: usize) -> Self {
+        Self {
+            p,
+            restore: mine,
+            _thread: PhantomData,
+        }
+    }
+
+    /// Whether the token was taken from user code (its drop would give the
+    /// P back to user state).
+    pub(crate) fn is_user_call(&self) -> bool {
+        self.restore != 0
+    }
+
+    /// Ends the token leaving the word as it is (`id + 1`, runtime state):
+    /// for a switch out of the G, `syscall`'s step 1, or `release_p`.
+    pub(crate) fn keep(self) -> &'a P {
+        let p = self.p;
+        std::mem::forget(self);
+        p
     }
 
     /// The P.

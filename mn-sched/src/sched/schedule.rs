@@ -83,7 +83,10 @@ fn execute(m: &M, mut g: NonNull<Header>) {
     loop {
         m.held().expect("execute without a P").bump_tick();
         let t0 = super::trace::run_start(m); // issue 7
-                                             // SAFETY: on m's thread, g0; `g` is RUNNING on us with a context.
+                                             // Step U1 of syscall.rs: from here sysmon may take the P if the G
+                                             // runs 10 ms without a runtime call. Its switch back undoes it.
+        m.enter_user();
+        // SAFETY: on m's thread, g0; `g` is RUNNING on us with a context.
         let (req, back) = unsafe { switch_in(m, g.as_ref()) };
         g = back;
         // SAFETY: the G that switched back is RUNNING on us (rule 2).

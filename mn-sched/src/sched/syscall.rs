@@ -3,8 +3,12 @@
 //! `entersyscallblock`). The G never leaves its M: no user frame migrates.
 //!
 //! The P's ownership word (`P::owner`) carries the protocol. Values: `0`
-//! idle; `id + 1` held by M `id`; `(id + 1) | IN_SYSCALL` held by M `id`,
-//! which is inside a `syscall` and may lose the P.
+//! idle; `id + 1` held by M `id`, which runs runtime code (g0, or a G
+//! inside a runtime call); `(id + 1) | IN_USER` held by M `id`, whose G
+//! runs user code and may lose the P; `(id + 1) | IN_SYSCALL` held by M
+//! `id`, which is inside a `syscall` and may lose the P.
+//!
+//! **System calls.**
 //!
 //! 1. Enter (the M, holding P): bump `P::syscalltick`, clear its own `p`
 //!    pointer (runtime calls inside the call then act as from outside any
@@ -16,16 +20,43 @@
 //!    another M (or the idle list), and `acquire_p` there swaps the M's id
 //!    in.
 //! 3. Exit, fast path (the M): CAS `owner` from `(id + 1) | IN_SYSCALL`
-//!    back to `id + 1` (Acquire). Success: sysmon never took it; the M
+//!    back to what it was before step 1 — `(id + 1) | IN_USER` for a call
+//!    made from user code (Acquire). Success: sysmon never took it; the M
 //!    restores its `p` pointer and the G goes on. One CAS, no lock.
 //! 4. Exit, slow path (the CAS of 3 failed: only step 2 changes the word,
 //!    so the P is gone): the M takes an idle P under the sched lock, or
 //!    sleeps with a growing nap (50 µs to 1 ms) and tries again. The G keeps
-//!    running on this thread once a P is had.
+//!    running on this thread once a P is had (`acquire_p` stores `id + 1`;
+//!    the M then stores `IN_USER` too before returning to user code).
 //!
 //! Exactly one of 2 and 3 wins the CAS, so a P is never run by two Ms.
 //! `syscall_blocking` skips 1–3: it releases the P (`release_p` stores 0)
 //! and calls `handoffp` at once, then goes through 4.
+//!
+//! **User code** (a G that computes, or blocks its thread without telling
+//! the runtime: `loop {}`, a std `Mutex`, a plain file read). The same word
+//! and the same exit path, so such a G costs a thread, never the P:
+//!
+//! U1. Switch-in (g0 or a handoff yield, holding the P with `id + 1`):
+//!     store `(id + 1) | IN_USER` (Release) just before the G runs.
+//! U2. Runtime call (`M::held` on a G): CAS `(id + 1) | IN_USER` to
+//!     `id + 1` (Acquire). Success: the P is ours until U3. Failure: the
+//!     word is 0 or another M's — sysmon took the P (U4): go to step 4
+//!     above (wait for a P on this thread), then go on with the new P.
+//! U3. Back to user code (the token of U2 dropped): store
+//!     `(id + 1) | IN_USER` (Release). A switch out of the G does U2 and
+//!     keeps `id + 1` (g0 never sees `IN_USER`).
+//! U4. Retake (sysmon): the P's `tick` (+1 per switch-in) has not changed
+//!     for 10 ms, so the G was flagged for preemption; one tick later the
+//!     word still shows `IN_USER`: CAS it to 0 (AcqRel) and `handoffp`.
+//!
+//! Between U2 and U3 the word lacks both flag bits, so sysmon's CAS (from
+//! a flagged value only) cannot succeed while runtime code uses the P; a
+//! retake that races a U2 is decided by the one CAS, exactly as 2 and 3.
+//! A G that loses its P goes on computing on its thread (nothing is moved
+//! under its feet); it only waits at its next runtime call. The cost on
+//! the fast path is one uncontended CAS per outermost runtime call and one
+//! plain store when it returns.
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -37,6 +68,13 @@ use crate::loom::AtomicUsize;
 
 /// The bit of `P::owner` that says the holder is inside `syscall`.
 pub(crate) const IN_SYSCALL: usize = 1 << (usize::BITS - 1);
+
+/// The bit of `P::owner` that says the holder's G runs user code (steps
+/// U1–U4).
+pub(crate) const IN_USER: usize = 1 << (usize::BITS - 2);
+
+/// Both flag bits: a word with either may be retaken by sysmon.
+pub(crate) const RETAKABLE: usize = IN_SYSCALL | IN_USER;
 
 /// Runs `f`, a call that may block its OS thread (a system call, a
 /// blocking library call), telling the scheduler first.
@@ -51,11 +89,15 @@ pub(crate) const IN_SYSCALL: usize = 1 << (usize::BITS - 1);
 /// Runtime calls made inside `f` (spawns, wakes) act as from outside any P;
 /// `f` should not park (a park inside `f` would hold the thread).
 pub fn syscall<R>(f: impl FnOnce() -> R) -> R {
-    let Some((m, p)) = on_g_with_p() else {
+    let Some((m, p, user)) = on_g_with_p() else {
         return f();
     };
     enter(m, p);
-    let _exit = ExitGuard { m, p: Some(p) };
+    let _exit = ExitGuard {
+        m,
+        p: Some(p),
+        user,
+    };
     let _span = super::trace::SyscallSpan::start(m); // issue 7
     f()
 }
@@ -65,7 +107,7 @@ pub fn syscall<R>(f: impl FnOnce() -> R) -> R {
 /// tick. Costs a handoff (and maybe a thread) on every call. Off a G it
 /// just calls `f`.
 pub fn syscall_blocking<R>(f: impl FnOnce() -> R) -> R {
-    let Some((m, _)) = on_g_with_p() else {
+    let Some((m, _, user)) = on_g_with_p() else {
         return f();
     };
     m.syscall.store(1, Ordering::Relaxed);
@@ -85,13 +127,15 @@ pub fn syscall_blocking<R>(f: impl FnOnce() -> R) -> R {
         super::trace::instant(m, super::trace::EventKind::Handoff, p as u64);
         handoffp(shared, p);
     }
-    let _exit = ExitGuard { m, p: None };
+    let _exit = ExitGuard { m, p: None, user };
     let _span = super::trace::SyscallSpan::start(m); // issue 7
     f()
 }
 
-/// The calling thread's M and P, if a G of a runtime runs on it.
-fn on_g_with_p() -> Option<(&'static M, &'static P)> {
+/// The calling thread's M and P, if a G of a runtime runs on it, and
+/// whether the G was in user code (step U2 done: the word is `id + 1` now,
+/// and stays so until step 1 or `release_p`).
+fn on_g_with_p() -> Option<(&'static M, &'static P, bool)> {
     let m = M::current()?;
     // SAFETY: M::current is this thread's live M; it outlives this call
     // (an M lives until its thread returns from m_main, and we are on it).
@@ -102,10 +146,12 @@ fn on_g_with_p() -> Option<(&'static M, &'static P)> {
     if m.syscall.load(Ordering::Relaxed) != 0 {
         return None; // nested: the outer call already told the scheduler
     }
-    let p = m.held()?.p();
+    let held = m.held()?;
+    let user = held.is_user_call();
+    let p = held.keep();
     // SAFETY: a P lives in `shared.ps`, which the M keeps alive.
     let p: &'static P = unsafe { &*std::ptr::from_ref(p) };
-    Some((m, p))
+    Some((m, p, user))
 }
 
 /// Step 1.
@@ -124,26 +170,41 @@ pub(crate) fn owner_enter(owner: &AtomicUsize, mine: usize) {
     owner.store(mine | IN_SYSCALL, Ordering::Release);
 }
 
-/// Step 3 on the ownership word: true if the P is still ours.
+/// Step 3 on the ownership word: true if the P is still ours; the word is
+/// then `mine | back` (`back`: `IN_USER` or 0, what it was before step 1).
 #[inline]
-pub(crate) fn owner_exit_fast(owner: &AtomicUsize, mine: usize) -> bool {
+pub(crate) fn owner_exit_fast(owner: &AtomicUsize, mine: usize, back: usize) -> bool {
     owner
         .compare_exchange(
             mine | IN_SYSCALL,
-            mine,
+            mine | back,
             Ordering::Acquire,
             Ordering::Relaxed,
         )
         .is_ok()
 }
 
-/// Step 2 on the ownership word: sysmon saw `seen` (with `IN_SYSCALL`);
-/// true if the P is now sysmon's to hand off.
+/// Steps 2 and U4 on the ownership word: sysmon saw `seen` (with
+/// `IN_SYSCALL` or `IN_USER`); true if the P is now sysmon's to hand off.
 #[inline]
 pub(crate) fn owner_retake(owner: &AtomicUsize, seen: usize) -> bool {
-    debug_assert!(seen & IN_SYSCALL != 0);
+    debug_assert!(seen & RETAKABLE != 0);
     owner
         .compare_exchange(seen, 0, Ordering::AcqRel, Ordering::Relaxed)
+        .is_ok()
+}
+
+/// Step U1 (the word is `mine`: we hold the P in runtime code).
+#[inline]
+pub(crate) fn owner_user_enter(owner: &AtomicUsize, mine: usize) {
+    owner.store(mine | IN_USER, Ordering::Release);
+}
+
+/// Step U2: true if the P is still ours (the word is `mine` now).
+#[inline]
+pub(crate) fn owner_user_leave(owner: &AtomicUsize, mine: usize) -> bool {
+    owner
+        .compare_exchange(mine | IN_USER, mine, Ordering::Acquire, Ordering::Relaxed)
         .is_ok()
 }
 
@@ -152,14 +213,17 @@ struct ExitGuard {
     m: &'static M,
     /// The P kept through the call (None for `syscall_blocking`).
     p: Option<&'static P>,
+    /// The call was made from user code: the word goes back to `IN_USER`.
+    user: bool,
 }
 
 impl Drop for ExitGuard {
     #[inline]
     fn drop(&mut self) {
         let m = self.m;
+        let back = if self.user { IN_USER } else { 0 };
         if let Some(p) = self.p {
-            if owner_exit_fast(&p.owner, m.id + 1) {
+            if owner_exit_fast(&p.owner, m.id + 1, back) {
                 m.set_p(Some(p));
                 m.syscall.store(0, Ordering::Relaxed);
                 return;
@@ -171,16 +235,17 @@ impl Drop for ExitGuard {
                 .counts
                 .retaken_now
                 .fetch_sub(1, Ordering::Relaxed);
-            m.syscall.store(0, Ordering::Relaxed);
-            return;
         } else {
             m.shared
                 .sysmon
                 .counts
                 .blocking_now
                 .fetch_sub(1, Ordering::Relaxed);
+            exit_slow(m);
         }
-        exit_slow(m);
+        if self.user {
+            m.enter_user();
+        }
         m.syscall.store(0, Ordering::Relaxed);
     }
 }
@@ -190,7 +255,13 @@ impl Drop for ExitGuard {
 /// its scheduler loop hands it its P (`give_p_to_waiter`), or an idle P
 /// appears and the M's periodic look takes it.
 #[cold]
-fn exit_slow(m: &M) {
+pub(crate) fn exit_slow(m: &M) {
+    wait_for_p(m);
+    // Sysmon's CPU-clock watch (sysmon.rs) stops counting this M.
+    m.without_p.store(false, Ordering::Relaxed);
+}
+
+fn wait_for_p(m: &M) {
     let shared = &*m.shared;
     if take_idle_p(m) {
         return;
@@ -284,7 +355,7 @@ mod loom_tests {
                     }
                 }
             });
-            let m_has = owner_exit_fast(&owner, 1);
+            let m_has = owner_exit_fast(&owner, 1, 0);
             t.join().unwrap();
             let s_has = sysmon_has.load(Ordering::Relaxed);
             assert!(m_has != s_has, "the P must have exactly one holder");
@@ -306,16 +377,81 @@ mod loom_tests {
                 let owner = owner.clone();
                 move || owner_retake(&owner, seen)
             });
-            let first = owner_exit_fast(&owner, 1);
+            let first = owner_exit_fast(&owner, 1, 0);
             let second = if first {
                 owner_enter(&owner, 1);
-                owner_exit_fast(&owner, 1)
+                owner_exit_fast(&owner, 1, 0)
             } else {
                 false
             };
             let s_has = t.join().unwrap();
             // The M holds the P at the end iff both exits won.
             assert_eq!(first && second, !s_has, "exactly one holder");
+        });
+    }
+
+    /// Steps U1–U4: a G in user code makes two runtime calls (U2 ... U3)
+    /// while sysmon retakes the P it saw in user code. Sysmon never wins
+    /// while a call is inside (between U2 and U3); a call that finds the P
+    /// gone means sysmon has it; the word ends as 0 iff sysmon took it.
+    #[test]
+    fn loom_user_runtime_call_races_retake() {
+        loom::model(|| {
+            let owner = Arc::new(AtomicUsize::new(1)); // held by M 0 (g0)
+            owner_user_enter(&owner, 1); // U1: the G runs
+            let inside = Arc::new(AtomicBool::new(false));
+            let t = loom::thread::spawn({
+                let (owner, inside) = (owner.clone(), inside.clone());
+                move || {
+                    let seen = owner.load(Ordering::Acquire);
+                    let took = seen & RETAKABLE != 0 && owner_retake(&owner, seen);
+                    if took {
+                        assert!(!inside.load(Ordering::Relaxed), "retaken inside a call");
+                    }
+                    took
+                }
+            });
+            let mut lost = false;
+            for _ in 0..2 {
+                if !owner_user_leave(&owner, 1) {
+                    lost = true;
+                    break;
+                }
+                inside.store(true, Ordering::Relaxed);
+                assert_eq!(owner.load(Ordering::Relaxed), 1);
+                inside.store(false, Ordering::Relaxed);
+                owner_user_enter(&owner, 1);
+            }
+            let s_has = t.join().unwrap();
+            assert!(!lost || s_has, "a call found the P gone: sysmon has it");
+            let w = owner.load(Ordering::Relaxed);
+            assert_eq!(w, if s_has { 0 } else { 1 | IN_USER });
+        });
+    }
+
+    /// A syscall made from user code (U2, then 1, then 3 back to `IN_USER`)
+    /// while sysmon retakes whatever flagged word it saw: a lost exit means
+    /// sysmon has the P, and the word ends as 0 iff it does.
+    #[test]
+    fn loom_user_then_syscall_races_retake() {
+        loom::model(|| {
+            let owner = Arc::new(AtomicUsize::new(1));
+            owner_user_enter(&owner, 1);
+            let t = loom::thread::spawn({
+                let owner = owner.clone();
+                move || {
+                    let seen = owner.load(Ordering::Acquire);
+                    seen & RETAKABLE != 0 && owner_retake(&owner, seen)
+                }
+            });
+            let m_kept = owner_user_leave(&owner, 1) && {
+                owner_enter(&owner, 1);
+                owner_exit_fast(&owner, 1, IN_USER)
+            };
+            let s_has = t.join().unwrap();
+            assert!(m_kept || s_has, "a lost exit means sysmon has the P");
+            let w = owner.load(Ordering::Relaxed);
+            assert_eq!(w, if s_has { 0 } else { 1 | IN_USER });
         });
     }
 }

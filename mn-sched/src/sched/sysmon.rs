@@ -15,8 +15,9 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use super::handoff::handoffp;
+use super::m::{thread_cpu_time, M};
 use super::note::Note;
-use super::syscall::IN_SYSCALL;
+use super::syscall::{owner_retake, IN_SYSCALL, IN_USER, RETAKABLE};
 use super::Shared;
 
 /// Shortest sysmon sleep.
@@ -40,6 +41,14 @@ pub(crate) struct Counts {
     pub(crate) retaken_now: AtomicUsize,
     /// New Ms refused by the thread cap (the work waited).
     pub(crate) threads_capped: AtomicU64,
+    /// Ps taken from a G in user code (step U4 of syscall.rs).
+    pub(crate) user_retakes: AtomicU64,
+    /// Ms whose P was taken in user code and that have not got one back.
+    pub(crate) user_retaken_now: AtomicUsize,
+    /// Ms without their P (either retake) whose thread computes, and those
+    /// whose thread is blocked, at sysmon's last CPU-clock sample.
+    pub(crate) without_p_computing: AtomicUsize,
+    pub(crate) without_p_blocked: AtomicUsize,
 }
 
 /// What the runtime and the sysmon thread share.
@@ -147,11 +156,30 @@ struct Seen {
     in_syscall: bool,
     /// ... with this `syscalltick`.
     syscalltick: u32,
+    /// The G running since `since` was flagged for preemption; a retake
+    /// of its P comes one (short) tick later if it is still in user code.
+    flagged: bool,
 }
+
+/// An M that lost its P to sysmon, watched through its thread's CPU clock
+/// until it has one again.
+struct Watched {
+    m: Weak<M>,
+    /// CPU time at the last sample, and when it was taken.
+    cpu: Duration,
+    at: Instant,
+    /// Its thread used at least a quarter of the wall time between the
+    /// last two samples.
+    computing: bool,
+}
+
+/// Shortest interval between two CPU-clock samples of one M.
+const SAMPLE: Duration = Duration::from_millis(2);
 
 /// The sysmon loop.
 fn run(weak: &Weak<Shared>, wake: &Wake) {
     let mut seen: Vec<Seen> = Vec::new();
+    let mut watched: Vec<Watched> = Vec::new();
     let mut delay = MIN_TICK;
     // Issue 7 hook: schedtrace lines and the SIGQUIT dump (observe.rs).
     let mut watch = match weak.upgrade() {
@@ -170,7 +198,8 @@ fn run(weak: &Weak<Shared>, wake: &Wake) {
         if seen.len() != shared.nprocs() {
             seen = vec![Seen::default(); shared.nprocs()];
         }
-        if all_idle(&shared) {
+        sample_cpu(&shared, &mut watched);
+        if watched.is_empty() && all_idle(&shared) {
             wake.sleeping.store(true, Ordering::SeqCst);
             // Dekker with acquire_p: it stores `owner`, then loads
             // `sleeping`; we store `sleeping`, then load the owners.
@@ -184,7 +213,8 @@ fn run(weak: &Weak<Shared>, wake: &Wake) {
             delay = MIN_TICK;
             continue;
         }
-        let retook = retake(&shared, &mut seen);
+        let mut due = None;
+        let retook = retake(&shared, &mut seen, &mut watched, &mut due);
         poll_network_if_stale(&shared);
         drop(shared);
         delay = if retook {
@@ -192,28 +222,45 @@ fn run(weak: &Weak<Shared>, wake: &Wake) {
         } else {
             (delay * 2).min(MAX_TICK)
         };
-        std::thread::sleep(delay);
+        // Wake in time for a G's 10 ms, not up to a tick after it.
+        let until_due = due.map_or(delay, |d: Instant| {
+            d.saturating_duration_since(Instant::now())
+        });
+        std::thread::sleep(delay.min(until_due).max(MIN_TICK));
     }
 }
 
 /// Whether no M holds any P.
 fn all_idle(shared: &Shared) -> bool {
+    // (An M without a P computes on, but sysmon only sleeps deeply with
+    // nothing watched: see `run`.)
     shared
         .ps
         .iter()
         .all(|p| p.owner.load(Ordering::SeqCst) == 0)
 }
 
-/// Step 2 of syscall.rs for every P; true if a P was retaken or a new
-/// syscall was seen (the next tick is then a short one).
-fn retake(shared: &Shared, seen: &mut [Seen]) -> bool {
+/// Steps 2 and U4 of syscall.rs for every P; true if a P was retaken, a
+/// new syscall was seen or a G was just flagged (the next tick is then a
+/// short one).
+/// `due` gets the earliest time a running G reaches its 10 ms.
+fn retake(
+    shared: &Shared,
+    seen: &mut [Seen],
+    watched: &mut Vec<Watched>,
+    due: &mut Option<Instant>,
+) -> bool {
     let mut retook = false;
     let now = Instant::now();
     for (p, s) in shared.ps.iter().zip(seen.iter_mut()) {
         let owner = p.owner.load(Ordering::Acquire);
         if owner & IN_SYSCALL == 0 {
             s.in_syscall = false;
-            preempt_long_runner(shared, p, s, owner, now);
+            retook |= preempt_long_runner(shared, p, s, owner, now, watched);
+            if let (Some(since), false, true) = (s.since, s.flagged, owner != 0) {
+                let d = since + FORCE_PREEMPT;
+                *due = Some(due.map_or(d, |x: Instant| x.min(d)));
+            }
             continue;
         }
         let tick = p.syscalltick.load(Ordering::Relaxed);
@@ -231,44 +278,146 @@ fn retake(shared: &Shared, seen: &mut [Seen]) -> bool {
         // Counted before the CAS, so the M's decrement (after it wins a P
         // back) never runs first.
         c.retaken_now.fetch_add(1, Ordering::Relaxed);
-        if !super::syscall::owner_retake(&p.owner, owner) {
+        if !take_p(shared, p, owner, watched, false) {
             c.retaken_now.fetch_sub(1, Ordering::Relaxed);
             continue; // the M came back first (step 3)
         }
         c.retakes.fetch_add(1, Ordering::Relaxed);
         c.handoffs.fetch_add(1, Ordering::Relaxed);
-        if let Some(t) = &shared.trace {
-            // Issue 7: on the sysmon lane.
-            t.other(super::trace::EventKind::Retake, p.id as u64);
-            t.other(super::trace::EventKind::Handoff, p.id as u64);
-        }
         handoffp(shared, p.id);
         retook = true;
     }
     retook
 }
 
-/// Flags the G running on `p` if it has run > 10 ms (`P::tick` unchanged).
-fn preempt_long_runner(shared: &Shared, p: &super::p::P, s: &mut Seen, owner: usize, now: Instant) {
+/// The CAS of steps 2 and U4, with the M marked `without_p` (before the
+/// CAS, so its own clear in `exit_slow` comes after) and watched through
+/// its CPU clock if the CAS wins. `computing`: the first guess, until the
+/// clock has been sampled twice.
+fn take_p(
+    shared: &Shared,
+    p: &super::p::P,
+    owner: usize,
+    watched: &mut Vec<Watched>,
+    computing: bool,
+) -> bool {
+    let m = shared.threads.find((owner & !RETAKABLE) - 1);
+    if let Some(m) = &m {
+        m.without_p.store(true, Ordering::Relaxed);
+    }
+    if !owner_retake(&p.owner, owner) {
+        if let Some(m) = &m {
+            m.without_p.store(false, Ordering::Relaxed);
+        }
+        return false;
+    }
+    if let Some(t) = &shared.trace {
+        // Issue 7: on the sysmon lane.
+        t.other(super::trace::EventKind::Retake, p.id as u64);
+        t.other(super::trace::EventKind::Handoff, p.id as u64);
+    }
+    if let Some(m) = m {
+        let cpu = thread_cpu_time(m.cpu_clock.load(Ordering::Relaxed)).unwrap_or_default();
+        watched.push(Watched {
+            m: Arc::downgrade(&m),
+            cpu,
+            at: Instant::now(),
+            computing,
+        });
+        publish_watch(shared, watched);
+    }
+    true
+}
+
+/// Samples the CPU clock of every M watched (each at most every 2 ms),
+/// drops those that have a P again, and publishes the two gauges.
+fn sample_cpu(shared: &Shared, watched: &mut Vec<Watched>) {
+    if watched.is_empty() {
+        return;
+    }
+    let now = Instant::now();
+    watched.retain_mut(|w| {
+        let Some(m) = w.m.upgrade() else { return false };
+        if !m.without_p.load(Ordering::Relaxed) {
+            return false;
+        }
+        let wall = now.duration_since(w.at);
+        if wall < SAMPLE {
+            return true;
+        }
+        let Some(cpu) = thread_cpu_time(m.cpu_clock.load(Ordering::Relaxed)) else {
+            return false;
+        };
+        w.computing = cpu.saturating_sub(w.cpu) * 4 >= wall;
+        w.cpu = cpu;
+        w.at = now;
+        true
+    });
+    publish_watch(shared, watched);
+}
+
+fn publish_watch(shared: &Shared, watched: &[Watched]) {
+    let computing = watched.iter().filter(|w| w.computing).count();
+    let c = &shared.sysmon.counts;
+    c.without_p_computing.store(computing, Ordering::Relaxed);
+    c.without_p_blocked
+        .store(watched.len() - computing, Ordering::Relaxed);
+}
+
+/// Flags the G running on `p` if it has run > 10 ms (`P::tick` unchanged);
+/// one tick later, if it still runs user code, takes its P (step U4).
+/// True if it flagged or retook (the next tick is then a short one).
+fn preempt_long_runner(
+    shared: &Shared,
+    p: &super::p::P,
+    s: &mut Seen,
+    owner: usize,
+    now: Instant,
+    watched: &mut Vec<Watched>,
+) -> bool {
     let tick = p.tick.load(Ordering::Relaxed);
     if owner == 0 || s.since.is_none() || s.tick != tick {
         s.tick = tick;
         s.since = Some(now);
-        return;
+        s.flagged = false;
+        return false;
     }
     if s.since
-        .is_some_and(|t| now.duration_since(t) >= FORCE_PREEMPT)
-        && !p.preempt.swap(true, Ordering::Relaxed)
+        .is_none_or(|t| now.duration_since(t) < FORCE_PREEMPT)
     {
-        shared
-            .sysmon
-            .counts
-            .preemptions
-            .fetch_add(1, Ordering::Relaxed);
-        if let Some(t) = &shared.trace {
-            t.other(super::trace::EventKind::Preempt, p.id as u64); // issue 7
-        }
+        return false;
     }
+    if !s.flagged {
+        s.flagged = true;
+        if !p.preempt.swap(true, Ordering::Relaxed) {
+            shared
+                .sysmon
+                .counts
+                .preemptions
+                .fetch_add(1, Ordering::Relaxed);
+            if let Some(t) = &shared.trace {
+                t.other(super::trace::EventKind::Preempt, p.id as u64); // issue 7
+            }
+        }
+        return true;
+    }
+    // Flagged a tick ago and still the same run. In runtime code (g0, or a
+    // runtime call) the word has no flag and there is nothing to take.
+    if owner & IN_USER == 0 {
+        return false;
+    }
+    let c = &shared.sysmon.counts;
+    c.user_retaken_now.fetch_add(1, Ordering::Relaxed);
+    if !take_p(shared, p, owner, watched, true) {
+        c.user_retaken_now.fetch_sub(1, Ordering::Relaxed);
+        return false;
+    }
+    c.user_retakes.fetch_add(1, Ordering::Relaxed);
+    // A fresh run for the next holder: no flag carried over.
+    s.since = None;
+    s.flagged = false;
+    handoffp(shared, p.id);
+    true
 }
 
 /// Whether sysmon asked the G running on this thread to yield (it has run more than
@@ -281,8 +430,8 @@ pub(crate) fn preempt_requested() -> bool {
     // SAFETY: M::current is this thread's live M.
     let m = unsafe { m.as_ref() };
     m.curg().is_some()
-        && m.held()
-            .is_some_and(|h| h.p().preempt.load(Ordering::Relaxed))
+        && m.p_peek()
+            .is_some_and(|p| p.preempt.load(Ordering::Relaxed))
 }
 
 /// The preempt flag of the P the current G runs with, for
@@ -294,8 +443,8 @@ pub(crate) fn preempt_flag() -> *const std::sync::atomic::AtomicBool {
     };
     // SAFETY: M::current is this thread's live M.
     let m = unsafe { m.as_ref() };
-    match m.held() {
-        Some(h) if m.curg().is_some() => &h.p().preempt,
+    match m.p_peek() {
+        Some(p) if m.curg().is_some() => &p.preempt,
         _ => std::ptr::null(),
     }
 }
