@@ -4,6 +4,10 @@
 //! goes through entersyscall/exitsyscall; `go run` it in the same session).
 //! Target: ≤ 50 ns added.
 //!
+//! A second group times what a runtime call pays for sysmon's right to take
+//! the P from user code (issue 6): the ownership claim beside the bare load
+//! it replaced. Target: a few ns.
+//!
 //! Run: `cargo bench --bench mn_syscall`.
 
 use std::time::{Duration, Instant};
@@ -46,5 +50,27 @@ fn syscall_cost(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, syscall_cost);
+/// Issue 6's "retake the P, not the G": every runtime call from user code
+/// now claims its P from sysmon (one CAS, then a plain store back). This
+/// group times that check beside the bare load it replaced, on a G.
+fn runtime_call_check(c: &mut Criterion) {
+    let rt = Runtime::builder().procs(1).build().unwrap();
+    let time = |n: u64, claim: bool| {
+        // SAFETY: the G holds nothing across a park.
+        unsafe {
+            rt.block_on(move || {
+                let t = Instant::now();
+                mn_sched::bench_support::runtime_call_checks(n, claim);
+                t.elapsed()
+            })
+        }
+        .unwrap()
+    };
+    let mut g = c.benchmark_group("runtime_call_check");
+    g.bench_function("load-only (before)", |b| b.iter_custom(|n| time(n, false)));
+    g.bench_function("claim-cas-store", |b| b.iter_custom(|n| time(n, true)));
+    g.finish();
+}
+
+criterion_group!(benches, syscall_cost, runtime_call_check);
 criterion_main!(benches);

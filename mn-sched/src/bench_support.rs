@@ -39,3 +39,27 @@ pub fn bare_switch_round_trips(iters: u64) {
     drop(unsafe { Box::from_raw(pair) });
     drop(stack);
 }
+
+/// Issue 6: what the P ownership check costs a runtime call made from user
+/// code on a G. `claim`: `iters` times the check of today (step U2 of
+/// sched/syscall.rs, one CAS, then U3's store when the token drops);
+/// otherwise `iters` times the bare load of the P the check replaced. Off a
+/// G, or without a P, it does nothing.
+#[doc(hidden)]
+pub fn runtime_call_checks(iters: u64, claim: bool) {
+    let Some(m) = crate::sched::m::M::current() else {
+        return;
+    };
+    // SAFETY: this thread's live M; no switch happens in this loop.
+    let m = unsafe { m.as_ref() };
+    if m.curg().is_none() {
+        return;
+    }
+    for _ in 0..iters {
+        if claim {
+            std::hint::black_box(m.held());
+        } else {
+            std::hint::black_box(m.p_peek());
+        }
+    }
+}

@@ -30,10 +30,7 @@ fn ready(g: NonNull<Header>) {
     // SAFETY: we won the unpark CAS, so the G is alive and so is its
     // runtime (rule 4 of g/mod.rs).
     let shared = unsafe { g.as_ref().shared() };
-    if let Some(m) = local_m(shared) {
-        // SAFETY: `local_m` returned this thread's live M; no switch happens
-        // while we use it.
-        let held = unsafe { m.as_ref() }.held().expect("local_m checked the P");
+    if let Some(held) = local_held(shared) {
         put_local(shared, &held, g);
     } else {
         shared.global_push(g);
@@ -50,12 +47,18 @@ fn put_local(shared: &Shared, held: &Held<'_>, g: NonNull<Header>) {
     }
 }
 
-/// The calling thread's M, if it belongs to `shared` and holds a P.
-fn local_m(shared: &Shared) -> Option<NonNull<M>> {
+/// The P of the calling thread's M, if the M belongs to `shared` and holds
+/// one: one token for the whole runtime call (one CAS from user code).
+/// The token must be dropped before any switch (it is: callers only queue).
+fn local_held(shared: &Shared) -> Option<Held<'static>> {
     let m = M::current()?;
-    // SAFETY: this thread's live M.
-    let mr = unsafe { m.as_ref() };
-    (std::ptr::eq(&*mr.shared, shared) && mr.held().is_some()).then_some(m)
+    // SAFETY: this thread's live M, alive as long as its thread; the token
+    // is used without a switch and dropped within the caller.
+    let m: &'static M = unsafe { &*m.as_ptr() };
+    if !std::ptr::eq(&*m.shared, shared) {
+        return None;
+    }
+    m.held()
 }
 
 /// Spawns a G running `f` on `shared`'s runtime.
@@ -64,9 +67,8 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    match local_m(shared) {
-        // SAFETY: this thread's live M, used without a switch.
-        Some(m) => spawn_local(shared, &unsafe { m.as_ref() }.held().expect("checked"), f),
+    match local_held(shared) {
+        Some(held) => spawn_local(shared, &held, f),
         None => spawn_external(shared, f),
     }
 }
