@@ -414,3 +414,33 @@ fn a_std_mutex_held_across_a_sleep_costs_a_thread_not_the_p() {
         "sampled {without} Ms without P, {blocked} blocked"
     );
 }
+
+#[test]
+fn a_long_run_that_makes_runtime_calls_keeps_its_p() {
+    // One P: a G runs 150 ms without a switch but makes a runtime call
+    // (the P ownership check every runtime call does) every ~100 µs. It is
+    // flagged for preemption, but sysmon does not take its P: the P is
+    // taken only from a G that made no runtime call for 10 ms.
+    let rt = Runtime::builder().procs(1).build().unwrap();
+    // SAFETY: nothing held across parks.
+    unsafe {
+        rt.block_on(|| {
+            go(|| {
+                let t = Instant::now();
+                while t.elapsed() < Duration::from_millis(150) {
+                    mn_sched::bench_support::runtime_call_checks(1, true);
+                    let s = Instant::now();
+                    while s.elapsed() < Duration::from_micros(100) {
+                        std::hint::spin_loop();
+                    }
+                }
+            })
+            .join()
+            .unwrap()
+        })
+    }
+    .unwrap();
+    let st = rt.stats();
+    assert!(st.preemptions >= 1, "{st:?}");
+    assert_eq!(st.user_retakes, 0, "{st:?}");
+}

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 
 use super::note::Note;
 use super::p::{Held, P};
-use super::syscall::{owner_user_enter, owner_user_leave};
+use super::syscall::{owner_user_claim, owner_user_enter, IN_USER};
 use super::Shared;
 use crate::g::Header;
 use crate::stack::overflow::AltStack;
@@ -183,14 +183,15 @@ impl M {
         let mine = self.id + 1;
         // Only this M moves the word away from `mine` (sysmon's CAS needs a
         // flag bit), so `mine` read here stays true while the token lives.
-        if p.owner.load(Ordering::Relaxed) == mine {
+        let seen = p.owner.load(Ordering::Relaxed);
+        if seen == mine {
             // SAFETY: the word names us without a flag: we hold the P, on
             // the M's thread (the caller's duty).
             return Some(unsafe { Held::new(p) });
         }
-        if owner_user_leave(&p.owner, mine) {
+        if let Some(back) = owner_user_claim(&p.owner, seen, mine) {
             // SAFETY: step U2 won: the P is ours until the token's drop.
-            return Some(unsafe { Held::from_user(p, mine) });
+            return Some(unsafe { Held::from_user(p, back) });
         }
         self.regain_p()
     }
@@ -210,7 +211,7 @@ impl M {
         let p = NonNull::new(self.p.load(Ordering::Relaxed))?;
         // SAFETY: `exit_slow` returned with a P acquired by this M (word
         // `id + 1`); it lives in `shared.ps`.
-        Some(unsafe { Held::from_user(p.as_ref(), self.id + 1) })
+        Some(unsafe { Held::from_user(p.as_ref(), (self.id + 1) | IN_USER) })
     }
 
     /// Step U1: the G about to run (or back from a runtime call that kept

@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use loop_core::trace::{format_dump, TaskInfo, TaskState, WaitReason};
 
 use super::m::M;
-use super::syscall::{IN_SYSCALL, RETAKABLE};
+use super::syscall::{ID_MASK, IN_SYSCALL};
 use super::Shared;
 use crate::g::state::{RUNNABLE, RUNNING, WAITING};
 
@@ -217,7 +217,7 @@ pub(crate) fn schedtrace(shared: &Shared, start: Instant, detail: bool) -> Strin
         let m = if owner == 0 {
             -1
         } else {
-            ((owner & !RETAKABLE) as i64) - 1
+            ((owner & ID_MASK) as i64) - 1
         };
         let _ = write!(
             out,

@@ -123,7 +123,8 @@ impl P {
 /// must never live across a switch; `keep` ends it without that.
 pub(crate) struct Held<'a> {
     p: &'a P,
-    /// The M's id + 1 if the drop stores `IN_USER` back (U3), else 0.
+    /// The word the drop stores back (U3: the M's id + 1, `IN_USER` and
+    /// the call count), or 0 for none.
     restore: usize,
     /// Not Send: the proof is only valid on the holder's thread.
     _thread: PhantomData<*const ()>,
@@ -133,7 +134,7 @@ impl Drop for Held<'_> {
     #[inline]
     fn drop(&mut self) {
         if self.restore != 0 {
-            super::syscall::owner_user_enter(&self.p.owner, self.restore);
+            super::syscall::owner_user_return(&self.p.owner, self.restore);
         }
     }
 }
@@ -152,15 +153,15 @@ impl<'a> Held<'a> {
     }
 
     /// A token for a runtime call from user code (step U2 done): its drop
-    /// stores `mine | IN_USER` back.
+    /// stores `back` (U3).
     ///
     /// # Safety
     ///
-    /// As `new`, and the word is `mine` now.
-    pub(crate) unsafe fn from_user(p: &'a P, mine: usize) -> Self {
+    /// As `new`, and the word is the M's id + 1 now.
+    pub(crate) unsafe fn from_user(p: &'a P, back: usize) -> Self {
         Self {
             p,
-            restore: mine,
+            restore: back,
             _thread: PhantomData,
         }
     }

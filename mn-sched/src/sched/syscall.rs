@@ -39,16 +39,21 @@
 //!
 //! U1. Switch-in (g0 or a handoff yield, holding the P with `id + 1`):
 //!     store `(id + 1) | IN_USER` (Release) just before the G runs.
-//! U2. Runtime call (`M::held` on a G): CAS `(id + 1) | IN_USER` to
-//!     `id + 1` (Acquire). Success: the P is ours until U3. Failure: the
-//!     word is 0 or another M's — sysmon took the P (U4): go to step 4
-//!     above (wait for a P on this thread), then go on with the new P.
+//! U2. Runtime call (`M::held` on a G): load the word; if it is
+//!     `(id + 1) | IN_USER | calls`, CAS it to `id + 1` (Acquire).
+//!     Success: the P is ours until U3. Failure: the word is 0 or another
+//!     M's — sysmon took the P (U4): go to step 4 above (wait for a P on
+//!     this thread), then go on with the new P.
 //! U3. Back to user code (the token of U2 dropped): store
-//!     `(id + 1) | IN_USER` (Release). A switch out of the G does U2 and
-//!     keeps `id + 1` (g0 never sees `IN_USER`).
+//!     `(id + 1) | IN_USER | (calls + 1)` (Release): the word changes at
+//!     every runtime call. A switch out of the G does U2 and keeps `id + 1`
+//!     (g0 never sees `IN_USER`).
 //! U4. Retake (sysmon): the P's `tick` (+1 per switch-in) has not changed
-//!     for 10 ms, so the G was flagged for preemption; one tick later the
-//!     word still shows `IN_USER`: CAS it to 0 (AcqRel) and `handoffp`.
+//!     for 10 ms, so the G was flagged for preemption; and the word has
+//!     shown the same `IN_USER` value (no runtime call) for 10 ms: CAS it
+//!     from that value to 0 (AcqRel) and `handoffp`. A G that keeps making
+//!     runtime calls is only flagged (it yields at its next spawn or
+//!     await), never loses its P.
 //!
 //! Between U2 and U3 the word lacks both flag bits, so sysmon's CAS (from
 //! a flagged value only) cannot succeed while runtime code uses the P; a
@@ -75,6 +80,15 @@ pub(crate) const IN_USER: usize = 1 << (usize::BITS - 2);
 
 /// Both flag bits: a word with either may be retaken by sysmon.
 pub(crate) const RETAKABLE: usize = IN_SYSCALL | IN_USER;
+
+/// The bits of `P::owner` that hold the M's id + 1.
+pub(crate) const ID_MASK: usize = (1 << 32) - 1;
+
+/// While `IN_USER` is set, bits 32–55 count the runtime calls the G made
+/// in this run (U3 adds one), so sysmon sees the word change at each call
+/// and takes the P only from a G that made none for 10 ms.
+const CALL_ONE: usize = 1 << 32;
+const CALLS_MASK: usize = ((1 << 24) - 1) << 32;
 
 /// Runs `f`, a call that may block its OS thread (a system call, a
 /// blocking library call), telling the scheduler first.
@@ -194,18 +208,32 @@ pub(crate) fn owner_retake(owner: &AtomicUsize, seen: usize) -> bool {
         .is_ok()
 }
 
-/// Step U1 (the word is `mine`: we hold the P in runtime code).
+/// Step U1 (the word is `mine`: we hold the P in runtime code): no calls
+/// counted yet.
 #[inline]
 pub(crate) fn owner_user_enter(owner: &AtomicUsize, mine: usize) {
     owner.store(mine | IN_USER, Ordering::Release);
 }
 
-/// Step U2: true if the P is still ours (the word is `mine` now).
+/// Step U2. `seen` is the word just loaded; if it is ours in user state,
+/// claims the P: returns the word U3 must store back (one more call
+/// counted). None if the P is not ours in user state (or sysmon took it
+/// between the load and the CAS).
 #[inline]
-pub(crate) fn owner_user_leave(owner: &AtomicUsize, mine: usize) -> bool {
+pub(crate) fn owner_user_claim(owner: &AtomicUsize, seen: usize, mine: usize) -> Option<usize> {
+    if seen & !CALLS_MASK != mine | IN_USER {
+        return None;
+    }
     owner
-        .compare_exchange(mine | IN_USER, mine, Ordering::Acquire, Ordering::Relaxed)
-        .is_ok()
+        .compare_exchange(seen, mine, Ordering::Acquire, Ordering::Relaxed)
+        .ok()
+        .map(|_| mine | IN_USER | (seen.wrapping_add(CALL_ONE) & CALLS_MASK))
+}
+
+/// Step U3: the G goes back to user code; `back` is what U2 returned.
+#[inline]
+pub(crate) fn owner_user_return(owner: &AtomicUsize, back: usize) {
+    owner.store(back, Ordering::Release);
 }
 
 /// Steps 3 and 4 (on drop, so a panic in `f` gives the P back too).
@@ -413,19 +441,25 @@ mod loom_tests {
             });
             let mut lost = false;
             for _ in 0..2 {
-                if !owner_user_leave(&owner, 1) {
+                let seen = owner.load(Ordering::Relaxed);
+                let Some(back) = owner_user_claim(&owner, seen, 1) else {
                     lost = true;
                     break;
-                }
+                };
                 inside.store(true, Ordering::Relaxed);
                 assert_eq!(owner.load(Ordering::Relaxed), 1);
                 inside.store(false, Ordering::Relaxed);
-                owner_user_enter(&owner, 1);
+                owner_user_return(&owner, back);
             }
             let s_has = t.join().unwrap();
             assert!(!lost || s_has, "a call found the P gone: sysmon has it");
             let w = owner.load(Ordering::Relaxed);
-            assert_eq!(w, if s_has { 0 } else { 1 | IN_USER });
+            if s_has {
+                assert_eq!(w, 0);
+            } else {
+                // Two calls counted in the word.
+                assert_eq!(w, 1 | IN_USER | (2 * CALL_ONE));
+            }
         });
     }
 
@@ -444,7 +478,8 @@ mod loom_tests {
                     seen & RETAKABLE != 0 && owner_retake(&owner, seen)
                 }
             });
-            let m_kept = owner_user_leave(&owner, 1) && {
+            let seen = owner.load(Ordering::Relaxed);
+            let m_kept = owner_user_claim(&owner, seen, 1).is_some() && {
                 owner_enter(&owner, 1);
                 owner_exit_fast(&owner, 1, IN_USER)
             };

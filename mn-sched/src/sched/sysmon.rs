@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use super::handoff::handoffp;
 use super::m::{thread_cpu_time, M};
 use super::note::Note;
-use super::syscall::{owner_retake, IN_SYSCALL, IN_USER, RETAKABLE};
+use super::syscall::{owner_retake, ID_MASK, IN_SYSCALL, IN_USER};
 use super::Shared;
 
 /// Shortest sysmon sleep.
@@ -156,9 +156,12 @@ struct Seen {
     in_syscall: bool,
     /// ... with this `syscalltick`.
     syscalltick: u32,
-    /// The G running since `since` was flagged for preemption; a retake
-    /// of its P comes one (short) tick later if it is still in user code.
+    /// The G running since `since` was flagged for preemption.
     flagged: bool,
+    /// The owner word at the last change sysmon saw, and when: in user
+    /// state it changes at every runtime call (step U3 of syscall.rs).
+    word: usize,
+    word_since: Option<Instant>,
 }
 
 /// An M that lost its P to sysmon, watched through its thread's CPU clock
@@ -257,8 +260,10 @@ fn retake(
         if owner & IN_SYSCALL == 0 {
             s.in_syscall = false;
             retook |= preempt_long_runner(shared, p, s, owner, now, watched);
-            if let (Some(since), false, true) = (s.since, s.flagged, owner != 0) {
-                let d = since + FORCE_PREEMPT;
+            // Wake for the next flag or retake this P may need.
+            let next = if s.flagged { s.word_since } else { s.since };
+            if let (Some(t), true) = (next, owner != 0) {
+                let d = t + FORCE_PREEMPT;
                 *due = Some(due.map_or(d, |x: Instant| x.min(d)));
             }
             continue;
@@ -301,7 +306,7 @@ fn take_p(
     watched: &mut Vec<Watched>,
     computing: bool,
 ) -> bool {
-    let m = shared.threads.find((owner & !RETAKABLE) - 1);
+    let m = shared.threads.find((owner & ID_MASK) - 1);
     if let Some(m) = &m {
         m.without_p.store(true, Ordering::Relaxed);
     }
@@ -365,8 +370,9 @@ fn publish_watch(shared: &Shared, watched: &[Watched]) {
 }
 
 /// Flags the G running on `p` if it has run > 10 ms (`P::tick` unchanged);
-/// one tick later, if it still runs user code, takes its P (step U4).
-/// True if it flagged or retook (the next tick is then a short one).
+/// takes its P (step U4) if it has also made no runtime call for 10 ms
+/// (its owner word unchanged in user state). True if it flagged or retook
+/// (the next tick is then a short one).
 fn preempt_long_runner(
     shared: &Shared,
     p: &super::p::P,
@@ -380,7 +386,13 @@ fn preempt_long_runner(
         s.tick = tick;
         s.since = Some(now);
         s.flagged = false;
+        s.word = owner;
+        s.word_since = Some(now);
         return false;
+    }
+    if owner != s.word {
+        s.word = owner;
+        s.word_since = Some(now);
     }
     if s.since
         .is_none_or(|t| now.duration_since(t) < FORCE_PREEMPT)
@@ -401,9 +413,13 @@ fn preempt_long_runner(
         }
         return true;
     }
-    // Flagged a tick ago and still the same run. In runtime code (g0, or a
-    // runtime call) the word has no flag and there is nothing to take.
-    if owner & IN_USER == 0 {
+    // Flagged, and still the same run. In runtime code (g0, or a runtime
+    // call) the word has no flag and there is nothing to take; a G whose
+    // word changed lately makes runtime calls and keeps its P.
+    if owner & IN_USER == 0
+        || s.word_since
+            .is_none_or(|t| now.duration_since(t) < FORCE_PREEMPT)
+    {
         return false;
     }
     let c = &shared.sysmon.counts;
