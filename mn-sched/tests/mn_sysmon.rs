@@ -444,3 +444,70 @@ fn a_long_run_that_makes_runtime_calls_keeps_its_p() {
     assert!(st.preemptions >= 1, "{st:?}");
     assert_eq!(st.user_retakes, 0, "{st:?}");
 }
+
+/// Pins the calling thread to `cpu`.
+fn pin_to(cpu: usize) {
+    // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET writes
+    // within it; sched_setaffinity(0) applies to the calling thread.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        assert_eq!(
+            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set),
+            0
+        );
+    }
+}
+
+#[test]
+fn a_g_the_os_gives_no_cpu_keeps_its_p() {
+    // One P: a G computes 200 ms with no runtime call, but its thread
+    // shares one CPU with three busy threads, so it gets about a quarter
+    // of it. Its thread is runnable, not computing at full speed and not
+    // blocked: sysmon reads that from its CPU clock and /proc state and
+    // leaves the P alone (another thread would only compete for the same
+    // CPU). It is still flagged for preemption.
+    let rt = Runtime::builder().procs(1).build().unwrap();
+    // SAFETY: nothing held across parks (the pinning is of this test's
+    // own runtime thread, which ends with the runtime).
+    let retaken = unsafe {
+        rt.block_on(|| {
+            go(|| {
+                // (sched_getcpu has no preconditions; this closure is inside
+                // the test's unsafe block.)
+                let cpu = usize::try_from(libc::sched_getcpu()).unwrap();
+                pin_to(cpu);
+                let stop = Arc::new(AtomicBool::new(false));
+                let hogs: Vec<_> = (0..3)
+                    .map(|_| {
+                        let stop = stop.clone();
+                        std::thread::spawn(move || {
+                            pin_to(cpu);
+                            while !stop.load(Ordering::Relaxed) {
+                                std::hint::spin_loop();
+                            }
+                        })
+                    })
+                    .collect();
+                let t = Instant::now();
+                while t.elapsed() < Duration::from_millis(200) {
+                    std::hint::spin_loop();
+                }
+                // Read before the joins below, which block this thread in
+                // earnest (and may rightly cost the P).
+                let retaken = mn_sched::Handle::current().unwrap().stats().user_retakes;
+                stop.store(true, Ordering::Relaxed);
+                for h in hogs {
+                    h.join().unwrap();
+                }
+                retaken
+            })
+            .join()
+            .unwrap()
+        })
+    }
+    .unwrap();
+    let st = rt.stats();
+    assert!(st.preemptions >= 1, "{st:?}");
+    assert_eq!(retaken, 0, "the P was taken from a starved G: {st:?}");
+}

@@ -82,6 +82,8 @@ pub(crate) struct M {
     /// The thread's CPU-time clock (`pthread_getcpuclockid`), or -1 before
     /// the thread starts.
     pub(crate) cpu_clock: AtomicI32,
+    /// The thread's kernel id (for its `/proc` state), 0 before it starts.
+    pub(crate) tid: AtomicI32,
     /// State of the steal-order random generator (M thread).
     rng: AtomicU64,
     /// AddressSanitizer fiber bookkeeping (M thread): g0's fake stack, and
@@ -116,6 +118,7 @@ impl M {
             syscall: AtomicU32::new(0),
             without_p: AtomicBool::new(false),
             cpu_clock: AtomicI32::new(-1),
+            tid: AtomicI32::new(0),
             rng: AtomicU64::new(
                 0x9E37_79B9_7F4A_7C15 ^ (id as u64 + 1).wrapping_mul(0xBF58_476D_1CE4_E5B9),
             ),
@@ -506,6 +509,9 @@ fn m_main(m: Arc<M>) {
     CURRENT.with(|c| c.set(Arc::as_ptr(&m)));
     m.cpu_clock
         .store(this_thread_cpu_clock(), Ordering::Relaxed);
+    // SAFETY: gettid has no preconditions.
+    let tid = unsafe { libc::gettid() };
+    m.tid.store(tid, Ordering::Relaxed);
     let _alt = AltStack::ensure();
     let bomb = AbortOnUnwind;
     super::trace::MLane::open(&m); // issue 7

@@ -147,7 +147,7 @@ pub(crate) fn start(shared: &Arc<Shared>) {
 const FORCE_PREEMPT: Duration = Duration::from_millis(10);
 
 /// What sysmon remembers of one P between ticks.
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Default)]
 struct Seen {
     /// `P::tick` at the last change sysmon saw, and when it saw it.
     tick: u32,
@@ -162,6 +162,39 @@ struct Seen {
     /// state it changes at every runtime call (step U3 of syscall.rs).
     word: usize,
     word_since: Option<Instant>,
+    /// The M's thread CPU time sampled during this quiet stretch (from
+    /// `PROBE_AT` on), to tell computing from blocked from starved.
+    probe: Option<Probe>,
+}
+
+/// One CPU-clock sample of the M running a quiet G.
+#[derive(Clone)]
+struct Probe {
+    m: Weak<M>,
+    cpu: Duration,
+    at: Instant,
+}
+
+/// Into a quiet stretch (no runtime call), when sysmon first samples the
+/// M's CPU clock: the decision at 10 ms then covers the last 8 ms.
+const PROBE_AT: Duration = Duration::from_millis(2);
+
+/// Shortest window a decision is based on: several of the OS scheduler's
+/// time slices, so a thread that gets a quarter of a CPU is not mistaken
+/// for one computing at full speed because the window fell in its slice.
+const PROBE_MIN: Duration = Duration::from_millis(8);
+
+/// What the M of a G quiet for 10 ms is doing.
+enum Doing {
+    /// Its thread used at least half the wall time: a busy loop.
+    Computing,
+    /// Its thread used little CPU and sleeps in the kernel (a lock, a
+    /// sleep, a read).
+    Blocked,
+    /// Its thread used little CPU but is runnable: the OS gives it no CPU
+    /// (an oversubscribed machine). Another thread would not help; the P
+    /// is left alone.
+    Starved,
 }
 
 /// An M that lost its P to sysmon, watched through its thread's CPU clock
@@ -200,6 +233,7 @@ fn run(weak: &Weak<Shared>, wake: &Wake) {
         watch.tick(&shared);
         if seen.len() != shared.nprocs() {
             seen = vec![Seen::default(); shared.nprocs()];
+            // (Seen holds a Weak; Clone only.)
         }
         sample_cpu(&shared, &mut watched);
         if watched.is_empty() && all_idle(&shared) {
@@ -261,9 +295,14 @@ fn retake(
             s.in_syscall = false;
             retook |= preempt_long_runner(shared, p, s, owner, now, watched);
             // Wake for the next flag or retake this P may need.
-            let next = if s.flagged { s.word_since } else { s.since };
-            if let (Some(t), true) = (next, owner != 0) {
-                let d = t + FORCE_PREEMPT;
+            let next = if s.flagged {
+                let retake = s.word_since.map(|t| t + FORCE_PREEMPT);
+                let window = s.probe.as_ref().map(|pr| pr.at + PROBE_MIN);
+                retake.max(window)
+            } else {
+                s.since.map(|t| t + FORCE_PREEMPT)
+            };
+            if let (Some(d), true) = (next, owner != 0) {
                 *due = Some(due.map_or(d, |x: Instant| x.min(d)));
             }
             continue;
@@ -306,7 +345,7 @@ fn take_p(
     watched: &mut Vec<Watched>,
     computing: bool,
 ) -> bool {
-    let m = shared.threads.find((owner & ID_MASK) - 1);
+    let m = m_of(shared, owner);
     if let Some(m) = &m {
         m.without_p.store(true, Ordering::Relaxed);
     }
@@ -388,11 +427,19 @@ fn preempt_long_runner(
         s.flagged = false;
         s.word = owner;
         s.word_since = Some(now);
+        s.probe = None;
         return false;
     }
     if owner != s.word {
         s.word = owner;
         s.word_since = Some(now);
+        s.probe = None;
+    }
+    let quiet = s
+        .word_since
+        .map_or(Duration::ZERO, |t| now.duration_since(t));
+    if owner & IN_USER != 0 && quiet >= PROBE_AT && s.probe.is_none() {
+        s.probe = probe(shared, owner, now);
     }
     if s.since
         .is_none_or(|t| now.duration_since(t) < FORCE_PREEMPT)
@@ -416,15 +463,22 @@ fn preempt_long_runner(
     // Flagged, and still the same run. In runtime code (g0, or a runtime
     // call) the word has no flag and there is nothing to take; a G whose
     // word changed lately makes runtime calls and keeps its P.
-    if owner & IN_USER == 0
-        || s.word_since
-            .is_none_or(|t| now.duration_since(t) < FORCE_PREEMPT)
-    {
+    if owner & IN_USER == 0 || quiet < FORCE_PREEMPT {
         return false;
     }
+    let computing = match s.probe.as_ref().map(|pr| doing(pr, now)) {
+        Some(None) => return false, // the window is too short yet
+        Some(Some(Doing::Starved)) => {
+            // Look again over a fresh window.
+            s.probe = probe(shared, owner, now);
+            return false;
+        }
+        Some(Some(Doing::Computing)) | None => true,
+        Some(Some(Doing::Blocked)) => false,
+    };
     let c = &shared.sysmon.counts;
     c.user_retaken_now.fetch_add(1, Ordering::Relaxed);
-    if !take_p(shared, p, owner, watched, true) {
+    if !take_p(shared, p, owner, watched, computing) {
         c.user_retaken_now.fetch_sub(1, Ordering::Relaxed);
         return false;
     }
@@ -434,6 +488,54 @@ fn preempt_long_runner(
     s.flagged = false;
     handoffp(shared, p.id);
     true
+}
+
+/// The live M named by an owner word.
+fn m_of(shared: &Shared, owner: usize) -> Option<Arc<M>> {
+    (owner & ID_MASK)
+        .checked_sub(1)
+        .and_then(|id| shared.threads.find(id))
+}
+
+/// A CPU-clock sample of the M named by `owner`.
+fn probe(shared: &Shared, owner: usize, now: Instant) -> Option<Probe> {
+    let m = m_of(shared, owner)?;
+    let cpu = thread_cpu_time(m.cpu_clock.load(Ordering::Relaxed))?;
+    Some(Probe {
+        m: Arc::downgrade(&m),
+        cpu,
+        at: now,
+    })
+}
+
+/// What the probed M did since its sample; None if the window is shorter
+/// than `PROBE_MIN` (or the M is gone: then nothing is known either).
+fn doing(pr: &Probe, now: Instant) -> Option<Doing> {
+    let wall = now.duration_since(pr.at);
+    if wall < PROBE_MIN {
+        return None;
+    }
+    let Some(m) = pr.m.upgrade() else {
+        return Some(Doing::Computing);
+    };
+    let cpu = thread_cpu_time(m.cpu_clock.load(Ordering::Relaxed))?;
+    if cpu.saturating_sub(pr.cpu) * 2 >= wall {
+        return Some(Doing::Computing);
+    }
+    Some(match thread_state(m.tid.load(Ordering::Relaxed)) {
+        Some('R') => Doing::Starved,
+        _ => Doing::Blocked,
+    })
+}
+
+/// The scheduler state letter of one of this process's threads (`R`
+/// running or runnable, `S`/`D` sleeping, ...), from
+/// `/proc/self/task/TID/stat`.
+fn thread_state(tid: i32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).ok()?;
+    // "tid (comm) S ...": the name may hold spaces or parentheses.
+    let after = &stat[stat.rfind(')')? + 1..];
+    after.trim_start().chars().next()
 }
 
 /// Whether sysmon asked the G running on this thread to yield (it has run more than
