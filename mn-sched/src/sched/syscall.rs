@@ -53,7 +53,11 @@
 //!     shown the same `IN_USER` value (no runtime call) for 10 ms: CAS it
 //!     from that value to 0 (AcqRel) and `handoffp`. A G that keeps making
 //!     runtime calls is only flagged (it yields at its next spawn or
-//!     await), never loses its P.
+//!     await), never loses its P. Nor does a G whose thread the OS leaves
+//!     runnable without a CPU (an oversubscribed machine: another thread
+//!     would only compete for the same CPUs): sysmon tells it from a
+//!     computing or a blocked one by the thread's CPU clock and its
+//!     `/proc` state (sysmon.rs).
 //!
 //! Between U2 and U3 the word lacks both flag bits, so sysmon's CAS (from
 //! a flagged value only) cannot succeed while runtime code uses the P; a
