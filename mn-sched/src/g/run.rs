@@ -158,7 +158,7 @@ fn handoff_yield(m: &M, me: NonNull<Header>) -> bool {
         debug_assert!(displaced.is_none(), "pop emptied runnext");
         return false;
     }
-    held.bump_tick();
+    held.bump_tick(&m.shared);
     nh.state.start_running();
     m.set_curg(Some(next));
     m.set_pending_yield(me);

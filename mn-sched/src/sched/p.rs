@@ -39,6 +39,12 @@ pub(crate) struct P {
     /// unchanged for 10 ms means the same G has run that long — Go's
     /// `schedtick`, the run-start hook, with no clock read per switch.
     pub(crate) tick: AtomicU32,
+    /// When the run of tick `run_start.1` began (ns since sysmon's epoch),
+    /// recorded only while sysmon sleeps deeply or has not yet run since
+    /// its wake: sysmon's first sighting of that run may come milliseconds
+    /// late (the OS may put it on the CPU the new run spins on), and it
+    /// counts the run's 10 ms from here instead.
+    pub(crate) run_start: (AtomicU64, AtomicU32),
     /// Issue 6 hook (sched/syscall.rs): +1 per `syscall` entered on this P
     /// (holder writes; sysmon reads to tell one long syscall from many).
     pub(crate) syscalltick: AtomicU32,
@@ -92,6 +98,7 @@ impl P {
             owner: crate::loom::AtomicUsize::new(0),
             tick: AtomicU32::new(0),
             syscalltick: AtomicU32::new(0),
+            run_start: (AtomicU64::new(0), AtomicU32::new(0)),
             preempt: std::sync::atomic::AtomicBool::new(false),
             spawned: AtomicU64::new(0),
             exited: AtomicU64::new(0),
@@ -241,9 +248,16 @@ impl<'a> Held<'a> {
     }
 
     /// Counts a switch-in; returns the new tick.
-    pub(crate) fn bump_tick(&self) -> u32 {
+    pub(crate) fn bump_tick(&self, shared: &Shared) -> u32 {
         let t = self.p.tick.load(Ordering::Relaxed).wrapping_add(1);
         self.p.tick.store(t, Ordering::Relaxed);
+        if shared.sysmon.catching_up() {
+            self.p
+                .run_start
+                .0
+                .store(super::sysmon::now_ns(), Ordering::Relaxed);
+            self.p.run_start.1.store(t, Ordering::Relaxed);
+        }
         // Issue 6 hook: a new run starts, any preemption request is met.
         if self.p.preempt.load(Ordering::Relaxed) {
             self.p.preempt.store(false, Ordering::Relaxed);

@@ -81,7 +81,7 @@ fn execute(m: &M, mut g: NonNull<Header>) {
         return;
     }
     loop {
-        m.held().expect("execute without a P").bump_tick();
+        m.held().expect("execute without a P").bump_tick(&m.shared);
         let t0 = super::trace::run_start(m); // issue 7
                                              // Step U1 of syscall.rs: from here sysmon may take the P if the G
                                              // runs 10 ms without a runtime call. Its switch back undoes it.

@@ -76,7 +76,29 @@ pub(crate) struct Sysmon {
     pub(crate) waiting: AtomicUsize,
 }
 
+/// Nanoseconds since a process-wide epoch (for `P::run_start`).
+pub(crate) fn now_ns() -> u64 {
+    ns_of(Instant::now())
+}
+
+fn ns_of(t: Instant) -> u64 {
+    u64::try_from(t.duration_since(epoch()).as_nanos()).unwrap_or(u64::MAX)
+}
+
+fn epoch() -> Instant {
+    static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
 impl Sysmon {
+    /// Whether sysmon sleeps deeply, or was woken and has not looked at the
+    /// Ps yet: it would see a run that begins now late, so a switch-in
+    /// records when its run began (`P::run_start`). One relaxed load.
+    #[inline]
+    pub(crate) fn catching_up(&self) -> bool {
+        self.wake.sleeping.load(Ordering::Relaxed)
+    }
+
     /// Wakes sysmon if it sleeps deeply (every P was idle). One relaxed load
     /// when it does not.
     #[inline]
@@ -173,27 +195,39 @@ struct Probe {
     m: Weak<M>,
     cpu: Duration,
     at: Instant,
+    /// The window a decision on this sample needs.
+    min: Duration,
 }
 
 /// Into a quiet stretch (no runtime call), when sysmon first samples the
-/// M's CPU clock: the decision at 10 ms then covers the last 8 ms.
-const PROBE_AT: Duration = Duration::from_millis(2);
+/// M's CPU clock (at its first tick past this, usually under 1.5 ms in):
+/// most runs end sooner and cost no sample.
+const PROBE_AT: Duration = Duration::from_micros(500);
 
 /// Shortest window a decision is based on: several of the OS scheduler's
 /// time slices, so a thread that gets a quarter of a CPU is not mistaken
 /// for one computing at full speed because the window fell in its slice.
-const PROBE_MIN: Duration = Duration::from_millis(8);
+/// (The decision at 10 ms quiet usually covers 8.5–9.5 ms.)
+const PROBE_MIN: Duration = Duration::from_millis(7);
+
+/// The window of a second look at a G found starved: longer, so the OS's
+/// slices even out (a thread given a quarter of a CPU can get 4 ms of a
+/// 7 ms window).
+const REPROBE_MIN: Duration = Duration::from_millis(25);
 
 /// What the M of a G quiet for 10 ms is doing.
+#[derive(Debug, PartialEq, Eq)]
 enum Doing {
-    /// Its thread used at least half the wall time: a busy loop.
+    /// Its thread used at least a quarter of the wall time: a busy loop
+    /// (perhaps sharing its CPU).
     Computing,
     /// Its thread used little CPU and sleeps in the kernel (a lock, a
     /// sleep, a read).
     Blocked,
-    /// Its thread used little CPU but is runnable: the OS gives it no CPU
-    /// (an oversubscribed machine). Another thread would not help; the P
-    /// is left alone.
+    /// Its thread used under a quarter of the wall time but is runnable:
+    /// the OS gives it (almost) no CPU (an oversubscribed machine).
+    /// Another thread would only compete for the same CPUs; the P is left
+    /// alone and looked at again over a longer window.
     Starved,
 }
 
@@ -246,6 +280,12 @@ fn run(weak: &Weak<Shared>, wake: &Wake) {
                 // signal check.
                 wake.note.sleep(watch.deadline());
             }
+            // Runs that began meanwhile carry their start (`catching_up`);
+            // look at them before new runs stop recording it.
+            if let Some(shared) = weak.upgrade() {
+                let mut due = None;
+                retake(&shared, &mut seen, &mut watched, &mut due);
+            }
             wake.sleeping.store(false, Ordering::SeqCst);
             delay = MIN_TICK;
             continue;
@@ -297,7 +337,7 @@ fn retake(
             // Wake for the next flag or retake this P may need.
             let next = if s.flagged {
                 let retake = s.word_since.map(|t| t + FORCE_PREEMPT);
-                let window = s.probe.as_ref().map(|pr| pr.at + PROBE_MIN);
+                let window = s.probe.as_ref().map(|pr| pr.at + pr.min);
                 retake.max(window)
             } else {
                 s.since.map(|t| t + FORCE_PREEMPT)
@@ -422,11 +462,16 @@ fn preempt_long_runner(
 ) -> bool {
     let tick = p.tick.load(Ordering::Relaxed);
     if owner == 0 || s.since.is_none() || s.tick != tick {
+        // A run that began while sysmon slept carries its start.
+        let began = (p.run_start.1.load(Ordering::Relaxed) == tick)
+            .then(|| epoch() + Duration::from_nanos(p.run_start.0.load(Ordering::Relaxed)))
+            .filter(|&t| t <= now && now.duration_since(t) < FORCE_PREEMPT * 10);
+        let since = began.unwrap_or(now);
         s.tick = tick;
-        s.since = Some(now);
+        s.since = Some(since);
         s.flagged = false;
         s.word = owner;
-        s.word_since = Some(now);
+        s.word_since = Some(since);
         s.probe = None;
         return false;
     }
@@ -439,7 +484,7 @@ fn preempt_long_runner(
         .word_since
         .map_or(Duration::ZERO, |t| now.duration_since(t));
     if owner & IN_USER != 0 && quiet >= PROBE_AT && s.probe.is_none() {
-        s.probe = probe(shared, owner, now);
+        s.probe = probe(shared, owner, now, PROBE_MIN);
     }
     if s.since
         .is_none_or(|t| now.duration_since(t) < FORCE_PREEMPT)
@@ -469,8 +514,8 @@ fn preempt_long_runner(
     let computing = match s.probe.as_ref().map(|pr| doing(pr, now)) {
         Some(None) => return false, // the window is too short yet
         Some(Some(Doing::Starved)) => {
-            // Look again over a fresh window.
-            s.probe = probe(shared, owner, now);
+            // Look again over a fresh, longer window.
+            s.probe = probe(shared, owner, now, REPROBE_MIN);
             return false;
         }
         Some(Some(Doing::Computing)) | None => true,
@@ -498,34 +543,43 @@ fn m_of(shared: &Shared, owner: usize) -> Option<Arc<M>> {
 }
 
 /// A CPU-clock sample of the M named by `owner`.
-fn probe(shared: &Shared, owner: usize, now: Instant) -> Option<Probe> {
+fn probe(shared: &Shared, owner: usize, now: Instant, min: Duration) -> Option<Probe> {
     let m = m_of(shared, owner)?;
     let cpu = thread_cpu_time(m.cpu_clock.load(Ordering::Relaxed))?;
     Some(Probe {
         m: Arc::downgrade(&m),
         cpu,
         at: now,
+        min,
     })
 }
 
 /// What the probed M did since its sample; None if the window is shorter
-/// than `PROBE_MIN` (or the M is gone: then nothing is known either).
+/// than the sample asks (or the clock is gone).
 fn doing(pr: &Probe, now: Instant) -> Option<Doing> {
     let wall = now.duration_since(pr.at);
-    if wall < PROBE_MIN {
+    if wall < pr.min {
         return None;
     }
     let Some(m) = pr.m.upgrade() else {
         return Some(Doing::Computing);
     };
     let cpu = thread_cpu_time(m.cpu_clock.load(Ordering::Relaxed))?;
-    if cpu.saturating_sub(pr.cpu) * 2 >= wall {
-        return Some(Doing::Computing);
+    Some(classify(cpu.saturating_sub(pr.cpu), wall, || {
+        thread_state(m.tid.load(Ordering::Relaxed))
+    }))
+}
+
+/// The rule of `doing`: CPU time used over a wall-time window, and the
+/// thread's state letter (read only when needed).
+fn classify(cpu: Duration, wall: Duration, state: impl FnOnce() -> Option<char>) -> Doing {
+    if cpu * 4 >= wall {
+        return Doing::Computing;
     }
-    Some(match thread_state(m.tid.load(Ordering::Relaxed)) {
+    match state() {
         Some('R') => Doing::Starved,
         _ => Doing::Blocked,
-    })
+    }
 }
 
 /// The scheduler state letter of one of this process's threads (`R`
@@ -583,3 +637,71 @@ pub(crate) fn ms_in_syscall(shared: &Shared) -> usize {
 /// no M has polled it for 10 ms and queue the Gs it makes ready. A no-op
 /// until netpoll is merged.
 pub(crate) fn poll_network_if_stale(_shared: &Shared) {}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    /// A real thread, its kernel id and CPU clock.
+    fn start(spin: bool, stop: Arc<AtomicBool>) -> (std::thread::JoinHandle<()>, i32, i32) {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let h = std::thread::spawn(move || {
+            let mut clk: libc::clockid_t = 0;
+            // SAFETY: the calling thread and a valid out-pointer.
+            let rc = unsafe { libc::pthread_getcpuclockid(libc::pthread_self(), &mut clk) };
+            assert_eq!(rc, 0);
+            // SAFETY: no preconditions.
+            let tid = unsafe { libc::gettid() };
+            tx.send((tid, clk)).unwrap();
+            while !stop.load(Ordering::Relaxed) {
+                if spin {
+                    std::hint::spin_loop();
+                } else {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            }
+        });
+        let (tid, clk) = rx.recv().unwrap();
+        (h, tid, clk)
+    }
+
+    /// Samples a thread over `window` the way sysmon does.
+    fn sample(tid: i32, clk: i32, window: Duration) -> Doing {
+        let c0 = thread_cpu_time(clk).unwrap();
+        std::thread::sleep(window);
+        let c1 = thread_cpu_time(clk).unwrap();
+        classify(c1 - c0, window, || thread_state(tid))
+    }
+
+    #[test]
+    fn a_spinning_thread_is_computing_and_a_sleeping_one_blocked() {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (spinner, stid, sclk) = start(true, stop.clone());
+        let (sleeper, ztid, zclk) = start(false, stop.clone());
+        // Generous windows: the spinner shares the CPUs with everything
+        // else the tests run, and needs only a quarter of the wall time.
+        assert_eq!(
+            sample(stid, sclk, Duration::from_millis(200)),
+            Doing::Computing
+        );
+        assert_eq!(
+            sample(ztid, zclk, Duration::from_millis(50)),
+            Doing::Blocked
+        );
+        assert_eq!(thread_state(ztid).map(|c| c == 'S' || c == 'R'), Some(true));
+        stop.store(true, Ordering::Relaxed);
+        spinner.join().unwrap();
+        sleeper.join().unwrap();
+        // A finished thread's clock and state are gone, not an error.
+        assert!(thread_state(stid).is_none());
+    }
+
+    #[test]
+    fn little_cpu_while_runnable_is_starved() {
+        let ms = Duration::from_millis;
+        assert_eq!(classify(ms(5), ms(10), || None), Doing::Computing);
+        assert_eq!(classify(ms(1), ms(10), || Some('R')), Doing::Starved);
+        assert_eq!(classify(ms(1), ms(10), || Some('S')), Doing::Blocked);
+        assert_eq!(classify(ms(0), ms(10), || Some('D')), Doing::Blocked);
+    }
+}
