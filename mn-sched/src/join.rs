@@ -108,12 +108,6 @@ impl<T> JoinHandle<T> {
         }
     }
 
-    /// The G reference, for issue 5's async `JoinHandle` (aio/task.rs).
-    #[cfg_attr(loom, allow(dead_code))]
-    pub(crate) fn into_gref(self) -> GRef {
-        self.g
-    }
-
     /// Waits for the G and returns its result: parks the calling G, or the
     /// calling thread when called outside any runtime.
     pub fn join(self) -> Result<T, JoinError> {

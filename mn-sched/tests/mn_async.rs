@@ -613,7 +613,9 @@ fn stats_count_tasks_parks_stacks_and_steals() {
     let s = rt.stats();
     assert_eq!(s.total_tasks, 500);
     assert_eq!(s.live_tasks, 500);
-    assert_eq!(s.stacks_in_use, 500, "{s:?}");
+    // Waiting async tasks give their stacks back (aio/cell.rs): at most the
+    // two still committing their park hold one.
+    assert!(s.stacks_in_use <= 2, "{s:?}");
     assert!(s.parks >= 400, "{s:?}"); // a few may still be committing
     assert!(
         s.ms >= 1 && s.ms == s.threads && s.ms_created >= s.ms,

@@ -1,10 +1,11 @@
-//! Async tasks on Gs (issue 5): futures run as Gs with their own stacks,
-//! the Go model, so that compat's `spawn(future)` in `RUNTIME_MODE=mn` is a
-//! G like any other.
+//! Async tasks on Gs (issue 5): futures run as Gs, the Go model, so that
+//! compat's `spawn(future)` in `RUNTIME_MODE=mn` is a G like any other.
 //!
 //! * [`task`] — `spawn`, `try_spawn`, `yield_now`, [`task::JoinHandle`]:
 //!   each task is a G whose body polls the future with a waker that makes
 //!   the G runnable, and parks the G on `Pending`.
+//! * `cell` — that body: the future stays in the G's cell, so a G that
+//!   waits gives its stack back (a stack only while it polls).
 //! * [`local`] — `spawn_local`: `!Send` tasks polled by the thread or G
 //!   that spawned them, never leaving its OS thread.
 //! * this file — the *entered* thread context: [`Runtime::block_on_future`]
@@ -23,6 +24,7 @@
 //! * [`net`] — `TcpListener`, `TcpStream`, `UdpSocket` on the netpoller.
 //! * [`signal`] — [`signal::Signal`], a signal's deliveries as a stream.
 
+pub(crate) mod cell;
 pub mod local;
 pub mod net;
 pub(crate) mod ready_flag;

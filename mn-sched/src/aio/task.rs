@@ -1,17 +1,18 @@
 //! Spawning futures as Gs, and the async [`JoinHandle`].
 //!
-//! Each task is a G with its own stack (the Go model; its cost per task is
-//! part of what the comparison with tokio shows). The G's body:
+//! Each task is a G (the Go model) whose future lives in the G's cell and
+//! is polled there; the G has a stack while it polls and, in most cases,
+//! gives it back while it waits (aio/cell.rs). The G's body:
 //!
-//! 1. Build the task's one waker (a `GRef` to this G: waking it is the G
-//!    park/unpark protocol of g/state.rs) and its `Context`, once.
+//! 1. Build the task's waker (a `GRef` to this G: waking it is the G
+//!    park/unpark protocol of g/state.rs) and its `Context`.
 //! 2. Loop: if `abort` was called, drop the future and end as
 //!    `JoinError::Cancelled`. Otherwise reset the coop budget, poll.
 //!    `Ready` → the value is the G's output. `Pending` → record the wait
 //!    reason in the G header; if the reason is `Yield` (a `yield_now` or a
 //!    spent coop budget), requeue the G behind the others, else park it
 //!    until its waker runs (a wake that came during the poll makes the park
-//!    return at once: no lost wake-up).
+//!    return at once: no lost wake-up) — without its stack when it can.
 //!
 //! Local tasks (`spawn_local` from inside the task, aio/local.rs) are
 //! polled by this same loop, before the task's own future in each round.
@@ -28,7 +29,7 @@
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
-use std::pin::{pin, Pin};
+use std::pin::Pin;
 use std::ptr::NonNull;
 use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
@@ -36,9 +37,8 @@ use std::task::{Context, Poll};
 use loop_core::trace::WaitReason;
 
 use super::local::{HostGuard, LocalHost};
-use crate::g::run::current_g;
-use crate::g::{waker, GRef, Header};
-use crate::join::{Cancelled, JoinError};
+use crate::g::{GRef, Header};
+use crate::join::JoinError;
 use crate::runtime::{Handle, SpawnError};
 
 /// Spawns `f` as a new task (a G) on the caller's runtime: from a G, or
@@ -86,12 +86,13 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    // The body upholds `go`'s contract itself: it parks only between polls,
-    // holding no thread-local reference or lock guard (the coop budget,
-    // wait reason and local host are reached through `#[inline(never)]`
-    // `poll_round`, afresh each time).
-    let h = crate::sched::ready::spawn(shared, move || body(f))?;
-    let g = h.into_gref();
+    // The body (aio/cell.rs) upholds `go`'s contract itself: it parks only
+    // between polls, holding no thread-local reference or lock guard (the
+    // coop budget, wait reason and local host are reached through
+    // `#[inline(never)]` `poll_round`, afresh each time).
+    let g = crate::sched::ready::spawn_cell(shared, |id, shared| {
+        crate::g::cell::new_task(id, shared, f)
+    })?;
     // Issue 7: the spawn site, for the dump (one relaxed store).
     g.header().site.store(
         std::ptr::from_ref(std::panic::Location::caller()).cast_mut(),
@@ -131,76 +132,6 @@ impl Handle {
         F::Output: Send + 'static,
     {
         spawn_on(self.shared(), f)
-    }
-}
-
-/// The G's body (steps 1–2 of the module doc).
-fn body<F: Future>(f: F) -> F::Output {
-    match drive(f) {
-        Some(v) => v,
-        // The future is dropped by now (it lived in `drive`'s frame).
-        None => std::panic::resume_unwind(Box::new(Cancelled)),
-    }
-}
-
-/// Polls `f` until Ready (Some) or aborted (None); with local tasks
-/// (aio/local.rs), until they have finished too.
-fn drive<F: Future>(f: F) -> Option<F::Output> {
-    let g = current_g().expect("an async task body runs on its G");
-    // SAFETY: this is the running G: alive while its body runs; the header
-    // is heap memory (not a thread-local), valid across parks.
-    let header = unsafe { g.as_ref() };
-    // Step 1: one waker per task, built once (no allocation per poll).
-    // SAFETY: the running G is alive.
-    let waker = waker::for_g(unsafe { GRef::clone_raw(g) });
-    let mut cx = Context::from_waker(&waker);
-    let host = LocalHost::new(waker.clone(), true);
-    let mut f = pin!(f);
-    let mut out = None;
-    let mut after_yield = false;
-    let finish = |out| {
-        if host.locked() {
-            crate::unlock_os_thread();
-        }
-        out
-    };
-    loop {
-        if header.cancel.load(Ordering::Acquire) {
-            return finish(None);
-        }
-        // Preemption (issue 6): a poll that saw sysmon's flag at a budgeted
-        // await returned Pending with reason Yield, so it takes the `yield`
-        // path below, between polls, never inside one.
-        if after_yield {
-            // A wake that came while we were queued is seen by this poll.
-            header.state.clear_notified();
-            after_yield = false;
-        }
-        let main = if out.is_none() {
-            Some(f.as_mut())
-        } else {
-            None
-        };
-        let reason = match poll_round(&host, main, &mut cx) {
-            Polled::Ready(v) => {
-                out = Some(v);
-                WaitReason::Unknown
-            }
-            Polled::Pending(r) => r,
-        };
-        if out.is_some() && host.set().is_none_or(|s| s.live() == 0) {
-            return finish(out);
-        }
-        header.wait_reason.store(reason as u8, Ordering::Relaxed);
-        if header.cancel.load(Ordering::Acquire) {
-            return finish(None);
-        }
-        if reason == WaitReason::Yield {
-            crate::g::run::yield_now();
-            after_yield = true;
-        } else {
-            crate::g::run::park();
-        }
     }
 }
 

@@ -14,6 +14,13 @@
 //! header's `&'static Vtable`. `run` executes on the G's own stack (called by
 //! `run::g_entry`); `read_output` by the joiner once the join state says DONE;
 //! `dealloc` by the last `GRef`.
+//!
+//! An async task (`new_task`, aio/cell.rs) uses the same layout with the
+//! future itself in `Ready`: it stays there, pinned, for the task's whole
+//! life, and is polled in place, so the task's state lives in the cell and
+//! not on its stack — which lets the G give its stack back between polls.
+//! Hence the stage is always dropped in place, never moved out, once a G
+//! may have run.
 
 use std::alloc::Layout;
 use std::cell::UnsafeCell;
@@ -47,10 +54,15 @@ struct Cell<F, T> {
 }
 
 /// Where the typed part stands.
-enum Stage<F, T> {
+pub(crate) enum Stage<F, T> {
+    /// Not run yet (a closure), or still pending (an async task's future,
+    /// pinned here).
     Ready(F),
+    /// A closure G is running (its closure moved onto its stack).
     Running,
+    /// Finished: the output, until the joiner takes it.
     Done(Result<T, JoinError>),
+    /// The joiner took the output.
     Taken,
 }
 
@@ -70,6 +82,23 @@ where
     };
 }
 
+/// The vtable of an async task's cell: the future `F` polled in place by
+/// `aio::cell::run`, with output `F::Output`.
+struct TaskVtableOf<F>(std::marker::PhantomData<F>);
+
+impl<F> TaskVtableOf<F>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    const VTABLE: Vtable = Vtable {
+        run: crate::aio::cell::run::<F>,
+        fail: fail::<F, F::Output>,
+        read_output: read_output::<F, F::Output>,
+        dealloc: dealloc::<F, F::Output>,
+    };
+}
+
 /// Allocates a G for `f` with two references: the life reference and the
 /// caller's (for its JoinHandle).
 pub(crate) fn new_g<F, T>(id: u64, shared: &Shared, f: F) -> NonNull<Header>
@@ -77,11 +106,26 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
+    alloc_g::<F, T>(id, shared, &VtableOf::<F, T>::VTABLE, f)
+}
+
+/// Allocates an async task's G for the future `f` (kept in the cell and
+/// polled there), with the same two references as [`new_g`].
+pub(crate) fn new_task<F>(id: u64, shared: &Shared, f: F) -> NonNull<Header>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    alloc_g::<F, F::Output>(id, shared, &TaskVtableOf::<F>::VTABLE, f)
+}
+
+/// One allocation holding a fresh header with `vtable` and `Ready(f)`.
+fn alloc_g<F, T>(id: u64, shared: &Shared, vtable: &'static Vtable, f: F) -> NonNull<Header> {
     let cell = Cell {
         header: Header {
             state: State::new(),
             refs: AtomicUsize::new(2),
-            vtable: &VtableOf::<F, T>::VTABLE,
+            vtable,
             id,
             shared: NonNull::from(shared),
             ctx: UnsafeCell::new(Ctx::default()),
@@ -108,8 +152,9 @@ where
 ///
 /// # Safety
 ///
-/// `h` was made by `new_g::<F, T>` and is alive.
-unsafe fn stage<F, T>(h: NonNull<Header>) -> *mut Stage<F, T> {
+/// `h` was made by `new_g::<F, T>` (or `new_task::<F>` with `T =
+/// F::Output`) and is alive.
+pub(crate) unsafe fn stage<F, T>(h: NonNull<Header>) -> *mut Stage<F, T> {
     // SAFETY: the header is the first field of a #[repr(C)] Cell<F, T>.
     unsafe { (*h.cast::<Cell<F, T>>().as_ptr()).stage.get() }
 }
@@ -145,19 +190,35 @@ where
     unsafe { st.write(Stage::Done(out)) };
 }
 
-/// `Vtable::fail`: on g0, for a G that never ran (no stack could be had).
+/// `Vtable::fail`: on g0, for a G that cannot run (no stack could be had):
+/// one that never ran, or an async task between polls.
 ///
 /// # Safety
 ///
-/// The G has not run and the caller owns its execution (rule 2).
-unsafe fn fail<F, T>(h: NonNull<Header>, err: JoinError)
-where
-    F: FnOnce() -> T + Send + 'static,
-    T: Send + 'static,
-{
+/// The G is not on any stack and the caller owns its execution (rule 2).
+unsafe fn fail<F, T>(h: NonNull<Header>, err: JoinError) {
     // SAFETY: the caller guarantees exclusivity; the cell has type F, T.
-    let old = unsafe { std::ptr::replace(stage::<F, T>(h), Stage::Done(Err(err))) };
-    drop(old);
+    unsafe { finish_in_place(stage::<F, T>(h), Err(err)) };
+}
+
+/// Drops what `st` holds where it lies (an async task's future is pinned
+/// there) and stores `out`. A panic while dropping is caught here (this may
+/// run on g0, where no unwind may go) and becomes the result if `out` was
+/// a success.
+///
+/// # Safety
+///
+/// `st` is a live stage that the caller owns exclusively.
+pub(crate) unsafe fn finish_in_place<F, T>(st: *mut Stage<F, T>, out: Result<T, JoinError>) {
+    // SAFETY: the caller guarantees the stage is live and ours; after the
+    // drop (even a panicking one) it is overwritten without another drop.
+    let dropped = catch_unwind(AssertUnwindSafe(|| unsafe { std::ptr::drop_in_place(st) }));
+    let out = match (out, dropped) {
+        (Ok(_), Err(p)) => Err(JoinError::from_panic(p)),
+        (out, _) => out,
+    };
+    // SAFETY: as above.
+    unsafe { st.write(Stage::Done(out)) };
 }
 
 /// `Vtable::read_output`.

@@ -43,6 +43,10 @@ pub(crate) enum Request {
     Yield = 2,
     /// I am done: free my stack, wake my joiner.
     Exit = 3,
+    /// Park me without my stack (an async task between polls, aio/cell.rs):
+    /// take it back, then publish me as WAITING; I start afresh from
+    /// `g_entry` on whatever stack I get when woken.
+    Release = 4,
 }
 
 impl Request {
@@ -51,6 +55,7 @@ impl Request {
             1 => Self::Park,
             2 => Self::Yield,
             3 => Self::Exit,
+            4 => Self::Release,
             _ => unreachable!("bad switch request {w}"),
         }
     }
@@ -231,6 +236,20 @@ pub(crate) fn park() {
     shared.registry.register(g);
     switch_out(Request::Park);
     cancel_if_shutting_down(shared);
+}
+
+/// Parks the running G and gives its stack back (`Request::Release`): when
+/// woken it starts again from `g_entry`, on a stack taken then. The
+/// caller's frames are abandoned, not unwound, so nothing in them may own
+/// anything: aio/cell.rs calls this from its outermost frame, with every
+/// local dropped. Registered like any parked G, so shutdown wakes it (its
+/// fresh run then cancels it).
+pub(crate) fn park_release() -> ! {
+    let g = current_g().expect("park_release outside a G");
+    // SAFETY: `g` is the running G: alive, and its runtime too (rule 4).
+    unsafe { g.as_ref().shared() }.registry.register(g);
+    switch_out(Request::Release);
+    unreachable!("a G was resumed on the stack it gave back")
 }
 
 /// Puts the calling G at the back of its P's run queue; yields the thread if

@@ -67,38 +67,47 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
+    let g = spawn_cell(shared, |id, shared| cell::new_g(id, shared, f))?;
+    Ok(JoinHandle::new(g))
+}
+
+/// Spawns the G that `make` allocates (given its id and runtime) on
+/// `shared`'s runtime; the returned reference is the caller's count.
+pub(crate) fn spawn_cell(
+    shared: &Shared,
+    make: impl FnOnce(u64, &Shared) -> NonNull<Header>,
+) -> Result<GRef, SpawnError> {
     match local_held(shared) {
-        Some(held) => spawn_local(shared, &held, f),
-        None => spawn_external(shared, f),
+        Some(held) => spawn_local(shared, &held, make),
+        None => spawn_external(shared, make),
     }
 }
 
 /// Spawn from a G on one of the runtime's Ps. During shutdown the G is still
 /// created: it is cancelled before it starts (its JoinHandle says so).
-fn spawn_local<F, T>(shared: &Shared, held: &Held<'_>, f: F) -> Result<JoinHandle<T>, SpawnError>
-where
-    F: FnOnce() -> T + Send + 'static,
-    T: Send + 'static,
-{
-    let g = cell::new_g(held.next_goid(shared), shared, f);
+fn spawn_local(
+    shared: &Shared,
+    held: &Held<'_>,
+    make: impl FnOnce(u64, &Shared) -> NonNull<Header>,
+) -> Result<GRef, SpawnError> {
+    let g = make(held.next_goid(shared), shared);
     if shared.stacks.eager() {
         let stack = held.with_local(|l| shared.stacks.get(Some(&mut l.stacks)));
         take_stack_or_free(g, stack)?;
     }
     held.count_spawn();
     put_local(shared, held, g);
-    // SAFETY: `new_g` gave the caller one of the two counts.
-    Ok(JoinHandle::new(unsafe { GRef::from_raw(g) }))
+    // SAFETY: `make` gave the caller one of the two counts.
+    Ok(unsafe { GRef::from_raw(g) })
 }
 
 /// Spawn from outside the runtime's Ps (a plain thread, another runtime).
 /// Counted before the shutdown check, so shutdown either sees the count or
 /// this sees the flag (both SeqCst).
-fn spawn_external<F, T>(shared: &Shared, f: F) -> Result<JoinHandle<T>, SpawnError>
-where
-    F: FnOnce() -> T + Send + 'static,
-    T: Send + 'static,
-{
+fn spawn_external(
+    shared: &Shared,
+    make: impl FnOnce(u64, &Shared) -> NonNull<Header>,
+) -> Result<GRef, SpawnError> {
     use std::sync::atomic::Ordering::{Relaxed, SeqCst};
     shared.external.spawned.fetch_add(1, SeqCst);
     let refuse = |e| {
@@ -108,7 +117,7 @@ where
     if shared.is_shutting_down() {
         return refuse(SpawnError::Shutdown);
     }
-    let g = cell::new_g(shared.goid.fetch_add(1, Relaxed), shared, f);
+    let g = make(shared.goid.fetch_add(1, Relaxed), shared);
     if shared.stacks.eager() {
         if let Err(e) = take_stack_or_free(g, shared.stacks.get(None)) {
             return refuse(e);
@@ -116,8 +125,8 @@ where
     }
     shared.global_push(g);
     wakep(shared);
-    // SAFETY: `new_g` gave the caller one of the two counts.
-    Ok(JoinHandle::new(unsafe { GRef::from_raw(g) }))
+    // SAFETY: `make` gave the caller one of the two counts.
+    Ok(unsafe { GRef::from_raw(g) })
 }
 
 /// Gives a new G its stack, or frees the G and reports why it cannot run.

@@ -12,6 +12,8 @@
 //!        │ no
 //!   execute: RUNNABLE → RUNNING, stack on first run, switch in ... switch back:
 //!        Park  → commit_park (WAITING), or run it again at once if NOTIFIED
+//!        Release → stack taken back, then as Park (a NOTIFIED G restarts
+//!                  from its entry on the same stack)
 //!        Yield → back of our ring (still RUNNING: g/state.rs)
 //!        Exit  → DEAD, stack to the P's cache, joiner woken, life ref dropped
 //! ```
@@ -92,7 +94,7 @@ fn execute(m: &M, mut g: NonNull<Header>) {
         // SAFETY: the G that switched back is RUNNING on us (rule 2).
         let h = unsafe { g.as_ref() };
         // Issue 7: the run's slice, before a park is published.
-        super::trace::run_end(m, h, t0, matches!(req, Request::Park));
+        super::trace::run_end(m, h, t0, matches!(req, Request::Park | Request::Release));
         match req {
             Request::Park if h.state.commit_park() => {
                 // issue 5: Stats::parks
@@ -100,6 +102,12 @@ fn execute(m: &M, mut g: NonNull<Header>) {
                 return;
             }
             Request::Park => continue, // NOTIFIED: the park is cancelled.
+            Request::Release => {
+                if release_stack(m, g) {
+                    return;
+                }
+                // NOTIFIED: it starts again at once, on the same stack.
+            }
             Request::Yield => {
                 m.held().expect("yield without a P").push_back(g, &m.shared);
                 return;
@@ -110,6 +118,39 @@ fn execute(m: &M, mut g: NonNull<Header>) {
             }
         }
     }
+}
+
+/// An async task between polls parks without its stack (aio/cell.rs): the
+/// stack goes back to the P's cache before the park is published (a waker
+/// may run the G on another M the moment it is). True if parked; false if
+/// a wake came first: the G is then set up to start afresh from its entry
+/// on the same stack.
+fn release_stack(m: &M, g: NonNull<Header>) -> bool {
+    let shared = &*m.shared;
+    // SAFETY: rule 2: the G switched back to us and is RUNNING on us; its
+    // frames on the stack are abandoned (`park_release`).
+    let h = unsafe { g.as_ref() };
+    // SAFETY: as above.
+    let ctx = unsafe { &mut *h.ctx.get() };
+    let stack = ctx.stack.take().expect("a released G had a stack");
+    let low_sp = std::mem::take(&mut ctx.low_sp);
+    ctx.sp = 0;
+    if h.state.commit_park() {
+        let held = m.held().expect("park without a P");
+        held.with_local(|l| shared.stacks.put(Some(&mut l.stacks), stack, low_sp));
+        held.count(|c| &c.stacks_back); // issue 5: Stats::stacks_in_use
+        held.count(|c| &c.parks);
+        return true;
+    }
+    ctx.stack = Some(stack);
+    m.held()
+        .expect("park without a P")
+        .count(|c| &c.stacks_back);
+    // Its own stack is in `ctx.stack`, so this lays out the entry and
+    // cannot fail.
+    let restarted = give_stack(m, g);
+    debug_assert!(restarted, "a G's own stack was refused");
+    false
 }
 
 /// On a G's first run: gives it a stack (its own if taken at spawn, else one

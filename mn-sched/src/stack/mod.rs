@@ -31,7 +31,9 @@
 //!    spawned, so a burst of spawned-but-not-started Gs costs no stack memory
 //!    and the P that runs a G both takes and returns its stack (hot in
 //!    cache). Only the mprotect fallback takes stacks eagerly at spawn, so
-//!    that running out of mappings is an error `spawn` can return.
+//!    that running out of mappings is an error `spawn` can return. An async
+//!    task goes further: it gives its stack back each time it waits and
+//!    takes one again when woken (aio/cell.rs), so waiting tasks hold none.
 //! 4. **RSS back from deep stacks.** Only touched pages cost memory: a G that
 //!    parks shallow touches one page. A G records the lowest stack pointer it
 //!    had at its switches (park, yield, exit); if that is more than
