@@ -129,6 +129,9 @@ pub struct Stats {
     /// call (computing, or blocking its thread unannounced), since the
     /// start. The G kept its thread; the P went on with the other Gs.
     pub user_retakes: u64,
+    /// Times sysmon polled the network itself because no M had for 10 ms
+    /// and none waited in epoll (Go's sysmon rule), since the start.
+    pub sysmon_netpolls: u64,
     /// Ms whose G runs on without a P after such a retake (until its next
     /// runtime call): while nonzero, more threads may compute than there
     /// are Ps — the trade for never starving a P's other Gs.
@@ -362,6 +365,7 @@ fn stats(shared: &Shared) -> Stats {
         preemptions: shared.sysmon.counts.preemptions.load(Ordering::Relaxed),
         threads_capped: shared.sysmon.counts.threads_capped.load(Ordering::Relaxed),
         user_retakes: shared.sysmon.counts.user_retakes.load(Ordering::Relaxed),
+        sysmon_netpolls: shared.sysmon.counts.netpolls.load(Ordering::Relaxed),
         ms_without_p: shared
             .sysmon
             .counts

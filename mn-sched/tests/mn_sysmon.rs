@@ -444,3 +444,105 @@ fn a_long_run_that_makes_runtime_calls_keeps_its_p() {
     assert!(st.preemptions >= 1, "{st:?}");
     assert_eq!(st.user_retakes, 0, "{st:?}");
 }
+
+#[test]
+fn the_network_is_polled_while_the_only_p_sleeps_in_a_syscall() {
+    // One P: the main G sleeps 1.5 s in a lazy `syscall`; an async task of
+    // the same runtime waits to read a socket that a plain thread writes
+    // at ~200 ms. The read must not wait for the syscall to end: sysmon
+    // retakes the P and some M (or sysmon itself) polls the network.
+    let rt = Runtime::builder().procs(1).build().unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let writer = std::thread::spawn(move || {
+        use std::io::Write;
+        let mut c = std::net::TcpStream::connect(addr).unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+        c.write_all(b"x").unwrap();
+        let sent = Instant::now();
+        std::thread::sleep(Duration::from_millis(1500));
+        sent
+    });
+    let (server, _) = listener.accept().unwrap();
+    server.set_nonblocking(true).unwrap();
+    let reader = rt.handle().spawn_future(async move {
+        let s = mn_sched::aio::net::TcpStream::from_std(server).unwrap();
+        let mut buf = [0u8; 1];
+        let n = std::future::poll_fn(|cx| s.poll_read_buf(cx, &mut buf))
+            .await
+            .unwrap();
+        (n, Instant::now())
+    });
+    // SAFETY: nothing held across parks.
+    unsafe { rt.block_on(|| syscall(|| nanosleep(Duration::from_millis(1500)))) }.unwrap();
+    let (n, read_at) = rt.block_on_future(reader).unwrap();
+    let sent = writer.join().unwrap();
+    assert_eq!(n, 1);
+    let late = read_at.saturating_duration_since(sent);
+    assert!(
+        late < Duration::from_millis(700),
+        "the read came {late:?} after the write"
+    );
+}
+
+#[test]
+fn the_network_is_served_while_the_only_p_stays_busy() {
+    // One P, kept busy by two Gs that spin 2 ms and yield to each other
+    // (the scheduler's own poll comes only every 61st switch); an async task
+    // waits to read a socket a plain thread writes at ~100 ms. The read must
+    // complete while they still spin: sysmon polls the network when nobody
+    // has for 10 ms (or an idle M waits in epoll).
+    let rt = Runtime::builder().procs(1).build().unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let writer = std::thread::spawn(move || {
+        use std::io::Write;
+        let mut c = std::net::TcpStream::connect(addr).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        c.write_all(b"x").unwrap();
+        std::thread::sleep(Duration::from_millis(500));
+    });
+    let (server, _) = listener.accept().unwrap();
+    server.set_nonblocking(true).unwrap();
+    let done = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let done = done.clone();
+        rt.handle().spawn_future(async move {
+            let s = mn_sched::aio::net::TcpStream::from_std(server).unwrap();
+            let mut buf = [0u8; 1];
+            let n = std::future::poll_fn(|cx| s.poll_read_buf(cx, &mut buf))
+                .await
+                .unwrap();
+            done.store(true, Ordering::Release);
+            n
+        })
+    };
+    let d = done.clone();
+    // SAFETY: nothing held across parks.
+    let served_while_busy = unsafe {
+        rt.block_on(move || {
+            let spin = move || {
+                let t0 = Instant::now();
+                while !d.load(Ordering::Acquire) && t0.elapsed() < Duration::from_secs(5) {
+                    let s = Instant::now();
+                    while s.elapsed() < Duration::from_millis(2) {
+                        std::hint::spin_loop();
+                    }
+                    yield_now();
+                }
+                d.load(Ordering::Acquire)
+            };
+            let a = go(spin.clone());
+            let b = go(spin);
+            a.join().unwrap() && b.join().unwrap()
+        })
+    }
+    .unwrap();
+    assert!(served_while_busy, "the read waited for the busy Gs to stop");
+    assert_eq!(rt.block_on_future(reader).unwrap(), 1);
+    writer.join().unwrap();
+    // The only M ran Gs the whole time, so nobody waited in epoll: sysmon
+    // found the poll stale and polled.
+    let s = rt.stats();
+    assert!(s.sysmon_netpolls >= 1, "{s:?}");
+}

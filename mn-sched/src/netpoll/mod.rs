@@ -25,7 +25,7 @@
 pub(crate) mod io;
 
 use std::io as stdio;
-use std::sync::atomic::{fence, AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{fence, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::task::Waker;
 use std::time::{Duration, Instant};
@@ -35,6 +35,7 @@ use mio::{Events, Interest, Token};
 use slab::Slab;
 
 use crate::sched::m::M;
+use crate::sched::sysmon::now_ns;
 use crate::sched::Shared;
 use io::IoState;
 
@@ -59,6 +60,9 @@ pub(crate) struct Netpoll {
     count: AtomicUsize,
     /// Id + 1 of the M blocked in epoll_wait (0: none).
     blocker: AtomicUsize,
+    /// When a poll last ran (ns since sysmon's epoch), for sysmon's
+    /// staleness rule.
+    last_poll: AtomicU64,
 }
 
 impl Netpoll {
@@ -74,6 +78,7 @@ impl Netpoll {
             generation: AtomicU32::new(1),
             count: AtomicUsize::new(0),
             blocker: AtomicUsize::new(0),
+            last_poll: AtomicU64::new(now_ns()),
         })
     }
 
@@ -140,6 +145,7 @@ impl Netpoll {
         let Ok(mut guard) = self.poll.try_lock() else {
             return;
         };
+        self.last_poll.store(now_ns(), Ordering::Relaxed);
         let (poll, events) = &mut *guard;
         if poll.poll(events, Some(Duration::ZERO)).is_err() || events.is_empty() {
             return;
@@ -148,6 +154,20 @@ impl Netpoll {
         self.dispatch(events, &mut wake);
         drop(guard);
         wake.into_iter().for_each(Waker::wake);
+    }
+
+    /// sysmon: polls without waiting if nobody waits in epoll and the last
+    /// poll is older than `stale`; true if it polled.
+    pub(crate) fn poll_if_stale(&self, stale: Duration) -> bool {
+        if self.count.load(Ordering::Relaxed) == 0 || self.blocker.load(Ordering::SeqCst) != 0 {
+            return false;
+        }
+        let last = self.last_poll.load(Ordering::Relaxed);
+        if now_ns().saturating_sub(last) < stale.as_nanos() as u64 {
+            return false;
+        }
+        self.poll_now();
+        true
     }
 
     /// The sleeper `m` waits in epoll until I/O, `deadline`, or a wake-up
@@ -173,6 +193,7 @@ impl Netpoll {
         });
         let (poll, events) = &mut *guard;
         let r = poll.poll(events, timeout);
+        self.last_poll.store(now_ns(), Ordering::Relaxed);
         self.blocker.store(0, Ordering::SeqCst);
         // A wake-up that wrote the eventfd also left the futex token: take it.
         m.note.take_token();

@@ -49,6 +49,8 @@ pub(crate) struct Counts {
     /// whose thread is blocked, at sysmon's last CPU-clock sample.
     pub(crate) without_p_computing: AtomicUsize,
     pub(crate) without_p_blocked: AtomicUsize,
+    /// Times sysmon polled the network because nobody had for 10 ms.
+    pub(crate) netpolls: AtomicU64,
 }
 
 /// What the runtime and the sysmon thread share.
@@ -633,10 +635,25 @@ pub(crate) fn ms_in_syscall(shared: &Shared) -> usize {
     holding + c.blocking_now.load(Ordering::Relaxed) + c.retaken_now.load(Ordering::Relaxed)
 }
 
-/// Hook for the netpoll helper (issue 6 / M:N I/O): poll the network when
-/// no M has polled it for 10 ms and queue the Gs it makes ready. A no-op
-/// until netpoll is merged.
-pub(crate) fn poll_network_if_stale(_shared: &Shared) {}
+/// How long the network may go unpolled before sysmon polls it (Go: 10 ms).
+const NETPOLL_STALE: Duration = Duration::from_millis(10);
+
+/// Go's sysmon rule: when no M has polled the network for
+/// [`NETPOLL_STALE`] and none waits in epoll (every P busy with Gs that
+/// rarely reach the scheduler's poll), poll it here without waiting. The
+/// Gs it readies go to the global queue (sysmon holds no P) and an M is
+/// woken for them if a P idles.
+pub(crate) fn poll_network_if_stale(shared: &Shared) {
+    if let Some(np) = shared.netpoll.get() {
+        if np.poll_if_stale(NETPOLL_STALE) {
+            shared
+                .sysmon
+                .counts
+                .netpolls
+                .fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
 
 #[cfg(all(test, not(loom)))]
 mod tests {
@@ -657,7 +674,10 @@ mod tests {
                 if spin {
                     std::hint::spin_loop();
                 } else {
-                    std::thread::sleep(Duration::from_millis(1));
+                    // Asleep until unparked: a thread that woke every
+                    // millisecond was sometimes caught runnable ('R') on a
+                    // loaded machine, and so rightly called starved.
+                    std::thread::park();
                 }
             }
         });
@@ -690,6 +710,7 @@ mod tests {
         );
         assert_eq!(thread_state(ztid).map(|c| c == 'S' || c == 'R'), Some(true));
         stop.store(true, Ordering::Relaxed);
+        sleeper.thread().unpark();
         spinner.join().unwrap();
         sleeper.join().unwrap();
         // A finished thread's clock and state are gone, not an error.
