@@ -238,7 +238,7 @@ fn recurse(depth: u64) -> u64 {
 fn a_poll_after_a_restart_has_the_whole_stack() {
     let rt = mn_sched::Runtime::builder()
         .procs(2)
-        .stack_size(256 * 1024)
+        .stack_size(1024 * 1024)
         .build()
         .unwrap();
     let gate = Gate::default();
@@ -249,9 +249,10 @@ fn a_poll_after_a_restart_has_the_whole_stack() {
                 let mut s = 0;
                 for _ in 0..3 {
                     gate.wait().await;
-                    // ~200 KiB deep: only fits if the poll starts at the top
-                    // of a whole stack.
-                    s += recurse(200);
+                    // ~400 KiB deep (more in a debug or ASan build): three
+                    // such polls fit only if each starts at the top of a
+                    // whole stack.
+                    s += recurse(400);
                 }
                 s
             })
@@ -259,7 +260,7 @@ fn a_poll_after_a_restart_has_the_whole_stack() {
         .collect();
     let t = opener(&gate, 8, 3);
     for h in hs {
-        let want = 3 * (1..=200u64).map(|d| d % 256).sum::<u64>();
+        let want = 3 * (1..=400u64).map(|d| d % 256).sum::<u64>();
         assert_eq!(rt.block_on_future(h).unwrap(), want);
     }
     t.join().unwrap();
