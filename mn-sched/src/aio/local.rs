@@ -41,20 +41,22 @@ use loop_core::trace::WaitReason;
 use super::ready_flag::ReadyFlag;
 use crate::join::JoinError;
 
-/// What a poll loop offers its polls: where local tasks go.
-pub(crate) struct LocalHost {
+/// What a poll loop offers its polls: where local tasks go. Borrows the
+/// loop's waker (cloned only when a local task is first spawned: an async
+/// task builds a host at every restart, aio/cell.rs).
+pub(crate) struct LocalHost<'w> {
     /// Made on the first `spawn_local`.
     set: OnceCell<Rc<LocalSet>>,
     /// Wakes the host (the G's waker or the thread's).
-    owner: Waker,
+    owner: &'w Waker,
     /// The host is a G (lock it to its M on first use).
     on_g: bool,
     /// The G was locked by the first `spawn_local` (unlock before exit).
     locked: Cell<bool>,
 }
 
-impl LocalHost {
-    pub(crate) fn new(owner: Waker, on_g: bool) -> Self {
+impl<'w> LocalHost<'w> {
+    pub(crate) fn new(owner: &'w Waker, on_g: bool) -> Self {
         Self {
             set: OnceCell::new(),
             owner,
@@ -76,12 +78,13 @@ impl LocalHost {
 
 thread_local! {
     /// The host whose round of polls is running on this thread.
-    static HOST: Cell<*const LocalHost> = const { Cell::new(std::ptr::null()) };
+    /// (Its lifetime is erased: `HostGuard::enter`'s contract bounds it.)
+    static HOST: Cell<*const LocalHost<'static>> = const { Cell::new(std::ptr::null()) };
 }
 
 /// Makes `host` the current one until dropped (restoring the previous:
 /// hosts nest when a poll calls `block_on_future` of another runtime).
-pub(crate) struct HostGuard(*const LocalHost);
+pub(crate) struct HostGuard(*const LocalHost<'static>);
 
 impl HostGuard {
     /// # Safety
@@ -89,7 +92,8 @@ impl HostGuard {
     /// `host` outlives the guard, and no switch away from this thread
     /// happens while the guard lives (it is made and dropped inside one
     /// `#[inline(never)]` round of polls).
-    pub(crate) unsafe fn enter(host: &LocalHost) -> Self {
+    pub(crate) unsafe fn enter(host: &LocalHost<'_>) -> Self {
+        let host = std::ptr::from_ref(host).cast::<LocalHost<'static>>();
         Self(HOST.with(|h| h.replace(host)))
     }
 }

@@ -113,7 +113,7 @@ impl Runtime {
             waker = crate::sched::trace::main_waker(self.handle().shared().clone(), waker);
         }
         let mut cx = Context::from_waker(&waker);
-        let host = local::LocalHost::new(waker.clone(), false);
+        let host = local::LocalHost::new(&waker, false);
         let mut f = pin!(f);
         // Issue 7: the dump shows this future as task 0 (main).
         let sh = self.handle();

@@ -149,7 +149,7 @@ pub(crate) enum Polled<T> {
 /// rule of g/run.rs).
 #[inline(never)]
 pub(crate) fn poll_round<F: Future>(
-    host: &LocalHost,
+    host: &LocalHost<'_>,
     f: Option<Pin<&mut F>>,
     cx: &mut Context<'_>,
 ) -> Polled<F::Output> {
