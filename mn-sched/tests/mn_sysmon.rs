@@ -546,3 +546,69 @@ fn the_network_is_served_while_the_only_p_stays_busy() {
     let s = rt.stats();
     assert!(s.sysmon_netpolls >= 1, "{s:?}");
 }
+
+/// Voluntary context switches of this process's sysmon thread (the child
+/// runs a single runtime).
+fn sysmon_switches() -> u64 {
+    for t in std::fs::read_dir("/proc/self/task").unwrap() {
+        let dir = t.unwrap().path();
+        let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+        if comm.trim() == "mn-sysmon" {
+            let status = std::fs::read_to_string(dir.join("status")).unwrap();
+            return status
+                .lines()
+                .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap();
+        }
+    }
+    panic!("no mn-sysmon thread");
+}
+
+#[test]
+fn sysmon_sleeps_when_idle_and_not_once_per_burst() {
+    if is_child("sysmon-wakes") {
+        let rt = Runtime::builder().procs(1).build().unwrap();
+        // Idle: after its quiet period sysmon sleeps deeply (waking only to
+        // look at SIGQUIT every 50 ms).
+        std::thread::sleep(Duration::from_millis(100));
+        let s0 = sysmon_switches();
+        std::thread::sleep(Duration::from_millis(500));
+        let idle = sysmon_switches() - s0;
+        assert!(idle <= 30, "idle sysmon switched {idle} times in 500 ms");
+        // Bursts: the only P flips between idle and busy thousands of times
+        // a second (a task spawned every ~100 µs, like readiness on a
+        // server). sysmon must not be woken on every flip: it ticks at most
+        // every millisecond while the Ps are not quiet.
+        let h = rt.handle();
+        let s0 = sysmon_switches();
+        let t0 = Instant::now();
+        let mut bursts = 0u64;
+        while t0.elapsed() < Duration::from_millis(500) {
+            drop(h.spawn_future(async {}));
+            bursts += 1;
+            let t = Instant::now();
+            while t.elapsed() < Duration::from_micros(100) {
+                std::hint::spin_loop();
+            }
+        }
+        let ms = t0.elapsed().as_millis() as u64;
+        let busy = sysmon_switches() - s0;
+        println!("bursts={bursts} sysmon_switches={busy} ms={ms}");
+        assert!(
+            busy <= ms * 3 / 2 + 20 && busy * 2 < bursts,
+            "sysmon switched {busy} times for {bursts} bursts in {ms} ms"
+        );
+        return;
+    }
+    let out = run_child(
+        "sysmon_sleeps_when_idle_and_not_once_per_burst",
+        "sysmon-wakes",
+    );
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

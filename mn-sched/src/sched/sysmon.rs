@@ -24,6 +24,14 @@ use super::Shared;
 const MIN_TICK: Duration = Duration::from_micros(20);
 /// Longest sysmon sleep while some P runs Gs.
 const MAX_TICK: Duration = Duration::from_millis(1);
+/// How long every P must have been idle, with no schedule on any of them,
+/// before sysmon sleeps deeply (until a P is taken). Ps that flip between
+/// idle and busy thousands of times a second (an echo server: each burst
+/// of readiness is a few µs of work) would otherwise wake sysmon on every
+/// flip — 5,400 wake-ups a second measured under the W6 echo load, each
+/// a futex wake on the M taking the P and two thread switches. Until then
+/// sysmon ticks as if a P ran (at most every `MAX_TICK`).
+const DEEP_AFTER: Duration = Duration::from_millis(10);
 
 /// Counters shown in `Stats`.
 #[derive(Debug, Default)]
@@ -253,6 +261,9 @@ fn run(weak: &Weak<Shared>, wake: &Wake) {
     let mut seen: Vec<Seen> = Vec::new();
     let mut watched: Vec<Watched> = Vec::new();
     let mut delay = MIN_TICK;
+    // Since when every P has been idle with no schedule (`DEEP_AFTER`),
+    // and the Ps' summed ticks then.
+    let mut quiet: Option<(Instant, u64)> = None;
     // Issue 7 hook: schedtrace lines and the SIGQUIT dump (observe.rs).
     let mut watch = match weak.upgrade() {
         Some(shared) => super::observe::Watch::new(&shared),
@@ -272,7 +283,12 @@ fn run(weak: &Weak<Shared>, wake: &Wake) {
             // (Seen holds a Weak; Clone only.)
         }
         sample_cpu(&shared, &mut watched);
-        if watched.is_empty() && all_idle(&shared) {
+        let idle = watched.is_empty() && all_idle(&shared);
+        if !idle {
+            quiet = None;
+        }
+        if idle && quiet_long_enough(&shared, &mut quiet) {
+            quiet = None;
             wake.sleeping.store(true, Ordering::SeqCst);
             // Dekker with acquire_p: it stores `owner`, then loads
             // `sleeping`; we store `sleeping`, then load the owners.
@@ -306,6 +322,24 @@ fn run(weak: &Weak<Shared>, wake: &Wake) {
             d.saturating_duration_since(Instant::now())
         });
         std::thread::sleep(delay.min(until_due).max(MIN_TICK));
+    }
+}
+
+/// Whether the Ps, all idle now, have been idle without a schedule for
+/// [`DEEP_AFTER`]; starts or restarts the quiet period otherwise.
+fn quiet_long_enough(shared: &Shared, quiet: &mut Option<(Instant, u64)>) -> bool {
+    let ticks: u64 = shared
+        .ps
+        .iter()
+        .map(|p| u64::from(p.tick.load(Ordering::Relaxed)))
+        .sum();
+    let now = Instant::now();
+    match *quiet {
+        Some((since, t)) if t == ticks => now.duration_since(since) >= DEEP_AFTER,
+        _ => {
+            *quiet = Some((now, ticks));
+            false
+        }
     }
 }
 
