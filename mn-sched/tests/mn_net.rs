@@ -459,3 +459,57 @@ fn connect_to_a_closed_port_is_an_error() {
         assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused);
     });
 }
+
+#[test]
+fn short_reads_and_writes_lose_no_data_nor_the_end_of_stream() {
+    // A read that returns fewer bytes than its buffer forgets the socket's
+    // readiness (netpoll/io.rs step 4) and waits for the next edge. The
+    // peer writes chunks of 1..=150 bytes at uneven pace, racing that; the
+    // server reads into 64 bytes (so some reads fill it, some do not) and
+    // echoes. Every byte must come back and the final short read must
+    // still see the end of stream.
+    const CHUNKS: usize = 3000;
+    within(Duration::from_secs(60), || {
+        let l = std::net::TcpListener::bind(local()).unwrap();
+        let addr = l.local_addr().unwrap();
+        let client = std::thread::spawn(move || {
+            let mut c = std::net::TcpStream::connect(addr).unwrap();
+            let mut r = c.try_clone().unwrap();
+            let reader = std::thread::spawn(move || {
+                let mut got = Vec::new();
+                r.read_to_end(&mut got).unwrap();
+                got
+            });
+            let mut sent = Vec::new();
+            for i in 0..CHUNKS {
+                let chunk = pattern(i, 1 + (i * 37) % 150);
+                c.write_all(&chunk).unwrap();
+                sent.extend_from_slice(&chunk);
+                if i % 7 == 0 {
+                    std::thread::sleep(Duration::from_micros(50));
+                }
+            }
+            c.shutdown(std::net::Shutdown::Write).unwrap();
+            (sent, reader.join().unwrap())
+        });
+        let (server, _) = l.accept().unwrap();
+        let echoed = rt(2).block_on_future(async move {
+            let s = aio::net::TcpStream::from_std(server).unwrap();
+            let mut buf = [0u8; 64];
+            let mut total = 0usize;
+            loop {
+                let n = s.read(&mut buf).await.unwrap();
+                if n == 0 {
+                    break;
+                }
+                s.write_all(&buf[..n]).await.unwrap();
+                total += n;
+            }
+            s.shutdown(std::net::Shutdown::Write).unwrap();
+            total
+        });
+        let (sent, got) = client.join().unwrap();
+        assert_eq!(echoed, sent.len());
+        assert!(got == sent, "the echo differs from what was sent");
+    });
+}

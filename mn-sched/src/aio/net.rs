@@ -185,16 +185,17 @@ impl TcpStream {
 
     /// Polls a read into `buf`.
     pub fn poll_read_buf(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        let len = buf.len();
         self.reg
             .state
-            .poll_io(cx, Direction::Read, || (&self.io).read(buf))
+            .poll_io_stream(cx, Direction::Read, len, || (&self.io).read(buf))
     }
 
     /// Polls a write of `buf`.
     pub fn poll_write_buf(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         self.reg
             .state
-            .poll_io(cx, Direction::Write, || (&self.io).write(buf))
+            .poll_io_stream(cx, Direction::Write, buf.len(), || (&self.io).write(buf))
     }
 
     /// Polls a vectored write.
@@ -203,9 +204,12 @@ impl TcpStream {
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
+        let len = bufs.iter().map(|b| b.len()).sum();
         self.reg
             .state
-            .poll_io(cx, Direction::Write, || (&self.io).write_vectored(bufs))
+            .poll_io_stream(cx, Direction::Write, len, || {
+                (&self.io).write_vectored(bufs)
+            })
     }
 
     /// Sets `TCP_NODELAY`.

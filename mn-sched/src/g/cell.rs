@@ -84,8 +84,10 @@ where
 
 /// The vtable of an async task's cell: the future `F` polled in place by
 /// `aio::cell::run`, with output `F::Output`.
+#[cfg(not(loom))]
 struct TaskVtableOf<F>(std::marker::PhantomData<F>);
 
+#[cfg(not(loom))]
 impl<F> TaskVtableOf<F>
 where
     F: std::future::Future + Send + 'static,
@@ -111,6 +113,7 @@ where
 
 /// Allocates an async task's G for the future `f` (kept in the cell and
 /// polled there), with the same two references as [`new_g`].
+#[cfg(not(loom))]
 pub(crate) fn new_task<F>(id: u64, shared: &Shared, f: F) -> NonNull<Header>
 where
     F: std::future::Future + Send + 'static,

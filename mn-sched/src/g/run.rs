@@ -244,6 +244,7 @@ pub(crate) fn park() {
 /// anything: aio/cell.rs calls this from its outermost frame, with every
 /// local dropped. Registered like any parked G, so shutdown wakes it (its
 /// fresh run then cancels it).
+#[cfg_attr(loom, allow(dead_code))]
 pub(crate) fn park_release() -> ! {
     let g = current_g().expect("park_release outside a G");
     // SAFETY: `g` is the running G: alive, and its runtime too (rule 4).
