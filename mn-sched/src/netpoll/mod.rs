@@ -171,11 +171,12 @@ impl Netpoll {
     }
 
     /// The sleeper `m` waits in epoll until I/O, `deadline`, or a wake-up
-    /// (B1–B2 of the module doc). It *waits* for the poll lock: only the
+    /// (B1–B2 of the module doc); returns the wakers of the Gs the events
+    /// ready, for the caller to wake once it knows whether it holds a P. It *waits* for the poll lock: only the
     /// sleeper blocks in epoll, so the holder is an M polling with timeout
     /// 0. (Falling back to the futex here lost wake-ups: the sleeper then
     /// slept with nobody in epoll.)
-    fn poll_blocking(&self, m: &M, deadline: Option<Instant>) {
+    fn poll_blocking(&self, m: &M, deadline: Option<Instant>) -> Vec<Waker> {
         let mut guard = self.poll.lock().unwrap_or_else(|e| e.into_inner());
         // B1.
         self.blocker.store(m.id + 1, Ordering::SeqCst);
@@ -183,7 +184,7 @@ impl Netpoll {
         fence(Ordering::SeqCst);
         if m.note.take_token() {
             self.blocker.store(0, Ordering::SeqCst);
-            return;
+            return Vec::new();
         }
         let timeout = deadline.map(|d| {
             // epoll counts whole milliseconds: round up, never early.
@@ -201,8 +202,7 @@ impl Netpoll {
         if r.is_ok() {
             self.dispatch(events, &mut wake);
         }
-        drop(guard);
-        wake.into_iter().for_each(Waker::wake);
+        wake
     }
 }
 
@@ -288,12 +288,16 @@ impl Shared {
     }
 
     /// The idle sleeper `m` waits for the earliest timer `deadline`: in
-    /// epoll once the runtime has a poller, else on its futex.
-    pub(crate) fn sleeper_wait(&self, m: &M, deadline: Option<Instant>) {
+    /// epoll once the runtime has a poller, else on its futex. Returns the
+    /// wakers of the Gs that I/O readied (not yet woken: handoff.rs `stopm`
+    /// first takes a P for them, as Go's findrunnable does after a blocking
+    /// netpoll).
+    pub(crate) fn sleeper_wait(&self, m: &M, deadline: Option<Instant>) -> Vec<Waker> {
         match self.netpoll.get() {
             Some(np) => np.poll_blocking(m, deadline),
             None => {
                 m.note.sleep(deadline);
+                Vec::new()
             }
         }
     }

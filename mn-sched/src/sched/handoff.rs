@@ -137,8 +137,15 @@ pub(crate) fn stopm(m: &Arc<M>) -> bool {
         // Ms than Ps are alive.
         let (idle_until, woken) = match shared.timers.become_sleeper(m, shared.netpoll_active()) {
             Some(deadline) => {
-                shared.sleeper_wait(m, deadline);
+                let ready = shared.sleeper_wait(m, deadline);
                 shared.timers.stop_sleeping(m);
+                if !ready.is_empty() {
+                    let got_p = take_p_for_ready(m);
+                    ready.into_iter().for_each(std::task::Waker::wake);
+                    if got_p {
+                        return true;
+                    }
+                }
                 (None, true)
             }
             None => {
@@ -177,6 +184,34 @@ pub(crate) fn stopm(m: &Arc<M>) -> bool {
         }
         // A spurious wake or a timer: stay queued and sleep again.
     }
+}
+
+/// The sleeper `m` woke from epoll with Gs to ready: like Go's
+/// findrunnable after a blocking netpoll, it takes a P first (the one
+/// handed to it meanwhile, else an idle one), so that their wakes put them
+/// on that P — runnext and ring, where `m` runs them at once — instead of
+/// the global queue, with another M woken to fetch them (a futex wake and
+/// a thread switch per burst of readiness). False if no P is free: the
+/// wakes then go through the global queue as from any thread.
+fn take_p_for_ready(m: &Arc<M>) -> bool {
+    let shared = &*m.shared;
+    let mut l = shared.lock();
+    if let Some((p, spinning)) = m.take_nextp() {
+        // Picked by a startm, which took us off the idle list.
+        drop(l);
+        adopt_p(m, p, spinning);
+        return true;
+    }
+    if shared.exiting.load(Ordering::SeqCst) {
+        return false;
+    }
+    let Some(p) = pidleget(shared, &mut l) else {
+        return false;
+    };
+    unqueue_idle(&mut l, m);
+    drop(l);
+    acquire_p(m, &shared.ps[p]);
+    true
 }
 
 /// `m` takes the P another M handed it; if that M counted it as a new
