@@ -153,7 +153,7 @@ impl Netpoll {
         let mut wake = Vec::new();
         self.dispatch(events, &mut wake);
         drop(guard);
-        wake.into_iter().for_each(Waker::wake);
+        crate::sched::ready::wake_to_back(wake);
     }
 
     /// sysmon: polls without waiting if nobody waits in epoll and the last

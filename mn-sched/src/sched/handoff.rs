@@ -141,7 +141,7 @@ pub(crate) fn stopm(m: &Arc<M>) -> bool {
                 shared.timers.stop_sleeping(m);
                 if !ready.is_empty() {
                     let got_p = take_p_for_ready(m);
-                    ready.into_iter().for_each(std::task::Waker::wake);
+                    super::ready::wake_to_back(ready);
                     if got_p {
                         return true;
                     }

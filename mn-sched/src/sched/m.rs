@@ -66,6 +66,9 @@ pub(crate) struct M {
     /// be queued by the G it handed over to once its context is saved (M
     /// thread).
     pending_yield: AtomicPtr<Header>,
+    /// While set, Gs this M readies go to the back of its P's ring, not to
+    /// `runnext` (a batch of I/O readiness: ready.rs `ready_to_back`).
+    to_back: AtomicBool,
     /// Leave the scheduler loop and end the thread (a G exited locked).
     exit_thread: AtomicBool,
     /// Issue 6 hook: the M left as idle too long (`Threads::try_retire`
@@ -113,6 +116,7 @@ impl M {
             note: Note::default(),
             locked_g: AtomicPtr::new(std::ptr::null_mut()),
             pending_yield: AtomicPtr::new(std::ptr::null_mut()),
+            to_back: AtomicBool::new(false),
             exit_thread: AtomicBool::new(false),
             retired: AtomicBool::new(false),
             syscall: AtomicU32::new(0),
@@ -275,6 +279,16 @@ impl M {
     /// The G locked to this M.
     pub(crate) fn locked_g(&self) -> Option<NonNull<Header>> {
         NonNull::new(self.locked_g.load(Ordering::Relaxed))
+    }
+
+    /// Whether Gs readied now go to the back of the ring (M thread).
+    pub(crate) fn to_back(&self) -> bool {
+        self.to_back.load(Ordering::Relaxed)
+    }
+
+    /// Sets [`to_back`](Self::to_back) (M thread).
+    pub(crate) fn set_to_back(&self, on: bool) {
+        self.to_back.store(on, Ordering::Relaxed);
     }
 
     /// Records the G a handoff yield left behind.

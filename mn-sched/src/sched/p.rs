@@ -208,6 +208,18 @@ impl<'a> Held<'a> {
         }
     }
 
+    /// Puts `g` at the back of the ring, or, if the ring is full, at the
+    /// back of the global queue: unlike [`push_back`](Self::push_back),
+    /// the Gs already queued keep their place ahead of it (a batch of I/O
+    /// readiness stays in order: ready.rs `wake_to_back`).
+    #[inline]
+    pub(crate) fn push_back_in_order(&self, g: NonNull<Header>, shared: &Shared) {
+        // SAFETY: we hold the P, so we are the ring's owner.
+        if !unsafe { self.p.runq.try_push_back(g) } {
+            shared.global_push(g);
+        }
+    }
+
     #[cold]
     fn push_back_overflowing(&self, g: NonNull<Header>, shared: &Shared) {
         let mut batch = super::global::GList::default();

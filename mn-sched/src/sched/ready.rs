@@ -30,11 +30,41 @@ fn ready(g: NonNull<Header>) {
     // SAFETY: we won the unpark CAS, so the G is alive and so is its
     // runtime (rule 4 of g/mod.rs).
     let shared = unsafe { g.as_ref().shared() };
-    if let Some(held) = local_held(shared) {
-        put_local(shared, &held, g);
+    if let Some((held, m)) = local_held_m(shared) {
+        if m.to_back() {
+            held.push_back_in_order(g, shared);
+            wakep(shared);
+        } else {
+            put_local(shared, &held, g);
+        }
     } else {
         shared.global_push(g);
         wakep(shared);
+    }
+}
+
+/// Wakes `wakers` (the Gs a poll of the network readied) so that, on this
+/// M's P, they queue at the back of its ring in order rather than each
+/// taking `runnext` (which would let the newest readiness overtake the Gs
+/// already queued: with 1,000 echo connections at one P, p99.9 was 166 ms
+/// against the single mode's 22 ms). Go queues netpoll's Gs the same way
+/// (`injectglist`).
+pub(crate) fn wake_to_back(wakers: Vec<std::task::Waker>) {
+    if wakers.is_empty() {
+        return;
+    }
+    let m = M::current();
+    // SAFETY: this thread's live M; no switch happens here (wakes only
+    // queue Gs).
+    let m = m.map(|m| unsafe { &*m.as_ptr() });
+    let prev = m.map(|m| {
+        let prev = m.to_back();
+        m.set_to_back(true);
+        prev
+    });
+    wakers.into_iter().for_each(std::task::Waker::wake);
+    if let (Some(m), Some(prev)) = (m, prev) {
+        m.set_to_back(prev);
     }
 }
 
@@ -51,6 +81,11 @@ fn put_local(shared: &Shared, held: &Held<'_>, g: NonNull<Header>) {
 /// one: one token for the whole runtime call (one CAS from user code).
 /// The token must be dropped before any switch (it is: callers only queue).
 fn local_held(shared: &Shared) -> Option<Held<'static>> {
+    local_held_m(shared).map(|(held, _)| held)
+}
+
+/// [`local_held`], with the M.
+fn local_held_m(shared: &Shared) -> Option<(Held<'static>, &'static M)> {
     let m = M::current()?;
     // SAFETY: this thread's live M, alive as long as its thread; the token
     // is used without a switch and dropped within the caller.
@@ -58,7 +93,7 @@ fn local_held(shared: &Shared) -> Option<Held<'static>> {
     if !std::ptr::eq(&*m.shared, shared) {
         return None;
     }
-    m.held()
+    Some((m.held()?, m))
 }
 
 /// Spawns a G running `f` on `shared`'s runtime.
