@@ -1,6 +1,7 @@
 //! Issue 7: the task dump of blocking-style Gs (`go`): each parked G is
-//! listed with the reason its wait recorded (`park::note_wait`), and the G
-//! calling `dump()` is listed as running on its M.
+//! listed with the reason its wait recorded (`park::note_wait`) and how
+//! long it has waited, and the G calling `dump()` is listed as running on
+//! its M.
 
 mod util;
 
@@ -31,6 +32,14 @@ fn dump_shows_why_blocking_gs_wait() {
         assert!(waiting(WaitReason::ChanReceive), "{reasons:?}");
         assert!(waiting(WaitReason::ChanSend), "{reasons:?}");
         assert!(waiting(WaitReason::Sleep), "{reasons:?}");
+        // How long each has waited (sysmon's coarse clock): all parked
+        // about 50 ms ago; generous bounds for a loaded machine.
+        for t in tasks.iter().filter(|t| t.id != me) {
+            if let TaskState::Waiting(_) = t.state {
+                let ms = t.waiting_ms.expect("a waiting task has a waiting time");
+                assert!((20..10_000).contains(&ms), "{t:?}");
+            }
+        }
         let mine = tasks
             .iter()
             .find(|t| t.id == me)
@@ -39,7 +48,8 @@ fn dump_shows_why_blocking_gs_wait() {
         assert!(mine.place.starts_with('M'), "{mine:?}");
         let text = mn_sched::dump();
         assert!(text.contains("mode=mn"), "{text}");
-        assert!(text.contains("[chan receive]"), "{text}");
+        assert!(text.contains("[chan receive, "), "{text}");
+        assert!(text.contains(" ms] on M-1:"), "{text}");
         tx.send(7).unwrap();
         assert_eq!(receiver.join().unwrap(), Some(7));
         drop(full_rx);

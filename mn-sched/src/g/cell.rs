@@ -26,7 +26,7 @@ use std::alloc::Layout;
 use std::cell::UnsafeCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicUsize};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU8, AtomicUsize};
 
 use super::alloc::{alloc_cell, free_cell};
 use super::state::State;
@@ -138,6 +138,7 @@ fn alloc_g<F, T>(id: u64, shared: &Shared, vtable: &'static Vtable, f: F) -> Non
             preempt: AtomicBool::new(false),
             cancel: AtomicBool::new(false),
             wait_reason: AtomicU8::new(0),
+            parked_ms: AtomicU32::new(0),
             site: AtomicPtr::new(std::ptr::null_mut()),
             flow: std::sync::atomic::AtomicU64::new(0),
             link: UnsafeCell::new(None),

@@ -34,7 +34,7 @@ pub(crate) mod waker;
 
 use std::cell::UnsafeCell;
 use std::ptr::NonNull;
-use std::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicU32, AtomicU8, AtomicUsize, Ordering};
 
 use crate::join::JoinState;
 use crate::sched::m::M;
@@ -72,6 +72,9 @@ pub(crate) struct Header {
     /// Issue 5 (aio/task.rs): why the async task last returned Pending (a
     /// `loop_core::trace::WaitReason` as u8), for task dumps.
     pub(crate) wait_reason: AtomicU8,
+    /// Issue 7: sysmon's coarse clock (ms) when the G last parked, for the
+    /// dump's waiting times; written by its M before the park is published.
+    pub(crate) parked_ms: AtomicU32,
     /// Issue 7: where the task was spawned (null: not recorded), set by
     /// `aio::task::spawn` after the G is made, read by the dump.
     pub(crate) site: AtomicPtr<std::panic::Location<'static>>,

@@ -11,7 +11,8 @@
 //!
 //! What the dump lists: every G that is running now (on its M), and every
 //! G that has parked at least once and is not dead (waiting, with the
-//! reason its async body stored, or runnable). A G that never parked and
+//! reason its async body stored and how long ago it parked — sysmon's
+//! coarse clock, stamped by the M at the park — or runnable). A G that never parked and
 //! is queued, not running, is not listed (nothing enumerates run queues
 //! without stopping the Ps); the header gives the live count. Spawn sites
 //! are recorded by `aio::task::spawn` (`Header::site`); Gs made by `go`
@@ -126,19 +127,22 @@ pub(crate) fn tasks(shared: &Shared) -> Vec<TaskInfo> {
     };
     let site = unknown_site();
     let mut out: Vec<TaskInfo> = shared.main.info().into_iter().collect();
-    for (id, status, reason, at) in shared.registry.snapshot() {
-        let m = on_m(id);
-        let state = match (status, m) {
+    let now = super::sysmon::now_ms();
+    for g in shared.registry.snapshot() {
+        let m = on_m(g.id);
+        let state = match (g.status, m) {
             (_, Some(_)) => TaskState::Running,
-            (WAITING, None) => TaskState::Waiting(WaitReason::from_u8(reason)),
+            (WAITING, None) => TaskState::Waiting(WaitReason::from_u8(g.reason)),
             (RUNNABLE | RUNNING, None) => TaskState::Runnable,
             _ => continue,
         };
+        let waiting = matches!(state, TaskState::Waiting(_));
         out.push(TaskInfo {
-            id,
-            spawned_at: site_of(at),
+            id: g.id,
+            spawned_at: site_of(g.site),
             state,
-            waiting_ms: None,
+            // The coarse clock lags by up to a tick: never "in the future".
+            waiting_ms: waiting.then(|| u64::from(now.wrapping_sub(g.parked_ms).min(1 << 31))),
             place: m.map_or_else(|| "M-1".to_string(), |m| format!("M{m}")),
         });
     }

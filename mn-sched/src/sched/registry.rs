@@ -14,6 +14,20 @@ use std::sync::Mutex;
 use crate::g::state::WAITING;
 use crate::g::{GRef, Header};
 
+/// One G as the dump sees it (`Registry::snapshot`).
+#[cfg_attr(loom, allow(dead_code))]
+pub(crate) struct Listed {
+    pub(crate) id: u64,
+    /// Its status word's status (g/state.rs).
+    pub(crate) status: u32,
+    /// Its last wait reason (a `WaitReason` as u8).
+    pub(crate) reason: u8,
+    /// Where it was spawned (null: not recorded).
+    pub(crate) site: *mut std::panic::Location<'static>,
+    /// sysmon's coarse clock when it last parked.
+    pub(crate) parked_ms: u32,
+}
+
 /// An intrusive doubly linked list of Gs under a lock.
 #[derive(Default)]
 pub(crate) struct Registry {
@@ -88,11 +102,10 @@ impl Registry {
         out
     }
 
-    /// Issue 7 (task dump): id, status, wait reason and spawn site of every listed G
-    /// that is not dead, read under the lock (no reference taken).
-    #[allow(clippy::type_complexity)]
+    /// Issue 7 (task dump): what the dump shows of every listed G that is
+    /// not dead, read under the lock (no reference taken).
     #[cfg_attr(loom, allow(dead_code))]
-    pub(crate) fn snapshot(&self) -> Vec<(u64, u32, u8, *mut std::panic::Location<'static>)> {
+    pub(crate) fn snapshot(&self) -> Vec<Listed> {
         let head = self.lock();
         let mut out = Vec::new();
         let mut cur = *head;
@@ -101,12 +114,14 @@ impl Registry {
             let h = unsafe { g.as_ref() };
             let status = h.state.status();
             if status != crate::g::state::DEAD {
-                out.push((
-                    h.id,
+                use std::sync::atomic::Ordering::Relaxed;
+                out.push(Listed {
+                    id: h.id,
                     status,
-                    h.wait_reason.load(std::sync::atomic::Ordering::Relaxed),
-                    h.site.load(std::sync::atomic::Ordering::Relaxed),
-                ));
+                    reason: h.wait_reason.load(Relaxed),
+                    site: h.site.load(Relaxed),
+                    parked_ms: h.parked_ms.load(Relaxed),
+                });
             }
             // SAFETY: as above.
             cur = unsafe { (*h.reg.get()).next };

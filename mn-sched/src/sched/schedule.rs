@@ -95,6 +95,9 @@ fn execute(m: &M, mut g: NonNull<Header>) {
         let h = unsafe { g.as_ref() };
         // Issue 7: the run's slice, before a park is published.
         super::trace::run_end(m, h, t0, matches!(req, Request::Park | Request::Release));
+        if matches!(req, Request::Park) {
+            stamp_park(m, h);
+        }
         match req {
             Request::Park if h.state.commit_park() => {
                 // issue 5: Stats::parks
@@ -120,6 +123,14 @@ fn execute(m: &M, mut g: NonNull<Header>) {
     }
 }
 
+/// Issue 7: when the G parks, for the dump (before the park is published:
+/// after it, the G may already run elsewhere).
+#[inline]
+fn stamp_park(m: &M, h: &Header) {
+    h.parked_ms
+        .store(m.shared.sysmon.coarse_ms(), Ordering::Relaxed);
+}
+
 /// An async task between polls parks without its stack (aio/cell.rs): the
 /// stack goes back to the P's cache before the park is published (a waker
 /// may run the G on another M the moment it is). True if parked; false if
@@ -135,6 +146,7 @@ fn release_stack(m: &M, g: NonNull<Header>) -> bool {
     let stack = ctx.stack.take().expect("a released G had a stack");
     let low_sp = std::mem::take(&mut ctx.low_sp);
     ctx.sp = 0;
+    stamp_park(m, h);
     if h.state.commit_park() {
         let held = m.held().expect("park without a P");
         held.with_local(|l| shared.stacks.put(Some(&mut l.stacks), stack, low_sp));

@@ -10,7 +10,7 @@
 //! `acquire_p`). It holds only a weak reference to the runtime between
 //! ticks; shutdown stops and joins it.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
@@ -84,11 +84,23 @@ pub(crate) struct Sysmon {
     waiters: Mutex<std::collections::VecDeque<usize>>,
     /// `waiters.len()`, readable without the lock.
     pub(crate) waiting: AtomicUsize,
+    /// Issue 7: a coarse clock (ms since the process epoch, wrapping),
+    /// moved on by sysmon each time it looks and by the M that wakes it
+    /// from its deep sleep, so it is at most a tick (1 ms) old whenever a
+    /// P runs. A park stamps it into the G (`Header::parked_ms`) for the
+    /// dump's waiting times: a relaxed load, no clock read per park.
+    coarse_ms: AtomicU32,
 }
 
 /// Nanoseconds since a process-wide epoch (for `P::run_start`).
 pub(crate) fn now_ns() -> u64 {
     ns_of(Instant::now())
+}
+
+/// Milliseconds since the process-wide epoch, wrapping (the coarse clock's
+/// unit; compare with `wrapping_sub`).
+pub(crate) fn now_ms() -> u32 {
+    (now_ns() / 1_000_000) as u32
 }
 
 fn ns_of(t: Instant) -> u64 {
@@ -114,8 +126,20 @@ impl Sysmon {
     #[inline]
     pub(crate) fn wake_if_sleeping(&self) {
         if self.wake.sleeping.load(Ordering::SeqCst) {
+            self.tick_clock();
             self.wake.note.wake();
         }
+    }
+
+    /// The coarse clock (see `coarse_ms`).
+    #[inline]
+    pub(crate) fn coarse_ms(&self) -> u32 {
+        self.coarse_ms.load(Ordering::Relaxed)
+    }
+
+    /// Moves the coarse clock to now.
+    fn tick_clock(&self) {
+        self.coarse_ms.store(now_ms(), Ordering::Relaxed);
     }
 
     /// The queue of Ms waiting for a P.
@@ -277,6 +301,7 @@ fn run(weak: &Weak<Shared>, wake: &Wake) {
         if shared.exiting.load(Ordering::SeqCst) {
             return;
         }
+        shared.sysmon.tick_clock();
         watch.tick(&shared);
         if seen.len() != shared.nprocs() {
             seen = vec![Seen::default(); shared.nprocs()];
