@@ -8,7 +8,8 @@
 //!   syscall slice, a retake or handoff, wake arrows that pair up.
 //! * `dump`: `switchyard::dump()` and SIGQUIT list tasks parked on a channel
 //!   receive and a sleep with their reasons; the program goes on.
-//! * `sigusr2`: SIGUSR2 writes the trace file of a running program.
+//! * `sigusr2`: SIGUSR2 writes the trace file of a running program, with
+//!   the runs of Gs on Ms that never went idle (their batches collected).
 //!
 //! `harness = false` (like `processes.rs`): the children are this binary.
 
@@ -29,6 +30,7 @@ fn main() {
         match args[2].as_str() {
             "parked" => child_parked(),
             "work" => child_work(),
+            "busy" => child_busy(),
             other => panic!("unknown child {other}"),
         }
         return;
@@ -70,6 +72,30 @@ fn child_parked() {
         std::io::stdout().flush().unwrap();
         switchyard::time::sleep(Duration::from_secs(60)).await;
         drop(tx);
+    })
+}
+
+/// Two tasks that yield to each other forever: both Ps stay busy, so no M
+/// goes idle (and hands its trace batch over by itself).
+fn child_busy() {
+    switchyard::run(async {
+        for _ in 0..2 {
+            drop(switchyard::spawn(async {
+                loop {
+                    // 1 ms of work per run: fewer runs by the signal than an
+                    // M batches (1,024 events) before handing them over.
+                    let t = Instant::now();
+                    while t.elapsed() < Duration::from_millis(1) {
+                        std::hint::spin_loop();
+                    }
+                    switchyard::yield_now().await;
+                }
+            }));
+        }
+        switchyard::time::sleep(Duration::from_millis(200)).await;
+        println!("ready");
+        std::io::stdout().flush().unwrap();
+        switchyard::time::sleep(Duration::from_secs(60)).await;
     })
 }
 
@@ -337,4 +363,34 @@ fn sigusr2_writes_the_trace() {
         "{json}"
     );
     assert!(p.child.try_wait().unwrap().is_none(), "the program goes on");
+    drop(p);
+
+    // Ms that never went idle: their batches are collected before writing.
+    let mut cmd = child("busy");
+    cmd.env("RUNTIME_TRACE", &path);
+    let mut p = Proc::spawn(cmd);
+    p.wait_line("ready");
+    p.signal("USR2");
+    let start = Instant::now();
+    let json: serde_json::Value = loop {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "no trace after SIGUSR2"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+        // (The file may be seen half written: parse until it is whole.)
+        if let Ok(text) = std::fs::read_to_string(&path) {
+            if let Ok(v) = serde_json::from_str(&text) {
+                break v;
+            }
+        }
+    };
+    let _ = std::fs::remove_file(&path);
+    let runs = json["traceEvents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["ph"] == "X" && e["name"].as_str().unwrap().starts_with("task "))
+        .count();
+    assert!(runs >= 50, "{runs} task runs in the trace of two busy Ms");
 }

@@ -333,7 +333,8 @@ impl Watch {
         }
         if let (Some(q), Some(t)) = (&self.usr2, &shared.trace) {
             if matches!(q.take(), Ok(true)) {
-                t.write(); // batches still held by running Ms are missing
+                t.collect_batches(shared);
+                t.write();
             }
         }
     }
