@@ -106,7 +106,9 @@ pub struct Stats {
     pub steals: u64,
     /// Parks committed (a G went WAITING; cancelled parks not counted).
     pub parks: u64,
-    /// Stacks held by Gs that have started and not yet exited.
+    /// Stacks held by Gs: taken at a G's first run (or at its spawn, with
+    /// mprotect guards), given back at its exit — and, for an async task,
+    /// each time it waits (it takes one again when woken).
     pub stacks_in_use: u64,
     /// OS threads (Ms) the runtime made that are alive (same as `threads`).
     pub ms: usize,
@@ -355,7 +357,9 @@ fn stats(shared: &Shared) -> Stats {
         // Returns read first: a stack counted back was counted given.
         stacks_in_use: {
             let back = sum(|p| &p.counts.stacks_back);
-            sum(|p| &p.counts.stacks_given).saturating_sub(back)
+            let given = sum(|p| &p.counts.stacks_given)
+                + shared.external.stacks_given.load(Ordering::Relaxed);
+            given.saturating_sub(back)
         },
         ms: shared.threads.alive(),
         ms_created: shared.threads.created(),

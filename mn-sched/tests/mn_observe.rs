@@ -57,3 +57,18 @@ fn dump_shows_why_blocking_gs_wait() {
         sleeper.join().unwrap();
     });
 }
+
+#[test]
+fn dump_counts_gs_queued_that_never_parked() {
+    run(1, || {
+        // One P, busy with us: the five Gs wait in its run queue, never run.
+        // SAFETY: the Gs hold nothing.
+        let hs: Vec<_> = (0..5).map(|_| unsafe { go(|| ()) }).collect();
+        let text = mn_sched::dump();
+        assert!(
+            text.contains("6 live, 5 queued and never parked (not listed)"),
+            "{text}"
+        );
+        hs.into_iter().for_each(|h| h.join().unwrap());
+    });
+}

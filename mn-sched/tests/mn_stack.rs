@@ -139,6 +139,13 @@ fn mprotect_budget_exhausted_is_a_clear_spawn_error() {
                 assert!(hs.len() < 1000, "the budget was not enforced");
             };
             let n = hs.len();
+            // None has run yet (one P, busy with us): their stacks, taken
+            // at spawn, are counted in use all the same.
+            let in_use = mn_sched::Handle::current().unwrap().stats().stacks_in_use;
+            assert!(
+                in_use > n as u64,
+                "{in_use} stacks in use for {n} Gs and main"
+            );
             drop(tx);
             hs.into_iter().for_each(|h| assert!(h.join().unwrap()));
             (n, err)

@@ -130,6 +130,8 @@ pub(crate) struct ExternalCounts {
     pub(crate) spawned: AtomicU64,
     /// Attempts refused because shutdown had begun.
     pub(crate) refused: AtomicU64,
+    /// Stacks taken at spawn (mprotect guards: eager) by these spawns.
+    pub(crate) stacks_given: AtomicU64,
 }
 
 /// What the sched lock protects.

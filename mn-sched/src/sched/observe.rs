@@ -12,9 +12,10 @@
 //! What the dump lists: every G that is running now (on its M), and every
 //! G that has parked at least once and is not dead (waiting, with the
 //! reason its async body stored and how long ago it parked — sysmon's
-//! coarse clock, stamped by the M at the park — or runnable). A G that never parked and
-//! is queued, not running, is not listed (nothing enumerates run queues
-//! without stopping the Ps); the header gives the live count. Spawn sites
+//! coarse clock, stamped by the M at the park — or runnable). A G that
+//! never parked and is queued, not running, is not listed (nothing
+//! enumerates run queues without stopping the Ps); the header counts them
+//! (live minus listed). Spawn sites
 //! are recorded by `aio::task::spawn` (`Header::site`); Gs made by `go`
 //! and running Gs that never parked show `spawned at <unknown>:0`. The
 //! future inside `block_on_future` is task 0 (main).
@@ -166,9 +167,13 @@ pub(crate) fn tasks(shared: &Shared) -> Vec<TaskInfo> {
 /// The Go-style dump of `shared`'s tasks.
 pub(crate) fn dump(shared: &Shared, why: &str) -> String {
     let tasks = tasks(shared);
+    let live = shared.live_gs();
+    let listed = tasks.iter().filter(|t| t.id != 0).count() as u64;
+    // Gs spawned and queued that never ran or parked are in run queues,
+    // which cannot be walked without stopping the Ps: counted, not listed.
     let header = format!(
-        "switchyard: task dump ({why}), mode=mn, {} live (Gs queued without ever parking are not listed)",
-        shared.live_gs()
+        "switchyard: task dump ({why}), mode=mn, {live} live, {} queued and never parked (not listed)",
+        live.saturating_sub(listed)
     );
     let site = unknown_site();
     let from = format!("{}:{}", site.file(), site.line());

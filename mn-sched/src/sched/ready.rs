@@ -129,6 +129,7 @@ fn spawn_local(
     if shared.stacks.eager() {
         let stack = held.with_local(|l| shared.stacks.get(Some(&mut l.stacks)));
         take_stack_or_free(g, stack)?;
+        held.count(|c| &c.stacks_given); // Stats::stacks_in_use
     }
     held.count_spawn();
     put_local(shared, held, g);
@@ -157,6 +158,7 @@ fn spawn_external(
         if let Err(e) = take_stack_or_free(g, shared.stacks.get(None)) {
             return refuse(e);
         }
+        shared.external.stacks_given.fetch_add(1, Relaxed); // Stats::stacks_in_use
     }
     shared.global_push(g);
     wakep(shared);

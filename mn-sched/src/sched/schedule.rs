@@ -155,9 +155,6 @@ fn release_stack(m: &M, g: NonNull<Header>) -> bool {
         return true;
     }
     ctx.stack = Some(stack);
-    m.held()
-        .expect("park without a P")
-        .count(|c| &c.stacks_back);
     // Its own stack is in `ctx.stack`, so this lays out the entry and
     // cannot fail.
     let restarted = give_stack(m, g);
@@ -176,9 +173,13 @@ fn give_stack(m: &M, g: NonNull<Header>) -> bool {
         return true;
     }
     let held = m.held().expect("execute without a P");
+    // Counted when it leaves the pool: a stack taken at spawn (eager) or
+    // kept across a cancelled release was counted already.
     let stack = match ctx.stack.take() {
         Some(s) => Ok(s),
-        None => held.with_local(|l| shared.stacks.get(Some(&mut l.stacks))),
+        None => held
+            .with_local(|l| shared.stacks.get(Some(&mut l.stacks)))
+            .inspect(|_| held.count(|c| &c.stacks_given)), // Stats::stacks_in_use
     };
     match stack {
         Ok(stack) => {
@@ -187,7 +188,6 @@ fn give_stack(m: &M, g: NonNull<Header>) -> bool {
             // the stack stays with the G until its exit.
             ctx.sp = unsafe { arch::init_stack(stack.top(), g_entry) };
             ctx.stack = Some(stack);
-            held.count(|c| &c.stacks_given); // issue 5: Stats::stacks_in_use
             true
         }
         Err(e) => {
