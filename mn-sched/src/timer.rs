@@ -97,6 +97,11 @@ pub(crate) struct Timers {
     sleeper: Mutex<Option<Arc<M>>>,
     /// An idle M was woken to become the sleeper and has not yet.
     sleeper_wanted: AtomicBool,
+    /// A coarse "now" tick, moved on by sysmon each time it looks (at
+    /// most every 1 ms while a P runs) and by the M that wakes it: lets
+    /// every schedule ask "is a timer due?" without reading the clock
+    /// ([`due_coarse`](Self::due_coarse)).
+    coarse_now: AtomicU64,
     epoch: Instant,
 }
 
@@ -115,6 +120,7 @@ impl Timers {
             sleeping_until: AtomicU64::new(NONE),
             sleeper: Mutex::new(None),
             sleeper_wanted: AtomicBool::new(false),
+            coarse_now: AtomicU64::new(0),
             epoch: Instant::now(),
         }
     }
@@ -277,6 +283,20 @@ impl Timers {
             .map(|s| s.next.load(Ordering::SeqCst))
             .min()
             .unwrap_or(NONE)
+    }
+
+    /// Moves the coarse tick to now (sysmon; the M waking sysmon).
+    pub(crate) fn tick_coarse(&self) {
+        self.coarse_now.store(self.now_tick(), Ordering::Relaxed);
+    }
+
+    /// Whether some timer was due at the coarse tick: `procs` + 1 loads,
+    /// no clock read, so the scheduler asks at every schedule (a task that
+    /// yields every millisecond, alone on its P, kept timers waiting up to
+    /// 61 schedules: the tight_loop demo's printer slipped 63 ms).
+    #[inline]
+    pub(crate) fn due_coarse(&self) -> bool {
+        self.earliest() <= self.coarse_now.load(Ordering::Relaxed)
     }
 
     /// Whether some timer is due now.

@@ -253,3 +253,39 @@ fn blocked_poller_is_woken_by_a_spawn_from_another_thread() {
         "spawn did not break epoll: {lat:?}"
     );
 }
+
+#[test]
+fn timers_fire_beside_a_g_that_yields_every_millisecond() {
+    // One P: a G computes 1 ms at a time and yields; alone in the run
+    // queue, it is picked again at once. A sleeper beside it must still
+    // wake on time: due timers are checked at every schedule (by sysmon's
+    // coarse clock), not only every 61st (~61 ms here, before).
+    run(1, || {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let s = stop.clone();
+        // SAFETY: nothing held across parks.
+        let spinner = unsafe {
+            go(move || {
+                while !s.load(Ordering::Relaxed) {
+                    let t = Instant::now();
+                    while t.elapsed() < Duration::from_millis(1) {
+                        std::hint::spin_loop();
+                    }
+                    mn_sched::yield_now();
+                }
+            })
+        };
+        let mut worst = Duration::ZERO;
+        for _ in 0..20 {
+            let t = Instant::now();
+            mn_sched::sleep(Duration::from_millis(10));
+            worst = worst.max(t.elapsed().saturating_sub(Duration::from_millis(10)));
+        }
+        stop.store(true, Ordering::Relaxed);
+        spinner.join().unwrap();
+        assert!(
+            worst < Duration::from_millis(30),
+            "a sleep woke {worst:?} late"
+        );
+    });
+}

@@ -68,6 +68,11 @@ fn look_locally(m: &M) -> Option<NonNull<Header>> {
     let shared = &*m.shared;
     let held = m.held().expect("find_runnable without a P");
     let global = || shared.global_len.load(Ordering::Relaxed) > 0;
+    // Timers due by sysmon's coarse clock, at every schedule (Go checks
+    // its P's timers in every findrunnable).
+    if shared.timers.due_coarse() {
+        shared.timers.fire_due();
+    }
     if held.p().tick.load(Ordering::Relaxed) % GLOBAL_CHECK_TICKS == 0 {
         // Timers too, or two Gs yielding to each other on the only P would
         // keep every sleeper waiting.

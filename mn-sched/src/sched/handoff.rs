@@ -24,7 +24,9 @@ pub(crate) fn acquire_p(m: &M, p: &P) {
     debug_assert_eq!(prev, 0, "P {} acquired while held", p.id);
     m.set_p(Some(p));
     // Issue 6 hook: a P starts running Gs; wake sysmon from its deep sleep.
-    m.shared.sysmon.wake_if_sleeping();
+    if m.shared.sysmon.wake_if_sleeping() {
+        m.shared.timers.tick_coarse();
+    }
 }
 
 /// Unbinds `m`'s P, if any, and returns its index.

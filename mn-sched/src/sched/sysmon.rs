@@ -121,14 +121,17 @@ impl Sysmon {
         self.wake.sleeping.load(Ordering::Relaxed)
     }
 
-    /// Wakes sysmon if it sleeps deeply (every P was idle). One relaxed load
-    /// when it does not.
+    /// Wakes sysmon if it sleeps deeply (every P was idle); true if it
+    /// did (the caller then moves the runtime's coarse clocks on). One
+    /// load when it does not.
     #[inline]
-    pub(crate) fn wake_if_sleeping(&self) {
+    pub(crate) fn wake_if_sleeping(&self) -> bool {
         if self.wake.sleeping.load(Ordering::SeqCst) {
             self.tick_clock();
             self.wake.note.wake();
+            return true;
         }
+        false
     }
 
     /// The coarse clock (see `coarse_ms`).
@@ -302,6 +305,7 @@ fn run(weak: &Weak<Shared>, wake: &Wake) {
             return;
         }
         shared.sysmon.tick_clock();
+        shared.timers.tick_coarse();
         watch.tick(&shared);
         if seen.len() != shared.nprocs() {
             seen = vec![Seen::default(); shared.nprocs()];
