@@ -305,6 +305,7 @@ fn run_experiment(run: &mut Run, e: &Exp, col: Col) {
         args.push(csv.display().to_string());
     }
     let cmd = match col {
+        Col::Single if e.mn_only => None,
         Col::Single | Col::Mn => {
             let mut c = Command::new(run.bins.join(e.example));
             c.args(&args).env("RUNTIME_MODE", col.file());
@@ -322,6 +323,7 @@ fn run_experiment(run: &mut Run, e: &Exp, col: Col) {
     };
     let Some(cmd) = cmd else {
         let why = match (&run.go, e.go) {
+            _ if col == Col::Single => "mn only".to_string(),
             (_, false) => "no Go version".to_string(),
             (GoDemos::Missing(why), _) => why.clone(),
             (GoDemos::Built(_), true) => unreachable!("a built Go run has a command"),

@@ -49,6 +49,8 @@ pub struct Exp {
     /// For an OS-thread variant: the experiment whose single-mode figures
     /// its ratio column divides by (threads ÷ tasks).
     pub ratio_to: Option<&'static str>,
+    /// Only mn has it (blocking-style Gs): the single column says so.
+    pub mn_only: bool,
 }
 
 impl Fig {
@@ -91,6 +93,7 @@ pub fn experiments(quick: bool) -> Vec<Exp> {
             csv_flag: None,
             figs: vec![fig("ns_per_task", "ns per task spawned", Lower)],
             ratio_to: None,
+            mn_only: false,
         },
         Exp {
             id: "spawn_cost_threads",
@@ -104,6 +107,7 @@ pub fn experiments(quick: bool) -> Vec<Exp> {
             csv_flag: None,
             figs: vec![fig("ns_per_task", "ns per OS thread spawned", Lower)],
             ratio_to: Some("spawn_cost"),
+            mn_only: false,
         },
         Exp {
             id: "million_sleepers",
@@ -119,6 +123,7 @@ pub fn experiments(quick: bool) -> Vec<Exp> {
                 fig("peak_threads", "OS threads", Lower),
             ],
             ratio_to: None,
+            mn_only: false,
         },
         Exp {
             id: "million_sleepers_threads",
@@ -135,6 +140,27 @@ pub fn experiments(quick: bool) -> Vec<Exp> {
                 fig("bytes_per_task", "bytes per OS thread", Lower),
             ],
             ratio_to: Some("million_sleepers"),
+            mn_only: false,
+        },
+        Exp {
+            id: "million_sleepers_go",
+            label: "million_sleepers --style go",
+            example: "million_sleepers",
+            // Blocking-style Gs (`mn::go` + `mn::sleep`): each keeps its
+            // stack while it sleeps, as a goroutine does; mn's async tasks
+            // (the row above) give theirs back.
+            args: q(
+                "--style go --n 100000 --sleep 200ms",
+                "--style go --n 1000000 --sleep 1s",
+            ),
+            go: true,
+            csv_flag: None,
+            figs: vec![
+                fig("wall_ms", "wall ms", Lower),
+                fig("bytes_per_task", "bytes per live task", Lower),
+            ],
+            ratio_to: None,
+            mn_only: true,
         },
         Exp {
             id: "ping_pong",
@@ -145,6 +171,7 @@ pub fn experiments(quick: bool) -> Vec<Exp> {
             csv_flag: None,
             figs: vec![fig("ns_per_round_trip", "ns per round trip", Lower)],
             ratio_to: None,
+            mn_only: false,
         },
         Exp {
             id: "syscall_storm",
@@ -159,6 +186,7 @@ pub fn experiments(quick: bool) -> Vec<Exp> {
                 fig("peak_threads", "OS threads", Neither),
             ],
             ratio_to: None,
+            mn_only: false,
         },
         Exp {
             id: "syscall_storm_cap",
@@ -175,6 +203,7 @@ pub fn experiments(quick: bool) -> Vec<Exp> {
                 fig("peak_threads", "OS threads", Neither),
             ],
             ratio_to: None,
+            mn_only: false,
         },
         Exp {
             id: "sleepers_threads",
@@ -188,6 +217,7 @@ pub fn experiments(quick: bool) -> Vec<Exp> {
             csv_flag: None,
             figs: vec![fig("threads_asleep", "OS threads while asleep", Lower)],
             ratio_to: None,
+            mn_only: false,
         },
         Exp {
             id: "cpu_scaling",
@@ -205,6 +235,7 @@ pub fn experiments(quick: bool) -> Vec<Exp> {
                 fig("max_share_p1", "largest task's share, 1 P", Neither),
             ],
             ratio_to: None,
+            mn_only: false,
         },
         Exp {
             id: "netpoll_vs_blocking",
@@ -222,6 +253,7 @@ pub fn experiments(quick: bool) -> Vec<Exp> {
                 fig("file_ms", "file phase ms", Lower),
             ],
             ratio_to: None,
+            mn_only: false,
         },
         Exp {
             id: "ffi_storm",
@@ -235,6 +267,7 @@ pub fn experiments(quick: bool) -> Vec<Exp> {
                 fig("peak_threads", "OS threads", Neither),
             ],
             ratio_to: None,
+            mn_only: false,
         },
         Exp {
             id: "ffi_storm_limit",
@@ -251,6 +284,7 @@ pub fn experiments(quick: bool) -> Vec<Exp> {
                 fig("peak_threads", "OS threads", Neither),
             ],
             ratio_to: None,
+            mn_only: false,
         },
         Exp {
             id: "lock_thread",
@@ -264,6 +298,7 @@ pub fn experiments(quick: bool) -> Vec<Exp> {
                 fig("other_tids", "threads the others ran on", Neither),
             ],
             ratio_to: None,
+            mn_only: false,
         },
         Exp {
             id: "tight_loop",
@@ -277,6 +312,7 @@ pub fn experiments(quick: bool) -> Vec<Exp> {
                 fig("p50_gap_ms", "printer's median gap ms", Lower),
             ],
             ratio_to: None,
+            mn_only: false,
         },
         Exp {
             id: "tight_loop_preempt",
@@ -290,6 +326,7 @@ pub fn experiments(quick: bool) -> Vec<Exp> {
             csv_flag: Some("--gaps"),
             figs: vec![fig("max_gap_ms", "printer's largest gap ms", Lower)],
             ratio_to: None,
+            mn_only: false,
         },
     ]
 }

@@ -77,6 +77,7 @@ pub fn table(rows: &[Row], results: &Results) -> Vec<[String; 6]> {
                 ) {
                     (Some(s), Some(m), _) if s > 0.0 => format!("mn/single {}", times(m / s)),
                     (Some(s), None, Some(g)) if s > 0.0 => format!("Go/single {}", times(g / s)),
+                    (None, Some(m), Some(g)) if g > 0.0 => format!("mn/Go {}", times(m / g)),
                     _ => "—".into(),
                 },
             };
