@@ -137,7 +137,8 @@ pub(crate) fn tasks(shared: &Shared) -> Vec<TaskInfo> {
             (RUNNABLE | RUNNING, None) => TaskState::Runnable,
             _ => continue,
         };
-        let waiting = matches!(state, TaskState::Waiting(_));
+        // (0: no coarse clock — sysmon could not start — so no waiting time.)
+        let waiting = matches!(state, TaskState::Waiting(_)) && g.parked_ms != 0;
         out.push(TaskInfo {
             id: g.id,
             spawned_at: site_of(g.site),
