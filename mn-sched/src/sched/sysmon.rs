@@ -97,10 +97,11 @@ pub(crate) fn now_ns() -> u64 {
     ns_of(Instant::now())
 }
 
-/// Milliseconds since the process-wide epoch, wrapping (the coarse clock's
-/// unit; compare with `wrapping_sub`).
+/// Milliseconds since the process-wide epoch, plus one, wrapping (the
+/// coarse clock's unit; compare with `wrapping_sub`). Never 0, which the
+/// stamps read as "no clock" (sysmon not started).
 pub(crate) fn now_ms() -> u32 {
-    (now_ns() / 1_000_000) as u32
+    ((now_ns() / 1_000_000) as u32).wrapping_add(1).max(1)
 }
 
 fn ns_of(t: Instant) -> u64 {
