@@ -513,3 +513,61 @@ fn short_reads_and_writes_lose_no_data_nor_the_end_of_stream() {
         assert!(got == sent, "the echo differs from what was sent");
     });
 }
+
+#[test]
+fn a_backlog_of_ready_sockets_gets_a_helper_m() {
+    // Two Ps. Twenty async readers are parked on their sockets; a plain
+    // thread writes to all of them at once, so one poll readies the lot on
+    // one P. A batch that small wakes no second M at once (ready.rs
+    // `wake_to_back`), but each reader then computes 5 ms: the backlog must
+    // not stay with the one M — another must come and steal from it (the
+    // backlog check, or a spinning M's hand-over, whichever comes first).
+    let rt = rt(2);
+    let l = std::net::TcpListener::bind(local()).unwrap();
+    let addr = l.local_addr().unwrap();
+    const N: usize = 20;
+    let clients: Vec<_> = (0..N)
+        .map(|_| std::net::TcpStream::connect(addr).unwrap())
+        .collect();
+    let parked = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let hs: Vec<_> = (0..N)
+        .map(|_| {
+            let (s, _) = l.accept().unwrap();
+            let parked = parked.clone();
+            rt.handle().spawn_future(async move {
+                let s = aio::net::TcpStream::from_std(s).unwrap();
+                let mut b = [0u8; 1];
+                let mut first = true;
+                let n = std::future::poll_fn(|cx| {
+                    let r = s.poll_read_buf(cx, &mut b);
+                    if r.is_pending() && std::mem::take(&mut first) {
+                        parked.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+                    }
+                    r
+                })
+                .await
+                .unwrap();
+                let t = Instant::now();
+                while t.elapsed() < Duration::from_millis(5) {
+                    std::hint::spin_loop();
+                }
+                n
+            })
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while parked.load(std::sync::atomic::Ordering::Acquire) < N {
+        assert!(Instant::now() < deadline, "readers never parked");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    std::thread::sleep(Duration::from_millis(20));
+    let steals = rt.stats().steals;
+    for mut c in &clients {
+        c.write_all(b"x").unwrap();
+    }
+    for h in hs {
+        assert_eq!(rt.block_on_future(h).unwrap(), 1);
+    }
+    let s = rt.stats();
+    assert!(s.steals > steals, "nobody helped with the backlog: {s:?}");
+}

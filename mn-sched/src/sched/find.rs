@@ -73,6 +73,7 @@ fn look_locally(m: &M) -> Option<NonNull<Header>> {
     if shared.timers.due_coarse() {
         shared.timers.fire_due();
     }
+    super::ready::io_backlog_check(shared, &held);
     if held.p().tick.load(Ordering::Relaxed) % GLOBAL_CHECK_TICKS == 0 {
         // Timers too, or two Gs yielding to each other on the only P would
         // keep every sleeper waiting.

@@ -29,7 +29,7 @@ pub(crate) struct P {
     /// Index in `Shared::ps`.
     pub(crate) id: usize,
     /// Local run queue (runq.rs).
-    runq: RunQueue<Header>,
+    pub(crate) runq: RunQueue<Header>,
     /// Ownership word: 0 when idle, else the holding M's id + 1. Issue 6's
     /// sysmon retakes a P from an M stuck in a syscall by CASing this word;
     /// the M checks it at its next runtime call.
@@ -52,6 +52,10 @@ pub(crate) struct P {
     /// more than 10 ms (its `tick` unchanged); cleared at the next switch-in. The
     /// per-G preempt flag lives here: a P runs one G at a time.
     pub(crate) preempt: std::sync::atomic::AtomicBool,
+    /// sysmon's coarse clock (ms) when Gs readied by a poll of the network
+    /// last sat in this P's ring with no helper woken for them; 0: none
+    /// waiting (holder only; ready.rs `wake_to_back`).
+    pub(crate) io_backlog_since: AtomicU32,
     /// Gs spawned by Gs on this P (written by the holder only).
     pub(crate) spawned: AtomicU64,
     /// Gs that exited on this P (written by the holder only).
@@ -100,6 +104,7 @@ impl P {
             syscalltick: AtomicU32::new(0),
             run_start: (AtomicU64::new(0), AtomicU32::new(0)),
             preempt: std::sync::atomic::AtomicBool::new(false),
+            io_backlog_since: AtomicU32::new(0),
             spawned: AtomicU64::new(0),
             exited: AtomicU64::new(0),
             counts: PCounts::default(),
