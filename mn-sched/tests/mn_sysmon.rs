@@ -445,6 +445,29 @@ fn a_long_run_that_makes_runtime_calls_keeps_its_p() {
     assert_eq!(st.user_retakes, 0, "{st:?}");
 }
 
+/// A connected socket (the server side, non-blocking) whose peer, a plain
+/// thread, writes one byte `after` and keeps the connection open `hold`
+/// longer; the thread returns when it wrote.
+fn delayed_writer(
+    after: Duration,
+    hold: Duration,
+) -> (std::net::TcpStream, std::thread::JoinHandle<Instant>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let writer = std::thread::spawn(move || {
+        use std::io::Write;
+        let mut c = std::net::TcpStream::connect(addr).unwrap();
+        std::thread::sleep(after);
+        c.write_all(b"x").unwrap();
+        let sent = Instant::now();
+        std::thread::sleep(hold);
+        sent
+    });
+    let (server, _) = listener.accept().unwrap();
+    server.set_nonblocking(true).unwrap();
+    (server, writer)
+}
+
 #[test]
 fn the_network_is_polled_while_the_only_p_sleeps_in_a_syscall() {
     // One P: the main G sleeps 1.5 s in a lazy `syscall`; an async task of
@@ -452,19 +475,7 @@ fn the_network_is_polled_while_the_only_p_sleeps_in_a_syscall() {
     // at ~200 ms. The read must not wait for the syscall to end: sysmon
     // retakes the P and some M (or sysmon itself) polls the network.
     let rt = Runtime::builder().procs(1).build().unwrap();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let writer = std::thread::spawn(move || {
-        use std::io::Write;
-        let mut c = std::net::TcpStream::connect(addr).unwrap();
-        std::thread::sleep(Duration::from_millis(200));
-        c.write_all(b"x").unwrap();
-        let sent = Instant::now();
-        std::thread::sleep(Duration::from_millis(1500));
-        sent
-    });
-    let (server, _) = listener.accept().unwrap();
-    server.set_nonblocking(true).unwrap();
+    let (server, writer) = delayed_writer(Duration::from_millis(200), Duration::from_millis(1500));
     let reader = rt.handle().spawn_future(async move {
         let s = mn_sched::aio::net::TcpStream::from_std(server).unwrap();
         let mut buf = [0u8; 1];
@@ -493,17 +504,7 @@ fn the_network_is_served_while_the_only_p_stays_busy() {
     // complete while they still spin: sysmon polls the network when nobody
     // has for 10 ms (or an idle M waits in epoll).
     let rt = Runtime::builder().procs(1).build().unwrap();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let writer = std::thread::spawn(move || {
-        use std::io::Write;
-        let mut c = std::net::TcpStream::connect(addr).unwrap();
-        std::thread::sleep(Duration::from_millis(100));
-        c.write_all(b"x").unwrap();
-        std::thread::sleep(Duration::from_millis(500));
-    });
-    let (server, _) = listener.accept().unwrap();
-    server.set_nonblocking(true).unwrap();
+    let (server, writer) = delayed_writer(Duration::from_millis(100), Duration::from_millis(500));
     let done = Arc::new(AtomicBool::new(false));
     let reader = {
         let done = done.clone();
