@@ -76,24 +76,18 @@ pub(crate) fn wake_to_back(wakers: Vec<std::task::Waker>) {
     m.set_to_back(true);
     wakers.into_iter().for_each(std::task::Waker::wake);
     m.set_to_back(prev);
+    // (Without a P the Gs went to the global queue, and `ready` woke an M.)
     if let Some(held) = m.held() {
+        use std::sync::atomic::Ordering::Relaxed;
         let p = held.p();
         let queued = p.runq.len();
         if queued >= IO_HELP_NOW {
-            p.io_backlog_since
-                .store(0, std::sync::atomic::Ordering::Relaxed);
+            p.io_backlog_since.store(0, Relaxed);
             wakep(&m.shared);
-        } else if queued > 0
-            && p.io_backlog_since
-                .load(std::sync::atomic::Ordering::Relaxed)
-                == 0
-        {
+        } else if queued > 0 && p.io_backlog_since.load(Relaxed) == 0 {
             let now = m.shared.sysmon.coarse_ms().max(1);
-            p.io_backlog_since
-                .store(now, std::sync::atomic::Ordering::Relaxed);
+            p.io_backlog_since.store(now, Relaxed);
         }
-    } else {
-        // No P: the Gs went to the global queue; `ready` woke an M.
     }
 }
 
