@@ -66,9 +66,41 @@ fn dump_counts_gs_queued_that_never_parked() {
         let hs: Vec<_> = (0..5).map(|_| unsafe { go(|| ()) }).collect();
         let text = mn_sched::dump();
         assert!(
-            text.contains("6 live, 5 queued and never parked (not listed)"),
+            text.contains("6 live, 5 in the Ps' run queues, never parked (not listed)"),
             "{text}"
         );
         hs.into_iter().for_each(|h| h.join().unwrap());
     });
+    // Gs spawned from a plain thread wait in the global queue: listed.
+    // The only P is held by a task that blocks its thread on a barrier;
+    // should sysmon take that P meanwhile (10 ms), the queued Gs would run
+    // and the round is tried again.
+    for _ in 0..5 {
+        let rt = util::rt(1);
+        let gate = std::sync::Arc::new(std::sync::Barrier::new(2));
+        let g2 = gate.clone();
+        let blocker = rt.handle().spawn_future(async move {
+            g2.wait();
+            g2.wait();
+        });
+        gate.wait(); // the only P is busy with `blocker` now
+        let queued: Vec<_> = (0..3).map(|_| rt.handle().spawn_future(async {})).collect();
+        let text = rt.handle().dump();
+        let retaken = rt.stats().user_retakes > 0;
+        gate.wait();
+        rt.block_on_future(blocker).unwrap();
+        for h in queued {
+            rt.block_on_future(h).unwrap();
+        }
+        if retaken {
+            continue;
+        }
+        assert_eq!(
+            text.matches("[runnable] on global queue:").count(),
+            3,
+            "{text}"
+        );
+        return;
+    }
+    panic!("sysmon took the P in every round");
 }

@@ -108,6 +108,24 @@ impl GlobalQueue {
         g
     }
 
+    /// Issue 7 (task dump): calls `f` on every queued G, in queue order.
+    /// Under the sched lock a queued G can neither run nor exit, so its
+    /// header may be read.
+    #[cfg_attr(loom, allow(dead_code))]
+    pub(crate) fn for_each(&self, mut f: impl FnMut(&Header)) {
+        for c in &self.chunks {
+            let mut cur = c.head;
+            while let Some(g) = cur {
+                // SAFETY: `g` is queued (alive, rule 6 of g/mod.rs) and its
+                // link belongs to the list we hold under the lock (rule 5).
+                let h = unsafe { g.as_ref() };
+                f(h);
+                // SAFETY: as above.
+                cur = unsafe { *h.link.get() };
+            }
+        }
+    }
+
     /// Takes the first chunk.
     pub(crate) fn pop_chunk(&mut self) -> Option<GList> {
         let c = self.chunks.pop_front()?;

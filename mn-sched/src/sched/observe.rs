@@ -13,9 +13,11 @@
 //! G that has parked at least once and is not dead (waiting, with the
 //! reason its async body stored and how long ago it parked — sysmon's
 //! coarse clock, stamped by the M at the park — or runnable). A G that
-//! never parked and is queued, not running, is not listed (nothing
-//! enumerates run queues without stopping the Ps); the header counts them
-//! (live minus listed). Spawn sites
+//! never parked and is queued in a P's ring, not running, is not listed
+//! (nothing enumerates the rings without stopping the Ps: a racy walk could
+//! read a G another M has run and freed); the header counts them (live
+//! minus listed). Gs in the global queue are listed, read under the sched
+//! lock, where a queued G can neither run nor exit. Spawn sites
 //! are recorded by `aio::task::spawn` (`Header::site`); Gs made by `go`
 //! and running Gs that never parked show `spawned at <unknown>:0`. The
 //! future inside `block_on_future` is task 0 (main).
@@ -148,6 +150,23 @@ pub(crate) fn tasks(shared: &Shared) -> Vec<TaskInfo> {
             place: m.map_or_else(|| "M-1".to_string(), |m| format!("M{m}")),
         });
     }
+    // Gs in the global queue (spawned from outside the Ps, or overflowed
+    // from a ring), read under the sched lock; those in the Ps' rings are
+    // only counted (module doc).
+    {
+        let l = shared.lock();
+        l.global.for_each(|h| {
+            if !out.iter().any(|t| t.id == h.id) {
+                out.push(TaskInfo {
+                    id: h.id,
+                    spawned_at: site_of(h.site.load(Ordering::Relaxed)),
+                    state: TaskState::Runnable,
+                    waiting_ms: None,
+                    place: "global queue".to_string(),
+                });
+            }
+        });
+    }
     for m in &ms {
         let id = m.curg_id.load(Ordering::Relaxed);
         if id != 0 && !out.iter().any(|t| t.id == id) {
@@ -170,10 +189,10 @@ pub(crate) fn dump(shared: &Shared, why: &str) -> String {
     let tasks = tasks(shared);
     let live = shared.live_gs();
     let listed = tasks.iter().filter(|t| t.id != 0).count() as u64;
-    // Gs spawned and queued that never ran or parked are in run queues,
+    // Gs spawned and queued in the Ps' rings that never ran or parked,
     // which cannot be walked without stopping the Ps: counted, not listed.
     let header = format!(
-        "switchyard: task dump ({why}), mode=mn, {live} live, {} queued and never parked (not listed)",
+        "switchyard: task dump ({why}), mode=mn, {live} live, {} in the Ps' run queues, never parked (not listed)",
         live.saturating_sub(listed)
     );
     let site = unknown_site();
