@@ -59,48 +59,79 @@ fn dump_shows_why_blocking_gs_wait() {
 }
 
 #[test]
-fn dump_counts_gs_queued_that_never_parked() {
+fn dump_lists_gs_queued_that_never_ran() {
     run(1, || {
         // One P, busy with us: the five Gs wait in its run queue, never run.
         // SAFETY: the Gs hold nothing.
         let hs: Vec<_> = (0..5).map(|_| unsafe { go(|| ()) }).collect();
         let text = mn_sched::dump();
-        assert!(
-            text.contains("6 live, 5 in the Ps' run queues, never parked (not listed)"),
+        assert!(text.contains("mode=mn, 6 live, "), "{text}");
+        assert_eq!(
+            text.matches("[runnable] on P0 run queue:").count(),
+            5,
             "{text}"
         );
         hs.into_iter().for_each(|h| h.join().unwrap());
     });
-    // Gs spawned from a plain thread wait in the global queue: listed.
-    // The only P is held by a task that blocks its thread on a barrier;
-    // should sysmon take that P meanwhile (10 ms), the queued Gs would run
-    // and the round is tried again.
-    for _ in 0..5 {
-        let rt = util::rt(1);
-        let gate = std::sync::Arc::new(std::sync::Barrier::new(2));
-        let g2 = gate.clone();
-        let blocker = rt.handle().spawn_future(async move {
-            g2.wait();
-            g2.wait();
-        });
-        gate.wait(); // the only P is busy with `blocker` now
-        let queued: Vec<_> = (0..3).map(|_| rt.handle().spawn_future(async {})).collect();
-        let text = rt.handle().dump();
-        let retaken = rt.stats().user_retakes > 0;
-        gate.wait();
-        rt.block_on_future(blocker).unwrap();
-        for h in queued {
-            rt.block_on_future(h).unwrap();
-        }
-        if retaken {
-            continue;
-        }
-        assert_eq!(
-            text.matches("[runnable] on global queue:").count(),
-            3,
-            "{text}"
+    // 300 Gs spawned on the only P overflow its ring (256) into the global
+    // queue: every one is listed, from the queue it waits in.
+    run(1, || {
+        // SAFETY: the Gs hold nothing.
+        let hs: Vec<_> = (0..300).map(|_| unsafe { go(|| ()) }).collect();
+        let text = mn_sched::dump();
+        let global = text.matches("[runnable] on global queue:").count();
+        let ring = text.matches("[runnable] on P0 run queue:").count();
+        assert!(
+            global >= 1 && ring >= 1 && global + ring == 300,
+            "{global} + {ring}\n{text}"
         );
-        return;
+        hs.into_iter().for_each(|h| h.join().unwrap());
+    });
+}
+
+#[test]
+fn dumps_stop_busy_ps_and_read_their_queues_safely() {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+    use std::sync::Arc;
+    // Two Ps busy with Gs that spawn short Gs and yield: the run queues
+    // change all the time. Thirty dumps from a plain thread each stop the
+    // Ms at a safe point, read the queues, and let them go on.
+    let rt = util::rt(2);
+    let stop = Arc::new(AtomicBool::new(false));
+    let rounds = Arc::new(AtomicU64::new(0));
+    let workers: Vec<_> = (0..4)
+        .map(|_| {
+            let (stop, rounds) = (stop.clone(), rounds.clone());
+            rt.handle().spawn_future(async move {
+                while !stop.load(Relaxed) {
+                    drop(mn_sched::aio::task::spawn(async {}));
+                    mn_sched::aio::task::yield_now().await;
+                    rounds.fetch_add(1, Relaxed);
+                }
+            })
+        })
+        .collect();
+    let wait_for = |n: u64| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while rounds.load(Relaxed) < n {
+            assert!(std::time::Instant::now() < deadline, "the workers stalled");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    };
+    wait_for(1000);
+    let mut complete = 0;
+    for _ in 0..30 {
+        let text = rt.handle().dump();
+        assert!(text.contains("mode=mn"), "{text}");
+        if !text.contains("not listed") {
+            complete += 1;
+        }
     }
-    panic!("sysmon took the P in every round");
+    // The Ms went on after each stop.
+    wait_for(rounds.load(Relaxed) + 1000);
+    stop.store(true, Relaxed);
+    for w in workers {
+        rt.block_on_future(w).unwrap();
+    }
+    assert!(complete >= 1, "no dump could stop the Ps");
 }

@@ -141,7 +141,8 @@ fn note_low_sp(ctx: &mut crate::g::Ctx) {
 /// after the switch (the thread-local rule).
 #[inline(never)]
 fn handoff_yield(m: &M, me: NonNull<Header>) -> bool {
-    if cfg!(switchyard_asan) {
+    // (A dump that stops the Ps wants us on g0, at a safe point.)
+    if cfg!(switchyard_asan) || m.shared.dump_stop.load(Ordering::SeqCst) {
         return false;
     }
     let (None, Some(held)) = (m.locked_g(), m.held()) else {

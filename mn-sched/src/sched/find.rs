@@ -36,6 +36,7 @@ pub(crate) const GLOBAL_CHECK_TICKS: u32 = 61;
 pub(crate) fn find_runnable(m: &Arc<M>) -> Option<NonNull<Header>> {
     let shared = &*m.shared;
     loop {
+        super::observe::safe_point(m); // issue 7: a dump may be reading the queues
         if shared.exiting.load(Ordering::SeqCst) {
             if let Some(p) = release_p(m) {
                 pidleput(shared, &mut shared.lock(), p);

@@ -121,6 +121,12 @@ pub(crate) struct Shared {
     pub(crate) main: observe::MainSlot,
     /// Issue 7 hook: the Chrome trace recorder, when tracing (trace.rs).
     pub(crate) trace: Option<Box<trace::Tracer>>,
+    /// Issue 7: a dump asks every M holding a P to stop at its next safe
+    /// point, so that it may read the Ps' run queues (observe.rs).
+    pub(crate) dump_stop: AtomicBool,
+    /// One such dump at a time.
+    #[cfg_attr(loom, allow(dead_code))]
+    pub(crate) dump_lock: std::sync::Mutex<()>,
 }
 
 /// Counts of Gs spawned from outside the runtime's Ps.
@@ -177,6 +183,8 @@ impl Shared {
                 .trace
                 .clone()
                 .map(|p| Box::new(trace::Tracer::new(p))),
+            dump_stop: AtomicBool::new(false),
+            dump_lock: std::sync::Mutex::new(()),
             config,
         })
     }

@@ -13,11 +13,13 @@
 //! G that has parked at least once and is not dead (waiting, with the
 //! reason its async body stored and how long ago it parked — sysmon's
 //! coarse clock, stamped by the M at the park — or runnable). A G that
-//! never parked and is queued in a P's ring, not running, is not listed
-//! (nothing enumerates the rings without stopping the Ps: a racy walk could
-//! read a G another M has run and freed); the header counts them (live
-//! minus listed). Gs in the global queue are listed, read under the sched
-//! lock, where a queued G can neither run nor exit. Spawn sites
+//! never parked is listed from the queue it waits in: the global queue is
+//! read under the sched lock, the Ps' rings after stopping every M that
+//! holds a P at a safe point (`stop_the_world`, like Go's stop-the-world
+//! for a goroutine dump; a racy walk could read a G another M has stolen,
+//! run and freed). An M that does not reach a safe point within 100 ms (a
+//! G computing, or in a system call) leaves its ring unread: the header
+//! then counts what is not listed. Spawn sites
 //! are recorded by `aio::task::spawn` (`Header::site`); Gs made by `go`
 //! and running Gs that never parked show `spawned at <unknown>:0`. The
 //! future inside `block_on_future` is task 0 (main).
@@ -120,8 +122,107 @@ pub(crate) fn live_ms(shared: &Shared) -> Vec<Arc<M>> {
     all.iter().filter_map(std::sync::Weak::upgrade).collect()
 }
 
+/// A safe point of the scheduler (on g0 between Gs, or at the top of
+/// findrunnable, never with a lock held): while a dump reads the run
+/// queues, an M holding a P stops here, its P marked parked, until the dump
+/// is done. One load otherwise.
+#[inline]
+pub(crate) fn safe_point(m: &M) {
+    if m.shared.dump_stop.load(Ordering::SeqCst) {
+        stop_for_dump(m);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn stop_for_dump(m: &M) {
+    let Some(p) = m.p_peek() else { return };
+    p.dump_parked.store(true, Ordering::SeqCst);
+    while m.shared.dump_stop.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_micros(50));
+    }
+    p.dump_parked.store(false, Ordering::SeqCst);
+}
+
+/// How long a dump waits for the Ps to stop before it lists what it can
+/// without their run queues.
+const STOP_WAIT: Duration = Duration::from_millis(100);
+
+/// Stops every M holding a P at a safe point (the caller's own P aside),
+/// like Go's stop-the-world for a goroutine dump; true once all are
+/// stopped, false after [`STOP_WAIT`] (a G that computes or blocks in a
+/// system call holds its P past it). The caller clears `dump_stop` after.
+///
+/// The pairing that makes an idle P safe to read: the dump stores
+/// `dump_stop` then loads each P's owner; an M stores the owner when it
+/// takes a P and loads `dump_stop` at its next safe point, which comes
+/// before any pop or steal on that P (`handoff_yield` falls back to g0
+/// while `dump_stop` is set). All SeqCst: either the dump sees the P held
+/// (and waits for it to park) or the M sees the flag (and parks before
+/// touching its queue). Pushes meanwhile only add live Gs past the tail.
+fn stop_the_world(shared: &Shared) -> bool {
+    let mine = M::current()
+        // SAFETY: this thread's live M, used without a switch.
+        .map(|m| unsafe { m.as_ref() })
+        .filter(|m| std::ptr::eq(&*m.shared, shared))
+        .and_then(|m| m.p_peek().map(|p| p.id));
+    shared.dump_stop.store(true, Ordering::SeqCst);
+    let deadline = Instant::now() + STOP_WAIT;
+    loop {
+        let all = shared.ps.iter().all(|p| {
+            Some(p.id) == mine
+                || p.owner.load(Ordering::SeqCst) == 0
+                || p.dump_parked.load(Ordering::SeqCst)
+        });
+        if all {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_micros(100));
+    }
+}
+
 /// Every task of `shared` this module can see (module doc), by id.
 pub(crate) fn tasks(shared: &Shared) -> Vec<TaskInfo> {
+    tasks_stopped(shared).0
+}
+
+/// [`tasks`], and whether the run queues could be read (every P stopped).
+fn tasks_stopped(shared: &Shared) -> (Vec<TaskInfo>, bool) {
+    let _one = shared.dump_lock.lock().unwrap_or_else(|e| e.into_inner());
+    // What needs no stopping first (a wait for the Ps may last 100 ms).
+    let mut out = list(shared);
+    let stopped = stop_the_world(shared);
+    if stopped {
+        for p in shared.ps.iter() {
+            // SAFETY: every M holding a P is parked at a safe point (or is
+            // us, reading), so nothing pops, steals or frees a queued G.
+            for g in unsafe { p.runq.snapshot() } {
+                // SAFETY: a queued G is alive (its life reference).
+                let h = unsafe { g.as_ref() };
+                let place = format!("P{} run queue", p.id);
+                match out.iter_mut().find(|t| t.id == h.id) {
+                    Some(t) => t.place = place,
+                    None => out.push(TaskInfo {
+                        id: h.id,
+                        spawned_at: site_of(h.site.load(Ordering::Relaxed)),
+                        state: TaskState::Runnable,
+                        waiting_ms: None,
+                        place,
+                    }),
+                }
+            }
+        }
+        out.sort_by_key(|t| t.id);
+    }
+    shared.dump_stop.store(false, Ordering::SeqCst);
+    (out, stopped)
+}
+
+/// What the registry, the global queue and the Ms show.
+fn list(shared: &Shared) -> Vec<TaskInfo> {
     let ms = live_ms(shared);
     let on_m = |id: u64| {
         ms.iter()
@@ -186,15 +287,20 @@ pub(crate) fn tasks(shared: &Shared) -> Vec<TaskInfo> {
 
 /// The Go-style dump of `shared`'s tasks.
 pub(crate) fn dump(shared: &Shared, why: &str) -> String {
-    let tasks = tasks(shared);
+    let (tasks, stopped) = tasks_stopped(shared);
     let live = shared.live_gs();
-    let listed = tasks.iter().filter(|t| t.id != 0).count() as u64;
-    // Gs spawned and queued in the Ps' rings that never ran or parked,
-    // which cannot be walked without stopping the Ps: counted, not listed.
-    let header = format!(
-        "switchyard: task dump ({why}), mode=mn, {live} live, {} in the Ps' run queues, never parked (not listed)",
-        live.saturating_sub(listed)
-    );
+    let header = if stopped {
+        format!("switchyard: task dump ({why}), mode=mn, {live} live")
+    } else {
+        // A P did not stop in time: its queue, and any G in one that never
+        // ran or parked, could not be read — counted, not listed.
+        let listed = tasks.iter().filter(|t| t.id != 0).count() as u64;
+        format!(
+            "switchyard: task dump ({why}), mode=mn, {live} live, {} in run queues not listed (a P was busy past {} ms)",
+            live.saturating_sub(listed),
+            STOP_WAIT.as_millis()
+        )
+    };
     let site = unknown_site();
     let from = format!("{}:{}", site.file(), site.line());
     format_dump(&header, &tasks).replace(&from, "<unknown>:0")

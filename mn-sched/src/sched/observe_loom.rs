@@ -26,6 +26,10 @@ pub(crate) mod observe {
 
         pub(crate) fn tick(&mut self, _shared: &Shared) {}
     }
+
+    /// No dump stops the Ms under loom.
+    #[inline]
+    pub(crate) fn safe_point(_m: &super::super::m::M) {}
 }
 
 /// Stand-ins for `trace.rs`.

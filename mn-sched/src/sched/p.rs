@@ -56,6 +56,9 @@ pub(crate) struct P {
     /// last sat in this P's ring with no helper woken for them; 0: none
     /// waiting (holder only; ready.rs `wake_to_back`).
     pub(crate) io_backlog_since: AtomicU32,
+    /// Issue 7: the holder is stopped at a safe point for a dump
+    /// (observe.rs `stop_at_safe_point`).
+    pub(crate) dump_parked: std::sync::atomic::AtomicBool,
     /// Gs spawned by Gs on this P (written by the holder only).
     pub(crate) spawned: AtomicU64,
     /// Gs that exited on this P (written by the holder only).
@@ -105,6 +108,7 @@ impl P {
             run_start: (AtomicU64::new(0), AtomicU32::new(0)),
             preempt: std::sync::atomic::AtomicBool::new(false),
             io_backlog_since: AtomicU32::new(0),
+            dump_parked: std::sync::atomic::AtomicBool::new(false),
             spawned: AtomicU64::new(0),
             exited: AtomicU64::new(0),
             counts: PCounts::default(),

@@ -69,6 +69,29 @@ impl<T> RunQueue<T> {
         ring + usize::from(!self.runnext.load(Acquire).is_null())
     }
 
+    /// Issue 7 (task dump): what is queued, `runnext` first, then the ring
+    /// from head to tail.
+    ///
+    /// # Safety
+    ///
+    /// Nobody pushes, pops or steals meanwhile (every M holding a P is
+    /// stopped at a safe point: observe.rs), so every entry is a queued,
+    /// live G.
+    #[cfg_attr(loom, allow(dead_code))]
+    pub(crate) unsafe fn snapshot(&self) -> Vec<NonNull<T>> {
+        let mut out: Vec<NonNull<T>> = NonNull::new(self.runnext.load(Acquire))
+            .into_iter()
+            .collect();
+        let head = self.head.load(Acquire);
+        let tail = self.tail.load(Acquire);
+        let mut i = head;
+        while i != tail && out.len() <= RUNQ_SIZE {
+            out.extend(NonNull::new(self.slot(i).load(Acquire)));
+            i = i.wrapping_add(1);
+        }
+        out
+    }
+
     /// Whether nothing is queued (a racy snapshot).
     pub(crate) fn is_empty(&self) -> bool {
         self.len() == 0

@@ -35,6 +35,7 @@ use crate::join::JoinError;
 pub(crate) fn schedule(m: &Arc<M>) {
     let shared = &*m.shared;
     loop {
+        super::observe::safe_point(m); // issue 7: a dump may be reading the queues
         if m.exit_thread() {
             if let Some(p) = release_p(m) {
                 handoffp(shared, p);

@@ -191,6 +191,11 @@ pub(crate) fn start(shared: &Arc<Shared>) {
         .spawn(move || run(&weak, &wake));
     match spawned {
         Ok(h) => {
+            // The coarse clocks start now, not at sysmon's first look: a G
+            // may park (and be stamped) before it. (Without sysmon they stay
+            // 0: no waiting times, timers by the 61-tick check.)
+            shared.sysmon.tick_clock();
+            shared.timers.tick_coarse();
             *shared
                 .sysmon
                 .thread
