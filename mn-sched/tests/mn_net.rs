@@ -97,9 +97,12 @@ fn blocking_echo_1000_connections() {
             }
             server.join().unwrap();
             // 2,000 sockets waited on without a thread each: the Ms are the
-            // Ps' (the netpoller is one of the idle Ms, not a thread).
+            // Ps' (the netpoller is one of the idle Ms, not a thread). On a
+            // loaded machine (the ASan suite in parallel) sysmon may take a
+            // P from a G the OS left without CPU for 10 ms, and start an M
+            // for it: a few more, never one per socket.
             let threads = mn_sched::Handle::current().unwrap().stats().threads;
-            assert!(threads <= 2 + 1, "{threads} Ms for 2 Ps");
+            assert!(threads <= 2 + 4, "{threads} Ms for 2 Ps and 2,000 sockets");
         });
     });
 }
