@@ -21,7 +21,7 @@ use std::ptr::NonNull;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use super::handoff::{acquire_p, adopt_p, pidleget, pidleput, release_p, stopm, unqueue_idle};
+use super::handoff::{pidleput, release_p, stopm, take_handed_or_idle_p};
 use super::m::M;
 use super::p::Held;
 use crate::g::Header;
@@ -215,24 +215,14 @@ fn stop_spinning_and_recheck(m: &Arc<M>) -> bool {
     {
         return false;
     }
-    let mut l = shared.lock();
-    if let Some((p, spinning)) = m.take_nextp() {
-        // A startm picked this M meanwhile: take the P it was handed.
-        drop(l);
-        adopt_p(m, p, spinning);
-        if !m.spinning() {
-            m.set_spinning(true);
-            shared.idle.start_spinning();
-        }
-        return true;
-    }
-    let Some(p) = pidleget(shared, &mut l) else {
+    // The P a startm handed this M meanwhile, else an idle one; either
+    // way this M spins again (a handed P may have made it spin already).
+    if !take_handed_or_idle_p(m, true) {
         return false;
-    };
-    unqueue_idle(&mut l, m);
-    drop(l);
-    acquire_p(m, &shared.ps[p]);
-    m.set_spinning(true);
-    shared.idle.start_spinning();
+    }
+    if !m.spinning() {
+        m.set_spinning(true);
+        shared.idle.start_spinning();
+    }
     true
 }

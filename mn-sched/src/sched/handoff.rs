@@ -196,15 +196,23 @@ pub(crate) fn stopm(m: &Arc<M>) -> bool {
 /// a thread switch per burst of readiness). False if no P is free: the
 /// wakes then go through the global queue as from any thread.
 fn take_p_for_ready(m: &Arc<M>) -> bool {
+    // (While exiting, only a P already handed to us.)
+    let may_take_idle = !m.shared.exiting.load(Ordering::SeqCst);
+    take_handed_or_idle_p(m, may_take_idle)
+}
+
+/// An M on the idle list takes a P: the one a startm handed it meanwhile
+/// (that startm took it off the list), else, if `may_take_idle`, an idle P
+/// (and it leaves the list). False if neither.
+pub(crate) fn take_handed_or_idle_p(m: &Arc<M>, may_take_idle: bool) -> bool {
     let shared = &*m.shared;
     let mut l = shared.lock();
     if let Some((p, spinning)) = m.take_nextp() {
-        // Picked by a startm, which took us off the idle list.
         drop(l);
         adopt_p(m, p, spinning);
         return true;
     }
-    if shared.exiting.load(Ordering::SeqCst) {
+    if !may_take_idle {
         return false;
     }
     let Some(p) = pidleget(shared, &mut l) else {
