@@ -141,7 +141,12 @@ impl Timers {
 
     /// Now as a tick, rounded down.
     fn now_tick(&self) -> u64 {
-        let d = self.epoch.elapsed();
+        self.tick_down(Instant::now())
+    }
+
+    /// `t` as a tick, rounded down.
+    fn tick_down(&self, t: Instant) -> u64 {
+        let d = t.saturating_duration_since(self.epoch);
         d.as_secs()
             .saturating_mul(1_000_000)
             .saturating_add(u64::from(d.subsec_micros()))
@@ -285,9 +290,10 @@ impl Timers {
             .unwrap_or(NONE)
     }
 
-    /// Moves the coarse tick to now (sysmon; the M waking sysmon).
-    pub(crate) fn tick_coarse(&self) {
-        self.coarse_now.store(self.now_tick(), Ordering::Relaxed);
+    /// Moves the coarse tick to `now` (sysmon.rs `tick_coarse_clocks`).
+    pub(crate) fn tick_coarse(&self, now: Instant) {
+        self.coarse_now
+            .store(self.tick_down(now), Ordering::Relaxed);
     }
 
     /// Whether some timer was due at the coarse tick: `procs` + 1 loads,

@@ -101,7 +101,11 @@ pub(crate) fn now_ns() -> u64 {
 /// coarse clock's unit; compare with `wrapping_sub`). Never 0, which the
 /// stamps read as "no clock" (sysmon not started).
 pub(crate) fn now_ms() -> u32 {
-    ((now_ns() / 1_000_000) as u32).wrapping_add(1).max(1)
+    ms_of(Instant::now())
+}
+
+fn ms_of(t: Instant) -> u32 {
+    ((ns_of(t) / 1_000_000) as u32).wrapping_add(1).max(1)
 }
 
 fn ns_of(t: Instant) -> u64 {
@@ -123,12 +127,11 @@ impl Sysmon {
     }
 
     /// Wakes sysmon if it sleeps deeply (every P was idle); true if it
-    /// did (the caller then moves the runtime's coarse clocks on). One
-    /// load when it does not.
+    /// did (the caller then moves the runtime's coarse clocks on:
+    /// [`tick_coarse_clocks`]). One load when it does not.
     #[inline]
     pub(crate) fn wake_if_sleeping(&self) -> bool {
         if self.wake.sleeping.load(Ordering::SeqCst) {
-            self.tick_clock();
             self.wake.note.wake();
             return true;
         }
@@ -140,12 +143,19 @@ impl Sysmon {
     pub(crate) fn coarse_ms(&self) -> u32 {
         self.coarse_ms.load(Ordering::Relaxed)
     }
+}
 
-    /// Moves the coarse clock to now.
-    fn tick_clock(&self) {
-        self.coarse_ms.store(now_ms(), Ordering::Relaxed);
-    }
+/// Moves the runtime's two coarse clocks — sysmon's milliseconds (park
+/// stamps, I/O backlog ages) and the timers' tick (`Timers::due_coarse`)
+/// — to now, from one clock read. Called by sysmon each time it looks, when
+/// it starts, and by the M that wakes it from its deep sleep.
+pub(crate) fn tick_coarse_clocks(shared: &Shared) {
+    let now = Instant::now();
+    shared.sysmon.coarse_ms.store(ms_of(now), Ordering::Relaxed);
+    shared.timers.tick_coarse(now);
+}
 
+impl Sysmon {
     /// The queue of Ms waiting for a P.
     pub(crate) fn lock_waiters(
         &self,
@@ -194,8 +204,7 @@ pub(crate) fn start(shared: &Arc<Shared>) {
             // The coarse clocks start now, not at sysmon's first look: a G
             // may park (and be stamped) before it. (Without sysmon they stay
             // 0: no waiting times, timers by the 61-tick check.)
-            shared.sysmon.tick_clock();
-            shared.timers.tick_coarse();
+            tick_coarse_clocks(shared);
             *shared
                 .sysmon
                 .thread
@@ -310,8 +319,7 @@ fn run(weak: &Weak<Shared>, wake: &Wake) {
         if shared.exiting.load(Ordering::SeqCst) {
             return;
         }
-        shared.sysmon.tick_clock();
-        shared.timers.tick_coarse();
+        tick_coarse_clocks(&shared);
         watch.tick(&shared);
         if seen.len() != shared.nprocs() {
             seen = vec![Seen::default(); shared.nprocs()];
