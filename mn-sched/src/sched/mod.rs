@@ -121,8 +121,9 @@ pub(crate) struct Shared {
     pub(crate) main: observe::MainSlot,
     /// Issue 7 hook: the Chrome trace recorder, when tracing (trace.rs).
     pub(crate) trace: Option<Box<trace::Tracer>>,
-    /// Issue 7: a dump asks every M holding a P to stop at its next safe
-    /// point, so that it may read the Ps' run queues (observe.rs).
+    /// Issue 7: a dump (or a SIGUSR2 trace write) asks every M holding a P
+    /// to stop at its next safe point, so that it may read the Ps' run
+    /// queues (or have every M's trace batch handed over): observe.rs.
     pub(crate) dump_stop: AtomicBool,
     /// One such dump at a time.
     #[cfg_attr(loom, allow(dead_code))]

@@ -137,6 +137,8 @@ pub(crate) fn safe_point(m: &M) {
 #[inline(never)]
 fn stop_for_dump(m: &M) {
     let Some(p) = m.p_peek() else { return };
+    // Its trace batch too, for a SIGUSR2 write (only this thread may).
+    super::trace::MLane::flush(m);
     p.dump_parked.store(true, Ordering::SeqCst);
     while m.shared.dump_stop.load(Ordering::SeqCst) {
         std::thread::sleep(Duration::from_micros(50));
@@ -149,9 +151,10 @@ fn stop_for_dump(m: &M) {
 const STOP_WAIT: Duration = Duration::from_millis(100);
 
 /// Stops every M holding a P at a safe point (the caller's own P aside),
-/// like Go's stop-the-world for a goroutine dump; true once all are
-/// stopped, false after [`STOP_WAIT`] (a G that computes or blocks in a
-/// system call holds its P past it). The caller clears `dump_stop` after.
+/// like Go's stop-the-world for a goroutine dump; each hands its trace
+/// batch over as it stops. `Stopped::all` says whether all did: not after
+/// [`STOP_WAIT`] if a G computes or blocks in a system call holding its P.
+/// Dropping the result lets the Ms go on.
 ///
 /// The pairing that makes an idle P safe to read: the dump stores
 /// `dump_stop` then loads each P's owner; an M stores the owner when it
@@ -160,7 +163,8 @@ const STOP_WAIT: Duration = Duration::from_millis(100);
 /// while `dump_stop` is set). All SeqCst: either the dump sees the P held
 /// (and waits for it to park) or the M sees the flag (and parks before
 /// touching its queue). Pushes meanwhile only add live Gs past the tail.
-fn stop_the_world(shared: &Shared) -> bool {
+/// The caller holds `dump_lock` (one stop at a time).
+fn stop_the_world(shared: &Shared) -> Stopped<'_> {
     let mine = M::current()
         // SAFETY: this thread's live M, used without a switch.
         .map(|m| unsafe { m.as_ref() })
@@ -174,13 +178,23 @@ fn stop_the_world(shared: &Shared) -> bool {
                 || p.owner.load(Ordering::SeqCst) == 0
                 || p.dump_parked.load(Ordering::SeqCst)
         });
-        if all {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
+        if all || Instant::now() >= deadline {
+            return Stopped { shared, all };
         }
         std::thread::sleep(Duration::from_micros(100));
+    }
+}
+
+/// A stop of the world in force; dropping it lets the Ms go on.
+struct Stopped<'a> {
+    shared: &'a Shared,
+    /// Every M holding a P (the caller's aside) is parked.
+    all: bool,
+}
+
+impl Drop for Stopped<'_> {
+    fn drop(&mut self) {
+        self.shared.dump_stop.store(false, Ordering::SeqCst);
     }
 }
 
@@ -194,7 +208,8 @@ fn tasks_stopped(shared: &Shared) -> (Vec<TaskInfo>, bool) {
     let _one = shared.dump_lock.lock().unwrap_or_else(|e| e.into_inner());
     // What needs no stopping first (a wait for the Ps may last 100 ms).
     let mut out = list(shared);
-    let stopped = stop_the_world(shared);
+    let stop = stop_the_world(shared);
+    let stopped = stop.all;
     if stopped {
         for p in shared.ps.iter() {
             // SAFETY: every M holding a P is parked at a safe point (or is
@@ -217,7 +232,7 @@ fn tasks_stopped(shared: &Shared) -> (Vec<TaskInfo>, bool) {
         }
         out.sort_by_key(|t| t.id);
     }
-    shared.dump_stop.store(false, Ordering::SeqCst);
+    drop(stop);
     (out, stopped)
 }
 
@@ -464,7 +479,11 @@ impl Watch {
         }
         if let (Some(q), Some(t)) = (&self.usr2, &shared.trace) {
             if matches!(q.take(), Ok(true)) {
-                t.collect_batches(shared);
+                // The Ms hand their batches over as they stop; they go on
+                // before the (possibly long) write.
+                let one = shared.dump_lock.lock().unwrap_or_else(|e| e.into_inner());
+                drop(stop_the_world(shared));
+                drop(one);
                 t.write();
             }
         }

@@ -16,11 +16,11 @@
 //!
 //! Off, every hook is one branch on `Shared::trace.is_some()`. The file is
 //! written when the runtime is dropped and on SIGUSR2: sysmon watches it,
-//! bumps [`Tracer::flush_epoch`] and waits (at most 100 ms) until every M
-//! holding a P has handed its batch over — each M compares the epoch with
-//! the one it last acknowledged at the end of each G run — then writes.
-//! Idle Ms flushed as they went idle; an M that runs one G for the whole
-//! 100 ms, or computes without a P, has its latest events left out.
+//! stops every M holding a P at a safe point as a task dump does
+//! (observe.rs `stop_the_world`: an M hands its batch over as it stops,
+//! at most 100 ms), lets them go on, then writes. Idle Ms flushed as they
+//! went idle; an M that runs one G for the whole 100 ms, or computes
+//! without a P, has its latest events left out.
 
 use std::cell::UnsafeCell;
 use std::panic::Location;
@@ -43,8 +43,6 @@ pub(crate) struct Tracer {
     main: Arc<Lane>,
     /// sysmon and threads that are not Ms.
     other: Arc<Lane>,
-    /// Bumped to ask the Ms to hand their batches over (SIGUSR2).
-    flush_epoch: std::sync::atomic::AtomicU64,
 }
 
 impl Tracer {
@@ -58,7 +56,6 @@ impl Tracer {
             path,
             main,
             other,
-            flush_epoch: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -121,12 +118,7 @@ fn event(
 
 /// An M's writer and its flow-id counter (M thread only).
 #[derive(Default)]
-pub(crate) struct MLane(
-    UnsafeCell<Option<LaneWriter>>,
-    std::cell::Cell<u64>,
-    /// The last `Tracer::flush_epoch` this M answered.
-    std::sync::atomic::AtomicU64,
-);
+pub(crate) struct MLane(UnsafeCell<Option<LaneWriter>>, std::cell::Cell<u64>);
 
 /// Flow ids made on M `id` are `(id + 1) << FLOW_SHIFT | n`: no shared
 /// counter on the hot path, and below 2^53 (exact in JavaScript) for any
@@ -213,36 +205,6 @@ pub(crate) fn run_end(m: &M, h: &Header, start: u64, parking: bool) {
             m,
             event(EventKind::Park, now, 0, h.id, site, u64::from(reason)),
         );
-    }
-    let epoch = t.flush_epoch.load(Ordering::Acquire);
-    if epoch != m.trace.2.load(Ordering::Relaxed) {
-        MLane::flush(m);
-        m.trace.2.store(epoch, Ordering::Release);
-    }
-}
-
-impl Tracer {
-    /// SIGUSR2 (sysmon): asks every M holding a P to hand its batch over
-    /// and waits until they have, at most 100 ms (module doc).
-    pub(crate) fn collect_batches(&self, shared: &Shared) {
-        let epoch = self.flush_epoch.fetch_add(1, Ordering::AcqRel) + 1;
-        let deadline = std::time::Instant::now() + std::time::Duration::from_millis(100);
-        loop {
-            let holders: Vec<usize> = shared
-                .ps
-                .iter()
-                .map(|p| p.owner.load(Ordering::Acquire) & super::syscall::ID_MASK)
-                .filter(|&o| o != 0)
-                .map(|o| o - 1)
-                .collect();
-            let waiting = super::observe::live_ms(shared)
-                .iter()
-                .any(|m| holders.contains(&m.id) && m.trace.2.load(Ordering::Acquire) < epoch);
-            if !waiting || std::time::Instant::now() >= deadline {
-                return;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(1));
-        }
     }
 }
 
