@@ -211,6 +211,9 @@ fn tasks_stopped(shared: &Shared) -> (Vec<TaskInfo>, bool) {
     let stop = stop_the_world(shared);
     let stopped = stop.all;
     if stopped {
+        // `out` is sorted by id: look up by binary search (a dump may list
+        // a million parked tasks), add after.
+        let mut queued = Vec::new();
         for p in shared.ps.iter() {
             // SAFETY: every M holding a P is parked at a safe point (or is
             // us, reading), so nothing pops, steals or frees a queued G.
@@ -218,9 +221,9 @@ fn tasks_stopped(shared: &Shared) -> (Vec<TaskInfo>, bool) {
                 // SAFETY: a queued G is alive (its life reference).
                 let h = unsafe { g.as_ref() };
                 let place = format!("P{} run queue", p.id);
-                match out.iter_mut().find(|t| t.id == h.id) {
-                    Some(t) => t.place = place,
-                    None => out.push(TaskInfo {
+                match out.binary_search_by_key(&h.id, |t| t.id) {
+                    Ok(i) => out[i].place = place,
+                    Err(_) => queued.push(TaskInfo {
                         id: h.id,
                         spawned_at: site_of(h.site.load(Ordering::Relaxed)),
                         state: TaskState::Runnable,
@@ -230,6 +233,7 @@ fn tasks_stopped(shared: &Shared) -> (Vec<TaskInfo>, bool) {
                 }
             }
         }
+        out.extend(queued);
         out.sort_by_key(|t| t.id);
     }
     drop(stop);
@@ -266,14 +270,19 @@ fn list(shared: &Shared) -> Vec<TaskInfo> {
             place: m.map_or_else(|| "M-1".to_string(), |m| format!("M{m}")),
         });
     }
+    // Lookups by binary search from here (the registry may hold a million
+    // parked tasks, the global queue as many queued ones).
+    out.sort_by_key(|t| t.id);
+    let listed = |out: &[TaskInfo], id| out.binary_search_by_key(&id, |t| t.id).is_ok();
     // Gs in the global queue (spawned from outside the Ps, or overflowed
     // from a ring), read under the sched lock; those in the Ps' rings are
-    // only counted (module doc).
+    // read by `tasks_stopped`.
+    let mut more = Vec::new();
     {
         let l = shared.lock();
         l.global.for_each(|h| {
-            if !out.iter().any(|t| t.id == h.id) {
-                out.push(TaskInfo {
+            if !listed(&out, h.id) {
+                more.push(TaskInfo {
                     id: h.id,
                     spawned_at: site_of(h.site.load(Ordering::Relaxed)),
                     state: TaskState::Runnable,
@@ -285,9 +294,9 @@ fn list(shared: &Shared) -> Vec<TaskInfo> {
     }
     for m in &ms {
         let id = m.curg_id.load(Ordering::Relaxed);
-        if id != 0 && !out.iter().any(|t| t.id == id) {
+        if id != 0 && !listed(&out, id) && !more.iter().any(|t: &TaskInfo| t.id == id) {
             // (A G that never parked: its site is not reachable safely.)
-            out.push(TaskInfo {
+            more.push(TaskInfo {
                 id,
                 spawned_at: site,
                 state: TaskState::Running,
@@ -296,6 +305,7 @@ fn list(shared: &Shared) -> Vec<TaskInfo> {
             });
         }
     }
+    out.extend(more);
     out.sort_by_key(|t| t.id);
     out
 }
