@@ -150,8 +150,7 @@ fn release_stack(m: &M, g: NonNull<Header>) -> bool {
     stamp_park(m, h);
     if h.state.commit_park() {
         let held = m.held().expect("park without a P");
-        held.with_local(|l| shared.stacks.put(Some(&mut l.stacks), stack, low_sp));
-        held.count(|c| &c.stacks_back); // issue 5: Stats::stacks_in_use
+        stack_back(shared, &held, stack, low_sp);
         held.count(|c| &c.parks);
         return true;
     }
@@ -161,6 +160,18 @@ fn release_stack(m: &M, g: NonNull<Header>) -> bool {
     let restarted = give_stack(m, g);
     debug_assert!(restarted, "a G's own stack was refused");
     false
+}
+
+/// A G's stack back to the P's cache (its G went as low as `low_sp`),
+/// counted for `Stats::stacks_in_use`.
+fn stack_back(
+    shared: &crate::sched::Shared,
+    held: &super::p::Held<'_>,
+    stack: crate::stack::Stack,
+    low_sp: usize,
+) {
+    held.with_local(|l| shared.stacks.put(Some(&mut l.stacks), stack, low_sp));
+    held.count(|c| &c.stacks_back);
 }
 
 /// On a G's first run: gives it a stack (its own if taken at spawn, else one
@@ -213,8 +224,7 @@ fn finish(m: &M, g: NonNull<Header>) {
     // SAFETY: as above.
     let ctx = unsafe { &mut *h.ctx.get() };
     if let Some(stack) = ctx.stack.take() {
-        held.with_local(|l| shared.stacks.put(Some(&mut l.stacks), stack, ctx.low_sp));
-        held.count(|c| &c.stacks_back); // issue 5: Stats::stacks_in_use
+        stack_back(shared, &held, stack, ctx.low_sp);
     }
     // SAFETY: as above.
     let own = unsafe { &mut *h.own.get() };
