@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use mn_sched::aio::{spawn_local, task};
 use mn_sched::JoinError;
-use util::{is_child, rt, run_child};
+use util::{assert_overflow_abort_64k, is_child, recurse, rt, run_child};
 
 /// A gate a plain thread opens again and again: each `wait` parks the task
 /// until the next `open` after its first poll. `arrived` counts waits ever
@@ -225,15 +225,6 @@ fn shutdown_drops_every_waiting_future_once() {
     assert_eq!(drops.load(Ordering::Acquire), n);
 }
 
-/// Recurses with a 1 KiB frame, `depth` times.
-fn recurse(depth: u64) -> u64 {
-    let buf = black_box([depth as u8; 1024]);
-    if depth == 0 {
-        return 0;
-    }
-    recurse(depth - 1) + u64::from(buf[0])
-}
-
 #[test]
 fn a_poll_after_a_restart_has_the_whole_stack() {
     let rt = mn_sched::Runtime::builder()
@@ -291,14 +282,7 @@ fn overflow_in_a_restarted_poll_names_the_task() {
         "overflow_in_a_restarted_poll_names_the_task",
         "async-overflow",
     );
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("switchyard: stack overflow in task ")
-            && stderr.contains("(stack size 64 KiB"),
-        "unexpected stderr:\n{stderr}"
-    );
-    use std::os::unix::process::ExitStatusExt;
-    assert_eq!(out.status.signal(), Some(libc::SIGABRT));
+    assert_overflow_abort_64k(&out);
 }
 
 #[test]

@@ -7,16 +7,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use mn_sched::{chan, go, GuardPolicy, JoinError, Runtime, SpawnError};
-use util::{is_child, run_child};
-
-/// Recurses with a 1 KiB frame until the stack overflows.
-fn recurse(depth: u64) -> u64 {
-    let buf = black_box([depth as u8; 1024]);
-    if depth == u64::MAX {
-        return 0;
-    }
-    recurse(depth + 1) + u64::from(buf[0])
-}
+use util::{assert_overflow_abort_64k, is_child, recurse, run_child};
 
 #[test]
 fn stack_overflow_prints_the_task_and_aborts() {
@@ -27,23 +18,11 @@ fn stack_overflow_prints_the_task_and_aborts() {
             .build()
             .unwrap();
         // SAFETY: the G only recurses.
-        let _ = unsafe { rt.block_on(|| go(|| recurse(0)).join()) };
+        let _ = unsafe { rt.block_on(|| go(|| recurse(u64::MAX)).join()) };
         unreachable!("the overflow should have aborted the process");
     }
     let out = run_child("stack_overflow_prints_the_task_and_aborts", "overflow");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("switchyard: stack overflow in task ")
-            && stderr.contains("(stack size 64 KiB"),
-        "unexpected stderr:\n{stderr}"
-    );
-    use std::os::unix::process::ExitStatusExt;
-    assert_eq!(
-        out.status.signal(),
-        Some(libc::SIGABRT),
-        "status {:?}",
-        out.status
-    );
+    assert_overflow_abort_64k(&out);
 }
 
 #[test]
@@ -56,7 +35,7 @@ fn stack_overflow_with_mprotect_guards_is_reported_too() {
             .build()
             .unwrap();
         // SAFETY: the G only recurses.
-        let _ = unsafe { rt.block_on(|| recurse(0)) };
+        let _ = unsafe { rt.block_on(|| recurse(u64::MAX)) };
         unreachable!("the overflow should have aborted the process");
     }
     let out = run_child(

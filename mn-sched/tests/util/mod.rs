@@ -50,3 +50,31 @@ pub fn run_child(test: &str, scenario: &str) -> Output {
         .output()
         .expect("spawn child test process")
 }
+
+/// Recurses `depth` times with a 1 KiB frame (`u64::MAX`: until the stack
+/// overflows); returns a sum so nothing is optimised away.
+pub fn recurse(depth: u64) -> u64 {
+    let buf = std::hint::black_box([depth as u8; 1024]);
+    if depth == 0 {
+        return 0;
+    }
+    recurse(depth - 1) + u64::from(buf[0])
+}
+
+/// A child that overflowed a 64 KiB G stack printed the task and the stack
+/// size, and aborted.
+pub fn assert_overflow_abort_64k(out: &Output) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("switchyard: stack overflow in task ")
+            && stderr.contains("(stack size 64 KiB"),
+        "unexpected stderr:\n{stderr}"
+    );
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(
+        out.status.signal(),
+        Some(libc::SIGABRT),
+        "status {:?}",
+        out.status
+    );
+}
