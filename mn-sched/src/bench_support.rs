@@ -40,9 +40,25 @@ pub fn bare_switch_round_trips(iters: u64) {
     drop(stack);
 }
 
+/// Keeps the fences of the P ownership check full ones (no membarrier), as
+/// on a kernel without it: call before the process's first runtime is
+/// built. For tests of that path.
+#[doc(hidden)]
+pub fn use_full_fences() {
+    crate::sched::syscall::asym::never_register();
+}
+
+/// Whether the P ownership check runs on membarrier (a compiler fence on
+/// the fast path) rather than full fences.
+#[doc(hidden)]
+pub fn fences_expedited() -> bool {
+    crate::sched::syscall::asym::expedited()
+}
+
 /// Issue 6: what the P ownership check costs a runtime call made from user
 /// code on a G. `claim`: `iters` times the check of today (step U2 of
-/// sched/syscall.rs, one CAS, then U3's store when the token drops);
+/// sched/syscall.rs: two plain stores and a load around a compiler fence,
+/// U3's store when the token drops);
 /// otherwise `iters` times the bare load of the P the check replaced. Off a
 /// G, or without a P, it does nothing.
 #[doc(hidden)]

@@ -154,6 +154,8 @@ impl Runtime {
     pub fn new(config: Config) -> Result<Self, BuildError> {
         let config = config.validate()?;
         crate::stack::overflow::install_handler();
+        // Before any M or sysmon exists: the fences of syscall.rs U2/U4.
+        crate::sched::syscall::asym::register();
         let shared = Shared::new(config);
         // Issue 6 hook: sysmon runs from the start (it sleeps deeply while
         // every P is idle).

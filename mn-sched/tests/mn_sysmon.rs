@@ -416,6 +416,15 @@ fn a_std_mutex_held_across_a_sleep_costs_a_thread_not_the_p() {
 }
 
 #[test]
+fn runtime_calls_race_retakes() {
+    // The fences are membarrier-backed where the kernel allows it (the
+    // full-fence path: mn_retake_full_fences.rs).
+    let st = util::retake_race(1);
+    assert!(st.user_retakes >= 1, "no retake happened: {st:?}");
+    util::retake_race(2);
+}
+
+#[test]
 fn a_long_run_that_makes_runtime_calls_keeps_its_p() {
     // One P: a G runs 150 ms without a switch but makes a runtime call
     // (the P ownership check every runtime call does) every ~100 µs. It is

@@ -114,9 +114,9 @@ pub(crate) fn switch_out(req: Request) {
     let fake = fiber::start_from_g(ctx, req, g0);
     // SAFETY: g0's context was saved by `switch_in` on this thread; ours goes
     // to the G's ctx, which only the next M to resume us reads.
-    unsafe { arch::switch(&raw mut ctx.sp, g0, req as usize) };
+    let now = unsafe { arch::switch(&raw mut ctx.sp, g0, req as usize) };
     fiber::finish_on_g(fake);
-    after_resume();
+    after_resume(now);
 }
 
 /// Records the lowest stack pointer a G reached (stack/mod.rs rule 4).
@@ -176,18 +176,20 @@ fn handoff_yield(m: &M, me: NonNull<Header>) -> bool {
     held.keep();
     // SAFETY: `next_sp` is the saved context of a started G we own; ours is
     // saved into our ctx, and we are queued only after that (after_resume).
-    unsafe { arch::switch(&raw mut ctx.sp, next_sp, std::ptr::from_ref(m) as usize) };
-    after_resume();
+    let now = unsafe { arch::switch(&raw mut ctx.sp, next_sp, std::ptr::from_ref(m) as usize) };
+    after_resume(now);
     true
 }
 
 /// Runs on a G as it resumes: queues the G that handed this one the M by a
-/// handoff yield (its context is saved now). Reads the M afresh.
+/// handoff yield (its context is saved now). `now` is what the switch that
+/// resumed us returned: every switch into a G (`switch_in`, a handoff
+/// yield) passes the M that runs it, so no thread-local is read here.
 #[inline(always)]
-fn after_resume() {
-    let Some(m) = M::current() else { return };
-    // SAFETY: this thread's live M, used without a switch.
-    let m = unsafe { m.as_ref() };
+fn after_resume(now: usize) {
+    // SAFETY: `now` is the M whose thread resumed us (see above): alive
+    // while it runs us, used without a switch.
+    let m = unsafe { &*(now as *const M) };
     if let Some(prev) = m.take_pending_yield() {
         m.held()
             .expect("a running G's M holds a P")
@@ -257,17 +259,13 @@ pub(crate) fn park_release() -> ! {
 /// Puts the calling G at the back of its P's run queue; yields the thread if
 /// the caller is not on a G (or is panicking: a yield must not migrate it).
 pub(crate) fn yield_now() {
-    let m = M::current();
+    let m = M::current_unless_panicking();
     // SAFETY: this thread's live M; `m` is not used after a switch (it goes
     // into `handoff_yield`, which drops it before switching).
     let Some((m, g)) = m.and_then(|m| unsafe { m.as_ref() }.curg().map(|g| (m, g))) else {
         std::thread::yield_now();
         return;
     };
-    if panicking() {
-        std::thread::yield_now();
-        return;
-    }
     // SAFETY: `g` is the running G: its runtime is alive (rule 4).
     let shared = unsafe { g.as_ref().shared() };
     cancel_if_shutting_down(shared);

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 
 use super::note::Note;
 use super::p::{Held, P};
-use super::syscall::{owner_user_claim, owner_user_enter, IN_USER};
+use super::syscall::{owner_user_enter, user_claim, user_return, IN_USER};
 use super::Shared;
 use crate::g::Header;
 use crate::stack::overflow::AltStack;
@@ -89,6 +89,10 @@ pub(crate) struct M {
     pub(crate) tid: AtomicI32,
     /// State of the steal-order random generator (M thread).
     rng: AtomicU64,
+    /// Runtime calls from user code (syscall.rs steps U1–U4): even while
+    /// the G runs user code, odd while the M runs runtime code on its P.
+    /// Written only by this M; read by sysmon.
+    pub(crate) calls: crate::loom::AtomicUsize,
     /// AddressSanitizer fiber bookkeeping (M thread): g0's fake stack, and
     /// g0's stack bounds as ASan reported them.
     asan: UnsafeCell<(*mut libc::c_void, usize, usize)>,
@@ -126,6 +130,7 @@ impl M {
             rng: AtomicU64::new(
                 0x9E37_79B9_7F4A_7C15 ^ (id as u64 + 1).wrapping_mul(0xBF58_476D_1CE4_E5B9),
             ),
+            calls: crate::loom::AtomicUsize::new(0),
             asan: UnsafeCell::new((std::ptr::null_mut(), 0, 0)),
         }
     }
@@ -134,6 +139,18 @@ impl M {
     /// thread-local address computed before a switch (g/run.rs).
     #[inline(never)]
     pub(crate) fn current() -> Option<NonNull<M>> {
+        NonNull::new(CURRENT.with(Cell::get).cast_mut())
+    }
+
+    /// The calling thread's M, or None while the thread panics (a G must
+    /// then not switch away: a yield would carry its unwinding to another
+    /// thread). One call where a yield needed two. Never inlined (as
+    /// `current`).
+    #[inline(never)]
+    pub(crate) fn current_unless_panicking() -> Option<NonNull<M>> {
+        if std::thread::panicking() {
+            return None;
+        }
         NonNull::new(CURRENT.with(Cell::get).cast_mut())
     }
 
@@ -177,28 +194,36 @@ impl M {
     /// The P this M holds, as an owner token. Call only on the M's thread.
     ///
     /// From user code on a G this is a runtime call's entry (step U2 of
-    /// syscall.rs): it claims the P from sysmon with one CAS, and the
+    /// syscall.rs): it claims the P from sysmon (two plain stores and two
+    /// loads around a compiler fence, no locked instruction), and the
     /// token's drop gives it back (U3). If sysmon took the P meanwhile, it
     /// waits on this thread for another (step 4) first. From g0, or inside
     /// a runtime call, it is one load.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn held(&self) -> Option<Held<'_>> {
         let p = NonNull::new(self.p.load(Ordering::Relaxed))?;
         // SAFETY: `p` is set only while this M holds the P (handoff.rs), and
         // the P lives in `shared.ps`, which outlives the M.
         let p = unsafe { p.as_ref() };
         let mine = self.id + 1;
-        // Only this M moves the word away from `mine` (sysmon's CAS needs a
-        // flag bit), so `mine` read here stays true while the token lives.
         let seen = p.owner.load(Ordering::Relaxed);
         if seen == mine {
-            // SAFETY: the word names us without a flag: we hold the P, on
-            // the M's thread (the caller's duty).
+            // SAFETY: the word names us without a flag (g0, or a runtime
+            // call after `acquire_p`): only this M moves it: we hold the P,
+            // on the M's thread (the caller's duty).
             return Some(unsafe { Held::new(p) });
         }
-        if let Some(back) = owner_user_claim(&p.owner, seen, mine) {
+        if seen == mine | IN_USER {
+            if self.calls.load(Ordering::Relaxed) & 1 == 1 {
+                // SAFETY: a nested call (or g0 after a switch out): the
+                // count is odd, so sysmon leaves the P to us.
+                return Some(unsafe { Held::new(p) });
+            }
+            if !user_claim(&p.owner, &self.calls, &p.retaking, mine) {
+                return self.regain_p();
+            }
             // SAFETY: step U2 won: the P is ours until the token's drop.
-            return Some(unsafe { Held::from_user(p, back) });
+            return Some(unsafe { Held::from_user(p, &self.calls) });
         }
         self.regain_p()
     }
@@ -218,19 +243,33 @@ impl M {
         let p = NonNull::new(self.p.load(Ordering::Relaxed))?;
         // SAFETY: `exit_slow` returned with a P acquired by this M (word
         // `id + 1`); it lives in `shared.ps`.
-        Some(unsafe { Held::from_user(p.as_ref(), (self.id + 1) | IN_USER) })
+        let p = unsafe { p.as_ref() };
+        // Runtime state as after U2: the count odd (U2 stored it, unless
+        // the word showed the P gone before any claim), then the word
+        // flagged (sysmon leaves it to us while the count is odd); the
+        // token's drop makes the count even (U3).
+        let c = self.calls.load(Ordering::Relaxed);
+        if c & 1 == 0 {
+            self.calls.store(c + 1, Ordering::Relaxed);
+        }
+        owner_user_enter(&p.owner, self.id + 1);
+        // SAFETY: as above; the count is odd.
+        Some(unsafe { Held::from_user(p, &self.calls) })
     }
 
     /// Step U1: the G about to run (or back from a runtime call that kept
     /// its P, like `syscall`) runs user code; sysmon may take the P.
-    /// The caller holds the P in runtime state (word `id + 1`).
+    /// The caller holds the P in runtime state.
     #[inline]
     pub(crate) fn enter_user(&self) {
         if let Some(p) = NonNull::new(self.p.load(Ordering::Relaxed)) {
             // SAFETY: as in `held`.
             let p = unsafe { p.as_ref() };
-            debug_assert_eq!(p.owner.load(Ordering::Relaxed), self.id + 1);
+            debug_assert_eq!(p.owner.load(Ordering::Relaxed) & !IN_USER, self.id + 1);
             owner_user_enter(&p.owner, self.id + 1);
+            if self.calls.load(Ordering::Relaxed) & 1 == 1 {
+                user_return(&self.calls);
+            }
         }
     }
 

@@ -160,7 +160,7 @@ impl Shared {
     pub(crate) fn new(config: Config) -> Arc<Self> {
         let procs = config.procs;
         Arc::new(Self {
-            ps: (0..procs).map(P::new).collect(),
+            ps: (0..procs).map(|id| P::new(id, procs == 1)).collect(),
             sched: Mutex::new(SchedLocked {
                 global: GlobalQueue::default(),
                 idle_ps: (0..procs).rev().collect(),

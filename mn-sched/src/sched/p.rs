@@ -35,6 +35,10 @@ pub(crate) struct P {
     /// the M checks it at its next runtime call.
     /// (A loom atomic under `--cfg loom`: syscall.rs models its protocol.)
     pub(crate) owner: crate::loom::AtomicUsize,
+    /// Set by sysmon while it decides to retake this P from user code
+    /// (syscall.rs step U4); a runtime call that sees it waits for the
+    /// decision (U2).
+    pub(crate) retaking: crate::loom::AtomicBool,
     /// Schedule ticks: +1 per G switched in. A tick sysmon (issue 6) sees
     /// unchanged for 10 ms means the same G has run that long — Go's
     /// `schedtick`, the run-start hook, with no clock read per switch.
@@ -97,12 +101,13 @@ pub(crate) struct PLocal {
 unsafe impl Sync for P {}
 
 impl P {
-    /// An idle P.
-    pub(crate) fn new(id: usize) -> Self {
+    /// An idle P; `alone`: the runtime's only P (no thief for its ring).
+    pub(crate) fn new(id: usize, alone: bool) -> Self {
         Self {
             id,
-            runq: RunQueue::new(),
+            runq: RunQueue::with_thieves(!alone),
             owner: crate::loom::AtomicUsize::new(0),
+            retaking: crate::loom::AtomicBool::new(false),
             tick: AtomicU32::new(0),
             syscalltick: AtomicU32::new(0),
             run_start: (AtomicU64::new(0), AtomicU32::new(0)),
@@ -139,9 +144,10 @@ impl P {
 /// must never live across a switch; `keep` ends it without that.
 pub(crate) struct Held<'a> {
     p: &'a P,
-    /// The word the drop stores back (U3: the M's id + 1, `IN_USER` and
-    /// the call count), or 0 for none.
-    restore: usize,
+    /// For a token from user code: the M's call count (odd now), which
+    /// the drop makes even (U3). Two words in all, so the token comes back
+    /// from `M::held` in registers.
+    calls: Option<&'a crate::loom::AtomicUsize>,
     /// Not Send: the proof is only valid on the holder's thread.
     _thread: PhantomData<*const ()>,
 }
@@ -149,8 +155,8 @@ pub(crate) struct Held<'a> {
 impl Drop for Held<'_> {
     #[inline]
     fn drop(&mut self) {
-        if self.restore != 0 {
-            super::syscall::owner_user_return(&self.p.owner, self.restore);
+        if let Some(calls) = self.calls {
+            super::syscall::user_return(calls);
         }
     }
 }
@@ -163,21 +169,22 @@ impl<'a> Held<'a> {
     pub(crate) unsafe fn new(p: &'a P) -> Self {
         Self {
             p,
-            restore: 0,
+            calls: None,
             _thread: PhantomData,
         }
     }
 
     /// A token for a runtime call from user code (step U2 done): its drop
-    /// stores `back` (U3).
+    /// makes the M's count `calls` even (U3).
     ///
     /// # Safety
     ///
-    /// As `new`, and the word is the M's id + 1 now.
-    pub(crate) unsafe fn from_user(p: &'a P, back: usize) -> Self {
+    /// As `new`, and the M's count is odd now.
+    #[inline]
+    pub(crate) unsafe fn from_user(p: &'a P, calls: &'a crate::loom::AtomicUsize) -> Self {
         Self {
             p,
-            restore: back,
+            calls: Some(calls),
             _thread: PhantomData,
         }
     }
@@ -185,10 +192,10 @@ impl<'a> Held<'a> {
     /// Whether the token was taken from user code (its drop would give the
     /// P back to user state).
     pub(crate) fn is_user_call(&self) -> bool {
-        self.restore != 0
+        self.calls.is_some()
     }
 
-    /// Ends the token leaving the word as it is (`id + 1`, runtime state):
+    /// Ends the token leaving the P in runtime state (the M's count odd):
     /// for a switch out of the G, `syscall`'s step 1, or `release_p`.
     pub(crate) fn keep(self) -> &'a P {
         let p = self.p;

@@ -123,7 +123,7 @@ fn put_local(shared: &Shared, held: &Held<'_>, g: NonNull<Header>) {
 }
 
 /// The P of the calling thread's M, if the M belongs to `shared` and holds
-/// one: one token for the whole runtime call (one CAS from user code).
+/// one: one token for the whole runtime call (one claim from user code).
 /// The token must be dropped before any switch (it is: callers only queue).
 fn local_held(shared: &Shared) -> Option<Held<'static>> {
     local_held_m(shared).map(|(held, _)| held)

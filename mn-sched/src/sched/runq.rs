@@ -42,12 +42,23 @@ pub(crate) struct RunQueue<T> {
     tail: AtomicU32,
     buf: Box<[AtomicPtr<T>]>,
     runnext: AtomicPtr<T>,
+    /// No thief can exist (the runtime has one P, and a thief steals into
+    /// its own P's ring): the owner's `pop` needs no CAS.
+    solo: bool,
 }
 
 impl<T> RunQueue<T> {
-    /// An empty queue.
+    /// An empty queue that thieves may take from.
+    #[cfg(all(test, loom))]
     pub(crate) fn new() -> Self {
+        Self::with_thieves(true)
+    }
+
+    /// An empty queue; `thieves: false` promises that only its owner ever
+    /// takes from it (a runtime with one P).
+    pub(crate) fn with_thieves(thieves: bool) -> Self {
         Self {
+            solo: !thieves,
             head: AtomicU32::new(0),
             tail: AtomicU32::new(0),
             buf: (0..RUNQ_SIZE)
@@ -209,6 +220,16 @@ impl<T> RunQueue<T> {
             if let Some(g) = NonNull::new(self.runnext.swap(std::ptr::null_mut(), Acquire)) {
                 return Some(g);
             }
+        }
+        if self.solo {
+            let head = self.head.load(Relaxed);
+            if head == self.tail.load(Relaxed) {
+                return None;
+            }
+            let g = self.slot(head).load(Relaxed);
+            // Release: the dump's snapshot (under its stop) reads head.
+            self.head.store(head.wrapping_add(1), Release);
+            return NonNull::new(g);
         }
         loop {
             let head = self.head.load(Acquire);

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use super::handoff::handoffp;
 use super::m::{thread_cpu_time, M};
 use super::note::Note;
-use super::syscall::{owner_retake, ID_MASK, IN_SYSCALL, IN_USER};
+use super::syscall::{owner_retake, user_retake, CALLS_MASK, ID_MASK, IN_SYSCALL, IN_USER};
 use super::Shared;
 
 /// Shortest sysmon sleep.
@@ -239,6 +239,9 @@ struct Seen {
     /// The M's thread CPU time sampled during this quiet stretch (from
     /// `PROBE_AT` on), to tell computing from blocked from starved.
     probe: Option<Probe>,
+    /// The M that held the P at the last look (its call count is read at
+    /// every tick; looked up again when another M holds the P).
+    m: Option<Weak<M>>,
 }
 
 /// One CPU-clock sample of the M running a quiet G.
@@ -409,10 +412,10 @@ fn retake(
     let mut retook = false;
     let now = Instant::now();
     for (p, s) in shared.ps.iter().zip(seen.iter_mut()) {
-        let owner = p.owner.load(Ordering::Acquire);
+        let (owner, count) = user_view(shared, s, p.owner.load(Ordering::Acquire));
         if owner & IN_SYSCALL == 0 {
             s.in_syscall = false;
-            retook |= preempt_long_runner(shared, p, s, owner, now, watched);
+            retook |= preempt_long_runner(shared, p, s, (owner, count), now, watched);
             // Wake for the next flag or retake this P may need.
             let next = if s.flagged {
                 let retake = s.word_since.map(|t| t + FORCE_PREEMPT);
@@ -441,7 +444,7 @@ fn retake(
         // Counted before the CAS, so the M's decrement (after it wins a P
         // back) never runs first.
         c.retaken_now.fetch_add(1, Ordering::Relaxed);
-        if !take_p(shared, p, owner, watched, false) {
+        if !take_p(shared, p, (owner, None), watched, false) {
             c.retaken_now.fetch_sub(1, Ordering::Relaxed);
             continue; // the M came back first (step 3)
         }
@@ -453,22 +456,52 @@ fn retake(
     retook
 }
 
+/// How sysmon sees a P's owner word `raw`: with `IN_USER` and the M's
+/// call count even (its G in user code), the word with the count folded
+/// into bits 32–55 (so the view changes at every runtime call), and the
+/// count; with the count odd (a runtime call), the word without the flag,
+/// as runtime state; any other word as it is.
+fn user_view(shared: &Shared, s: &mut Seen, raw: usize) -> (usize, Option<usize>) {
+    if raw & IN_USER == 0 {
+        return (raw, None);
+    }
+    let id = (raw & ID_MASK).wrapping_sub(1);
+    let cached = s.m.as_ref().and_then(Weak::upgrade).filter(|m| m.id == id);
+    let Some(m) = cached.or_else(|| shared.threads.find(id)) else {
+        return (raw & !IN_USER, None);
+    };
+    let count = m.calls.load(Ordering::Acquire);
+    s.m = Some(Arc::downgrade(&m));
+    if count & 1 == 1 {
+        return (raw & !IN_USER, None);
+    }
+    (raw | ((count >> 1) << 32 & CALLS_MASK), Some(count))
+}
+
 /// The CAS of steps 2 and U4, with the M marked `without_p` (before the
 /// CAS, so its own clear in `exit_slow` comes after) and watched through
-/// its CPU clock if the CAS wins. `computing`: the first guess, until the
-/// clock has been sampled twice.
+/// its CPU clock if the CAS wins. `view`: the word as `user_view` showed
+/// it, and the M's count for a word in user state (U4: a fence and a
+/// second look at the count come first). `computing`: the first guess,
+/// until the clock has been sampled twice.
 fn take_p(
     shared: &Shared,
     p: &super::p::P,
-    owner: usize,
+    view: (usize, Option<usize>),
     watched: &mut Vec<Watched>,
     computing: bool,
 ) -> bool {
+    let (owner, count) = view;
     let m = m_of(shared, owner);
     if let Some(m) = &m {
         m.without_p.store(true, Ordering::Relaxed);
     }
-    if !owner_retake(&p.owner, owner) {
+    let took = match (count, &m) {
+        (Some(c), Some(m)) => user_retake(&p.owner, &m.calls, &p.retaking, owner & !CALLS_MASK, c),
+        (Some(_), None) => false,
+        (None, _) => owner_retake(&p.owner, owner),
+    };
+    if !took {
         if let Some(m) = &m {
             m.without_p.store(false, Ordering::Relaxed);
         }
@@ -535,10 +568,11 @@ fn preempt_long_runner(
     shared: &Shared,
     p: &super::p::P,
     s: &mut Seen,
-    owner: usize,
+    view: (usize, Option<usize>),
     now: Instant,
     watched: &mut Vec<Watched>,
 ) -> bool {
+    let owner = view.0;
     let tick = p.tick.load(Ordering::Relaxed);
     if owner == 0 || s.since.is_none() || s.tick != tick {
         // A run that began while sysmon slept carries its start.
@@ -585,8 +619,8 @@ fn preempt_long_runner(
         return true;
     }
     // Flagged, and still the same run. In runtime code (g0, or a runtime
-    // call) the word has no flag and there is nothing to take; a G whose
-    // word changed lately makes runtime calls and keeps its P.
+    // call) the view has no flag and there is nothing to take; a G whose
+    // view changed lately makes runtime calls and keeps its P.
     if owner & IN_USER == 0 || quiet < FORCE_PREEMPT {
         return false;
     }
@@ -602,7 +636,7 @@ fn preempt_long_runner(
     };
     let c = &shared.sysmon.counts;
     c.user_retaken_now.fetch_add(1, Ordering::Relaxed);
-    if !take_p(shared, p, owner, watched, computing) {
+    if !take_p(shared, p, view, watched, computing) {
         c.user_retaken_now.fetch_sub(1, Ordering::Relaxed);
         return false;
     }

@@ -78,3 +78,75 @@ pub fn assert_overflow_abort_64k(out: &Output) {
         out.status
     );
 }
+
+/// Runtime calls racing sysmon's retakes (syscall.rs steps U2 and U4):
+/// at `procs` Ps, one G computes for 8–15 ms at a time with no runtime call
+/// (around sysmon's 10 ms, so its next call often lands while sysmon
+/// decides) then makes 50 runtime calls, 12 times, while `procs + 2` Gs
+/// yield in a loop. Nothing may be lost or run twice: every yielder and the
+/// computing G finish with their exact counts, and the computing G's M
+/// gets a P back. Returns the runtime's stats.
+pub fn retake_race(procs: usize) -> mn_sched::Stats {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    let rt = rt(procs);
+    let stop = Arc::new(AtomicBool::new(false));
+    let yields = Arc::new(AtomicU64::new(0));
+    // SAFETY: nothing held across parks.
+    let (rounds, per_yielder) = unsafe {
+        let (stop, yields) = (stop.clone(), yields.clone());
+        rt.block_on(move || {
+            let yielders: Vec<_> = (0..procs + 2)
+                .map(|_| {
+                    let (stop, yields) = (stop.clone(), yields.clone());
+                    mn_sched::go(move || {
+                        let mut n = 0u64;
+                        while !stop.load(Ordering::Relaxed) {
+                            mn_sched::yield_now();
+                            n += 1;
+                        }
+                        yields.fetch_add(n, Ordering::Relaxed);
+                        n
+                    })
+                })
+                .collect();
+            let computer = mn_sched::go(|| {
+                let mut rounds = 0u64;
+                for i in 0..12u64 {
+                    let spin = Duration::from_micros(8_000 + (i * 611) % 7_000);
+                    let t = Instant::now();
+                    let mut x = 0u64;
+                    while t.elapsed() < spin {
+                        x = x.wrapping_add(1);
+                        std::hint::black_box(x);
+                    }
+                    for _ in 0..25 {
+                        mn_sched::yield_now();
+                        assert_eq!(mn_sched::go(|| 1u64).join().unwrap(), 1);
+                    }
+                    rounds += 1;
+                }
+                rounds
+            });
+            let rounds = computer.join().unwrap();
+            stop.store(true, Ordering::Relaxed);
+            let per: Vec<u64> = yielders.into_iter().map(|h| h.join().unwrap()).collect();
+            (rounds, per)
+        })
+    }
+    .expect("main G");
+    assert_eq!(rounds, 12);
+    assert_eq!(
+        per_yielder.iter().sum::<u64>(),
+        yields.load(Ordering::Relaxed)
+    );
+    assert!(
+        per_yielder.iter().all(|&n| n > 0),
+        "a yielder never ran: {per_yielder:?}"
+    );
+    let st = rt.stats();
+    assert_eq!(st.ms_without_p, 0, "an M still lacks its P: {st:?}");
+    st
+}
