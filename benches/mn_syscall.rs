@@ -70,7 +70,7 @@ fn runtime_call_check(c: &mut Criterion) {
     };
     let mut g = c.benchmark_group("runtime_call_check");
     g.bench_function("load-only (before)", |b| b.iter_custom(|n| time(n, false)));
-    g.bench_function("claim-cas-store", |b| b.iter_custom(|n| time(n, true)));
+    g.bench_function("claim", |b| b.iter_custom(|n| time(n, true)));
     g.finish();
 }
 

@@ -71,6 +71,7 @@ where
 /// Puts the current G at the back of its P's run queue so others run first
 /// (yields the thread outside a runtime). Call it in long CPU loops: a G is
 /// never preempted in the middle of its code.
+#[inline]
 pub fn yield_now() {
     crate::g::run::yield_now();
 }

@@ -276,6 +276,7 @@ impl<'a> Held<'a> {
     }
 
     /// Counts a switch-in; returns the new tick.
+    #[inline]
     pub(crate) fn bump_tick(&self, shared: &Shared) -> u32 {
         let t = self.p.tick.load(Ordering::Relaxed).wrapping_add(1);
         self.p.tick.store(t, Ordering::Relaxed);

@@ -134,7 +134,7 @@ impl<T> RunQueue<T> {
     /// # Safety
     ///
     /// As for [`push_back`](Self::push_back).
-    #[inline]
+    #[inline(always)]
     pub(crate) unsafe fn try_push_back(&self, g: NonNull<T>) -> bool {
         let head = self.head.load(Acquire);
         let tail = self.tail.load(Relaxed);
