@@ -46,6 +46,25 @@ impl GList {
         self.len += 1;
     }
 
+    /// Cuts the list into lists of at most `CHUNK + 1` Gs (a ring's
+    /// overflow stays whole), in order: a taker moves a whole chunk into
+    /// its (empty) ring, which then holds it without overflowing.
+    pub(crate) fn into_chunks(mut self) -> Vec<GList> {
+        let mut out = Vec::with_capacity(self.len.div_ceil(CHUNK));
+        while self.len > CHUNK + 1 {
+            let mut c = GList::default();
+            for _ in 0..CHUNK {
+                let g = self.pop().expect("len counts the Gs");
+                c.push(g);
+            }
+            out.push(c);
+        }
+        if self.len > 0 {
+            out.push(self);
+        }
+        out
+    }
+
     /// Removes the first G.
     pub(crate) fn pop(&mut self) -> Option<NonNull<Header>> {
         let g = self.head?;
@@ -88,7 +107,8 @@ impl GlobalQueue {
         self.len += 1;
     }
 
-    /// Appends a batch as one chunk.
+    /// Appends a batch as one chunk (split first by
+    /// [`GList::into_chunks`] if it may be longer than a ring's half).
     pub(crate) fn append(&mut self, list: &mut GList) {
         if list.len() == 0 {
             return;
@@ -143,10 +163,14 @@ impl super::Shared {
             .store(l.global.len(), std::sync::atomic::Ordering::SeqCst);
     }
 
-    /// Appends a batch (a ring's overflow) to the global queue.
+    /// Appends a batch (a ring's overflow, or the Gs a poll readied) to the
+    /// global queue, in chunks a ring can take whole.
     pub(crate) fn global_push_list(&self, list: &mut GList) {
+        let chunks = std::mem::take(list).into_chunks(); // outside the lock
         let mut l = self.lock();
-        l.global.append(list);
+        for mut c in chunks {
+            l.global.append(&mut c);
+        }
         self.global_len
             .store(l.global.len(), std::sync::atomic::Ordering::SeqCst);
     }

@@ -14,6 +14,7 @@ use std::sync::atomic::{
 };
 use std::sync::{Arc, Mutex};
 
+use super::global::GList;
 use super::note::Note;
 use super::p::{Held, P};
 use super::syscall::{owner_user_enter, user_claim, user_return, IN_USER};
@@ -69,6 +70,10 @@ pub(crate) struct M {
     /// While set, Gs this M readies go to the back of its P's ring, not to
     /// `runnext` (a batch of I/O readiness: ready.rs `ready_to_back`).
     to_back: AtomicBool,
+    /// Gs readied while `to_back` is set that go to the global queue (it
+    /// was not empty, or the ring was full), pushed there in one batch
+    /// when the poll's wakes are done (M thread only).
+    io_batch: UnsafeCell<GList>,
     /// Leave the scheduler loop and end the thread (a G exited locked).
     exit_thread: AtomicBool,
     /// Issue 6 hook: the M left as idle too long (`Threads::try_retire`
@@ -98,7 +103,7 @@ pub(crate) struct M {
     asan: UnsafeCell<(*mut libc::c_void, usize, usize)>,
 }
 
-// SAFETY: the non-atomic fields (g0_sp, asan) are touched only by the M's
+// SAFETY: the non-atomic fields (g0_sp, asan, io_batch) are touched only by the M's
 // own thread (module doc); the rest is atomic or Sync.
 unsafe impl Sync for M {}
 // SAFETY: as above.
@@ -121,6 +126,7 @@ impl M {
             locked_g: AtomicPtr::new(std::ptr::null_mut()),
             pending_yield: AtomicPtr::new(std::ptr::null_mut()),
             to_back: AtomicBool::new(false),
+            io_batch: UnsafeCell::new(GList::default()),
             exit_thread: AtomicBool::new(false),
             retired: AtomicBool::new(false),
             syscall: AtomicU32::new(0),
@@ -328,6 +334,14 @@ impl M {
     /// Sets [`to_back`](Self::to_back) (M thread).
     pub(crate) fn set_to_back(&self, on: bool) {
         self.to_back.store(on, Ordering::Relaxed);
+    }
+
+    /// Runs `f` on the batch of readied Gs bound for the global queue
+    /// (`io_batch`). M thread only.
+    pub(crate) fn with_io_batch<R>(&self, f: impl FnOnce(&mut GList) -> R) -> R {
+        // SAFETY: only the M's own thread reaches this (ready.rs, during
+        // its own `wake_to_back`), and `f` never calls back here.
+        f(unsafe { &mut *self.io_batch.get() })
     }
 
     /// Records the G a handoff yield left behind.

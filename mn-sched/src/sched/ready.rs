@@ -33,7 +33,7 @@ fn ready(g: NonNull<Header>) {
     if let Some((held, m)) = local_held_m(shared) {
         if m.to_back() {
             // No wakep per G: `wake_to_back` decides once for the batch.
-            held.push_back_in_order(g, shared);
+            m.with_io_batch(|batch| held.push_back_in_order(g, shared, batch));
         } else {
             put_local(shared, &held, g);
         }
@@ -76,11 +76,20 @@ pub(crate) fn wake_to_back(wakers: Vec<std::task::Waker>) {
     m.set_to_back(true);
     wakers.into_iter().for_each(std::task::Waker::wake);
     m.set_to_back(prev);
+    if prev {
+        return; // nested: the outer call pushes the batch and decides
+    }
+    // The Gs bound for the global queue go there in one lock.
+    let mut batch = m.with_io_batch(std::mem::take);
+    let to_global = batch.len();
+    if to_global > 0 {
+        m.shared.global_push_list(&mut batch);
+    }
     // (Without a P the Gs went to the global queue, and `ready` woke an M.)
     if let Some(held) = m.held() {
         use std::sync::atomic::Ordering::Relaxed;
         let p = held.p();
-        let queued = p.runq.len();
+        let queued = p.runq.len() + to_global;
         if queued >= IO_HELP_NOW {
             p.io_backlog_since.store(0, Relaxed);
             wakep(&m.shared);
