@@ -41,6 +41,8 @@ mod remote_queue;
 mod runtime;
 #[cfg(not(loom))]
 pub mod signal;
+// A lock for the compat crate's channel state (no unsafe there).
+pub mod state_lock;
 #[cfg(not(loom))]
 pub mod sys;
 #[cfg(not(loom))]

@@ -1,7 +1,8 @@
 //! Multi-producer, single-consumer channels: [`channel`] (bounded) and
 //! [`unbounded`], both returning a [`Sender`] and a [`Receiver`].
 //!
-//! One `std::sync::Mutex` guards the channel's state: a ring buffer
+//! One lock (`StateLock`, a test-and-set lock released by a plain store)
+//! guards the channel's state: a ring buffer
 //! (`VecDeque`, which for a bounded channel never grows past its capacity,
 //! so a message costs no allocation), the receiver's waker, the sender count,
 //! and a FIFO of *blocked senders*, each parked with its message.
@@ -40,13 +41,15 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex as StdMutex};
+use std::sync::Arc;
+
+use loop_core::state_lock::StateLock;
 use std::task::{ready, Context, Poll, Waker};
 
 use futures_core::Stream;
 
+use super::blocking;
 use super::waiters::{WaiterKey, Waiters, WakeList};
-use super::{blocking, lock};
 use crate::coop::{self, WaitReason};
 
 /// Buffer slots a bounded channel allocates up front, at most; a larger
@@ -77,7 +80,7 @@ pub fn unbounded<T>() -> (Sender<T>, Receiver<T>) {
 fn new_pair<T>(capacity: usize, queue: VecDeque<T>) -> (Sender<T>, Receiver<T>) {
     let chan = Arc::new(Chan {
         capacity,
-        state: StdMutex::new(State {
+        state: StateLock::new(State {
             queue,
             rx_waker: None,
             rx_closed: false,
@@ -92,7 +95,7 @@ fn new_pair<T>(capacity: usize, queue: VecDeque<T>) -> (Sender<T>, Receiver<T>) 
 struct Chan<T> {
     /// The bound; `usize::MAX` for an unbounded channel.
     capacity: usize,
-    state: StdMutex<State<T>>,
+    state: StateLock<State<T>>,
 }
 
 /// The channel under its lock.
@@ -183,7 +186,7 @@ impl<T> Sender<T> {
 
     /// Sends `value` if there is room now (always, for an unbounded channel).
     pub fn try_send(&self, value: T) -> Result<(), TrySendError<T>> {
-        let mut st = lock(&self.chan.state);
+        let mut st = self.chan.state.lock();
         if st.rx_closed {
             return Err(TrySendError::Closed(value));
         }
@@ -210,7 +213,7 @@ impl<T> Sender<T> {
 
     /// Whether the receiver is gone or closed: every send would fail.
     pub fn is_closed(&self) -> bool {
-        lock(&self.chan.state).rx_closed
+        self.chan.state.lock().rx_closed
     }
 
     /// The bound of the channel; `None` if unbounded.
@@ -226,7 +229,7 @@ impl<T> Sender<T> {
 
 impl<T> Clone for Sender<T> {
     fn clone(&self) -> Self {
-        lock(&self.chan.state).senders += 1;
+        self.chan.state.lock().senders += 1;
         Sender {
             chan: self.chan.clone(),
         }
@@ -236,7 +239,7 @@ impl<T> Clone for Sender<T> {
 impl<T> Drop for Sender<T> {
     fn drop(&mut self) {
         let waker = {
-            let mut st = lock(&self.chan.state);
+            let mut st = self.chan.state.lock();
             st.senders -= 1;
             if st.senders > 0 {
                 return;
@@ -277,7 +280,7 @@ impl<T> Future for SendFuture<'_, T> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         ready!(coop::poll_proceed(cx));
         let this = self.get_mut();
-        let mut st = lock(&this.chan.state);
+        let mut st = this.chan.state.lock();
         if let Some(key) = this.key {
             // Parked before: still waiting, or taken / refused (rules 3, 4).
             if st.blocked.is_linked(key) {
@@ -323,7 +326,7 @@ impl<T> Drop for SendFuture<'_, T> {
         if let Some(key) = self.key.take() {
             // Waiting: the message comes back out (and is dropped here,
             // after the lock). Taken: it stays sent.
-            let slot = lock(&self.chan.state).blocked.remove(key);
+            let slot = self.chan.state.lock().blocked.remove(key);
             drop(slot);
         }
     }
@@ -356,7 +359,7 @@ impl<T> Receiver<T> {
     /// Polls for the next message (for hand-written futures and streams).
     pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
         ready!(coop::poll_proceed(cx));
-        let mut st = lock(&self.chan.state);
+        let mut st = self.chan.state.lock();
         if let Some((value, waker)) = st.pop() {
             drop(st);
             if let Some(w) = waker {
@@ -376,7 +379,7 @@ impl<T> Receiver<T> {
 
     /// Receives a message if one is buffered now.
     pub fn try_recv(&mut self) -> Result<T, TryRecvError> {
-        let mut st = lock(&self.chan.state);
+        let mut st = self.chan.state.lock();
         match st.pop() {
             Some((value, waker)) => {
                 drop(st);
@@ -402,13 +405,13 @@ impl<T> Receiver<T> {
     /// messages back), while messages already buffered can still be received.
     pub fn close(&mut self) {
         let mut wakes = WakeList::new();
-        lock(&self.chan.state).close(&mut wakes);
+        self.chan.state.lock().close(&mut wakes);
         wakes.wake_all();
     }
 
     /// Messages buffered now (blocked senders' messages not counted).
     pub fn len(&self) -> usize {
-        lock(&self.chan.state).queue.len()
+        self.chan.state.lock().queue.len()
     }
 
     /// Whether no message is buffered now.
@@ -426,7 +429,7 @@ impl<T> Drop for Receiver<T> {
     fn drop(&mut self) {
         let mut wakes = WakeList::new();
         let (queue, waker) = {
-            let mut st = lock(&self.chan.state);
+            let mut st = self.chan.state.lock();
             st.close(&mut wakes);
             (std::mem::take(&mut st.queue), st.rx_waker.take())
         };
