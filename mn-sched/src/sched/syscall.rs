@@ -295,8 +295,7 @@ pub(crate) fn user_retake(
 ) -> bool {
     debug_assert!(seen & IN_USER != 0 && count & 1 == 0);
     retaking.store(true, Ordering::Relaxed);
-    asym::heavy();
-    let took = calls.load(Ordering::Relaxed) == count && owner_retake(owner, seen);
+    let took = asym::heavy() && calls.load(Ordering::Relaxed) == count && owner_retake(owner, seen);
     retaking.store(false, Ordering::Release);
     took
 }
@@ -369,18 +368,19 @@ pub(crate) mod asym {
         crate::loom::fence(std::sync::atomic::Ordering::SeqCst);
     }
 
-    /// sysmon's side (step U4).
-    pub(crate) fn heavy() {
+    /// sysmon's side (step U4). False if the barrier could not be had
+    /// (membarrier failed after its registration, which the man page does
+    /// not foresee): sysmon then gives the retake up rather than race.
+    pub(crate) fn heavy() -> bool {
         #[cfg(not(loom))]
         if EXPEDITED.load(Ordering::Relaxed) {
             const PRIVATE_EXPEDITED: libc::c_long = 1 << 3;
-            // SAFETY: as in `register`. It cannot fail once registered
-            // (the man page lists no error for a registered process).
+            // SAFETY: as in `register`.
             let r = unsafe { libc::syscall(libc::SYS_membarrier, PRIVATE_EXPEDITED, 0, 0) };
-            debug_assert_eq!(r, 0, "membarrier failed after registration");
-            return;
+            return r == 0;
         }
         crate::loom::fence(std::sync::atomic::Ordering::SeqCst);
+        true
     }
 }
 
