@@ -82,7 +82,8 @@ pub fn assert_overflow_abort_64k(out: &Output) {
 /// Runtime calls racing sysmon's retakes (syscall.rs steps U2 and U4):
 /// at `procs` Ps, one G computes for 8–15 ms at a time with no runtime call
 /// (around sysmon's 10 ms, so its next call often lands while sysmon
-/// decides) then makes 50 runtime calls, 12 times, while `procs + 2` Gs
+/// decides; the last time 80 ms, so at least one retake happens) then makes
+/// 50 runtime calls, 12 times, while `procs + 2` Gs
 /// yield in a loop. Nothing may be lost or run twice: every yielder and the
 /// computing G finish with their exact counts, and the computing G's M
 /// gets a P back. Returns the runtime's stats.
@@ -115,7 +116,13 @@ pub fn retake_race(procs: usize) -> mn_sched::Stats {
             let computer = mn_sched::go(|| {
                 let mut rounds = 0u64;
                 for i in 0..12u64 {
-                    let spin = Duration::from_micros(8_000 + (i * 611) % 7_000);
+                    // The last run is long enough for a retake even on a
+                    // loaded machine (sysmon samples the M's CPU clock first).
+                    let spin = if i == 11 {
+                        Duration::from_millis(80)
+                    } else {
+                        Duration::from_micros(8_000 + (i * 611) % 7_000)
+                    };
                     let t = Instant::now();
                     let mut x = 0u64;
                     while t.elapsed() < spin {
