@@ -2,14 +2,15 @@
 # Model-checks the lock-free and locking protocols with loom (run by hand, not
 # by CI: minutes of CPU). Each crate compiles its protocols against loom's
 # types under --cfg loom; the tests are named loom_*:
-# - loop-core: the remote wake queue;
+# - loop-core: the remote wake queue, the channel state lock (state_lock.rs);
 # - mn-sched: the run queue (push, pop, steal, runnext with a 4-slot ring),
 #   park/wake (Go's order, the NOTIFIED bit, issue 5's clear-before-poll),
 #   the spinning protocol, a local task's queued flag (aio), the
 #   netpoller's readiness word (no lost wake, no erased event) and the
 #   timers' sleeper handshake (an earlier timer is never slept through), and the
 #   syscall ownership word (sched/syscall.rs: a syscall exit and a runtime
-#   call from user code against sysmon's retake).
+#   call from user code against sysmon's retake, the latter's asymmetric
+#   fences modelled as fence(SeqCst)).
 # Its own target dir keeps the normal build cached. Extra arguments go to
 # the test binaries (e.g. a test name).
 set -euo pipefail
