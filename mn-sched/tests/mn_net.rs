@@ -8,26 +8,11 @@ mod util;
 use std::future::Future;
 use std::io::{Read, Write};
 use std::net::SocketAddr;
-use std::pin::pin;
 use std::sync::mpsc;
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use mn_sched::{aio, go, net, JoinHandle};
-use util::{rt, run};
-
-/// Polls `f` on the calling G, parking it on Pending.
-fn block_on<F: Future>(f: F) -> F::Output {
-    let mut f = pin!(f);
-    let w = mn_sched::current_waker();
-    let mut cx = Context::from_waker(&w);
-    loop {
-        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
-            return v;
-        }
-        mn_sched::park();
-    }
-}
+use util::{block_on, rt, run};
 
 /// Spawns a G (test bodies uphold `go`'s contract).
 fn spawn<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> JoinHandle<T> {

@@ -10,31 +10,16 @@
 
 mod util;
 
-use std::future::Future;
 use std::io::{ErrorKind, Read, Write};
-use std::pin::pin;
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
 use mio::{Events, Interest, Token};
 use mn_sched::{aio, go};
+use util::block_on;
 
 const CONNS: usize = 1000;
 const MSG: usize = 16;
-
-/// Polls `f` on the calling G, parking it on Pending.
-fn block_on<F: Future>(f: F) -> F::Output {
-    let mut f = pin!(f);
-    let w = mn_sched::current_waker();
-    let mut cx = Context::from_waker(&w);
-    loop {
-        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
-            return v;
-        }
-        mn_sched::park();
-    }
-}
 
 /// The server: one G per connection, echoing each message after ~20 µs
 /// of computing.

@@ -4,29 +4,14 @@
 
 mod util;
 
-use std::future::Future;
-use std::pin::pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Wake, Waker};
 use std::time::{Duration, Instant};
 
 use mn_sched::aio::time::{sleep, sleep_until};
 use mn_sched::{chan, go, WaitGroup};
-use util::{rt, run};
-
-/// Polls `f` on the calling G, parking it on Pending.
-fn block_on<F: Future>(f: F) -> F::Output {
-    let mut f = pin!(f);
-    let w = mn_sched::current_waker();
-    let mut cx = Context::from_waker(&w);
-    loop {
-        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
-            return v;
-        }
-        mn_sched::park();
-    }
-}
+use util::{block_on, rt, run};
 
 #[test]
 fn async_sleep_waits_at_least_its_duration() {

@@ -5,6 +5,19 @@ use std::process::{Command, Output};
 
 use mn_sched::{JoinError, Runtime};
 
+/// Polls `f` on the calling G, parking it on Pending.
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    let mut f = std::pin::pin!(f);
+    let w = mn_sched::current_waker();
+    let mut cx = std::task::Context::from_waker(&w);
+    loop {
+        if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+        mn_sched::park();
+    }
+}
+
 /// A runtime with `procs` Ps and otherwise default settings.
 pub fn rt(procs: usize) -> Runtime {
     Runtime::builder().procs(procs).build().expect("runtime")
