@@ -13,8 +13,8 @@ use std::ops::{Deref, DerefMut};
 use crate::loom::sync::atomic::{AtomicBool, Ordering};
 
 /// A value behind a test-and-set lock (no poisoning: a panic inside a
-/// critical section leaves the state as it was written, as the module's
-/// `lock` helper does for `std::sync::Mutex`).
+/// critical section leaves the state as it was written, as compat's
+/// `sync::lock` helper treats a poisoned `std::sync::Mutex`).
 #[derive(Debug)]
 pub struct StateLock<T> {
     locked: AtomicBool,
@@ -101,12 +101,6 @@ impl<T> Drop for StateGuard<'_, T> {
     #[inline]
     fn drop(&mut self) {
         self.lock.locked.store(false, Ordering::Release);
-    }
-}
-
-impl<T: Default> Default for StateLock<T> {
-    fn default() -> Self {
-        Self::new(T::default())
     }
 }
 

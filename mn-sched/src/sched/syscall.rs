@@ -45,12 +45,13 @@
 //!     even (Release) just before the G runs.
 //! U2. Runtime call (`M::held` on a G, the word `(id + 1) | IN_USER`, the
 //!     count even, `c`): store `c + 1` into the count; a light fence; load
-//!     the P's `retaking`. Clear: the P is ours until U3 (sysmon cannot take
-//!     it while the count is odd). Set: sysmon is deciding; wait until it
-//!     clears the flag, then read the word: still ours, go on; gone (0 or
-//!     another M's), go to step 4 above (wait for a P on this thread), then
-//!     go on with the new P. A count already odd is a nested call: nothing
-//!     to do.
+//!     the P's `retaking` (Acquire); if set, sysmon is deciding: wait until
+//!     it clears the flag. Then, either way, read the word (a clear flag may
+//!     be the clear after a retake sysmon decided before our store): still
+//!     `(id + 1) | IN_USER`, the P is ours until U3 (sysmon cannot take it
+//!     while the count is odd); gone (0 or another M's), go to step 4 above
+//!     (wait for a P on this thread), then go on with the new P. A count
+//!     already odd is a nested call: nothing to do.
 //! U3. Back to user code (the token of U2 dropped): store `c + 2` (Release).
 //!     A switch out of the G keeps the count odd (g0 is runtime code); the
 //!     next switch-in (U1) makes it even.
@@ -69,9 +70,10 @@
 //!
 //! U2 and U4 are a Dekker pair (store one flag, fence, load the other's):
 //! at least one side sees the other. If sysmon's second load misses the
-//! M's odd count, the M's load sees `retaking` and waits for the decision;
-//! if the M's load misses `retaking`, sysmon sees the odd count and gives
-//! up. The M never writes the word from user state, so a decided retake
+//! M's odd count, the M's load sees `retaking` set (and waits for the
+//! decision) or its clear (and sees the word the decision left); if the
+//! M's load misses `retaking` altogether, sysmon sees the odd count and
+//! gives up. The M never writes the word from user state, so a decided retake
 //! is never overwritten. The fences are asymmetric, as sysmon retakes
 //! rarely and runtime calls are many: the M's is a compiler fence and
 //! sysmon's a `membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED)`, which runs a

@@ -42,11 +42,10 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-
-use loop_core::state_lock::StateLock;
 use std::task::{ready, Context, Poll, Waker};
 
 use futures_core::Stream;
+use loop_core::state_lock::StateLock;
 
 use super::blocking;
 use super::waiters::{WaiterKey, Waiters, WakeList};
