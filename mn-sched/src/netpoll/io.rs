@@ -33,7 +33,9 @@ use std::io;
 use std::sync::atomic::Ordering;
 use std::task::{Context, Poll, Waker};
 
-use crate::loom::{AtomicU64, Mutex};
+use loop_core::state_lock::{StateGuard, StateLock};
+
+use crate::loom::AtomicU64;
 
 /// Readable (or acceptable).
 const READABLE: u64 = 1;
@@ -68,8 +70,44 @@ impl Direction {
 /// Waiters of one source.
 #[derive(Default)]
 struct Waiters {
-    read: Vec<Waker>,
-    write: Vec<Waker>,
+    read: WaitList,
+    write: WaitList,
+}
+
+/// The wakers waiting for one direction. Almost always one (the task that
+/// owns the socket's reading or writing half), kept inline: a `Vec` alone
+/// put each waker behind a pointer into its own allocation, one more cache
+/// line per event for the poller (with 1,000 connections, 10% of the
+/// server's user time under the W6 echo load went to `Vec::append`).
+#[derive(Default)]
+struct WaitList {
+    first: Option<Waker>,
+    more: Vec<Waker>,
+}
+
+impl WaitList {
+    /// Adds `w` unless a waker that wakes the same task is there.
+    fn register(&mut self, w: &Waker) {
+        match &self.first {
+            None => self.first = Some(w.clone()),
+            Some(f) if f.will_wake(w) => {}
+            Some(_) => {
+                if !self.more.iter().any(|x| x.will_wake(w)) {
+                    self.more.push(w.clone());
+                }
+            }
+        }
+    }
+
+    /// Moves every waker to `out`.
+    fn drain_into(&mut self, out: &mut Vec<Waker>) {
+        if let Some(f) = self.first.take() {
+            out.push(f);
+        }
+        if !self.more.is_empty() {
+            out.append(&mut self.more);
+        }
+    }
 }
 
 /// The readiness of one source.
@@ -78,7 +116,10 @@ pub(crate) struct IoState {
     pub(crate) generation: u32,
     /// `tick << 8 | bits`.
     word: AtomicU64,
-    waiters: Mutex<Waiters>,
+    /// A test-and-set lock released by a plain store (loop-core's, as
+    /// compat's channels): held for a few instructions, by the poller and
+    /// by the one task that waits.
+    waiters: StateLock<Waiters>,
 }
 
 impl IoState {
@@ -86,12 +127,12 @@ impl IoState {
         Self {
             generation,
             word: AtomicU64::new(0),
-            waiters: Mutex::new(Waiters::default()),
+            waiters: StateLock::new(Waiters::default()),
         }
     }
 
-    fn waiters(&self) -> crate::loom::MutexGuard<'_, Waiters> {
-        self.waiters.lock().unwrap_or_else(|e| e.into_inner())
+    fn waiters(&self) -> StateGuard<'_, Waiters> {
+        self.waiters.lock()
     }
 
     /// Step 2: the poller applies an event.
@@ -123,10 +164,10 @@ impl IoState {
             });
         let mut w = self.waiters();
         if bits & Direction::Read.mask() != 0 {
-            out.append(&mut w.read);
+            w.read.drain_into(out);
         }
         if bits & Direction::Write.mask() != 0 {
-            out.append(&mut w.write);
+            w.write.drain_into(out);
         }
     }
 
@@ -152,12 +193,9 @@ impl IoState {
         }
         {
             let mut w = self.waiters();
-            let list = match dir {
-                Direction::Read => &mut w.read,
-                Direction::Write => &mut w.write,
-            };
-            if !list.iter().any(|x| x.will_wake(cx.waker())) {
-                list.push(cx.waker().clone());
+            match dir {
+                Direction::Read => w.read.register(cx.waker()),
+                Direction::Write => w.write.register(cx.waker()),
             }
         }
         let s = self.word.load(Ordering::SeqCst);
