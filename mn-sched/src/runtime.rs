@@ -134,6 +134,10 @@ pub struct Stats {
     /// Times sysmon polled the network itself because no M had for 10 ms
     /// and none waited in epoll (Go's sysmon rule), since the start.
     pub sysmon_netpolls: u64,
+    /// Batches of I/O readiness (64 Gs or more) that would have woken a
+    /// helper M at once but found every CPU busy: the helper waits until
+    /// the backlog is 10 ms old (sched/spare.rs), since the start.
+    pub io_helpers_held_back: u64,
     /// Ms whose G runs on without a P after such a retake (until its next
     /// runtime call): while nonzero, more threads may compute than there
     /// are Ps — the trade for never starving a P's other Gs.
@@ -372,6 +376,7 @@ fn stats(shared: &Shared) -> Stats {
         threads_capped: shared.sysmon.counts.threads_capped.load(Ordering::Relaxed),
         user_retakes: shared.sysmon.counts.user_retakes.load(Ordering::Relaxed),
         sysmon_netpolls: shared.sysmon.counts.netpolls.load(Ordering::Relaxed),
+        io_helpers_held_back: shared.spare_cpu.held_back.load(Ordering::Relaxed),
         ms_without_p: shared
             .sysmon
             .counts

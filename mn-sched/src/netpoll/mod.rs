@@ -16,6 +16,18 @@
 //!   B2 it takes its futex token (if set, it does not block); W1 the waker
 //!   sets the token, W2 it loads `blocker` and writes the eventfd if it is
 //!   that M. Either B2 sees W1 or W2 sees B1.
+//! * Waiting aside. While an M runs Gs and no CPU is spare (sched/spare.rs)
+//!   the sleeper waits on its futex instead, at most 10 ms at a time: in
+//!   epoll every burst of readiness would wake it, and on a machine whose
+//!   CPUs all run threads it could only run those Gs on a CPU taken from
+//!   a running thread — often the M that would have polled them a moment
+//!   later. The running Ms poll in findrunnable, and sysmon polls a
+//!   netpoller nobody has polled for 10 ms. Dekker on SeqCst with the Ms
+//!   that idle Ps (a fence between each side's two steps, as loom
+//!   needs): A1 the sleeper stores `aside`, A2 it loads the idle-P
+//!   count and waits aside only while some P is held; I1 an M idling a P
+//!   increments the count (under the sched lock), I2 it loads `aside` and,
+//!   if every P is idle now, wakes the sleeper, which then waits in epoll.
 //! * Tokens are slab key + generation, never pointers: an event for a
 //!   source freed in the same batch finds another generation and is dropped.
 //! * Rejected: polling in epoll from the sleeper only once a source exists
@@ -25,7 +37,7 @@
 pub(crate) mod io;
 
 use std::io as stdio;
-use std::sync::atomic::{fence, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::task::Waker;
 use std::time::{Duration, Instant};
@@ -43,6 +55,8 @@ use io::IoState;
 const WAKER_TOKEN: Token = Token(usize::MAX);
 /// Events taken per poll.
 const EVENTS: usize = 1024;
+/// Longest wait aside before the sleeper looks again (module doc).
+const ASIDE_AT_MOST: Duration = Duration::from_millis(10);
 
 /// A runtime's poller.
 pub(crate) struct Netpoll {
@@ -63,6 +77,8 @@ pub(crate) struct Netpoll {
     /// When a poll last ran (ns since sysmon's epoch), for sysmon's
     /// staleness rule.
     last_poll: AtomicU64,
+    /// The sleeper waits on its futex, not in epoll ("Waiting aside").
+    aside: AtomicBool,
 }
 
 impl Netpoll {
@@ -79,6 +95,7 @@ impl Netpoll {
             count: AtomicUsize::new(0),
             blocker: AtomicUsize::new(0),
             last_poll: AtomicU64::new(now_ns()),
+            aside: AtomicBool::new(false),
         })
     }
 
@@ -294,10 +311,43 @@ impl Shared {
     /// netpoll).
     pub(crate) fn sleeper_wait(&self, m: &M, deadline: Option<Instant>) -> Vec<Waker> {
         match self.netpoll.get() {
+            Some(np) if self.wait_aside() => {
+                // A1.
+                np.aside.store(true, Ordering::SeqCst);
+                fence(Ordering::SeqCst);
+                // A2.
+                if !self.idle.all_idle(self.nprocs()) {
+                    let cap = Instant::now() + ASIDE_AT_MOST;
+                    m.note.sleep(Some(deadline.map_or(cap, |d| d.min(cap))));
+                }
+                np.aside.store(false, Ordering::SeqCst);
+                Vec::new()
+            }
             Some(np) => np.poll_blocking(m, deadline),
             None => {
                 m.note.sleep(deadline);
                 Vec::new()
+            }
+        }
+    }
+
+    /// Whether the sleeper should wait aside now: some P is held and no
+    /// CPU is spare (module doc).
+    fn wait_aside(&self) -> bool {
+        !self.idle.all_idle(self.nprocs()) && !self.spare_cpu.spare(self.sysmon.coarse_ms())
+    }
+
+    /// I1–I2 of the module doc: the caller just put a P on the idle list;
+    /// if every P idles now and the sleeper waits aside, wake it.
+    pub(crate) fn kick_aside_sleeper(&self) {
+        let Some(np) = self.netpoll.get() else {
+            return;
+        };
+        // I2 (after I1, the caller's increment of the idle count).
+        fence(Ordering::SeqCst);
+        if np.aside.load(Ordering::SeqCst) && self.idle.all_idle(self.nprocs()) {
+            if let Some(s) = self.timers.current_sleeper() {
+                s.note.wake();
             }
         }
     }

@@ -123,6 +123,8 @@ pub(crate) fn handoffp(shared: &Shared, p: usize) {
         return;
     }
     pidleput(shared, &mut l, p);
+    drop(l);
+    shared.kick_aside_sleeper();
 }
 
 /// Parks `m` (which holds no P and is on the idle list) until another M
@@ -151,6 +153,8 @@ pub(crate) fn stopm(m: &Arc<M>) -> bool {
                 (None, true)
             }
             None => {
+                // This M's P may have been the last one held.
+                shared.kick_aside_sleeper();
                 let until = std::time::Instant::now() + shared.config.idle_thread_timeout;
                 (Some(until), m.note.sleep(Some(until)))
             }

@@ -121,6 +121,12 @@ impl Idle {
         self.npidle.fetch_sub(1, SeqCst);
     }
 
+    /// Whether all `nprocs` Ps idle (SeqCst: the aside Dekker of
+    /// netpoll/mod.rs).
+    pub(crate) fn all_idle(&self, nprocs: usize) -> bool {
+        self.npidle.load(SeqCst) == nprocs
+    }
+
     /// Idle Ps (a snapshot, for stats).
     pub(crate) fn npidle(&self) -> usize {
         self.npidle.load(Relaxed)
@@ -138,6 +144,35 @@ mod loom_tests {
     use crate::sched::runq::RunQueue;
     use loom::sync::Arc;
     use std::ptr::NonNull;
+
+    /// The aside handshake of netpoll/mod.rs: the sleeper announces it
+    /// waits aside (A1) and looks for a held P (A2) while the M holding
+    /// the last one idles it (I1) and looks for the announcement (I2).
+    /// Either the sleeper sees every P idle (and waits in epoll) or the M
+    /// sees it aside and wakes it: never a sleeper aside with no P held.
+    #[test]
+    fn loom_aside_sleeper_is_kicked_when_the_last_p_idles() {
+        loom::model(|| {
+            let idle = Arc::new(Idle::new(1)); // of 2 Ps, one idle
+            let aside = Arc::new(loom::sync::atomic::AtomicBool::new(false));
+            let idler = loom::thread::spawn({
+                let (idle, aside) = (idle.clone(), aside.clone());
+                move || {
+                    idle.p_idled(); // I1
+                    fence(SeqCst);
+                    aside.load(SeqCst) && idle.all_idle(2) // I2
+                }
+            });
+            aside.store(true, SeqCst); // A1
+            fence(SeqCst);
+            let waits_aside = !idle.all_idle(2); // A2
+            let kicked = idler.join().unwrap();
+            assert!(
+                !waits_aside || kicked,
+                "the sleeper waits aside with every P idle and nobody woke it"
+            );
+        });
+    }
 
     /// A submitter pushes a G into its P's ring while the only spinning M
     /// (whose P holds nothing) gives up: D1–D3 against S1–S3. Either the M's

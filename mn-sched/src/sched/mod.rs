@@ -60,6 +60,7 @@ pub(crate) mod ready;
 pub(crate) mod registry;
 pub(crate) mod runq;
 pub(crate) mod schedule;
+pub(crate) mod spare;
 #[cfg(not(loom))]
 pub(crate) mod trace;
 // Issue 6: syscall handoff and the sysmon thread.
@@ -116,6 +117,8 @@ pub(crate) struct Shared {
     pub(crate) goid: CachePadded<AtomicU64>,
     /// Issue 6 hook: the sysmon thread's handle and counters (sysmon.rs).
     pub(crate) sysmon: sysmon::Sysmon,
+    /// Whether the machine has a CPU to spare for a helper M (spare.rs).
+    pub(crate) spare_cpu: spare::SpareCpu,
     /// Issue 7 hook: the future inside `block_on_future`, for the dump.
     #[cfg_attr(loom, allow(dead_code))]
     pub(crate) main: observe::MainSlot,
@@ -179,6 +182,7 @@ impl Shared {
             external: ExternalCounts::default(),
             goid: CachePadded(AtomicU64::new(1)),
             sysmon: sysmon::Sysmon::default(),
+            spare_cpu: spare::SpareCpu::new(),
             main: observe::MainSlot::default(),
             trace: config
                 .trace

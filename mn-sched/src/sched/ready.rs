@@ -62,8 +62,12 @@ fn ready(g: NonNull<Header>) {
 /// later by sysmon's coarse clock (at least one whole tick: two ms
 /// boundaries). Echo at 2 Ps, 50 connections, four alternating runs
 /// against waking at once: 156–168k vs 117–138k round trips per server
-/// core, p99 0.61–1.21 vs 1.50–1.77 ms; at 1,000 connections (batches of
-/// 64 and more wake at once) no clear change.
+/// core, p99 0.61–1.21 vs 1.50–1.77 ms.
+///
+/// Both wakes also ask whether a CPU is free (spare.rs): when every CPU
+/// already runs a thread, a helper only takes one from a running thread,
+/// often this very M, so it is held back until the backlog is
+/// [`IO_HELP_BUSY_MS`] old (the numbers are in spare.rs).
 pub(crate) fn wake_to_back(wakers: Vec<std::task::Waker>) {
     let Some(m) = M::current() else {
         wakers.into_iter().for_each(std::task::Waker::wake);
@@ -90,11 +94,19 @@ pub(crate) fn wake_to_back(wakers: Vec<std::task::Waker>) {
         use std::sync::atomic::Ordering::Relaxed;
         let p = held.p();
         let queued = p.runq.len() + to_global;
+        if queued == 0 {
+            return;
+        }
+        let now = m.shared.sysmon.coarse_ms().max(1);
         if queued >= IO_HELP_NOW {
-            p.io_backlog_since.store(0, Relaxed);
-            wakep(&m.shared);
-        } else if queued > 0 && p.io_backlog_since.load(Relaxed) == 0 {
-            let now = m.shared.sysmon.coarse_ms().max(1);
+            if may_help(&m.shared, now) {
+                p.io_backlog_since.store(0, Relaxed);
+                wakep(&m.shared);
+                return;
+            }
+            m.shared.spare_cpu.held_back.fetch_add(1, Relaxed);
+        }
+        if p.io_backlog_since.load(Relaxed) == 0 {
             p.io_backlog_since.store(now, Relaxed);
         }
     }
@@ -103,9 +115,21 @@ pub(crate) fn wake_to_back(wakers: Vec<std::task::Waker>) {
 /// Batches of I/O readiness at least this large wake a helper M at once.
 const IO_HELP_NOW: usize = 64;
 
+/// A backlog this old (coarse-clock ms) gets its helper even when no CPU
+/// is free: the Ps' Gs then share the CPUs with the other threads, as Go's
+/// would (Go's own bound on a G holding a P is the same 10 ms).
+const IO_HELP_BUSY_MS: u32 = 10;
+
+/// Whether a helper woken now could run on a CPU of its own: true also
+/// when `wakep` would wake nobody (no idle P, or an M already spins).
+fn may_help(shared: &Shared, now_ms: u32) -> bool {
+    shared.idle.npidle() == 0 || shared.idle.nmspinning() != 0 || shared.spare_cpu.spare(now_ms)
+}
+
 /// At every schedule (find.rs): a backlog of I/O-readied Gs older than a
-/// millisecond gets a helper M (see `wake_to_back`). Two relaxed loads
-/// when there is none.
+/// millisecond gets a helper M (see `wake_to_back`), if a CPU is free or
+/// the backlog is [`IO_HELP_BUSY_MS`] old. Two relaxed loads when there is
+/// none.
 #[inline]
 pub(crate) fn io_backlog_check(shared: &Shared, held: &Held<'_>) {
     use std::sync::atomic::Ordering::Relaxed;
@@ -116,7 +140,11 @@ pub(crate) fn io_backlog_check(shared: &Shared, held: &Held<'_>) {
     }
     if p.runq.is_empty() {
         p.io_backlog_since.store(0, Relaxed);
-    } else if shared.sysmon.coarse_ms().wrapping_sub(since) >= 2 {
+        return;
+    }
+    let now = shared.sysmon.coarse_ms();
+    let age = now.wrapping_sub(since);
+    if age >= IO_HELP_BUSY_MS || (age >= 2 && may_help(shared, now)) {
         p.io_backlog_since.store(0, Relaxed);
         wakep(shared);
     }

@@ -1,0 +1,145 @@
+//! The mn runtime on a machine whose CPUs all run threads (sched/spare.rs):
+//! readiness is not handed to a helper M that could only run by taking a
+//! CPU from a running thread, until the backlog is 10 ms old. Real sockets
+//! on 127.0.0.1; the CPUs are kept busy by plain spinning threads. Its own
+//! binary, so the spinners slow no other test; the tests inside take turns.
+
+mod util;
+
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use mn_sched::aio;
+use util::rt;
+
+/// One test at a time: each keeps every CPU busy.
+static TURN: Mutex<()> = Mutex::new(());
+
+/// More spinning threads than CPUs, until dropped.
+struct Spinners {
+    stop: Arc<AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Spinners {
+    fn start() -> Self {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let stop = Arc::new(AtomicBool::new(false));
+        let threads = (0..cpus + 1)
+            .map(|_| {
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        std::hint::spin_loop();
+                    }
+                })
+            })
+            .collect();
+        // Let the kernel see them runnable.
+        std::thread::sleep(Duration::from_millis(20));
+        Self { stop, threads }
+    }
+}
+
+impl Drop for Spinners {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.threads.drain(..).for_each(|t| t.join().unwrap());
+    }
+}
+
+/// `n` async readers on a 2-P runtime, each parked on its socket; once all
+/// are parked, one byte is written to every socket at once. Each reader
+/// then computes `work` and returns the thread it ran on. Returns the
+/// distinct threads, the time from the writes to the last reader's end,
+/// and the runtime's stats.
+fn burst(n: usize, work: Duration) -> (usize, Duration, mn_sched::Stats) {
+    let rt = rt(2);
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let mut clients = Vec::with_capacity(n);
+    let parked = Arc::new(AtomicUsize::new(0));
+    let hs: Vec<_> = (0..n)
+        .map(|_| {
+            // One at a time: the listen backlog is smaller than `n`.
+            clients.push(std::net::TcpStream::connect(addr).unwrap());
+            let (s, _) = l.accept().unwrap();
+            let parked = parked.clone();
+            rt.handle().spawn_future(async move {
+                let s = aio::net::TcpStream::from_std(s).unwrap();
+                let mut b = [0u8; 1];
+                let mut first = true;
+                let got = std::future::poll_fn(|cx| {
+                    let r = s.poll_read_buf(cx, &mut b);
+                    if r.is_pending() && std::mem::take(&mut first) {
+                        parked.fetch_add(1, Ordering::AcqRel);
+                    }
+                    r
+                })
+                .await
+                .unwrap();
+                let t = Instant::now();
+                while t.elapsed() < work {
+                    std::hint::spin_loop();
+                }
+                (got, util::gettid())
+            })
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while parked.load(Ordering::Acquire) < n {
+        assert!(Instant::now() < deadline, "readers never parked");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    // Every M idle again, one waiting in epoll.
+    std::thread::sleep(Duration::from_millis(30));
+    let sent = Instant::now();
+    for mut c in &clients {
+        c.write_all(b"x").unwrap();
+    }
+    let mut threads = std::collections::HashSet::new();
+    for h in hs {
+        let (got, tid) = rt.block_on_future(h).unwrap();
+        assert_eq!(got, 1);
+        threads.insert(tid);
+    }
+    (threads.len(), sent.elapsed(), rt.stats())
+}
+
+#[test]
+fn a_burst_of_readiness_stays_on_one_m_while_every_cpu_is_busy() {
+    let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+    let _busy = Spinners::start();
+    // 200 readers of 10 µs each: 2 ms of work, far below the 10 ms after
+    // which a helper comes anyway. The poll that finds most of them (64
+    // or more at once) holds its helper back and counts it.
+    let (threads, took, s) = burst(200, Duration::from_micros(10));
+    assert!(
+        s.io_helpers_held_back >= 1,
+        "no batch of readiness was held back with every CPU busy: {s:?}"
+    );
+    // Unless the spinners kept the M off its CPU so long that the backlog
+    // reached 10 ms (a helper is then due) or sysmon took its P.
+    if took < Duration::from_millis(8) && s.user_retakes == 0 && s.retakes == 0 {
+        assert_eq!(
+            threads, 1,
+            "a helper M took readers though no CPU was free ({took:?}): {s:?}"
+        );
+    }
+}
+
+#[test]
+fn a_lasting_backlog_gets_a_helper_even_when_every_cpu_is_busy() {
+    let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+    let _busy = Spinners::start();
+    // 20 readers of 5 ms: a 100 ms backlog on one M. Past 10 ms another M
+    // must come, CPUs busy or not: the Gs then share the CPUs with the
+    // spinners instead of waiting behind one another.
+    let (threads, _, s) = burst(20, Duration::from_millis(5));
+    assert!(
+        threads >= 2,
+        "the backlog stayed with one M for 100 ms: {s:?}"
+    );
+}
