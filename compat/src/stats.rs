@@ -64,6 +64,9 @@ pub struct Stats {
     pub parks: u64,
     /// mn: task stacks in use.
     pub stacks_in_use: usize,
+    /// mn: bursts of socket readiness whose helper M was held back because
+    /// every CPU was busy (it comes once the backlog is 10 ms old).
+    pub io_helpers_held_back: u64,
 }
 
 impl Stats {
@@ -93,6 +96,7 @@ impl Stats {
             preemptions: 0,
             parks: 0,
             stacks_in_use: 0,
+            io_helpers_held_back: 0,
         }
     }
 
@@ -235,6 +239,12 @@ impl Stats {
             self.parks as f64,
         );
         metric(
+            "io_helpers_held_back_total",
+            "counter",
+            "mn: readiness bursts kept on one M while every CPU was busy.",
+            self.io_helpers_held_back as f64,
+        );
+        metric(
             "stacks_in_use",
             "gauge",
             "mn: task stacks in use.",
@@ -305,6 +315,7 @@ pub fn stats() -> Stats {
             s.ms_without_p_computing = m.ms_without_p_computing;
             s.ms_without_p_blocked = m.ms_without_p_blocked;
             s.preemptions = m.preemptions;
+            s.io_helpers_held_back = m.io_helpers_held_back;
             s
         }
     };
