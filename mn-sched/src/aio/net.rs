@@ -9,14 +9,16 @@
 
 use std::fmt;
 use std::future::poll_fn;
-use std::io::{self, IoSlice, Read, Write};
+use std::io::{self, IoSlice, Write};
 use std::net::{Shutdown, SocketAddr};
+use std::os::fd::AsRawFd;
 use std::task::{Context, Poll};
 
 use loop_core::net::socket::{self, ListenOptions};
 use mio::Interest;
 
 use crate::netpoll::io::Direction;
+use crate::netpoll::raw;
 use crate::netpoll::Registration;
 
 /// A TCP listening socket.
@@ -186,16 +188,18 @@ impl TcpStream {
     /// Polls a read into `buf`.
     pub fn poll_read_buf(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
         let len = buf.len();
-        self.reg
-            .state
-            .poll_io_stream(cx, Direction::Read, len, || (&self.io).read(buf))
+        self.reg.state.poll_io_stream(cx, Direction::Read, len, || {
+            raw::recv(self.io.as_raw_fd(), buf)
+        })
     }
 
     /// Polls a write of `buf`.
     pub fn poll_write_buf(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         self.reg
             .state
-            .poll_io_stream(cx, Direction::Write, buf.len(), || (&self.io).write(buf))
+            .poll_io_stream(cx, Direction::Write, buf.len(), || {
+                raw::send(self.io.as_raw_fd(), buf)
+            })
     }
 
     /// Polls a vectored write.

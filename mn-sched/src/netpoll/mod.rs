@@ -35,6 +35,7 @@
 //!   and opens no fd); polling always would cost two fds per runtime.
 
 pub(crate) mod io;
+pub(crate) mod raw;
 
 use std::io as stdio;
 use std::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
