@@ -155,23 +155,24 @@ impl Netpoll {
     }
 
     /// Polls without waiting if no other M is polling; readies the Gs of the
-    /// events (into the caller's P when it holds one).
-    pub(crate) fn poll_now(&self) {
+    /// events (into the caller's P when it holds one). True if it polled.
+    pub(crate) fn poll_now(&self) -> bool {
         if self.count.load(Ordering::Relaxed) == 0 {
-            return;
+            return false;
         }
         let Ok(mut guard) = self.poll.try_lock() else {
-            return;
+            return false;
         };
         self.last_poll.store(now_ns(), Ordering::Relaxed);
         let (poll, events) = &mut *guard;
         if poll.poll(events, Some(Duration::ZERO)).is_err() || events.is_empty() {
-            return;
+            return true;
         }
         let mut wake = Vec::new();
         self.dispatch(events, &mut wake);
         drop(guard);
         crate::sched::ready::wake_to_back(wake);
+        true
     }
 
     /// sysmon: polls without waiting if nobody waits in epoll and the last
@@ -284,8 +285,10 @@ impl Shared {
     /// Non-blocking poll from an M holding a P (find.rs).
     pub(crate) fn netpoll_now(&self) {
         if let Some(np) = self.netpoll.get() {
-            if np.blocker.load(Ordering::Relaxed) == 0 {
-                np.poll_now();
+            // An M that polls moves the coarse clocks on (sysmon may then
+            // nap: sched/sysmon.rs).
+            if np.blocker.load(Ordering::Relaxed) == 0 && np.poll_now() {
+                crate::sched::sysmon::tick_coarse_clocks(self);
             }
         }
     }

@@ -201,6 +201,9 @@ fn enter(m: &M, p: &P) {
     p.syscalltick.store(t, Ordering::Relaxed);
     m.set_p(None);
     owner_enter(&p.owner, m.id + 1);
+    // N1–N2 of sysmon.rs: a napping sysmon must see this syscall.
+    asym::light();
+    m.shared.sysmon.wake_if_napping();
 }
 
 /// Step 1 on the ownership word (`mine` = the M's id + 1).
@@ -519,6 +522,33 @@ mod loom_tests {
     use super::*;
     use loom::sync::atomic::AtomicBool;
     use loom::sync::Arc;
+
+    /// N1–N2 of sysmon.rs: an M enters a syscall while sysmon decides to
+    /// nap. Either sysmon sees the syscall (and does not nap) or the M sees
+    /// `napping` (and wakes it): a syscall never waits out a whole nap.
+    #[test]
+    fn loom_syscall_entry_wakes_a_napping_sysmon() {
+        loom::model(|| {
+            let owner = Arc::new(AtomicUsize::new(1)); // held by M 0, runtime code
+            let napping = Arc::new(AtomicBool::new(false));
+            let m = loom::thread::spawn({
+                let (owner, napping) = (owner.clone(), napping.clone());
+                move || {
+                    owner_enter(&owner, 1); // N1
+                    asym::light();
+                    napping.load(Ordering::Relaxed) // N2
+                }
+            });
+            napping.store(true, Ordering::SeqCst);
+            assert!(asym::heavy());
+            let sees = owner.load(Ordering::SeqCst) & IN_SYSCALL != 0;
+            let wakes = m.join().unwrap();
+            assert!(
+                sees || wakes,
+                "sysmon naps through a syscall nobody told it of"
+            );
+        });
+    }
 
     /// Steps 1–3: an M enters a syscall and comes back while sysmon tries
     /// to retake the P it saw in the syscall. Exactly one of them ends up
