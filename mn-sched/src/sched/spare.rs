@@ -8,12 +8,13 @@
 //! taking it from a running thread — as often as not the very M whose
 //! queue it came to share, whose Gs then wait in its ring until the kernel
 //! gives that M its CPU back, or the client that is about to send the next
-//! request. Measured under the W6 echo load, 1,000 connections, 2 Ps beside
-//! the load generator on 2 CPUs: the two Ms each ran half the round trips
-//! at ~0.5 CPU, with 200–450 involuntary context switches a second each,
-//! and p99 was 7.1–10.3 ms (median of six 9.5 ms); with the helper held
-//! back the work stays on one M and p99 is 6.6–8.3 ms (median 7.2 ms),
-//! throughput 2–3% higher.
+//! request. Measured under the W6 echo load, 2 Ps beside the load
+//! generator on 2 CPUs: the two Ms each ran half the round trips at ~0.5
+//! CPU, with 200–450 involuntary context switches a second each; with the
+//! helper held back (and the sleeper waiting aside, netpoll/mod.rs) one M
+//! does the work, and in six alternating runs p99 at 1,000 connections
+//! went from a median of 9.6 to 8.6 ms (every pair better), at 50 from
+//! 326–1,246 to 271–287 µs with 2–5% more round trips.
 //!
 //! The count is the fourth field of `/proc/loadavg`, `running/total`: the
 //! threads runnable now, machine-wide, the caller included, against the

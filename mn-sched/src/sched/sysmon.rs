@@ -22,8 +22,10 @@
 //! computes from then on is flagged after 10–20 ms instead of 10–11 (Go's
 //! own bound). Under the W6 echo load (2 Ps, 1,000 connections) sysmon's
 //! thousand wake-ups a second were about 2% of the server's CPU: each one
-//! a timer interrupt and two thread switches. It holds only a weak reference to the runtime between
-//! ticks; shutdown stops and joins it.
+//! a timer interrupt and two thread switches.
+//!
+//! It holds only a weak reference to the runtime between ticks (and
+//! naps); shutdown stops and joins it.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
@@ -410,7 +412,14 @@ fn run(weak: &Weak<Shared>, wake: &Wake) {
         let until_due = due.map_or(NAP, |d: Instant| {
             d.saturating_duration_since(Instant::now())
         });
-        if may_nap && nap(&shared, wake, until_due.min(NAP), watch.deadline()) {
+        let nap = until_due.min(NAP);
+        if may_nap && nap > MAX_TICK && begin_nap(&shared, wake) {
+            // (Not holding the runtime while asleep, as between ticks.)
+            drop(shared);
+            let until = Instant::now() + nap;
+            wake.note
+                .sleep(Some(watch.deadline().map_or(until, |d| d.min(until))));
+            wake.napping.store(false, Ordering::SeqCst);
             continue;
         }
         drop(shared);
@@ -418,12 +427,10 @@ fn run(weak: &Weak<Shared>, wake: &Wake) {
     }
 }
 
-/// A nap of at most `len` (module doc); false, without sleeping, if an M
+/// Announces a nap (module doc): true if sysmon may now sleep, `napping`
+/// set (the caller clears it when it wakes); false, flag cleared, if an M
 /// is inside a syscall after all.
-fn nap(shared: &Shared, wake: &Wake, len: Duration, deadline: Option<Instant>) -> bool {
-    if len <= MAX_TICK {
-        return false;
-    }
+fn begin_nap(shared: &Shared, wake: &Wake) -> bool {
     wake.napping.store(true, Ordering::SeqCst);
     // Pairs with the light fence between N1 and N2.
     let fenced = super::syscall::asym::heavy();
@@ -432,12 +439,10 @@ fn nap(shared: &Shared, wake: &Wake, len: Duration, deadline: Option<Instant>) -
         .iter()
         .any(|p| p.owner.load(Ordering::SeqCst) & IN_SYSCALL != 0);
     if fenced && !in_syscall {
-        let until = Instant::now() + len;
-        wake.note
-            .sleep(Some(deadline.map_or(until, |d| d.min(until))));
+        return true;
     }
     wake.napping.store(false, Ordering::SeqCst);
-    fenced && !in_syscall
+    false
 }
 
 /// Whether the Ps, all idle now, have been idle without a schedule for
