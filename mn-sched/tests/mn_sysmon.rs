@@ -688,7 +688,8 @@ fn sysmon_naps_while_the_ms_poll_the_network() {
         let woke = sysmon_switches() - s0;
         // A G on the only P enters a syscall for 50 ms: sysmon, napping or
         // not (the entry wakes it), retakes the P, so the echo stalls a
-        // millisecond or so (0.3–0.9 ms typical here), never the whole call.
+        // millisecond or so (0.3–0.9 ms on an idle machine, 4–5 ms with
+        // every CPU busy elsewhere), never the whole call.
         let mut stalls = Vec::new();
         for _ in 0..7 {
             std::thread::sleep(Duration::from_millis(20));
@@ -716,7 +717,7 @@ fn sysmon_naps_while_the_ms_poll_the_network() {
             "sysmon woke {woke} times in {ms} ms of network polling: no naps"
         );
         assert!(
-            median < 10_000,
+            median < 25_000,
             "an echo stalled {median} µs (median of {stalls:?}) behind a syscall on the only P"
         );
         return;
