@@ -6,12 +6,10 @@
 
 mod util;
 
-use std::io::Write;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use mn_sched::aio;
 use util::rt;
 
 /// One test at a time: each keeps every CPU busy.
@@ -50,62 +48,11 @@ impl Drop for Spinners {
     }
 }
 
-/// `n` async readers on a 2-P runtime, each parked on its socket; once all
-/// are parked, one byte is written to every socket at once. Each reader
-/// then computes `work` and returns the thread it ran on. Returns the
-/// distinct threads, the time from the writes to the last reader's end,
-/// and the runtime's stats.
+/// `util::ready_burst` on a fresh 2-P runtime, with its stats after.
 fn burst(n: usize, work: Duration) -> (usize, Duration, mn_sched::Stats) {
     let rt = rt(2);
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = l.local_addr().unwrap();
-    let mut clients = Vec::with_capacity(n);
-    let parked = Arc::new(AtomicUsize::new(0));
-    let hs: Vec<_> = (0..n)
-        .map(|_| {
-            // One at a time: the listen backlog is smaller than `n`.
-            clients.push(std::net::TcpStream::connect(addr).unwrap());
-            let (s, _) = l.accept().unwrap();
-            let parked = parked.clone();
-            rt.handle().spawn_future(async move {
-                let s = aio::net::TcpStream::from_std(s).unwrap();
-                let mut b = [0u8; 1];
-                let mut first = true;
-                let got = std::future::poll_fn(|cx| {
-                    let r = s.poll_read_buf(cx, &mut b);
-                    if r.is_pending() && std::mem::take(&mut first) {
-                        parked.fetch_add(1, Ordering::AcqRel);
-                    }
-                    r
-                })
-                .await
-                .unwrap();
-                let t = Instant::now();
-                while t.elapsed() < work {
-                    std::hint::spin_loop();
-                }
-                (got, util::gettid())
-            })
-        })
-        .collect();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while parked.load(Ordering::Acquire) < n {
-        assert!(Instant::now() < deadline, "readers never parked");
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    // Every M idle again, one waiting in epoll.
-    std::thread::sleep(Duration::from_millis(30));
-    let sent = Instant::now();
-    for mut c in &clients {
-        c.write_all(b"x").unwrap();
-    }
-    let mut threads = std::collections::HashSet::new();
-    for h in hs {
-        let (got, tid) = rt.block_on_future(h).unwrap();
-        assert_eq!(got, 1);
-        threads.insert(tid);
-    }
-    (threads.len(), sent.elapsed(), rt.stats())
+    let (threads, took) = util::ready_burst(&rt, n, work);
+    (threads, took, rt.stats())
 }
 
 #[test]

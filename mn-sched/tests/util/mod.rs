@@ -170,3 +170,67 @@ pub fn retake_race(procs: usize) -> mn_sched::Stats {
     assert_eq!(st.ms_without_p, 0, "an M still lacks its P: {st:?}");
     st
 }
+
+/// `n` async readers on `rt`, each parked on its own socket; once all are
+/// parked (and every M idle again), one byte is written to every socket
+/// at once. Each reader then computes `work` and reports the thread it ran
+/// on. Returns the number of distinct threads and the time from the writes
+/// to the last reader's end.
+pub fn ready_burst(
+    rt: &Runtime,
+    n: usize,
+    work: std::time::Duration,
+) -> (usize, std::time::Duration) {
+    use std::io::Write;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::{Duration, Instant};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let mut clients = Vec::with_capacity(n);
+    let parked = std::sync::Arc::new(AtomicUsize::new(0));
+    let hs: Vec<_> = (0..n)
+        .map(|_| {
+            // One at a time: the listen backlog may be smaller than `n`.
+            clients.push(std::net::TcpStream::connect(addr).unwrap());
+            let (s, _) = l.accept().unwrap();
+            let parked = parked.clone();
+            rt.handle().spawn_future(async move {
+                let s = mn_sched::aio::net::TcpStream::from_std(s).unwrap();
+                let mut b = [0u8; 1];
+                let mut first = true;
+                let got = std::future::poll_fn(|cx| {
+                    let r = s.poll_read_buf(cx, &mut b);
+                    if r.is_pending() && std::mem::take(&mut first) {
+                        parked.fetch_add(1, Ordering::AcqRel);
+                    }
+                    r
+                })
+                .await
+                .unwrap();
+                let t = Instant::now();
+                while t.elapsed() < work {
+                    std::hint::spin_loop();
+                }
+                (got, gettid())
+            })
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while parked.load(Ordering::Acquire) < n {
+        assert!(Instant::now() < deadline, "readers never parked");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    // Every M idle again, one waiting in epoll.
+    std::thread::sleep(Duration::from_millis(30));
+    let sent = Instant::now();
+    for mut c in &clients {
+        c.write_all(b"x").unwrap();
+    }
+    let mut threads = std::collections::HashSet::new();
+    for h in hs {
+        let (got, tid) = rt.block_on_future(h).unwrap();
+        assert_eq!(got, 1);
+        threads.insert(tid);
+    }
+    (threads.len(), sent.elapsed())
+}
