@@ -48,7 +48,7 @@ use mio::{Events, Interest, Token};
 use slab::Slab;
 
 use crate::sched::m::M;
-use crate::sched::sysmon::now_ns;
+use crate::sched::sysmon::{now_ns, ns_of};
 use crate::sched::Shared;
 use io::IoState;
 
@@ -155,24 +155,26 @@ impl Netpoll {
     }
 
     /// Polls without waiting if no other M is polling; readies the Gs of the
-    /// events (into the caller's P when it holds one). True if it polled.
-    pub(crate) fn poll_now(&self) -> bool {
+    /// events (into the caller's P when it holds one). The time of the poll
+    /// if it polled.
+    pub(crate) fn poll_now(&self) -> Option<Instant> {
         if self.count.load(Ordering::Relaxed) == 0 {
-            return false;
+            return None;
         }
         let Ok(mut guard) = self.poll.try_lock() else {
-            return false;
+            return None;
         };
-        self.last_poll.store(now_ns(), Ordering::Relaxed);
+        let now = Instant::now();
+        self.last_poll.store(ns_of(now), Ordering::Relaxed);
         let (poll, events) = &mut *guard;
         if poll.poll(events, Some(Duration::ZERO)).is_err() || events.is_empty() {
-            return true;
+            return Some(now);
         }
         let mut wake = Vec::new();
         self.dispatch(events, &mut wake);
         drop(guard);
         crate::sched::ready::wake_to_back(wake);
-        true
+        Some(now)
     }
 
     /// sysmon: polls without waiting if nobody waits in epoll and the last
@@ -287,8 +289,10 @@ impl Shared {
         if let Some(np) = self.netpoll.get() {
             // An M that polls moves the coarse clocks on (sysmon may then
             // nap: sched/sysmon.rs).
-            if np.blocker.load(Ordering::Relaxed) == 0 && np.poll_now() {
-                crate::sched::sysmon::tick_coarse_clocks(self);
+            if np.blocker.load(Ordering::Relaxed) == 0 {
+                if let Some(at) = np.poll_now() {
+                    crate::sched::sysmon::tick_coarse_clocks_at(self, at);
+                }
             }
         }
     }

@@ -34,11 +34,7 @@ pub(crate) fn recv(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
             0 as libc::c_long,
         )
     };
-    if n < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(n as usize)
-    }
+    byte_count(n)
 }
 
 /// `send(fd, buf, MSG_NOSIGNAL)` (as std: a closed peer is `EPIPE`, not a
@@ -58,6 +54,11 @@ pub(crate) fn send(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
             0 as libc::c_long,
         )
     };
+    byte_count(n)
+}
+
+/// A transfer's return value: bytes moved, or the error in `errno`.
+fn byte_count(n: libc::c_long) -> io::Result<usize> {
     if n < 0 {
         Err(io::Error::last_os_error())
     } else {

@@ -130,7 +130,8 @@ fn ms_of(t: Instant) -> u32 {
     ((ns_of(t) / 1_000_000) as u32).wrapping_add(1).max(1)
 }
 
-fn ns_of(t: Instant) -> u64 {
+/// Nanoseconds from the process-wide epoch to `t`.
+pub(crate) fn ns_of(t: Instant) -> u64 {
     u64::try_from(t.duration_since(epoch()).as_nanos()).unwrap_or(u64::MAX)
 }
 
@@ -181,7 +182,11 @@ impl Sysmon {
 /// — to now, from one clock read. Called by sysmon each time it looks, when
 /// it starts, and by the M that wakes it from its deep sleep.
 pub(crate) fn tick_coarse_clocks(shared: &Shared) {
-    let now = Instant::now();
+    tick_coarse_clocks_at(shared, Instant::now());
+}
+
+/// [`tick_coarse_clocks`] from a clock reading the caller already has.
+pub(crate) fn tick_coarse_clocks_at(shared: &Shared, now: Instant) {
     let ms = ms_of(now);
     // Forward only: Ms move it too (netpoll), and a stamp taken from a
     // later value must never look younger than zero.
