@@ -69,7 +69,8 @@ where
 }
 
 /// Puts the current G at the back of its P's run queue so others run first
-/// (yields the thread outside a runtime). Call it in long CPU loops: a G is
+/// (behind the Gs of the global queue too, when it holds any; yields the
+/// thread outside a runtime). Call it in long CPU loops: a G is
 /// never preempted in the middle of its code.
 #[inline]
 pub fn yield_now() {

@@ -730,3 +730,70 @@ fn sysmon_naps_while_the_ms_poll_the_network() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Two Gs on `rt`'s P that compute in 1 ms slices and yield between them
+/// until `stop`: the P always has a G to run and never looks for work.
+fn yielders(rt: &Runtime, stop: &Arc<AtomicBool>) -> Vec<mn_sched::JoinHandle<()>> {
+    let hs: Vec<_> = (0..2)
+        .map(|_| {
+            let stop = stop.clone();
+            // SAFETY: nothing is held across parks.
+            unsafe {
+                rt.handle().spawn(move || {
+                    while !stop.load(Ordering::Acquire) {
+                        let t = Instant::now();
+                        while t.elapsed() < Duration::from_millis(1) {
+                            std::hint::spin_loop();
+                        }
+                        yield_now();
+                    }
+                })
+            }
+            .unwrap()
+        })
+        .collect();
+    // Both running (the P's ring holds the one that waits).
+    std::thread::sleep(Duration::from_millis(20));
+    hs
+}
+
+#[test]
+fn gs_that_yield_do_not_starve_the_global_queue() {
+    // One P kept busy by two Gs that yield every millisecond. 500 async
+    // readers spawned from this thread, and readied by sysmon's poll of the
+    // network when written, go through the global queue. When a yield put
+    // the G back on the P's ring, the scheduler served the global queue
+    // one G per 61 turns: 30 s to park them, 30 s more to serve them.
+    let rt = Runtime::builder().procs(1).build().unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let busy = yielders(&rt, &stop);
+    let t = Instant::now();
+    let (_, served) = util::ready_burst(&rt, 500, Duration::ZERO);
+    let took = t.elapsed();
+    stop.store(true, Ordering::Release);
+    busy.into_iter().for_each(|h| h.join().unwrap());
+    assert!(
+        took < Duration::from_secs(5) && served < Duration::from_secs(3),
+        "the readers took {took:?} to park and be served, {served:?} to be served"
+    );
+}
+
+#[test]
+fn gs_spawned_from_outside_run_beside_gs_that_yield() {
+    // The same with plain Gs: spawned from this thread into the global
+    // queue while the only P's Gs keep yielding (was 61 ms per G).
+    let rt = Runtime::builder().procs(1).build().unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let busy = yielders(&rt, &stop);
+    let t = Instant::now();
+    // SAFETY: the Gs only count.
+    let hs: Vec<_> = (0..300u64)
+        .map(|i| unsafe { rt.handle().spawn(move || i) }.unwrap())
+        .collect();
+    let sum: u64 = hs.into_iter().map(|h| h.join().unwrap()).sum();
+    let took = t.elapsed();
+    stop.store(true, Ordering::Release);
+    busy.into_iter().for_each(|h| h.join().unwrap());
+    assert_eq!(sum, 300 * 299 / 2);
+    assert!(took < Duration::from_secs(3), "300 Gs took {took:?}");
+}

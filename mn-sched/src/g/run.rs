@@ -149,8 +149,11 @@ fn handoff_yield(m: &M, me: NonNull<Header>) -> bool {
         return false;
     };
     // g0 looks at the global queue and the timers when it schedules with a
-    // tick that is a multiple of 61 (find.rs step 1): leave those turns to it.
-    if held.p().tick.load(Ordering::Relaxed) % crate::sched::find::GLOBAL_CHECK_TICKS == 0 {
+    // tick that is a multiple of 61 (find.rs step 1): leave those turns to it;
+    // and with Gs in the global queue we queue behind them (schedule.rs).
+    if held.p().tick.load(Ordering::Relaxed) % crate::sched::find::GLOBAL_CHECK_TICKS == 0
+        || m.shared.global_len.load(Ordering::Relaxed) > 0
+    {
         return false;
     }
     let Some(next) = held.pop() else { return false };

@@ -14,7 +14,8 @@
 //!        Park  → commit_park (WAITING), or run it again at once if NOTIFIED
 //!        Release → stack taken back, then as Park (a NOTIFIED G restarts
 //!                  from its entry on the same stack)
-//!        Yield → back of our ring (still RUNNING: g/state.rs)
+//!        Yield → back of our ring, or of the global queue if Gs wait
+//!                there (still RUNNING: g/state.rs)
 //!        Exit  → DEAD, stack to the P's cache, joiner woken, life ref dropped
 //! ```
 
@@ -113,7 +114,7 @@ fn execute(m: &M, mut g: NonNull<Header>) {
                 // NOTIFIED: it starts again at once, on the same stack.
             }
             Request::Yield => {
-                m.held().expect("yield without a P").push_back(g, &m.shared);
+                yield_to_back(m, g);
                 return;
             }
             Request::Exit => {
@@ -121,6 +122,21 @@ fn execute(m: &M, mut g: NonNull<Header>) {
                 return;
             }
         }
+    }
+}
+
+/// A yielded G goes behind the Gs already waiting: at the back of our
+/// ring, or at the back of the global queue when it holds Gs (Go's
+/// `Gosched` always takes the global queue). The ring alone let Gs that
+/// compute and yield starve the global queue, which the scheduler serves
+/// one G per 61 turns while the ring has work: two Gs yielding every
+/// millisecond on one P held back 1,000 sockets readied by sysmon's poll
+/// for a minute.
+fn yield_to_back(m: &M, g: NonNull<Header>) {
+    if m.shared.global_len.load(Ordering::Relaxed) > 0 {
+        m.shared.global_push(g);
+    } else {
+        m.held().expect("yield without a P").push_back(g, &m.shared);
     }
 }
 
