@@ -797,3 +797,38 @@ fn gs_spawned_from_outside_run_beside_gs_that_yield() {
     assert_eq!(sum, 300 * 299 / 2);
     assert!(took < Duration::from_secs(3), "300 Gs took {took:?}");
 }
+
+#[test]
+fn a_sleeper_beside_gs_that_yield_wakes_on_time() {
+    // Two Gs compute in 1 ms slices and hand the only P to each other at
+    // each yield; a third sleeps 2 ms, 40 times. Its timer fires at a
+    // schedule by the coarse clock, which sysmon ticks each millisecond
+    // while no M does: median 3 ms. It was 60 ms while a yield handed the
+    // P on without looking at due timers, and 11 ms while sysmon took its
+    // own tick for an M's and napped 10 ms.
+    let rt = Runtime::builder().procs(1).build().unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let busy = yielders(&rt, &stop);
+    // SAFETY: nothing is held across parks.
+    let sleeper = unsafe {
+        rt.handle().spawn(|| {
+            let mut took: Vec<Duration> = (0..40)
+                .map(|_| {
+                    let t = Instant::now();
+                    mn_sched::sleep(Duration::from_millis(2));
+                    t.elapsed()
+                })
+                .collect();
+            took.sort();
+            took[took.len() / 2]
+        })
+    }
+    .unwrap();
+    let median = sleeper.join().unwrap();
+    stop.store(true, Ordering::Release);
+    busy.into_iter().for_each(|h| h.join().unwrap());
+    assert!(
+        median < Duration::from_millis(8),
+        "a 2 ms sleep took {median:?} (median) beside Gs that yield"
+    );
+}

@@ -150,9 +150,12 @@ fn handoff_yield(m: &M, me: NonNull<Header>) -> bool {
     };
     // g0 looks at the global queue and the timers when it schedules with a
     // tick that is a multiple of 61 (find.rs step 1): leave those turns to it;
-    // and with Gs in the global queue we queue behind them (schedule.rs).
+    // with Gs in the global queue we queue behind them (schedule.rs); and
+    // due timers are g0's to fire (two Gs yielding every millisecond kept a
+    // 2 ms sleeper on their P waiting 60 ms).
     if held.p().tick.load(Ordering::Relaxed) % crate::sched::find::GLOBAL_CHECK_TICKS == 0
         || m.shared.global_len.load(Ordering::Relaxed) > 0
+        || m.shared.timers.due_coarse()
     {
         return false;
     }

@@ -350,6 +350,12 @@ fn run(weak: &Weak<Shared>, wake: &Wake) {
     let mut seen: Vec<Seen> = Vec::new();
     let mut watched: Vec<Watched> = Vec::new();
     let mut delay = MIN_TICK;
+    // The coarse ms sysmon itself last stored: only an M's tick past it
+    // counts as the Ms keeping the clock fresh (a 1 ms sleep leaves our
+    // own tick within a ms of now, which once passed for theirs: sysmon
+    // napped beside Gs that never poll, and a 2 ms sleep on their P took
+    // 11 ms).
+    let mut own_tick = 0u32;
     // Since when every P has been idle with no schedule (`DEEP_AFTER`),
     // and the Ps' summed ticks then.
     let mut quiet: Option<(Instant, u64)> = None;
@@ -367,8 +373,10 @@ fn run(weak: &Weak<Shared>, wake: &Wake) {
             return;
         }
         // Whether an M moved the coarse clock on within the last ms.
-        let kept_fresh = now_ms().wrapping_sub(shared.sysmon.coarse_ms()) <= 1;
+        let coarse = shared.sysmon.coarse_ms();
+        let kept_fresh = coarse != own_tick && now_ms().wrapping_sub(coarse) <= 1;
         tick_coarse_clocks(&shared);
+        own_tick = shared.sysmon.coarse_ms();
         watch.tick(&shared);
         if seen.len() != shared.nprocs() {
             seen = vec![Seen::default(); shared.nprocs()];
