@@ -507,11 +507,13 @@ fn the_network_is_polled_while_the_only_p_sleeps_in_a_syscall() {
 
 #[test]
 fn the_network_is_served_while_the_only_p_stays_busy() {
-    // One P, kept busy by two Gs that spin 2 ms and yield to each other
-    // (the scheduler's own poll comes only every 61st switch); an async task
-    // waits to read a socket a plain thread writes at ~100 ms. The read must
-    // complete while they still spin: sysmon polls the network when nobody
-    // has for 10 ms (or an idle M waits in epoll).
+    // One P, kept busy by two Gs that compute 2 ms and then hand a token
+    // to each other over channels (each park goes through the scheduler,
+    // whose own poll comes only every 61st schedule, and no yield polls);
+    // an async task waits to read a socket a plain thread writes at
+    // ~100 ms. The read must complete while they still compute: sysmon
+    // polls the network when nobody has for 10 ms (or an idle M waits in
+    // epoll).
     let rt = Runtime::builder().procs(1).build().unwrap();
     let (server, writer) = delayed_writer(Duration::from_millis(100), Duration::from_millis(500));
     let done = Arc::new(AtomicBool::new(false));
@@ -531,20 +533,35 @@ fn the_network_is_served_while_the_only_p_stays_busy() {
     // SAFETY: nothing held across parks.
     let served_while_busy = unsafe {
         rt.block_on(move || {
-            let spin = move || {
-                let t0 = Instant::now();
-                while !d.load(Ordering::Acquire) && t0.elapsed() < Duration::from_secs(5) {
-                    let s = Instant::now();
-                    while s.elapsed() < Duration::from_millis(2) {
-                        std::hint::spin_loop();
-                    }
-                    yield_now();
+            let (to_b, from_a) = mn_sched::chan::rendezvous::<bool>();
+            let (to_a, from_b) = mn_sched::chan::rendezvous::<bool>();
+            let compute = move |d: &AtomicBool| {
+                let s = Instant::now();
+                while s.elapsed() < Duration::from_millis(2) {
+                    std::hint::spin_loop();
                 }
                 d.load(Ordering::Acquire)
             };
-            let a = go(spin.clone());
-            let b = go(spin);
-            a.join().unwrap() && b.join().unwrap()
+            let da = d.clone();
+            let a = go(move || {
+                let t0 = Instant::now();
+                loop {
+                    let seen = compute(&da) || t0.elapsed() > Duration::from_secs(5);
+                    to_b.send(seen).unwrap();
+                    if seen {
+                        return da.load(Ordering::Acquire);
+                    }
+                    from_b.recv().unwrap();
+                }
+            });
+            let b = go(move || {
+                while !from_a.recv().unwrap() {
+                    compute(&d);
+                    to_a.send(false).unwrap();
+                }
+            });
+            b.join().unwrap();
+            a.join().unwrap()
         })
     }
     .unwrap();
@@ -830,5 +847,54 @@ fn a_sleeper_beside_gs_that_yield_wakes_on_time() {
     assert!(
         median < Duration::from_millis(8),
         "a 2 ms sleep took {median:?} (median) beside Gs that yield"
+    );
+}
+
+#[test]
+fn a_socket_beside_gs_that_yield_is_served_within_milliseconds() {
+    // An async echo on the only P beside two Gs that compute in 1 ms
+    // slices and yield: the P never idles, so nothing would poll the
+    // network but sysmon, after 10 ms without a poll (Go's rule, and ours
+    // before: median round trip 10 ms). A yield polls when no M has for
+    // 1–2 ms: median 2–3 ms.
+    use std::io::{Read, Write};
+    let rt = Runtime::builder().procs(1).build().unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let busy = yielders(&rt, &stop);
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut c = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    let (s, _) = l.accept().unwrap();
+    let echo = rt.handle().spawn_future(async move {
+        let s = mn_sched::aio::net::TcpStream::from_std(s).unwrap();
+        let mut b = [0u8; 1];
+        while std::future::poll_fn(|cx| s.poll_read_buf(cx, &mut b))
+            .await
+            .unwrap()
+            == 1
+        {
+            std::future::poll_fn(|cx| s.poll_write_buf(cx, &b))
+                .await
+                .unwrap();
+        }
+    });
+    let mut took: Vec<Duration> = (0..40)
+        .map(|_| {
+            let t = Instant::now();
+            c.write_all(b"x").unwrap();
+            c.read_exact(&mut [0u8; 1]).unwrap();
+            let rt = t.elapsed();
+            std::thread::sleep(Duration::from_millis(1));
+            rt
+        })
+        .collect();
+    drop(c);
+    rt.block_on_future(echo).unwrap();
+    stop.store(true, Ordering::Release);
+    busy.into_iter().for_each(|h| h.join().unwrap());
+    took.sort();
+    let median = took[took.len() / 2];
+    assert!(
+        median < Duration::from_millis(6),
+        "median echo round trip {median:?} beside Gs that yield"
     );
 }

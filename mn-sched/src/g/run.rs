@@ -152,10 +152,13 @@ fn handoff_yield(m: &M, me: NonNull<Header>) -> bool {
     // tick that is a multiple of 61 (find.rs step 1): leave those turns to it;
     // with Gs in the global queue we queue behind them (schedule.rs); and
     // due timers are g0's to fire (two Gs yielding every millisecond kept a
-    // 2 ms sleeper on their P waiting 60 ms).
+    // 2 ms sleeper on their P waiting 60 ms), and so is a network poll
+    // that is due (schedule.rs `YIELD_POLL_MS`).
     if held.p().tick.load(Ordering::Relaxed) % crate::sched::find::GLOBAL_CHECK_TICKS == 0
         || m.shared.global_len.load(Ordering::Relaxed) > 0
         || m.shared.timers.due_coarse()
+        || m.shared
+            .netpoll_stale(crate::sched::schedule::YIELD_POLL_MS)
     {
         return false;
     }

@@ -177,6 +177,17 @@ impl Netpoll {
         Some(now)
     }
 
+    /// Whether sources are registered, nobody waits in epoll and the last
+    /// poll was at least `ms` milliseconds before the coarse clock's
+    /// `coarse_ms` (a poll stamped after it is never stale).
+    pub(crate) fn stale_at(&self, coarse_ms: u32, ms: u32) -> bool {
+        if self.count.load(Ordering::Relaxed) == 0 || self.blocker.load(Ordering::Relaxed) != 0 {
+            return false;
+        }
+        let last_ms = ((self.last_poll.load(Ordering::Relaxed) / 1_000_000) as u32).wrapping_add(1);
+        coarse_ms.wrapping_sub(last_ms) as i32 >= ms as i32
+    }
+
     /// sysmon: polls without waiting if nobody waits in epoll and the last
     /// poll is older than `stale`; true if it polled.
     pub(crate) fn poll_if_stale(&self, stale: Duration) -> bool {
@@ -294,6 +305,26 @@ impl Shared {
                     crate::sched::sysmon::tick_coarse_clocks_at(self, at);
                 }
             }
+        }
+    }
+
+    /// Whether the network waits for a poll ([`Netpoll::stale_at`]) by
+    /// the coarse clock: `ms` milliseconds since the last.
+    pub(crate) fn netpoll_stale(&self, ms: u32) -> bool {
+        self.netpoll
+            .get()
+            .is_some_and(|np| np.stale_at(self.sysmon.coarse_ms(), ms))
+    }
+
+    /// A yield's non-blocking poll (sched/schedule.rs), after
+    /// [`netpoll_stale`](Self::netpoll_stale). Unlike `netpoll_now` it
+    /// leaves the coarse clocks alone: it comes because the coarse clock
+    /// said a poll was due, so it must not count as the Ms keeping that
+    /// clock fresh (sysmon would nap, the clock stop, and the polls with
+    /// it: echo round trips beside yielding Gs took 5–12 ms, not 1–2).
+    pub(crate) fn netpoll_for_yield(&self) {
+        if let Some(np) = self.netpoll.get() {
+            np.poll_now();
         }
     }
 

@@ -114,6 +114,9 @@ fn execute(m: &M, mut g: NonNull<Header>) {
                 // NOTIFIED: it starts again at once, on the same stack.
             }
             Request::Yield => {
+                if m.shared.netpoll_stale(YIELD_POLL_MS) {
+                    m.shared.netpoll_for_yield();
+                }
                 yield_to_back(m, g);
                 return;
             }
@@ -124,6 +127,14 @@ fn execute(m: &M, mut g: NonNull<Header>) {
         }
     }
 }
+
+/// A yield polls the network first when no M has for this long (coarse
+/// ms, so 1–2 ms): Gs that compute and yield never leave their P idle, so
+/// without it sockets beside them waited for sysmon's poll of a network
+/// idle 10 ms (Go's bound; tokio polls its driver at each `yield_now`).
+/// An echo beside two Gs yielding every millisecond on the only P: round
+/// trip 10 ms → 1–2 ms.
+pub(crate) const YIELD_POLL_MS: u32 = 2;
 
 /// A yielded G goes behind the Gs already waiting: at the back of our
 /// ring, or at the back of the global queue when it holds Gs (Go's

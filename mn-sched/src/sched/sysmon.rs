@@ -10,7 +10,8 @@
 //! `acquire_p`).
 //!
 //! Naps: while the Ms keep the coarse clocks fresh themselves (an M that
-//! polls the network moves them on) and there is nothing to watch — no M
+//! polls the network moves them on; [`FRESH_TICKS`] ticks in a row must
+//! find them moved by an M, not by sysmon) and there is nothing to watch — no M
 //! inside a syscall, none without its P, none waiting for one — sysmon
 //! sleeps up to [`NAP`] (10 ms, Go's longest sysmon sleep) instead of
 //! 1 ms, on its futex, and still no later than the next preemption
@@ -43,6 +44,9 @@ const MIN_TICK: Duration = Duration::from_micros(20);
 const MAX_TICK: Duration = Duration::from_millis(1);
 /// Longest nap (module doc).
 const NAP: Duration = Duration::from_millis(10);
+/// Ticks in a row that must find the coarse clock moved on by an M before
+/// sysmon naps.
+const FRESH_TICKS: u32 = 3;
 
 /// How long every P must have been idle, with no schedule on any of them,
 /// before sysmon sleeps deeply (until a P is taken). Ps that flip between
@@ -356,6 +360,10 @@ fn run(weak: &Weak<Shared>, wake: &Wake) {
     // napped beside Gs that never poll, and a 2 ms sleep on their P took
     // 11 ms).
     let mut own_tick = 0u32;
+    // Ticks in a row at which the Ms had kept it fresh: one alone may be
+    // an M's occasional poll (every 61st schedule) beside Gs that never
+    // poll, and a nap then left the timers beside them 10 ms late.
+    let mut fresh_streak = 0u32;
     // Since when every P has been idle with no schedule (`DEEP_AFTER`),
     // and the Ps' summed ticks then.
     let mut quiet: Option<(Instant, u64)> = None;
@@ -375,6 +383,7 @@ fn run(weak: &Weak<Shared>, wake: &Wake) {
         // Whether an M moved the coarse clock on within the last ms.
         let coarse = shared.sysmon.coarse_ms();
         let kept_fresh = coarse != own_tick && now_ms().wrapping_sub(coarse) <= 1;
+        fresh_streak = if kept_fresh { fresh_streak + 1 } else { 0 };
         tick_coarse_clocks(&shared);
         own_tick = shared.sysmon.coarse_ms();
         watch.tick(&shared);
@@ -413,7 +422,7 @@ fn run(weak: &Weak<Shared>, wake: &Wake) {
         poll_network_if_stale(&shared);
         let may_nap = !retook
             && delay == MAX_TICK
-            && kept_fresh
+            && fresh_streak >= FRESH_TICKS
             && watched.is_empty()
             && shared.sysmon.waiting.load(Ordering::Relaxed) == 0;
         delay = if retook {
