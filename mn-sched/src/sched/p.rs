@@ -60,6 +60,10 @@ pub(crate) struct P {
     /// last sat in this P's ring with no helper woken for them; 0: none
     /// waiting (holder only; ready.rs `wake_to_back`).
     pub(crate) io_backlog_since: AtomicU32,
+    /// The coarse ms at which a yield's direct handoff last looked for due
+    /// timers and a due network poll (holder only; g/run.rs
+    /// `handoff_yield`): within one ms neither can become due.
+    pub(crate) yield_looked_at: AtomicU32,
     /// Issue 7: the holder is stopped at a safe point for a dump
     /// (observe.rs `stop_at_safe_point`).
     pub(crate) dump_parked: std::sync::atomic::AtomicBool,
@@ -113,6 +117,7 @@ impl P {
             run_start: (AtomicU64::new(0), AtomicU32::new(0)),
             preempt: std::sync::atomic::AtomicBool::new(false),
             io_backlog_since: AtomicU32::new(0),
+            yield_looked_at: AtomicU32::new(0),
             dump_parked: std::sync::atomic::AtomicBool::new(false),
             spawned: AtomicU64::new(0),
             exited: AtomicU64::new(0),
