@@ -11,7 +11,8 @@
 //!
 //! Naps: while the Ms keep the coarse clocks fresh themselves (an M that
 //! polls the network moves them on; [`FRESH_TICKS`] ticks in a row must
-//! find them moved by an M, not by sysmon) and there is nothing to watch — no M
+//! find them moved by an M since sysmon's own tick) and there is nothing
+//! to watch — no M
 //! inside a syscall, none without its P, none waiting for one — sysmon
 //! sleeps up to [`NAP`] (10 ms, Go's longest sysmon sleep) instead of
 //! 1 ms, on its futex, and still no later than the next preemption
@@ -44,8 +45,8 @@ const MIN_TICK: Duration = Duration::from_micros(20);
 const MAX_TICK: Duration = Duration::from_millis(1);
 /// Longest nap (module doc).
 const NAP: Duration = Duration::from_millis(10);
-/// Ticks in a row that must find the coarse clock moved on by an M before
-/// sysmon naps.
+/// Ticks in a row (a nap counts as one) that must find the coarse clock
+/// moved on by an M before sysmon naps.
 const FRESH_TICKS: u32 = 3;
 
 /// How long every P must have been idle, with no schedule on any of them,
@@ -360,8 +361,8 @@ fn run(weak: &Weak<Shared>, wake: &Wake) {
     // napped beside Gs that never poll, and a 2 ms sleep on their P took
     // 11 ms).
     let mut own_tick = 0u32;
-    // Ticks in a row at which the Ms had kept it fresh: one alone may be
-    // an M's occasional poll (every 61st schedule) beside Gs that never
+    // Ticks in a row that found the clock moved on by an M: one alone may
+    // be an M's occasional poll (every 61st schedule) beside Gs that never
     // poll, and a nap then left the timers beside them 10 ms late.
     let mut fresh_streak = 0u32;
     // Since when every P has been idle with no schedule (`DEEP_AFTER`),
@@ -382,7 +383,9 @@ fn run(weak: &Weak<Shared>, wake: &Wake) {
         }
         // Whether an M moved the coarse clock on within the last ms.
         let coarse = shared.sysmon.coarse_ms();
-        let kept_fresh = coarse != own_tick && now_ms().wrapping_sub(coarse) <= 1;
+        // (Not "within the last ms": on a busy machine the OS often
+        // holds the polling M off its CPU at the moment sysmon wakes.)
+        let kept_fresh = coarse != own_tick;
         fresh_streak = if kept_fresh { fresh_streak + 1 } else { 0 };
         tick_coarse_clocks(&shared);
         own_tick = shared.sysmon.coarse_ms();
