@@ -90,14 +90,18 @@ where
     // between polls, holding no thread-local reference or lock guard (the
     // coop budget, wait reason and local host are reached through
     // `#[inline(never)]` `poll_round`, afresh each time).
+    // Issue 7: the spawn site, for the dump and the trace (one relaxed
+    // store), before the G is queued: stored after, another M could run
+    // the task first and trace its run slice without it ("task 1", once
+    // in some 40 runs of observe_mn with the CPUs busy).
+    let site = std::ptr::from_ref(std::panic::Location::caller()).cast_mut();
     let g = crate::sched::ready::spawn_cell(shared, |id, shared| {
-        crate::g::cell::new_task(id, shared, f)
+        let g = crate::g::cell::new_task(id, shared, f);
+        // SAFETY: just allocated and not yet queued: alive, and no other
+        // thread knows of it.
+        unsafe { g.as_ref() }.site.store(site, Ordering::Relaxed);
+        g
     })?;
-    // Issue 7: the spawn site, for the dump (one relaxed store).
-    g.header().site.store(
-        std::ptr::from_ref(std::panic::Location::caller()).cast_mut(),
-        Ordering::Relaxed,
-    );
     Ok(JoinHandle {
         g: Some(g),
         _output: PhantomData,
