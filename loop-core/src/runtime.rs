@@ -162,6 +162,10 @@ pub(crate) struct Core {
     /// Task polls since epoll was last asked (a busy loop looks at I/O once
     /// per `event_interval` polls, not once per turn).
     polls_since_io: Cell<usize>,
+    /// Whether a task yielded (`yield_now`, or its budget ran out) since
+    /// epoll was last asked: then epoll is asked at the next turn that
+    /// begins a millisecond or more after it was last (`io_overdue`).
+    yielded_since_io: Cell<bool>,
     /// Reused buffers, so a turn allocates nothing in steady state.
     wake_buf: RefCell<Vec<Waker>>,
     remote_buf: RefCell<Vec<RemoteOp>>,
@@ -222,6 +226,7 @@ impl Core {
             events: RefCell::new(mio::Events::with_capacity(1024)),
             event_interval,
             polls_since_io: Cell::new(0),
+            yielded_since_io: Cell::new(false),
             wake_buf: RefCell::new(Vec::new()),
             remote_buf: RefCell::new(Vec::new()),
             counters: Counters::default(),
@@ -382,6 +387,9 @@ impl Core {
         }
         self.counters.polls.set(self.counters.polls.get() + 1);
         self.polls_since_io.set(self.polls_since_io.get() + 1);
+        if wait == trace::WaitReason::Yield {
+            self.yielded_since_io.set(true);
+        }
         self.after_poll(key, task, done, wait);
         Ran::Polled
     }
@@ -653,6 +661,18 @@ impl Core {
         }
     }
 
+    /// Whether tasks that yield have kept epoll waiting a millisecond or
+    /// more. Tasks that compute in slices and yield keep the loop busy, so
+    /// epoll was asked only every `event_interval` polls: 128 ms with two
+    /// tasks yielding every millisecond, and a socket beside them waited
+    /// that long (median echo round trip 145 ms; Node polls I/O at every
+    /// loop iteration, tokio polls its driver at each `yield_now`). A clock
+    /// read per turn, and only while tasks yield.
+    fn io_overdue(&self) -> bool {
+        self.yielded_since_io.get()
+            && (self.start.elapsed().as_millis() as u32).wrapping_sub(self.turn_ms.get()) >= 1
+    }
+
     /// Step 5: waits for I/O, at most until the next timer.
     fn poll_io(&self) -> io::Result<()> {
         let busy =
@@ -677,11 +697,14 @@ impl Core {
             // polls (a syscall per turn would dominate a ping-pong), and not
             // at all when nothing is registered with it.
             let nothing_registered = self.io.borrow().is_empty() && self.control.is_none();
-            if nothing_registered || self.polls_since_io.get() < self.event_interval {
+            if nothing_registered
+                || (self.polls_since_io.get() < self.event_interval && !self.io_overdue())
+            {
                 return Ok(());
             }
         }
         self.polls_since_io.set(0);
+        self.yielded_since_io.set(false);
         let mut events = self.events.borrow_mut();
         match self
             .poll
@@ -914,6 +937,9 @@ impl Runtime {
                 coop::unconstrain();
                 core.running.set(None);
                 let wait = trace::take_wait_reason();
+                if wait == trace::WaitReason::Yield {
+                    core.yielded_since_io.set(true);
+                }
                 core.main_wait.set((wait, core.turn_ms.get()));
                 if let (Some(t), Some(start), Some(site)) =
                     (&core.tracing, start, core.main_site.get())
