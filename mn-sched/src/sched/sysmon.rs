@@ -12,11 +12,10 @@
 //! Naps: while the Ms keep the coarse clocks fresh themselves (an M that
 //! polls the network moves them on; [`FRESH_TICKS`] ticks in a row must
 //! find them moved by an M since sysmon's own tick) and there is nothing
-//! to watch — no M
-//! inside a syscall, none without its P, none waiting for one — sysmon
-//! sleeps up to [`NAP`] (10 ms, Go's longest sysmon sleep) instead of
-//! 1 ms, on its futex, and still no later than the next preemption
-//! deadline it knows of. An M entering a syscall wakes a napping sysmon
+//! to watch — no M inside a syscall, none without its P, none waiting for
+//! one — sysmon sleeps up to [`NAP`] (10 ms, Go's longest sysmon sleep)
+//! instead of 1 ms, on its futex, and still no later than the next
+//! preemption deadline it knows of. An M entering a syscall wakes a napping sysmon
 //! (N1 it stores `IN_SYSCALL`, a light fence, N2 it loads `napping`;
 //! sysmon stores `napping`, runs the heavy fence and looks at every P
 //! word before it naps), so a syscall's P is still retaken within a tick
@@ -381,7 +380,7 @@ fn run(weak: &Weak<Shared>, wake: &Wake) {
         if shared.exiting.load(Ordering::SeqCst) {
             return;
         }
-        // Whether an M moved the coarse clock on within the last ms.
+        // Whether an M moved the coarse clock on since our own last tick.
         let coarse = shared.sysmon.coarse_ms();
         // (Not "within the last ms": on a busy machine the OS often
         // holds the polling M off its CPU at the moment sysmon wakes.)
