@@ -202,6 +202,51 @@ switchyard::test_all_modes! {
         assert_eq!(switchyard::stats().timers, 0);
     }
 
+    async fn a_task_a_timer_wakes_goes_before_one_that_yielded() {
+        // B sleeps 1 ms; A, spawned after it, computes in 3 ms slices and
+        // yields. Slices of A that begin after B's deadline but before B
+        // runs: none in single mode (the yielder is woken after the timers
+        // at the next turn; it used to be queued ahead of them: one slice,
+        // and a 10 ms ticker beside a task yielding every millisecond
+        // ticked every 12 ms). In mn B's timer fires by the coarse clock
+        // (1 ms ticks), so a slice may begin first; 60 did while a yield's
+        // handoff skipped the timers.
+        let stop = Arc::new(AtomicBool::new(false));
+        let a_starts = Arc::new(Mutex::new(Vec::new()));
+        let b = spawn(async move {
+            let deadline = Instant::now() + Duration::from_millis(1);
+            sleep(Duration::from_millis(1)).await;
+            (deadline, Instant::now())
+        });
+        let a = {
+            let (stop, a_starts) = (stop.clone(), a_starts.clone());
+            spawn(async move {
+                while !stop.load(Ordering::Acquire) {
+                    let t = Instant::now();
+                    a_starts.lock().unwrap().push(t);
+                    while t.elapsed() < Duration::from_millis(3) {
+                        std::hint::spin_loop();
+                    }
+                    yield_now().await;
+                }
+            })
+        };
+        let (deadline, b_ran) = b.await.unwrap();
+        stop.store(true, Ordering::Release);
+        a.await.unwrap();
+        let late = a_starts
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|&&t| t >= deadline && t < b_ran)
+            .count();
+        if switchyard::stats().mode == Mode::Single {
+            assert_eq!(late, 0, "slices of the yielder ran before the timer's task");
+        } else {
+            assert!(late <= 5, "{late} slices of the yielder ran before the timer's task");
+        }
+    }
+
     async fn a_socket_beside_tasks_that_yield_is_served_within_milliseconds() {
         // Two tasks compute in 1 ms slices and yield; this task echoes a
         // socket a plain thread writes to. The loop (or the P) is never

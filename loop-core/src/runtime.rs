@@ -166,6 +166,10 @@ pub(crate) struct Core {
     /// epoll was last asked: then epoll is asked at the next turn that
     /// begins a millisecond or more after it was last (`io_overdue`).
     yielded_since_io: Cell<bool>,
+    /// Wakers of tasks that yielded (`yield_now`), woken at the start of
+    /// the next turn right after the timers (`take_deferred`), so the
+    /// tasks that timers and epoll woke meanwhile go first.
+    deferred: RefCell<Vec<Waker>>,
     /// Reused buffers, so a turn allocates nothing in steady state.
     wake_buf: RefCell<Vec<Waker>>,
     remote_buf: RefCell<Vec<RemoteOp>>,
@@ -227,6 +231,7 @@ impl Core {
             event_interval,
             polls_since_io: Cell::new(0),
             yielded_since_io: Cell::new(false),
+            deferred: RefCell::new(Vec::new()),
             wake_buf: RefCell::new(Vec::new()),
             remote_buf: RefCell::new(Vec::new()),
             counters: Counters::default(),
@@ -673,10 +678,38 @@ impl Core {
             && (self.start.elapsed().as_millis() as u32).wrapping_sub(self.turn_ms.get()) >= 1
     }
 
+    /// Queues the waker of a task that yields, for [`wake_deferred`]
+    /// (task/yield_now.rs).
+    ///
+    /// [`wake_deferred`]: Self::wake_deferred
+    pub(crate) fn defer(&self, waker: &Waker) {
+        self.deferred.borrow_mut().push(waker.clone());
+    }
+
+    /// Step 1, after the timers: wakes the tasks that yielded during the
+    /// last turn. They used to be queued at once, ahead of what timers and
+    /// epoll woke later: a task sleeping 10 ms beside one that yields every
+    /// millisecond ticked every 12 ms (the documented order is "after
+    /// timers, other tasks and epoll"; Node runs timer callbacks before
+    /// `setImmediate`'s, tokio defers a `yield_now` past its driver).
+    fn wake_deferred(&self) {
+        if self.deferred.borrow().is_empty() {
+            return;
+        }
+        let mut buf = self.wake_buf.take();
+        std::mem::swap(&mut buf, &mut *self.deferred.borrow_mut());
+        for w in buf.drain(..) {
+            w.wake();
+        }
+        *self.wake_buf.borrow_mut() = buf;
+    }
+
     /// Step 5: waits for I/O, at most until the next timer.
     fn poll_io(&self) -> io::Result<()> {
-        let busy =
-            !self.ready.borrow().is_empty() || self.main_woken.get() || self.remote.queue.pending();
+        let busy = !self.ready.borrow().is_empty()
+            || self.main_woken.get()
+            || self.remote.queue.pending()
+            || !self.deferred.borrow().is_empty();
         let timeout = if busy {
             Some(Duration::ZERO)
         } else {
@@ -927,6 +960,7 @@ impl Runtime {
         loop {
             core.counters.turns.set(core.counters.turns.get() + 1);
             core.fire_timers();
+            core.wake_deferred();
             core.drain_remote();
             if core.main_woken.replace(false) {
                 core.counters.polls.set(core.counters.polls.get() + 1);
