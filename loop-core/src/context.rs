@@ -40,6 +40,15 @@ pub(crate) fn with_current<R>(f: impl FnOnce(&Core) -> R) -> Option<R> {
         .flatten()
 }
 
+/// Wakes a task that yields (`yield_now`, or its coop budget ran out): on
+/// a loop, at the start of its next turn, after the timers (runtime.rs
+/// `wake_deferred`); anywhere else (an mn G) at once.
+pub(crate) fn wake_yielder(waker: &std::task::Waker) {
+    if with_current(|core| core.defer(waker)).is_none() {
+        waker.wake_by_ref();
+    }
+}
+
 /// The current core, if any.
 #[inline]
 pub(crate) fn current() -> Option<Rc<Core>> {

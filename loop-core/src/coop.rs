@@ -2,9 +2,10 @@
 //!
 //! Each poll of a task starts with a budget of [`BUDGET`] operations. Socket
 //! operations, timers, join handles and compat's channels spend one unit each;
-//! when the budget is spent they return `Pending` after waking the task, so it
-//! goes to the back of the ready queue and the loop gets to run timers, other
-//! tasks and epoll. Without this, `loop { stream.read(&mut buf).await }` on a
+//! when the budget is spent they return `Pending`, and the task is woken at
+//! the start of the loop's next turn, after the timers (an mn G: at once, to
+//! the back of its P's queue), so the loop gets to run timers, other tasks
+//! and epoll. Without this, `loop { stream.read(&mut buf).await }` on a
 //! fast peer would keep the whole loop for itself: a JS loop's "microtask
 //! starvation".
 //!
@@ -64,7 +65,7 @@ pub fn unconstrain() {
 pub fn poll_proceed(cx: &mut Context<'_>) -> Poll<()> {
     let left = LEFT.try_with(Cell::get).unwrap_or(UNCONSTRAINED);
     if left == 0 {
-        cx.waker().wake_by_ref();
+        crate::context::wake_yielder(cx.waker());
         return crate::trace::pending(crate::trace::WaitReason::Yield);
     }
     if left != UNCONSTRAINED {
@@ -73,7 +74,7 @@ pub fn poll_proceed(cx: &mut Context<'_>) -> Poll<()> {
         // SAFETY: a non-null flag was installed by `reset_preemptible`, whose
         // caller keeps it alive until the poll ends (`unconstrain`/`reset`).
         if !flag.is_null() && unsafe { (*flag).load(Ordering::Relaxed) } {
-            cx.waker().wake_by_ref();
+            crate::context::wake_yielder(cx.waker());
             return crate::trace::pending(crate::trace::WaitReason::Yield);
         }
     }

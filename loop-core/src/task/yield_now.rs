@@ -25,11 +25,7 @@ impl Future for YieldNow {
             return Poll::Ready(());
         }
         self.yielded = true;
-        // On a loop: woken at the start of the next turn, after the timers
-        // (runtime.rs `wake_deferred`); elsewhere at once.
-        if crate::context::with_current(|core| core.defer(cx.waker())).is_none() {
-            cx.waker().wake_by_ref();
-        }
+        crate::context::wake_yielder(cx.waker());
         crate::trace::pending(crate::trace::WaitReason::Yield)
     }
 }
