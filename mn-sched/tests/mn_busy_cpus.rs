@@ -61,19 +61,32 @@ fn a_burst_of_readiness_stays_on_one_m_while_every_cpu_is_busy() {
     let _busy = Spinners::start();
     // 200 readers of 10 µs each: 2 ms of work, far below the 10 ms after
     // which a helper comes anyway. The poll that finds most of them (64
-    // or more at once) holds its helper back and counts it.
-    let (threads, took, s) = burst(200, Duration::from_micros(10));
-    assert!(
-        s.io_helpers_held_back >= 1,
-        "no batch of readiness was held back with every CPU busy: {s:?}"
-    );
-    // Unless the spinners kept the M off its CPU so long that the backlog
-    // reached 10 ms (a helper is then due) or sysmon took its P.
-    if took < Duration::from_millis(8) && s.user_retakes == 0 && s.retakes == 0 {
+    // or more at once) holds its helper back and counts it, and the burst
+    // stays on one thread. Unless the spinners kept an M off its CPU so
+    // long that the backlog reached 10 ms (a helper is then due) or
+    // sysmon took a P (its 10 ms are wall time: a reader whose thread the
+    // OS held off looks like a long runner): once in a full ASan run, with
+    // a P retaken and nothing held back. Such a run is done again, up to
+    // three times.
+    for attempt in 1..=3 {
+        let (threads, took, s) = burst(200, Duration::from_micros(10));
+        let disturbed = took >= Duration::from_millis(8) || s.user_retakes != 0 || s.retakes != 0;
+        if disturbed && attempt < 3 {
+            eprintln!("attempt {attempt}: disturbed ({took:?}, {s:?}); again");
+            continue;
+        }
+        if disturbed {
+            return; // three disturbed runs: nothing to judge
+        }
+        assert!(
+            s.io_helpers_held_back >= 1,
+            "no batch of readiness was held back with every CPU busy: {s:?}"
+        );
         assert_eq!(
             threads, 1,
             "a helper M took readers though no CPU was free ({took:?}): {s:?}"
         );
+        return;
     }
 }
 
