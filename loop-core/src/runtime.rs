@@ -162,9 +162,9 @@ pub(crate) struct Core {
     /// Task polls since epoll was last asked (a busy loop looks at I/O once
     /// per `event_interval` polls, not once per turn).
     polls_since_io: Cell<usize>,
-    /// Whether a task yielded (`yield_now`, or its budget ran out) since
-    /// epoll was last asked: then epoll is asked at the next turn that
-    /// begins a millisecond or more after it was last (`io_overdue`).
+    /// Whether a task yielded (`yield_now`, or its budget ran out: `defer`)
+    /// since epoll was last asked: then epoll is asked at the next turn
+    /// that begins a millisecond or more after it was last (`io_overdue`).
     yielded_since_io: Cell<bool>,
     /// Wakers of tasks that yielded (`yield_now`), woken at the start of
     /// the next turn right after the timers (`take_deferred`), so the
@@ -392,9 +392,6 @@ impl Core {
         }
         self.counters.polls.set(self.counters.polls.get() + 1);
         self.polls_since_io.set(self.polls_since_io.get() + 1);
-        if wait == trace::WaitReason::Yield {
-            self.yielded_since_io.set(true);
-        }
         self.after_poll(key, task, done, wait);
         Ran::Polled
     }
@@ -684,6 +681,7 @@ impl Core {
     /// [`wake_deferred`]: Self::wake_deferred
     pub(crate) fn defer(&self, waker: &Waker) {
         self.deferred.borrow_mut().push(waker.clone());
+        self.yielded_since_io.set(true);
     }
 
     /// Step 1, after the timers: wakes the tasks that yielded during the
@@ -971,9 +969,6 @@ impl Runtime {
                 coop::unconstrain();
                 core.running.set(None);
                 let wait = trace::take_wait_reason();
-                if wait == trace::WaitReason::Yield {
-                    core.yielded_since_io.set(true);
-                }
                 core.main_wait.set((wait, core.turn_ms.get()));
                 if let (Some(t), Some(start), Some(site)) =
                     (&core.tracing, start, core.main_site.get())
