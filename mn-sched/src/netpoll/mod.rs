@@ -48,7 +48,7 @@ use mio::{Events, Interest, Token};
 use slab::Slab;
 
 use crate::sched::m::M;
-use crate::sched::sysmon::{now_ns, ns_of};
+use crate::sched::sysmon::{ms_of_ns, now_ns, ns_of};
 use crate::sched::Shared;
 use io::IoState;
 
@@ -181,17 +181,23 @@ impl Netpoll {
     /// poll was at least `ms` milliseconds before the coarse clock's
     /// `coarse_ms` (a poll stamped after it is never stale).
     pub(crate) fn stale_at(&self, coarse_ms: u32, ms: u32) -> bool {
-        if self.count.load(Ordering::Relaxed) == 0 || self.blocker.load(Ordering::Relaxed) != 0 {
+        if !self.unattended() {
             return false;
         }
-        let last_ms = ((self.last_poll.load(Ordering::Relaxed) / 1_000_000) as u32).wrapping_add(1);
+        let last_ms = ms_of_ns(self.last_poll.load(Ordering::Relaxed));
         coarse_ms.wrapping_sub(last_ms) as i32 >= ms as i32
+    }
+
+    /// Sources are registered and no M waits in epoll for them: only a
+    /// non-blocking poll will see their readiness.
+    fn unattended(&self) -> bool {
+        self.count.load(Ordering::Relaxed) != 0 && self.blocker.load(Ordering::SeqCst) == 0
     }
 
     /// sysmon: polls without waiting if nobody waits in epoll and the last
     /// poll is older than `stale`; true if it polled.
     pub(crate) fn poll_if_stale(&self, stale: Duration) -> bool {
-        if self.count.load(Ordering::Relaxed) == 0 || self.blocker.load(Ordering::SeqCst) != 0 {
+        if !self.unattended() {
             return false;
         }
         let last = self.last_poll.load(Ordering::Relaxed);

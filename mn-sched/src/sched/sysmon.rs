@@ -131,7 +131,12 @@ pub(crate) fn now_ms() -> u32 {
 }
 
 fn ms_of(t: Instant) -> u32 {
-    ((ns_of(t) / 1_000_000) as u32).wrapping_add(1).max(1)
+    ms_of_ns(ns_of(t))
+}
+
+/// [`now_ms`]'s unit for a stamp in [`ns_of`]'s.
+pub(crate) fn ms_of_ns(ns: u64) -> u32 {
+    ((ns / 1_000_000) as u32).wrapping_add(1).max(1)
 }
 
 /// Nanoseconds from the process-wide epoch to `t`.
