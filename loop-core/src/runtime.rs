@@ -52,11 +52,21 @@ use crate::remote::{self, Remote, RemoteOp};
 use crate::task::cell::{Cell as TaskCell, JoinLink};
 use crate::task::waker::{self, GEN_MASK, MAIN_KEY};
 use crate::task::{JoinError, JoinHandle, LocalJoinHandle, Task};
+use crate::time::alarm::Alarm;
 use crate::time::wheel::Wheel;
 use crate::trace::{self, TaskState, WaitReason};
 
 /// The token of the remote queue's eventfd.
 const WAKER_TOKEN: mio::Token = mio::Token(usize::MAX);
+
+/// The token of the alarm's timerfd.
+const ALARM_TOKEN: mio::Token = mio::Token(usize::MAX - 3);
+
+/// Nanoseconds per tick of the timer wheel: a timer fires within a tick of
+/// its deadline, never before it. A tenth of a millisecond (it was one
+/// millisecond: half a millisecond late on average, from rounding alone);
+/// six levels of 64 slots still cover 2^36 ticks, 79 days.
+const TICK_NS: u64 = 100_000;
 
 /// Wakes fired from the timer wheel per batch.
 const TIMER_BATCH: usize = 1024;
@@ -145,8 +155,10 @@ pub(crate) struct Core {
     /// `block_on`'s future was woken.
     main_woken: Cell<bool>,
     next_generation: Cell<u32>,
-    /// Pending timers, in whole milliseconds since `start`.
+    /// Pending timers, in ticks (`TICK_NS`) since `start`.
     pub(crate) timers: RefCell<Wheel<Waker>>,
+    /// Wakes a blocked loop at the next timer's deadline to the microsecond.
+    alarm: Alarm,
     /// Tick 0 of the wheel.
     pub(crate) start: Instant,
     /// Readiness of registered sources.
@@ -214,6 +226,7 @@ impl Core {
         let registry = poll.registry().try_clone()?;
         let control = control_signals.then(|| Control::new(&registry));
         let remote = remote::register(poll.registry(), WAKER_TOKEN)?;
+        let alarm = Alarm::new(poll.registry(), ALARM_TOKEN)?;
         Ok(Rc::new(Core {
             short: remote.short,
             remote,
@@ -222,6 +235,7 @@ impl Core {
             main_woken: Cell::new(false),
             next_generation: Cell::new(0),
             timers: RefCell::new(Wheel::new()),
+            alarm,
             start: Instant::now(),
             io: RefCell::new(Slab::new()),
             next_io_generation: Cell::new(0),
@@ -715,12 +729,15 @@ impl Core {
                 .timers
                 .borrow()
                 .next_expiration()
-                .map(|tick| self.start + Duration::from_millis(tick));
+                .map(|tick| self.start + Duration::from_nanos(tick.saturating_mul(TICK_NS)));
             let periodic = self.periodic.as_ref().map(|p| p.next.get());
             let at = match (timer, periodic) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
+            if let Some(at) = at {
+                self.alarm.set(at);
+            }
             at.map(|at| at.saturating_duration_since(Instant::now()))
         };
         if busy {
@@ -752,6 +769,7 @@ impl Core {
         for event in events.iter() {
             match event.token() {
                 WAKER_TOKEN => {}
+                ALARM_TOKEN => self.alarm.rang(),
                 t @ (QUIT_TOKEN | TRACE_TOKEN) => control = Some(t),
                 _ => self.io_dispatch(event, &mut buf),
             }
@@ -797,15 +815,17 @@ impl Core {
             .collect()
     }
 
-    /// Milliseconds since `start`, rounded down: the wheel's "now".
+    /// Ticks since `start`, rounded down: the wheel's "now".
     pub(crate) fn tick_now(&self) -> u64 {
-        self.start.elapsed().as_millis() as u64
+        (self.start.elapsed().as_nanos() / u128::from(TICK_NS)) as u64
     }
 
     /// The first tick at or after `deadline`.
     pub(crate) fn tick_for(&self, deadline: Instant) -> u64 {
         let nanos = deadline.saturating_duration_since(self.start).as_nanos();
-        nanos.div_ceil(1_000_000) as u64
+        nanos
+            .div_ceil(u128::from(TICK_NS))
+            .min(u128::from(u64::MAX)) as u64
     }
 
     fn stats(&self) -> LoopStats {
