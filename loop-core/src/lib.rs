@@ -21,6 +21,8 @@
 //! runtimes live happily in one process.
 #![cfg_attr(loom, allow(dead_code, unused_imports))]
 
+// Wakes a thread blocked in epoll at a deadline (the loop, mn's netpoller).
+pub mod alarm;
 #[cfg(not(loom))]
 mod context;
 #[cfg(not(loom))]

@@ -44,6 +44,7 @@ use std::time::{Duration, Instant};
 
 use slab::Slab;
 
+use crate::alarm::Alarm;
 use crate::context;
 use crate::coop;
 use crate::io::IoSlot;
@@ -52,7 +53,6 @@ use crate::remote::{self, Remote, RemoteOp};
 use crate::task::cell::{Cell as TaskCell, JoinLink};
 use crate::task::waker::{self, GEN_MASK, MAIN_KEY};
 use crate::task::{JoinError, JoinHandle, LocalJoinHandle, Task};
-use crate::time::alarm::Alarm;
 use crate::time::wheel::Wheel;
 use crate::trace::{self, TaskState, WaitReason};
 

@@ -8,7 +8,6 @@
 //! `Unpin` and 40 bytes: a million sleepers cost their tasks plus a wheel
 //! entry each.
 
-pub mod alarm;
 pub mod wheel;
 
 use std::fmt;

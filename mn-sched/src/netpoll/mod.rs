@@ -43,7 +43,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
-use loop_core::time::alarm::Alarm;
+use loop_core::alarm::Alarm;
 use mio::event::Source;
 use mio::{Events, Interest, Token};
 use slab::Slab;
