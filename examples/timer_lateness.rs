@@ -1,0 +1,188 @@
+//! timer_lateness: how long after its deadline a sleep ends, on a runtime
+//! that waits in epoll as a server's does (the peers: Go's `time.Sleep` in
+//! `examples/go`, tokio's `sleep` in `benches/loop_timers.rs`).
+//!
+//! ```text
+//! RUNTIME_MODE=single cargo run --release --example timer_lateness -- [--sleep 10ms] [--n 200] [--ticker 3.7ms] [--procs P]
+//! RUNTIME_MODE=mn cargo run --release --example timer_lateness -- --alone
+//! ```
+//!
+//! The driver task sleeps `--sleep` `--n` times in a row and notes how much
+//! longer than asked each took: the overshoot, elapsed − requested. Beside
+//! it (unless `--alone`):
+//! * a ticker task sleeps `--ticker` in a loop: timers of another phase,
+//!   so the runtime's wake-ups do not line up with the driver's deadlines;
+//! * a TCP connection on 127.0.0.1 with a task parked reading it: a socket
+//!   in the epoll set, so the idle thread waits in `epoll_wait`, whose
+//!   timeout counts whole milliseconds, as in a server.
+//!
+//! A sleep must never end early (the count `early` is 0 or the runtime is
+//! wrong); how late it ends is what differs. A runtime that rounds its
+//! epoll timeout up to the next whole millisecond wakes ~1 ms late (tokio
+//! current_thread: a 10 ms sleep takes 11.1 ms); switchyard arms a timerfd
+//! alarm at the deadline and wakes 0.05–0.15 ms late. Figures beside Go
+//! and tokio: `benches/README.md`. `--procs P` sets the Ps (mn; default
+//! `RUNTIME_MAXPROCS`, else the CPUs).
+//!
+//! Result keys: `sleep_ms`, `ticker_ms` (0 with `--alone`: no ticker, no
+//! socket), `n`, `p50_late_us`, `p90_late_us`, `p99_late_us`,
+//! `max_late_us` (overshoots in µs, nearest-rank percentiles), `early`
+//! (sleeps that ended before their deadline), `ticks` (the ticker's
+//! wake-ups).
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{Flags, Here, Report, Sampler};
+
+const USAGE: &str =
+    "usage: timer_lateness [--sleep DUR] [--n N] [--ticker DUR] [--alone] [--procs P]
+  --sleep DUR    each sleep of the driver (default 10ms)
+  --n N          how many sleeps, one after the other (default 200)
+  --ticker DUR   the ticker task's period (default 3.7ms)
+  --alone        no ticker and no socket: the driver's timers only
+  --procs P      Ps of the runtime (mn; default RUNTIME_MAXPROCS, else the CPUs)";
+
+/// What the driver measured.
+struct Measured {
+    /// Each sleep's overshoot in µs, negative if it ended early.
+    late_us: Vec<f64>,
+    /// How many times the ticker woke.
+    ticks: u64,
+}
+
+fn main() {
+    let mut f = Flags::parse("timer_lateness", USAGE);
+    let sleep = f.duration("--sleep", Duration::from_millis(10));
+    let n: usize = f.value("--n", 200).max(1);
+    let ticker = f.duration("--ticker", Duration::from_micros(3700));
+    let alone = f.flag("--alone");
+    let procs: usize = f.value("--procs", 0);
+    f.finish();
+    if !alone && ticker.is_zero() {
+        common::refuse(
+            "timer_lateness",
+            "--ticker must be above zero (or pass --alone)",
+        );
+    }
+
+    let sampler = Sampler::start();
+    let mut builder = switchyard::Builder::new();
+    if procs > 0 {
+        builder = builder.procs(procs);
+    }
+    let (here, m, wall) = common::run_task(builder, async move {
+        let here = Here::now();
+        let t0 = Instant::now();
+        let m = if alone {
+            Measured {
+                late_us: sleeps(sleep, n).await,
+                ticks: 0,
+            }
+        } else {
+            beside_a_ticker_and_a_socket(sleep, n, ticker).await
+        };
+        (here, m, t0.elapsed())
+    });
+    let samples = sampler.finish();
+
+    let mut late = m.late_us;
+    late.sort_by(|a, b| a.total_cmp(b));
+    let early = late.iter().filter(|l| **l < 0.0).count();
+    let (p50, p90, p99) = (pct(&late, 50), pct(&late, 90), pct(&late, 99));
+    let max = late.last().copied().unwrap_or(0.0);
+    let beside = if alone {
+        "alone".to_string()
+    } else {
+        format!("beside a {ticker:?} ticker and a parked socket read")
+    };
+    println!(
+        "timer_lateness: {n} sleeps of {sleep:?}, {beside}, mode={} procs={}",
+        here.mode, here.procs
+    );
+    println!(
+        "  late by: median {p50:.0} µs, p90 {p90:.0} µs, p99 {p99:.0} µs, most {max:.0} µs; {early} ended early"
+    );
+    let mut r = Report::new("timer_lateness", here);
+    r.num("sleep_ms", sleep.as_secs_f64() * 1e3)
+        .num(
+            "ticker_ms",
+            if alone {
+                0.0
+            } else {
+                ticker.as_secs_f64() * 1e3
+            },
+        )
+        .kv("n", n)
+        .num("p50_late_us", p50)
+        .num("p90_late_us", p90)
+        .num("p99_late_us", p99)
+        .num("max_late_us", max)
+        .kv("early", early)
+        .kv("ticks", m.ticks);
+    r.finish(wall, &samples);
+}
+
+/// Sleeps `sleep` `n` times; returns each overshoot in µs.
+async fn sleeps(sleep: Duration, n: usize) -> Vec<f64> {
+    let mut late = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        switchyard::time::sleep(sleep).await;
+        late.push((t.elapsed().as_secs_f64() - sleep.as_secs_f64()) * 1e6);
+    }
+    late
+}
+
+/// The measurement with the ticker and the parked reader alive: both start
+/// first and end after it.
+async fn beside_a_ticker_and_a_socket(sleep: Duration, n: usize, ticker: Duration) -> Measured {
+    // A connection on loopback; the accepted end gets a reader that waits.
+    let listener = switchyard::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind 127.0.0.1:0");
+    let addr = listener.local_addr().expect("local_addr");
+    let client = switchyard::net::TcpStream::connect(addr)
+        .await
+        .expect("connect");
+    let (server, _) = listener.accept().await.expect("accept");
+    let reader = switchyard::spawn(async move {
+        let mut buf = [0u8; 16];
+        server.read(&mut buf).await
+    });
+    // The ticker, of another phase than the driver's sleeps.
+    let stop = Arc::new(AtomicBool::new(false));
+    let ticking = switchyard::spawn(tick(ticker, stop.clone()));
+
+    let late_us = sleeps(sleep, n).await;
+
+    // Stop the ticker; a byte ends the reader's wait.
+    stop.store(true, Ordering::Relaxed);
+    let ticks = ticking.await.expect("ticker task");
+    client.write_all(b"x").await.expect("write the last byte");
+    let got = reader.await.expect("reader task").expect("read");
+    assert_eq!(got, 1, "the reader gets the one byte");
+    Measured { late_us, ticks }
+}
+
+/// Sleeps `period` in a loop until `stop`; returns how many times it woke.
+async fn tick(period: Duration, stop: Arc<AtomicBool>) -> u64 {
+    let mut ticks = 0;
+    while !stop.load(Ordering::Relaxed) {
+        switchyard::time::sleep(period).await;
+        ticks += 1;
+    }
+    ticks
+}
+
+/// The `p`th percentile of `sorted` (nearest rank); 0 for an empty slice.
+fn pct(sorted: &[f64], p: usize) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = (sorted.len() * p).div_ceil(100).max(1);
+    sorted[rank - 1]
+}
