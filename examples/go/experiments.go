@@ -580,3 +580,117 @@ func tightLoop(args []string) {
 		kv("ticks", len(ticks)).num("max_gap_ms", maxGap).num("p50_gap_ms", p50).kv("late_ticks", late).
 		num("spin_m", float64(spun)/1e6).finish(wall, points)
 }
+
+// timerLateness: how long after its deadline time.Sleep ends, beside a
+// ticker goroutine of another phase and a goroutine parked reading a TCP
+// connection (so the netpoller holds a socket, as in a server).
+func timerLateness(args []string) {
+	f := newFlags("timer_lateness")
+	sleep := f.Duration("sleep", 10*time.Millisecond, "each sleep of the driver")
+	n := f.Int("n", 200, "how many sleeps, one after the other")
+	ticker := f.Duration("ticker", 3700*time.Microsecond, "the ticker goroutine's period")
+	alone := f.Bool("alone", false, "no ticker and no socket")
+	procs := f.Int("procs", 0, "GOMAXPROCS (0: Go's default)")
+	f.Parse(args)
+	if *n < 1 {
+		*n = 1
+	}
+	if !*alone && *ticker <= 0 {
+		refuse("timer_lateness", "-ticker must be above zero (or pass -alone)")
+	}
+	if *procs > 0 {
+		runtime.GOMAXPROCS(*procs)
+	}
+	s := startSampler()
+	t0 := time.Now()
+
+	// The ticker and the parked reader, unless alone.
+	var stop int32
+	ticksCh := make(chan uint64, 1)
+	readCh := make(chan int, 1)
+	var client net.Conn
+	if !*alone {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			refuse("timer_lateness", err.Error())
+		}
+		client, err = net.Dial("tcp", l.Addr().String())
+		if err != nil {
+			refuse("timer_lateness", err.Error())
+		}
+		server, err := l.Accept()
+		if err != nil {
+			refuse("timer_lateness", err.Error())
+		}
+		l.Close()
+		go func() {
+			b := make([]byte, 16)
+			k, _ := server.Read(b)
+			server.Close()
+			readCh <- k
+		}()
+		go func() {
+			var ticks uint64
+			for atomic.LoadInt32(&stop) == 0 {
+				time.Sleep(*ticker)
+				ticks++
+			}
+			ticksCh <- ticks
+		}()
+	}
+
+	late := make([]float64, 0, *n)
+	for i := 0; i < *n; i++ {
+		t := time.Now()
+		time.Sleep(*sleep)
+		late = append(late, float64(time.Since(t)-*sleep)/1e3)
+	}
+
+	var ticks uint64
+	tickerMs := 0.0
+	if !*alone {
+		atomic.StoreInt32(&stop, 1)
+		ticks = <-ticksCh
+		client.Write([]byte{'x'})
+		if k := <-readCh; k != 1 {
+			panic("the reader did not get its one byte")
+		}
+		client.Close()
+		tickerMs = ms(*ticker)
+	}
+	wall := time.Since(t0)
+	points := s.finish()
+
+	sort.Float64s(late)
+	early := 0
+	for _, l := range late {
+		if l < 0 {
+			early++
+		}
+	}
+	p50, p90, p99 := percentile(late, 50), percentile(late, 90), percentile(late, 99)
+	maxLate := late[len(late)-1]
+	beside := "alone"
+	if !*alone {
+		beside = fmt.Sprintf("beside a %v ticker and a parked socket read", *ticker)
+	}
+	fmt.Printf("timer_lateness: %d sleeps of %v, %s, mode=go procs=%d\n", *n, *sleep, beside, runtime.GOMAXPROCS(0))
+	fmt.Printf("  late by: median %.0f µs, p90 %.0f µs, p99 %.0f µs, most %.0f µs; %d ended early\n",
+		p50, p90, p99, maxLate, early)
+	newReport("timer_lateness").num("sleep_ms", ms(*sleep)).num("ticker_ms", tickerMs).kv("n", *n).
+		num("p50_late_us", p50).num("p90_late_us", p90).num("p99_late_us", p99).num("max_late_us", maxLate).
+		kv("early", early).kv("ticks", ticks).finish(wall, points)
+}
+
+// percentile is the pth percentile of sorted (nearest rank), as the Rust
+// example takes it.
+func percentile(sorted []float64, p int) float64 {
+	if len(sorted) == 0 {
+		return 0
+	}
+	rank := (len(sorted)*p + 99) / 100
+	if rank < 1 {
+		rank = 1
+	}
+	return sorted[rank-1]
+}

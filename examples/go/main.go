@@ -5,11 +5,11 @@
 //
 // One subcommand per example under examples/ (spawn_cost, million_sleepers,
 // ping_pong, syscall_storm, sleepers_threads, cpu_scaling,
-// netpoll_vs_blocking, ffi_storm, lock_thread, tight_loop, http) plus echo
-// (the server of the echo rows). Each takes the Rust example's flags with
-// the same names and defaults (Go's flag package accepts -n and --n alike)
-// and ends with the same line, `result: experiment=… mode=go procs=…
-// wall_ms=… peak_threads=… peak_rss_kb=… …`.
+// netpoll_vs_blocking, ffi_storm, lock_thread, tight_loop, timer_lateness,
+// http) plus echo (the server of the echo rows). Each takes the Rust
+// example's flags with the same names and defaults (Go's flag package
+// accepts -n and --n alike) and ends with the same line, `result:
+// experiment=… mode=go procs=… wall_ms=… peak_threads=… peak_rss_kb=… …`.
 //
 // peak_threads comes from /proc/self/status, read every 10 ms by a sampler
 // goroutine: a goroutine, not a thread of its own, so nothing is subtracted.
@@ -41,6 +41,7 @@ var experiments = map[string]func(args []string){
 	"ffi_storm":           ffiStorm,
 	"lock_thread":         lockThread,
 	"tight_loop":          tightLoop,
+	"timer_lateness":      timerLateness,
 	"http":                httpServer,
 	"echo":                echoServer,
 }
