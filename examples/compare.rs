@@ -1,6 +1,7 @@
 //! compare: every seed experiment run both ways — `RUNTIME_MODE=single` and
 //! `RUNTIME_MODE=mn` — and in Go, side by side in one table, `report.md`
-//! and SVG charts.
+//! and SVG charts; and, after the seeds', `timer_lateness` (how long after
+//! its deadline a 10 ms sleep ends, beside a ticker and a parked socket).
 //!
 //! ```text
 //! cargo run --release --example compare -- [--quick] [--out DIR] [--only a,b] [--no-go] [--no-build]

@@ -455,6 +455,7 @@ fn compare_quick_prints_one_row_per_figure() {
         "ffi_storm",
         "lock_thread",
         "tight_loop",
+        "timer_lateness",
         "echo C=",
         "http",
     ] {

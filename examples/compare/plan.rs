@@ -328,6 +328,23 @@ pub fn experiments(quick: bool) -> Vec<Exp> {
             ratio_to: None,
             mn_only: false,
         },
+        Exp {
+            id: "timer_lateness",
+            label: "timer_lateness",
+            example: "timer_lateness",
+            // 10 ms sleeps beside a 3.7 ms ticker and a parked socket read
+            // (the example's defaults): one sleep after the other, so the
+            // run takes n × 10 ms.
+            args: q("--n 100", "--n 1000"),
+            go: true,
+            csv_flag: None,
+            figs: vec![
+                fig("p50_late_us", "median lateness µs", Lower),
+                fig("p99_late_us", "p99 lateness µs", Lower),
+            ],
+            ratio_to: None,
+            mn_only: false,
+        },
     ]
 }
 
