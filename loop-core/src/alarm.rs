@@ -10,12 +10,12 @@
 //! to wake and keeps the rounded epoll timeout as a backstop; the alarm's
 //! event itself does nothing (what follows the wake fires the timers).
 //! Arming costs one `timerfd_settime`, and only when a thread is about to
-//! block with a new instant in view.
+//! block until an instant earlier than the one armed (see [`Alarm::set`]).
 
 use std::cell::Cell;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use mio::unix::SourceFd;
 use mio::{Interest, Registry, Token};
@@ -51,15 +51,26 @@ impl Alarm {
         })
     }
 
-    /// Arms the alarm to ring at `at` (at once if `at` has passed), unless it
-    /// is armed for that instant already.
+    /// Makes sure the alarm rings by `at`, for a thread about to block until
+    /// then. Nothing to do if `at` has passed (the caller does not block) or
+    /// the alarm is armed for `at` or an earlier instant still to come: an
+    /// earlier ring is a spurious wake-up, after which the caller arms it
+    /// again. So a server whose earliest deadline moves later with every
+    /// request (a timeout per read) pays one `timerfd_settime` per ring,
+    /// not one per wait.
     pub fn set(&self, at: Instant) {
-        if self.armed.get() == Some(at) {
+        let now = Instant::now();
+        if at <= now {
             return;
         }
-        let left = at.saturating_duration_since(Instant::now());
-        // An all-zero it_value disarms a timerfd: ring after a nanosecond.
-        let left = left.max(Duration::from_nanos(1));
+        if self
+            .armed
+            .get()
+            .is_some_and(|armed| armed > now && armed <= at)
+        {
+            return;
+        }
+        let left = at - now;
         let spec = libc::itimerspec {
             it_interval: libc::timespec {
                 tv_sec: 0,
@@ -83,5 +94,67 @@ impl Alarm {
     /// again, even for the same instant.
     pub fn rang(&self) {
         self.armed.set(None);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mio::{Events, Poll};
+    use std::time::Duration;
+
+    const ALARM: Token = Token(7);
+
+    /// Waits for the alarm's event (at most `limit`); when it came.
+    fn ring(poll: &mut Poll, alarm: &Alarm, limit: Duration) -> Option<Instant> {
+        let mut events = Events::with_capacity(4);
+        let end = Instant::now() + limit;
+        while Instant::now() < end {
+            poll.poll(&mut events, Some(end - Instant::now())).unwrap();
+            if events.iter().any(|e| e.token() == ALARM) {
+                alarm.rang();
+                return Some(Instant::now());
+            }
+        }
+        None
+    }
+
+    #[test]
+    fn rings_at_its_instant_never_before() {
+        let mut poll = Poll::new().unwrap();
+        let alarm = Alarm::new(poll.registry(), ALARM).unwrap();
+        for micros in [300, 2_500, 7_300] {
+            let at = Instant::now() + Duration::from_micros(micros);
+            alarm.set(at);
+            let rang = ring(&mut poll, &alarm, Duration::from_secs(5)).expect("it rang");
+            assert!(rang >= at, "rang {:?} early", at - rang);
+        }
+    }
+
+    #[test]
+    fn an_earlier_instant_rearms_a_later_one_does_not() {
+        let mut poll = Poll::new().unwrap();
+        let alarm = Alarm::new(poll.registry(), ALARM).unwrap();
+        let t = Instant::now();
+        alarm.set(t + Duration::from_secs(60));
+        alarm.set(t + Duration::from_millis(5));
+        let rang =
+            ring(&mut poll, &alarm, Duration::from_secs(5)).expect("the earlier instant rang");
+        assert!(rang >= t + Duration::from_millis(5));
+        // Armed for 5 ms from now, a later instant keeps the earlier ring.
+        let t = Instant::now();
+        alarm.set(t + Duration::from_millis(5));
+        alarm.set(t + Duration::from_secs(60));
+        assert!(ring(&mut poll, &alarm, Duration::from_secs(5)).is_some());
+        // Nothing is armed after a ring: no event comes without a set.
+        assert!(ring(&mut poll, &alarm, Duration::from_millis(30)).is_none());
+    }
+
+    #[test]
+    fn an_instant_already_passed_arms_nothing() {
+        let mut poll = Poll::new().unwrap();
+        let alarm = Alarm::new(poll.registry(), ALARM).unwrap();
+        alarm.set(Instant::now());
+        assert!(ring(&mut poll, &alarm, Duration::from_millis(30)).is_none());
     }
 }
