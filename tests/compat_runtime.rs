@@ -349,6 +349,61 @@ switchyard::test_all_modes! {
             "median overshoot of each try: {medians:?}"
         );
     }
+
+    async fn a_sleep_beside_a_task_that_yields_ends_before_more_slices_of_it() {
+        // The runtime never idles: A computes 50 µs at a time and yields;
+        // B, spawned beside it, sleeps 2–6 ms again and again. Counted for
+        // each sleep: A's slices that began after B's deadline but before
+        // B ran, a measure of lateness that a busy machine does not move
+        // (a thread the OS holds off runs no slices either). In mn at 1 P
+        // timers were looked at by sysmon's coarse clock while the P stayed
+        // busy: a 10 ms sleep ended 0.85 ms late at the median (Go's 0.03),
+        // a median of 9 slices here; now 0.01–0.1 ms, 0 slices (single
+        // mode: 1–2, its wheel ticks a tenth of a millisecond). At 4 Ps A
+        // and B may run on different Ps: only "never early" holds there.
+        let stop = Arc::new(AtomicBool::new(false));
+        let a_starts = Arc::new(Mutex::new(Vec::new()));
+        let a = {
+            let (stop, a_starts) = (stop.clone(), a_starts.clone());
+            spawn(async move {
+                while !stop.load(Ordering::Acquire) {
+                    let t = Instant::now();
+                    a_starts.lock().unwrap().push(t);
+                    while t.elapsed() < Duration::from_micros(50) {
+                        std::hint::spin_loop();
+                    }
+                    yield_now().await;
+                }
+            })
+        };
+        let b = spawn(async {
+            let mut sleeps = Vec::new();
+            for i in 0..15u64 {
+                let d = Duration::from_micros(2_000 + i * 293);
+                let t = Instant::now();
+                sleep(d).await;
+                sleeps.push((t + d, Instant::now()));
+            }
+            sleeps
+        });
+        let sleeps = b.await.unwrap();
+        stop.store(true, Ordering::Release);
+        a.await.unwrap();
+        let starts = a_starts.lock().unwrap();
+        let mut late: Vec<usize> = sleeps
+            .iter()
+            .map(|&(deadline, woke)| {
+                assert!(woke >= deadline, "a sleep ended early");
+                starts.iter().filter(|&&t| t >= deadline && t < woke).count()
+            })
+            .collect();
+        late.sort();
+        let median = late[late.len() / 2];
+        let s = switchyard::stats();
+        if s.mode == Mode::Single || s.procs == 1 {
+            assert!(median <= 4, "slices of A past B's deadline, per sleep: {late:?}");
+        }
+    }
 }
 
 #[test]

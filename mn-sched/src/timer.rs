@@ -77,6 +77,13 @@ pub(crate) struct TimerKey {
 
 /// "No timer" / "no sleeper" in the tick atomics.
 const NONE: u64 = u64::MAX;
+/// How far (µs) past the coarse tick a deadline may be for a schedule to
+/// read the clock and see whether it is due. While a P runs Gs, sysmon
+/// moves the coarse tick every millisecond or the Ms move it themselves
+/// (sysmon naps then), so a deadline that has come is seldom further
+/// ahead of it; if one is, g0's clock read every 61st schedule (find.rs)
+/// still fires it.
+const NEAR: u64 = 2_000;
 /// Timers fired per wheel per pass (the rest wait for the next pass, which
 /// comes at once: the wheel's earliest tick stays in the past).
 const FIRE_LIMIT: usize = 4096;
@@ -100,7 +107,7 @@ pub(crate) struct Timers {
     /// A coarse "now" tick, moved on by sysmon each time it looks (at
     /// most every 1 ms while a P runs) and by the M that wakes it: lets
     /// every schedule ask "is a timer due?" without reading the clock
-    /// ([`due_coarse`](Self::due_coarse)).
+    /// ([`due_cheaply`](Self::due_cheaply)).
     coarse_now: AtomicU64,
     epoch: Instant,
 }
@@ -296,13 +303,30 @@ impl Timers {
             .store(self.tick_down(now), Ordering::Relaxed);
     }
 
-    /// Whether some timer was due at the coarse tick: `procs` + 1 loads,
-    /// no clock read, so the scheduler asks at every schedule (a task that
-    /// yields every millisecond, alone on its P, kept timers waiting up to
-    /// 61 schedules: the tight_loop demo's printer slipped 63 ms).
+    /// Whether some timer is due: `procs` + 1 loads, and a clock read only
+    /// when the earliest deadline is [`NEAR`] or less after the coarse
+    /// tick, so the scheduler asks at every schedule (a task that yields
+    /// every millisecond, alone on its P, kept timers waiting up to 61
+    /// schedules: the tight_loop demo's printer slipped 63 ms). By the
+    /// coarse tick alone a timer fired up to a millisecond late while its
+    /// P stayed busy: a 10 ms sleep beside a G computing 50 µs between
+    /// yields took 10.87 ms at the median (Go's 10.03, as its findrunnable
+    /// reads the clock whenever its P has timers).
     #[inline]
-    pub(crate) fn due_coarse(&self) -> bool {
-        self.earliest() <= self.coarse_now.load(Ordering::Relaxed)
+    pub(crate) fn due_cheaply(&self) -> bool {
+        let first = self.earliest();
+        let coarse = self.coarse_now.load(Ordering::Relaxed);
+        first <= coarse || (first - coarse <= NEAR && self.now_tick() >= first)
+    }
+
+    /// Whether the earliest timer is due, or due within [`NEAR`] of the
+    /// coarse tick: `procs` + 1 loads, for a yield's direct handoff, which
+    /// then asks [`due_cheaply`](Self::due_cheaply) at every yield.
+    #[inline]
+    pub(crate) fn near(&self) -> bool {
+        self.earliest()
+            .saturating_sub(self.coarse_now.load(Ordering::Relaxed))
+            <= NEAR
     }
 
     /// Whether some timer is due now.

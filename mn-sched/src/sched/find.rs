@@ -69,9 +69,10 @@ fn look_locally(m: &M) -> Option<NonNull<Header>> {
     let shared = &*m.shared;
     let held = m.held().expect("find_runnable without a P");
     let global = || shared.global_len.load(Ordering::Relaxed) > 0;
-    // Timers due by sysmon's coarse clock, at every schedule (Go checks
-    // its P's timers in every findrunnable).
-    if shared.timers.due_coarse() {
+    // Due timers, at every schedule (Go checks its P's timers in every
+    // findrunnable): by sysmon's coarse clock, and by the clock itself
+    // when a deadline is near it.
+    if shared.timers.due_cheaply() {
         shared.timers.fire_due();
     }
     super::ready::io_backlog_check(shared, &held);

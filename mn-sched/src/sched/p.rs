@@ -64,6 +64,9 @@ pub(crate) struct P {
     /// timers and a due network poll (holder only; g/run.rs
     /// `handoff_yield`): within one ms neither can become due.
     pub(crate) yield_looked_at: AtomicU32,
+    /// That look found a timer due within a coarse tick or two: yields
+    /// look at every handoff until it fires (holder only).
+    pub(crate) timer_near: std::sync::atomic::AtomicBool,
     /// Issue 7: the holder is stopped at a safe point for a dump
     /// (observe.rs `stop_at_safe_point`).
     pub(crate) dump_parked: std::sync::atomic::AtomicBool,
@@ -118,6 +121,7 @@ impl P {
             preempt: std::sync::atomic::AtomicBool::new(false),
             io_backlog_since: AtomicU32::new(0),
             yield_looked_at: AtomicU32::new(0),
+            timer_near: std::sync::atomic::AtomicBool::new(false),
             dump_parked: std::sync::atomic::AtomicBool::new(false),
             spawned: AtomicU64::new(0),
             exited: AtomicU64::new(0),

@@ -187,7 +187,7 @@ impl Sysmon {
 }
 
 /// Moves the runtime's two coarse clocks — sysmon's milliseconds (park
-/// stamps, I/O backlog ages) and the timers' tick (`Timers::due_coarse`)
+/// stamps, I/O backlog ages) and the timers' tick (`Timers::due_cheaply`)
 /// — to now, from one clock read. Called by sysmon each time it looks, when
 /// it starts, and by the M that wakes it from its deep sleep.
 pub(crate) fn tick_coarse_clocks(shared: &Shared) {
