@@ -3,8 +3,9 @@
 //! `examples/go`, tokio's `sleep` in `benches/loop_timers.rs`).
 //!
 //! ```text
-//! RUNTIME_MODE=single cargo run --release --example timer_lateness -- [--sleep 10ms] [--n 200] [--ticker 3.7ms] [--procs P]
+//! RUNTIME_MODE=single cargo run --release --example timer_lateness -- [--sleep 10ms] [--n 200] [--ticker 3.7ms] [--busy DUR] [--procs P]
 //! RUNTIME_MODE=mn cargo run --release --example timer_lateness -- --alone
+//! RUNTIME_MODE=mn cargo run --release --example timer_lateness -- --busy 50us --procs 1
 //! ```
 //!
 //! The driver task sleeps `--sleep` `--n` times in a row and notes how much
@@ -15,6 +16,14 @@
 //! * a TCP connection on 127.0.0.1 with a task parked reading it: a socket
 //!   in the epoll set, so the idle thread waits in `epoll_wait`, whose
 //!   timeout counts whole milliseconds, as in a server.
+//!
+//! With `--busy DUR` (also with `--alone`) one more task computes: it spins
+//! DUR on the clock, awaits `yield_now`, and again, until the driver is
+//! done. The runtime's thread is then never idle, so no epoll timeout or
+//! alarm wakes it: a timer fires when the scheduler looks at the clock
+//! between the busy task's slices (Go's twin spins, then
+//! `runtime.Gosched()`). On one P (`--procs 1`) the busy task and the
+//! driver share the one thread, as they always do in single mode.
 //!
 //! A sleep must never end early (the count `early` is 0 or the runtime is
 //! wrong); how late it ends is what differs. A runtime that rounds its
@@ -28,7 +37,8 @@
 //! socket), `n`, `p50_late_us`, `p90_late_us`, `p99_late_us`,
 //! `max_late_us` (overshoots in µs, nearest-rank percentiles), `early`
 //! (sleeps that ended before their deadline), `ticks` (the ticker's
-//! wake-ups).
+//! wake-ups), `busy_us` (`--busy` in µs, 0 without it), `busy_yields`
+//! (how many times the busy task yielded; 0 without it).
 
 mod common;
 
@@ -39,11 +49,13 @@ use std::time::{Duration, Instant};
 use common::{Flags, Here, Report, Sampler};
 
 const USAGE: &str =
-    "usage: timer_lateness [--sleep DUR] [--n N] [--ticker DUR] [--alone] [--procs P]
+    "usage: timer_lateness [--sleep DUR] [--n N] [--ticker DUR] [--alone] [--busy DUR] [--procs P]
   --sleep DUR    each sleep of the driver (default 10ms)
   --n N          how many sleeps, one after the other (default 200)
   --ticker DUR   the ticker task's period (default 3.7ms)
   --alone        no ticker and no socket: the driver's timers only
+  --busy DUR     a task that spins DUR, yields, and again, until the driver
+                 is done (default: no such task)
   --procs P      Ps of the runtime (mn; default RUNTIME_MAXPROCS, else the CPUs)";
 
 /// What the driver measured.
@@ -60,6 +72,7 @@ fn main() {
     let n: usize = f.value("--n", 200).max(1);
     let ticker = f.duration("--ticker", Duration::from_micros(3700));
     let alone = f.flag("--alone");
+    let busy = f.duration("--busy", Duration::ZERO);
     let procs: usize = f.value("--procs", 0);
     f.finish();
     if !alone && ticker.is_zero() {
@@ -74,9 +87,12 @@ fn main() {
     if procs > 0 {
         builder = builder.procs(procs);
     }
-    let (here, m, wall) = common::run_task(builder, async move {
+    let (here, m, busy_yields, wall) = common::run_task(builder, async move {
         let here = Here::now();
         let t0 = Instant::now();
+        let stop_busy = Arc::new(AtomicBool::new(false));
+        let busy_task =
+            (!busy.is_zero()).then(|| switchyard::spawn(spin_and_yield(busy, stop_busy.clone())));
         let m = if alone {
             Measured {
                 late_us: sleeps(sleep, n).await,
@@ -85,7 +101,12 @@ fn main() {
         } else {
             beside_a_ticker_and_a_socket(sleep, n, ticker).await
         };
-        (here, m, t0.elapsed())
+        stop_busy.store(true, Ordering::Relaxed);
+        let busy_yields = match busy_task {
+            Some(t) => t.await.expect("busy task"),
+            None => 0,
+        };
+        (here, m, busy_yields, t0.elapsed())
     });
     let samples = sampler.finish();
 
@@ -98,6 +119,11 @@ fn main() {
         "alone".to_string()
     } else {
         format!("beside a {ticker:?} ticker and a parked socket read")
+    };
+    let beside = if busy.is_zero() {
+        beside
+    } else {
+        format!("{beside}, and a task spinning {busy:?} between yields")
     };
     println!(
         "timer_lateness: {n} sleeps of {sleep:?}, {beside}, mode={} procs={}",
@@ -122,7 +148,9 @@ fn main() {
         .num("p99_late_us", p99)
         .num("max_late_us", max)
         .kv("early", early)
-        .kv("ticks", m.ticks);
+        .kv("ticks", m.ticks)
+        .num("busy_us", busy.as_secs_f64() * 1e6)
+        .kv("busy_yields", busy_yields);
     r.finish(wall, &samples);
 }
 
@@ -176,6 +204,21 @@ async fn tick(period: Duration, stop: Arc<AtomicBool>) -> u64 {
         ticks += 1;
     }
     ticks
+}
+
+/// Spins `busy` on the clock and yields, over and over, until `stop`;
+/// returns how many times it yielded.
+async fn spin_and_yield(busy: Duration, stop: Arc<AtomicBool>) -> u64 {
+    let mut yields = 0;
+    while !stop.load(Ordering::Relaxed) {
+        let t = Instant::now();
+        while t.elapsed() < busy {
+            std::hint::spin_loop();
+        }
+        switchyard::yield_now().await;
+        yields += 1;
+    }
+    yields
 }
 
 /// The `p`th percentile of `sorted` (nearest rank); 0 for an empty slice.

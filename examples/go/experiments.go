@@ -583,13 +583,16 @@ func tightLoop(args []string) {
 
 // timerLateness: how long after its deadline time.Sleep ends, beside a
 // ticker goroutine of another phase and a goroutine parked reading a TCP
-// connection (so the netpoller holds a socket, as in a server).
+// connection (so the netpoller holds a socket, as in a server). With
+// -busy DUR, one more goroutine spins DUR and calls runtime.Gosched(),
+// over and over, until the driver is done.
 func timerLateness(args []string) {
 	f := newFlags("timer_lateness")
 	sleep := f.Duration("sleep", 10*time.Millisecond, "each sleep of the driver")
 	n := f.Int("n", 200, "how many sleeps, one after the other")
 	ticker := f.Duration("ticker", 3700*time.Microsecond, "the ticker goroutine's period")
 	alone := f.Bool("alone", false, "no ticker and no socket")
+	busy := f.Duration("busy", 0, "a goroutine spins this long between runtime.Gosched() calls (0: none)")
 	procs := f.Int("procs", 0, "GOMAXPROCS (0: Go's default)")
 	f.Parse(args)
 	if *n < 1 {
@@ -639,6 +642,23 @@ func timerLateness(args []string) {
 		}()
 	}
 
+	// The busy goroutine, if asked for: it runs until the driver is done.
+	var stopBusy int32
+	busyCh := make(chan uint64, 1)
+	if *busy > 0 {
+		go func() {
+			var yields uint64
+			for atomic.LoadInt32(&stopBusy) == 0 {
+				t := time.Now()
+				for time.Since(t) < *busy {
+				}
+				runtime.Gosched()
+				yields++
+			}
+			busyCh <- yields
+		}()
+	}
+
 	late := make([]float64, 0, *n)
 	for i := 0; i < *n; i++ {
 		t := time.Now()
@@ -658,6 +678,11 @@ func timerLateness(args []string) {
 		client.Close()
 		tickerMs = ms(*ticker)
 	}
+	var busyYields uint64
+	if *busy > 0 {
+		atomic.StoreInt32(&stopBusy, 1)
+		busyYields = <-busyCh
+	}
 	wall := time.Since(t0)
 	points := s.finish()
 
@@ -674,12 +699,16 @@ func timerLateness(args []string) {
 	if !*alone {
 		beside = fmt.Sprintf("beside a %v ticker and a parked socket read", *ticker)
 	}
+	if *busy > 0 {
+		beside += fmt.Sprintf(", and a goroutine spinning %v between yields", *busy)
+	}
 	fmt.Printf("timer_lateness: %d sleeps of %v, %s, mode=go procs=%d\n", *n, *sleep, beside, runtime.GOMAXPROCS(0))
 	fmt.Printf("  late by: median %.0f µs, p90 %.0f µs, p99 %.0f µs, most %.0f µs; %d ended early\n",
 		p50, p90, p99, maxLate, early)
 	newReport("timer_lateness").num("sleep_ms", ms(*sleep)).num("ticker_ms", tickerMs).kv("n", *n).
 		num("p50_late_us", p50).num("p90_late_us", p90).num("p99_late_us", p99).num("max_late_us", maxLate).
-		kv("early", early).kv("ticks", ticks).finish(wall, points)
+		kv("early", early).kv("ticks", ticks).num("busy_us", float64(*busy)/1e3).kv("busy_yields", busyYields).
+		finish(wall, points)
 }
 
 // percentile is the pth percentile of sorted (nearest rank), as the Rust
