@@ -500,6 +500,7 @@ fn compare_quick_prints_one_row_per_figure() {
         "lock_thread",
         "tight_loop",
         "timer_lateness",
+        "timer_lateness --busy",
         "echo C=",
         "http",
     ] {

@@ -345,6 +345,27 @@ pub fn experiments(quick: bool) -> Vec<Exp> {
             ratio_to: None,
             mn_only: false,
         },
+        Exp {
+            id: "timer_lateness_busy",
+            label: "timer_lateness --busy 50us --procs 1",
+            example: "timer_lateness",
+            // The same sleeps beside a task that spins 50 µs between
+            // yields, all on one P: the thread never idles, so a timer
+            // fires when the scheduler looks at the clock between slices.
+            // Go takes --procs as GOMAXPROCS; single mode has one thread.
+            args: q(
+                "--busy 50us --procs 1 --n 100",
+                "--busy 50us --procs 1 --n 1000",
+            ),
+            go: true,
+            csv_flag: None,
+            figs: vec![
+                fig("p50_late_us", "median lateness µs", Lower),
+                fig("p99_late_us", "p99 lateness µs", Lower),
+            ],
+            ratio_to: None,
+            mn_only: false,
+        },
     ]
 }
 
