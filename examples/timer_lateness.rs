@@ -23,7 +23,12 @@
 //! alarm wakes it: a timer fires when the scheduler looks at the clock
 //! between the busy task's slices (Go's twin spins, then
 //! `runtime.Gosched()`). On one P (`--procs 1`) the busy task and the
-//! driver share the one thread, as they always do in single mode.
+//! driver share the one thread, as they always do in single mode. The busy
+//! task also counts, for each sleep, the slices it began at or after the
+//! sleep's deadline: slices the scheduler ran instead of the due sleeper.
+//! The OS cannot add to that count by preempting the thread (a preempted
+//! slice is not a new one), so it is the figure a loaded machine leaves
+//! alone, where the µs are not.
 //!
 //! A sleep must never end early (the count `early` is 0 or the runtime is
 //! wrong); how late it ends is what differs. A runtime that rounds its
@@ -38,11 +43,13 @@
 //! `max_late_us` (overshoots in µs, nearest-rank percentiles), `early`
 //! (sleeps that ended before their deadline), `ticks` (the ticker's
 //! wake-ups), `busy_us` (`--busy` in µs, 0 without it), `busy_yields`
-//! (how many times the busy task yielded; 0 without it).
+//! (how many times the busy task yielded), `p50_late_slices`,
+//! `p99_late_slices`, `max_late_slices` (the busy task's slices begun
+//! past a sleep's deadline, per sleep; all 0 without `--busy`).
 
 mod common;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -62,8 +69,24 @@ const USAGE: &str =
 struct Measured {
     /// Each sleep's overshoot in µs, negative if it ended early.
     late_us: Vec<f64>,
+    /// With `--busy`: for each sleep, the busy task's slices begun at or
+    /// after its deadline.
+    late_slices: Vec<f64>,
     /// How many times the ticker woke.
     ticks: u64,
+}
+
+/// What the driver and the busy task share.
+struct Busy {
+    /// The clock's origin for `deadline_ns`.
+    base: Instant,
+    /// The deadline of the driver's current sleep, ns after `base`
+    /// (`u64::MAX` between sleeps).
+    deadline_ns: AtomicU64,
+    /// Slices the busy task began at or after that deadline.
+    past: AtomicU64,
+    /// The driver is done.
+    stop: AtomicBool,
 }
 
 fn main() {
@@ -90,18 +113,26 @@ fn main() {
     let (here, m, busy_yields, wall) = common::run_task(builder, async move {
         let here = Here::now();
         let t0 = Instant::now();
-        let stop_busy = Arc::new(AtomicBool::new(false));
+        let shared = Arc::new(Busy {
+            base: Instant::now(),
+            deadline_ns: AtomicU64::new(u64::MAX),
+            past: AtomicU64::new(0),
+            stop: AtomicBool::new(false),
+        });
         let busy_task =
-            (!busy.is_zero()).then(|| switchyard::spawn(spin_and_yield(busy, stop_busy.clone())));
+            (!busy.is_zero()).then(|| switchyard::spawn(spin_and_yield(busy, shared.clone())));
+        let watch = busy_task.as_ref().map(|_| &*shared);
         let m = if alone {
+            let (late_us, late_slices) = sleeps(sleep, n, watch).await;
             Measured {
-                late_us: sleeps(sleep, n).await,
+                late_us,
+                late_slices,
                 ticks: 0,
             }
         } else {
-            beside_a_ticker_and_a_socket(sleep, n, ticker).await
+            beside_a_ticker_and_a_socket(sleep, n, ticker, watch).await
         };
-        stop_busy.store(true, Ordering::Relaxed);
+        shared.stop.store(true, Ordering::Relaxed);
         let busy_yields = match busy_task {
             Some(t) => t.await.expect("busy task"),
             None => 0,
@@ -115,6 +146,10 @@ fn main() {
     let early = late.iter().filter(|l| **l < 0.0).count();
     let (p50, p90, p99) = (pct(&late, 50), pct(&late, 90), pct(&late, 99));
     let max = late.last().copied().unwrap_or(0.0);
+    let mut slices = m.late_slices;
+    slices.sort_by(|a, b| a.total_cmp(b));
+    let (s50, s99) = (pct(&slices, 50), pct(&slices, 99));
+    let smax = slices.last().copied().unwrap_or(0.0);
     let beside = if alone {
         "alone".to_string()
     } else {
@@ -132,6 +167,11 @@ fn main() {
     println!(
         "  late by: median {p50:.0} µs, p90 {p90:.0} µs, p99 {p99:.0} µs, most {max:.0} µs; {early} ended early"
     );
+    if !busy.is_zero() {
+        println!(
+            "  busy task's slices begun past a deadline, per sleep: median {s50}, p99 {s99}, most {smax}; {busy_yields} yields in all"
+        );
+    }
     let mut r = Report::new("timer_lateness", here);
     r.num("sleep_ms", sleep.as_secs_f64() * 1e3)
         .num(
@@ -150,24 +190,44 @@ fn main() {
         .kv("early", early)
         .kv("ticks", m.ticks)
         .num("busy_us", busy.as_secs_f64() * 1e6)
-        .kv("busy_yields", busy_yields);
+        .kv("busy_yields", busy_yields)
+        .num("p50_late_slices", s50)
+        .num("p99_late_slices", s99)
+        .num("max_late_slices", smax);
     r.finish(wall, &samples);
 }
 
-/// Sleeps `sleep` `n` times; returns each overshoot in µs.
-async fn sleeps(sleep: Duration, n: usize) -> Vec<f64> {
+/// Sleeps `sleep` `n` times; returns each overshoot in µs and, when a busy
+/// task is `watch`ed, how many of its slices each sleep's deadline saw
+/// begin before the driver ran again.
+async fn sleeps(sleep: Duration, n: usize, watch: Option<&Busy>) -> (Vec<f64>, Vec<f64>) {
     let mut late = Vec::with_capacity(n);
+    let mut slices = Vec::with_capacity(if watch.is_some() { n } else { 0 });
     for _ in 0..n {
         let t = Instant::now();
+        if let Some(b) = watch {
+            b.past.store(0, Ordering::Relaxed);
+            let deadline = (t + sleep - b.base).as_nanos() as u64;
+            b.deadline_ns.store(deadline, Ordering::Relaxed);
+        }
         switchyard::time::sleep(sleep).await;
         late.push((t.elapsed().as_secs_f64() - sleep.as_secs_f64()) * 1e6);
+        if let Some(b) = watch {
+            b.deadline_ns.store(u64::MAX, Ordering::Relaxed);
+            slices.push(b.past.load(Ordering::Relaxed) as f64);
+        }
     }
-    late
+    (late, slices)
 }
 
 /// The measurement with the ticker and the parked reader alive: both start
 /// first and end after it.
-async fn beside_a_ticker_and_a_socket(sleep: Duration, n: usize, ticker: Duration) -> Measured {
+async fn beside_a_ticker_and_a_socket(
+    sleep: Duration,
+    n: usize,
+    ticker: Duration,
+    watch: Option<&Busy>,
+) -> Measured {
     // A connection on loopback; the accepted end gets a reader that waits.
     let listener = switchyard::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -185,7 +245,7 @@ async fn beside_a_ticker_and_a_socket(sleep: Duration, n: usize, ticker: Duratio
     let stop = Arc::new(AtomicBool::new(false));
     let ticking = switchyard::spawn(tick(ticker, stop.clone()));
 
-    let late_us = sleeps(sleep, n).await;
+    let (late_us, late_slices) = sleeps(sleep, n, watch).await;
 
     // Stop the ticker; a byte ends the reader's wait.
     stop.store(true, Ordering::Relaxed);
@@ -193,7 +253,11 @@ async fn beside_a_ticker_and_a_socket(sleep: Duration, n: usize, ticker: Duratio
     client.write_all(b"x").await.expect("write the last byte");
     let got = reader.await.expect("reader task").expect("read");
     assert_eq!(got, 1, "the reader gets the one byte");
-    Measured { late_us, ticks }
+    Measured {
+        late_us,
+        late_slices,
+        ticks,
+    }
 }
 
 /// Sleeps `period` in a loop until `stop`; returns how many times it woke.
@@ -206,12 +270,17 @@ async fn tick(period: Duration, stop: Arc<AtomicBool>) -> u64 {
     ticks
 }
 
-/// Spins `busy` on the clock and yields, over and over, until `stop`;
+/// Spins `busy` on the clock and yields, over and over, until the driver
+/// is done; counts the slices it begins past the driver's deadline and
 /// returns how many times it yielded.
-async fn spin_and_yield(busy: Duration, stop: Arc<AtomicBool>) -> u64 {
+async fn spin_and_yield(busy: Duration, shared: Arc<Busy>) -> u64 {
     let mut yields = 0;
-    while !stop.load(Ordering::Relaxed) {
+    while !shared.stop.load(Ordering::Relaxed) {
         let t = Instant::now();
+        let now_ns = (t - shared.base).as_nanos() as u64;
+        if now_ns >= shared.deadline_ns.load(Ordering::Relaxed) {
+            shared.past.fetch_add(1, Ordering::Relaxed);
+        }
         while t.elapsed() < busy {
             std::hint::spin_loop();
         }

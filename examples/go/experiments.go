@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"os"
 	"path/filepath"
@@ -585,7 +586,9 @@ func tightLoop(args []string) {
 // ticker goroutine of another phase and a goroutine parked reading a TCP
 // connection (so the netpoller holds a socket, as in a server). With
 // -busy DUR, one more goroutine spins DUR and calls runtime.Gosched(),
-// over and over, until the driver is done.
+// over and over, until the driver is done, and counts the spins it began
+// at or after the driver's deadline (the *_late_slices keys), as the Rust
+// example does.
 func timerLateness(args []string) {
 	f := newFlags("timer_lateness")
 	sleep := f.Duration("sleep", 10*time.Millisecond, "each sleep of the driver")
@@ -642,14 +645,22 @@ func timerLateness(args []string) {
 		}()
 	}
 
-	// The busy goroutine, if asked for: it runs until the driver is done.
+	// The busy goroutine, if asked for: it runs until the driver is done
+	// and counts its spins begun at or after the driver's deadline
+	// (deadlineNs after base; none between sleeps).
 	var stopBusy int32
 	busyCh := make(chan uint64, 1)
+	base := time.Now()
+	var deadlineNs int64 = math.MaxInt64
+	var past int64
 	if *busy > 0 {
 		go func() {
 			var yields uint64
 			for atomic.LoadInt32(&stopBusy) == 0 {
 				t := time.Now()
+				if int64(t.Sub(base)) >= atomic.LoadInt64(&deadlineNs) {
+					atomic.AddInt64(&past, 1)
+				}
 				for time.Since(t) < *busy {
 				}
 				runtime.Gosched()
@@ -660,10 +671,19 @@ func timerLateness(args []string) {
 	}
 
 	late := make([]float64, 0, *n)
+	slices := make([]float64, 0, *n)
 	for i := 0; i < *n; i++ {
 		t := time.Now()
+		if *busy > 0 {
+			atomic.StoreInt64(&past, 0)
+			atomic.StoreInt64(&deadlineNs, int64(t.Add(*sleep).Sub(base)))
+		}
 		time.Sleep(*sleep)
 		late = append(late, float64(time.Since(t)-*sleep)/1e3)
+		if *busy > 0 {
+			atomic.StoreInt64(&deadlineNs, math.MaxInt64)
+			slices = append(slices, float64(atomic.LoadInt64(&past)))
+		}
 	}
 
 	var ticks uint64
@@ -695,6 +715,11 @@ func timerLateness(args []string) {
 	}
 	p50, p90, p99 := percentile(late, 50), percentile(late, 90), percentile(late, 99)
 	maxLate := late[len(late)-1]
+	sort.Float64s(slices)
+	s50, s99, sMax := percentile(slices, 50), percentile(slices, 99), 0.0
+	if len(slices) > 0 {
+		sMax = slices[len(slices)-1]
+	}
 	beside := "alone"
 	if !*alone {
 		beside = fmt.Sprintf("beside a %v ticker and a parked socket read", *ticker)
@@ -705,10 +730,14 @@ func timerLateness(args []string) {
 	fmt.Printf("timer_lateness: %d sleeps of %v, %s, mode=go procs=%d\n", *n, *sleep, beside, runtime.GOMAXPROCS(0))
 	fmt.Printf("  late by: median %.0f µs, p90 %.0f µs, p99 %.0f µs, most %.0f µs; %d ended early\n",
 		p50, p90, p99, maxLate, early)
+	if *busy > 0 {
+		fmt.Printf("  busy goroutine's spins begun past a deadline, per sleep: median %.0f, p99 %.0f, most %.0f; %d yields in all\n",
+			s50, s99, sMax, busyYields)
+	}
 	newReport("timer_lateness").num("sleep_ms", ms(*sleep)).num("ticker_ms", tickerMs).kv("n", *n).
 		num("p50_late_us", p50).num("p90_late_us", p90).num("p99_late_us", p99).num("max_late_us", maxLate).
 		kv("early", early).kv("ticks", ticks).num("busy_us", float64(*busy)/1e3).kv("busy_yields", busyYields).
-		finish(wall, points)
+		num("p50_late_slices", s50).num("p99_late_slices", s99).num("max_late_slices", sMax).finish(wall, points)
 }
 
 // percentile is the pth percentile of sorted (nearest rank), as the Rust
