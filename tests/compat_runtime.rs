@@ -359,8 +359,8 @@ switchyard::test_all_modes! {
         // timers were looked at by sysmon's coarse clock while the P stayed
         // busy: a 10 ms sleep ended 0.85 ms late at the median (Go's 0.03),
         // a median of 9 slices here; now 0.01–0.1 ms, 0 slices (single
-        // mode: 1–2, its wheel ticks a tenth of a millisecond). At 4 Ps A
-        // and B may run on different Ps: only "never early" holds there.
+        // mode: 0–1, its wheel ticks 32.8 µs). At 4 Ps A and B may run on
+        // different Ps: only "never early" holds there.
         let stop = Arc::new(AtomicBool::new(false));
         let a_starts = Arc::new(Mutex::new(Vec::new()));
         let a = {

@@ -378,8 +378,8 @@ fn timer_lateness_never_wakes_early_and_is_late_by_a_fraction_of_a_ms() {
 
 /// How many slices of a task spinning 50 µs between yields may begin past
 /// a 10 ms sleep's deadline, at the median of the sleeps, before the
-/// sleeper runs (one P). On a quiet machine: 1–2 in single mode (2 at
-/// most), 0 in mn and Go; 5–12 in mn before its timers were looked at by
+/// sleeper runs (one P). On a quiet machine: 0 in single mode (1–2 while
+/// its wheel ticked 0.1 ms), mn and Go; 5–12 in mn before its timers were looked at by
 /// the clock between slices (they fired by a coarse 1 ms tick: up to 20
 /// slices). The OS cannot add slices by preempting the thread, so this
 /// holds on a loaded machine too (median 0–2 with six spinning processes

@@ -62,11 +62,12 @@ const WAKER_TOKEN: mio::Token = mio::Token(usize::MAX);
 /// The token of the alarm's timerfd.
 const ALARM_TOKEN: mio::Token = mio::Token(usize::MAX - 3);
 
-/// Nanoseconds per tick of the timer wheel: a timer fires within a tick of
-/// its deadline, never before it. A tenth of a millisecond (it was one
-/// millisecond: half a millisecond late on average, from rounding alone);
-/// six levels of 64 slots still cover 2^36 ticks, 79 days.
-const TICK_NS: u64 = 100_000;
+/// Nanoseconds per tick of the timer wheel (2^15, 32.8 µs): a timer fires
+/// within a tick of its deadline, never before it. It was one millisecond
+/// (half a millisecond late on average from rounding alone), then 0.1 ms;
+/// six levels of 64 slots still cover 2^36 ticks, 26 days, and timers of
+/// 10 ms or 1 s cascade through as many levels as with 0.1 ms ticks.
+const TICK_NS: u64 = 1 << 15;
 
 /// Wakes fired from the timer wheel per batch.
 const TIMER_BATCH: usize = 1024;

@@ -2,11 +2,11 @@
 //! builds `interval` on top, once for both engines).
 //!
 //! A [`Sleep`] registers one entry on the core's timing wheel at its first
-//! pending poll (a tenth of a millisecond resolution, rounded up so it never
-//! fires early; the loop's alarm wakes an idle loop at the tick), keeps the entry's key, and is ready once the wheel has fired the
-//! entry. Dropping a pending `Sleep` cancels its entry in O(1). A `Sleep` is
-//! `Unpin` and 40 bytes: a million sleepers cost their tasks plus a wheel
-//! entry each.
+//! pending poll (ticks of 32.8 µs, rounded up so it never fires early; the
+//! loop's alarm wakes an idle loop at the tick), keeps the entry's key, and
+//! is ready once the wheel has fired the entry. Dropping a pending `Sleep`
+//! cancels its entry in O(1). A `Sleep` is `Unpin` and 40 bytes: a million
+//! sleepers cost their tasks plus a wheel entry each.
 
 pub mod wheel;
 
