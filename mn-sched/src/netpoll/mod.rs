@@ -32,7 +32,8 @@
 //!   source freed in the same batch finds another generation and is dropped.
 //! * Rejected: polling in epoll from the sleeper only once a source exists
 //!   is what is done (a runtime that never does I/O keeps the futex sleeper
-//!   and opens no fd); polling always would cost two fds per runtime.
+//!   and opens no fd); polling always would cost three fds per runtime
+//!   (epoll, its waker's eventfd, the alarm's timerfd).
 
 pub(crate) mod io;
 pub(crate) mod raw;
