@@ -11,6 +11,9 @@ use switchyard::net::{lookup_host, TcpListener, TcpStream, UdpSocket};
 use switchyard::time::{interval, sleep, timeout, MissedTickBehavior};
 use switchyard::{spawn, spawn_local, yield_now, Handle, Mode};
 
+#[path = "../mn-sched/tests/util/echo_rtt.rs"]
+mod echo_rtt;
+
 switchyard::test_all_modes! {
     async fn spawn_and_join() {
         let hs: Vec<_> = (0..100u32).map(|i| spawn(async move { i + 1 })).collect();
@@ -272,20 +275,8 @@ switchyard::test_all_modes! {
         let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = l.local_addr().unwrap();
         let client = std::thread::spawn(move || {
-            use std::io::{Read, Write};
             let mut c = std::net::TcpStream::connect(addr).unwrap();
-            let mut took: Vec<Duration> = (0..30)
-                .map(|_| {
-                    let t = Instant::now();
-                    c.write_all(b"x").unwrap();
-                    c.read_exact(&mut [0u8; 1]).unwrap();
-                    let rt = t.elapsed();
-                    std::thread::sleep(Duration::from_millis(1));
-                    rt
-                })
-                .collect();
-            took.sort();
-            took[took.len() / 2]
+            echo_rtt::median_round_trip(&mut c, 30)
         });
         let (s, _) = l.accept().await.unwrap();
         let mut b = [0u8; 1];

@@ -857,7 +857,6 @@ fn a_socket_beside_gs_that_yield_is_served_within_milliseconds() {
     // network but sysmon, after 10 ms without a poll (Go's rule, and ours
     // before: median round trip 10 ms). A yield polls when no M has for
     // 1–2 ms: median 2–3 ms.
-    use std::io::{Read, Write};
     let rt = Runtime::builder().procs(1).build().unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     let busy = yielders(&rt, &stop);
@@ -877,22 +876,11 @@ fn a_socket_beside_gs_that_yield_is_served_within_milliseconds() {
                 .unwrap();
         }
     });
-    let mut took: Vec<Duration> = (0..40)
-        .map(|_| {
-            let t = Instant::now();
-            c.write_all(b"x").unwrap();
-            c.read_exact(&mut [0u8; 1]).unwrap();
-            let rt = t.elapsed();
-            std::thread::sleep(Duration::from_millis(1));
-            rt
-        })
-        .collect();
+    let median = util::echo_rtt::median_round_trip(&mut c, 40);
     drop(c);
     rt.block_on_future(echo).unwrap();
     stop.store(true, Ordering::Release);
     busy.into_iter().for_each(|h| h.join().unwrap());
-    took.sort();
-    let median = took[took.len() / 2];
     assert!(
         median < Duration::from_millis(6),
         "median echo round trip {median:?} beside Gs that yield"
