@@ -14,6 +14,27 @@ use switchyard::{spawn, spawn_local, yield_now, Handle, Mode};
 #[path = "../mn-sched/tests/util/echo_rtt.rs"]
 mod echo_rtt;
 
+/// Spawns a task that computes `slice` at a time and yields, until `stop`;
+/// returns it and the instants its slices began.
+fn spawn_slicer(
+    slice: Duration,
+    stop: &Arc<AtomicBool>,
+) -> (switchyard::JoinHandle<()>, Arc<Mutex<Vec<Instant>>>) {
+    let starts = Arc::new(Mutex::new(Vec::new()));
+    let (stop, record) = (stop.clone(), starts.clone());
+    let task = spawn(async move {
+        while !stop.load(Ordering::Acquire) {
+            let t = Instant::now();
+            record.lock().unwrap().push(t);
+            while t.elapsed() < slice {
+                std::hint::spin_loop();
+            }
+            yield_now().await;
+        }
+    });
+    (task, starts)
+}
+
 switchyard::test_all_modes! {
     async fn spawn_and_join() {
         let hs: Vec<_> = (0..100u32).map(|i| spawn(async move { i + 1 })).collect();
@@ -215,25 +236,12 @@ switchyard::test_all_modes! {
         // (1 ms ticks), so a slice may begin first; 60 did while a yield's
         // handoff skipped the timers.
         let stop = Arc::new(AtomicBool::new(false));
-        let a_starts = Arc::new(Mutex::new(Vec::new()));
         let b = spawn(async move {
             let deadline = Instant::now() + Duration::from_millis(1);
             sleep(Duration::from_millis(1)).await;
             (deadline, Instant::now())
         });
-        let a = {
-            let (stop, a_starts) = (stop.clone(), a_starts.clone());
-            spawn(async move {
-                while !stop.load(Ordering::Acquire) {
-                    let t = Instant::now();
-                    a_starts.lock().unwrap().push(t);
-                    while t.elapsed() < Duration::from_millis(3) {
-                        std::hint::spin_loop();
-                    }
-                    yield_now().await;
-                }
-            })
-        };
+        let (a, a_starts) = spawn_slicer(Duration::from_millis(3), &stop);
         let (deadline, b_ran) = b.await.unwrap();
         stop.store(true, Ordering::Release);
         a.await.unwrap();
@@ -259,18 +267,7 @@ switchyard::test_all_modes! {
         // ready), ~2 ms in mn at 1 P (10 ms: sysmon's poll).
         let stop = Arc::new(AtomicBool::new(false));
         let busy: Vec<_> = (0..2)
-            .map(|_| {
-                let stop = stop.clone();
-                spawn(async move {
-                    while !stop.load(Ordering::Acquire) {
-                        let t = Instant::now();
-                        while t.elapsed() < Duration::from_millis(1) {
-                            std::hint::spin_loop();
-                        }
-                        yield_now().await;
-                    }
-                })
-            })
+            .map(|_| spawn_slicer(Duration::from_millis(1), &stop).0)
             .collect();
         let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = l.local_addr().unwrap();
@@ -353,20 +350,7 @@ switchyard::test_all_modes! {
         // mode: 0–1, its wheel ticks 32.8 µs). At 4 Ps A and B may run on
         // different Ps: only "never early" holds there.
         let stop = Arc::new(AtomicBool::new(false));
-        let a_starts = Arc::new(Mutex::new(Vec::new()));
-        let a = {
-            let (stop, a_starts) = (stop.clone(), a_starts.clone());
-            spawn(async move {
-                while !stop.load(Ordering::Acquire) {
-                    let t = Instant::now();
-                    a_starts.lock().unwrap().push(t);
-                    while t.elapsed() < Duration::from_micros(50) {
-                        std::hint::spin_loop();
-                    }
-                    yield_now().await;
-                }
-            })
-        };
+        let (a, a_starts) = spawn_slicer(Duration::from_micros(50), &stop);
         let b = spawn(async {
             let mut sleeps = Vec::new();
             for i in 0..15u64 {
