@@ -10,12 +10,12 @@
 //! to wake and keeps the rounded epoll timeout as a backstop; the alarm's
 //! event itself does nothing (what follows the wake fires the timers).
 //! Arming costs one `timerfd_settime`, and only when a thread is about to
-//! block until an instant earlier than the one armed (see [`Alarm::set`]).
+//! block until an instant earlier than the one armed (see [`Alarm::wait_for`]).
 
 use std::cell::Cell;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use mio::unix::SourceFd;
 use mio::{Interest, Registry, Token};
@@ -51,15 +51,27 @@ impl Alarm {
         })
     }
 
-    /// Makes sure the alarm rings by `at`, for a thread about to block until
-    /// then. Nothing to do if `at` has passed (the caller does not block) or
-    /// the alarm is armed for `at` or an earlier instant still to come: an
-    /// earlier ring is a spurious wake-up, after which the caller arms it
-    /// again. So a server whose earliest deadline moves later with every
-    /// request (a timeout per read) pays one `timerfd_settime` per ring,
-    /// not one per wait.
-    pub fn set(&self, at: Instant) {
+    /// For a thread about to block in `epoll_wait` until `at`: makes sure
+    /// the alarm rings by then and returns the epoll timeout to pass, the
+    /// time left rounded up to whole milliseconds (the backstop, never
+    /// early; zero if `at` has passed).
+    pub fn wait_for(&self, at: Instant) -> Duration {
         let now = Instant::now();
+        self.set(at, now);
+        let ms = at
+            .saturating_duration_since(now)
+            .as_nanos()
+            .div_ceil(1_000_000);
+        Duration::from_millis(ms.min(u128::from(u64::MAX)) as u64)
+    }
+
+    /// Makes sure the alarm rings by `at`. Nothing to do if `at` has passed
+    /// (the caller does not block) or the alarm is armed for `at` or an
+    /// earlier instant still to come: an earlier ring is a spurious wake-up,
+    /// after which the caller arms it again. So a server whose earliest
+    /// deadline moves later with every request (a timeout per read) pays
+    /// one `timerfd_settime` per ring, not one per wait.
+    fn set(&self, at: Instant, now: Instant) {
         if at <= now {
             return;
         }
@@ -90,8 +102,8 @@ impl Alarm {
         self.armed.set((r == 0).then_some(at));
     }
 
-    /// Its event came (the alarm rang): the next [`set`](Self::set) arms it
-    /// again, even for the same instant.
+    /// Its event came (the alarm rang): the next [`wait_for`](Self::wait_for)
+    /// arms it again, even for the same instant.
     pub fn rang(&self) {
         self.armed.set(None);
     }
@@ -101,7 +113,6 @@ impl Alarm {
 mod tests {
     use super::*;
     use mio::{Events, Poll};
-    use std::time::Duration;
 
     const ALARM: Token = Token(7);
 
@@ -125,7 +136,7 @@ mod tests {
         let alarm = Alarm::new(poll.registry(), ALARM).unwrap();
         for micros in [300, 2_500, 7_300] {
             let at = Instant::now() + Duration::from_micros(micros);
-            alarm.set(at);
+            alarm.wait_for(at);
             let rang = ring(&mut poll, &alarm, Duration::from_secs(5)).expect("it rang");
             assert!(rang >= at, "rang {:?} early", at - rang);
         }
@@ -136,25 +147,34 @@ mod tests {
         let mut poll = Poll::new().unwrap();
         let alarm = Alarm::new(poll.registry(), ALARM).unwrap();
         let t = Instant::now();
-        alarm.set(t + Duration::from_secs(60));
-        alarm.set(t + Duration::from_millis(5));
+        alarm.wait_for(t + Duration::from_secs(60));
+        alarm.wait_for(t + Duration::from_millis(5));
         let rang =
             ring(&mut poll, &alarm, Duration::from_secs(5)).expect("the earlier instant rang");
         assert!(rang >= t + Duration::from_millis(5));
         // Armed for 5 ms from now, a later instant keeps the earlier ring.
         let t = Instant::now();
-        alarm.set(t + Duration::from_millis(5));
-        alarm.set(t + Duration::from_secs(60));
+        alarm.wait_for(t + Duration::from_millis(5));
+        alarm.wait_for(t + Duration::from_secs(60));
         assert!(ring(&mut poll, &alarm, Duration::from_secs(5)).is_some());
         // Nothing is armed after a ring: no event comes without a set.
         assert!(ring(&mut poll, &alarm, Duration::from_millis(30)).is_none());
     }
 
     #[test]
+    fn the_epoll_timeout_is_the_time_left_rounded_up_to_milliseconds() {
+        let poll = Poll::new().unwrap();
+        let alarm = Alarm::new(poll.registry(), ALARM).unwrap();
+        let t = alarm.wait_for(Instant::now() + Duration::from_micros(2_300));
+        assert_eq!(t.subsec_nanos() % 1_000_000, 0, "{t:?}");
+        assert!(t > Duration::ZERO && t <= Duration::from_millis(3), "{t:?}");
+    }
+
+    #[test]
     fn an_instant_already_passed_arms_nothing() {
         let mut poll = Poll::new().unwrap();
         let alarm = Alarm::new(poll.registry(), ALARM).unwrap();
-        alarm.set(Instant::now());
+        assert_eq!(alarm.wait_for(Instant::now()), Duration::ZERO);
         assert!(ring(&mut poll, &alarm, Duration::from_millis(30)).is_none());
     }
 }

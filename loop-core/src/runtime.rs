@@ -736,10 +736,7 @@ impl Core {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
-            if let Some(at) = at {
-                self.alarm.set(at);
-            }
-            at.map(|at| at.saturating_duration_since(Instant::now()))
+            at.map(|at| self.alarm.wait_for(at))
         };
         if busy {
             // Tasks are waiting: look at epoll only every `event_interval`
@@ -755,11 +752,7 @@ impl Core {
         self.polls_since_io.set(0);
         self.yielded_since_io.set(false);
         let mut events = self.events.borrow_mut();
-        match self
-            .poll
-            .borrow_mut()
-            .poll(&mut events, timeout.map(ceil_ms))
-        {
+        match self.poll.borrow_mut().poll(&mut events, timeout) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
             Err(e) => return Err(e),
@@ -853,12 +846,6 @@ enum Ran {
     Stale,
     /// Already polled in this turn: it waits for the next.
     NextTurn,
-}
-
-/// epoll counts whole milliseconds: round up so a timer is never woken early.
-fn ceil_ms(d: Duration) -> Duration {
-    let ms = d.as_nanos().div_ceil(1_000_000);
-    Duration::from_millis(ms.min(u64::MAX as u128) as u64)
 }
 
 /// Wakes the task named by a waker word, from whatever thread.

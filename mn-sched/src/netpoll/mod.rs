@@ -238,14 +238,7 @@ impl Netpoll {
             return Vec::new();
         }
         let (poll, events, alarm) = &mut *guard;
-        let timeout = deadline.map(|d| {
-            alarm.set(d);
-            // epoll counts whole milliseconds: round up, never early (the
-            // backstop: the alarm rings first).
-            let left = d.saturating_duration_since(Instant::now());
-            let ms = left.as_nanos().div_ceil(1_000_000);
-            Duration::from_millis(ms.min(u64::MAX as u128) as u64)
-        });
+        let timeout = deadline.map(|d| alarm.wait_for(d));
         let r = poll.poll(events, timeout);
         self.last_poll.store(now_ns(), Ordering::Relaxed);
         self.blocker.store(0, Ordering::SeqCst);
