@@ -18,6 +18,11 @@
 //!    loaded the slot just before it was cleared therefore writes into a pipe
 //!    that still exists (one stray byte, drained on reuse) — never into a
 //!    recycled fd number belonging to some unrelated file.
+//! 4. The handler also counts each delivery in a per-signal atomic
+//!    ([`SignalPipe::deliveries`]; a lock-free `fetch_add` is
+//!    async-signal-safe), after its writes. A watcher that polls on a timer
+//!    (mn's sysmon, for SIGQUIT) compares the count instead of calling
+//!    `read` on the pipe at every look.
 //! 3. The handler is installed once per signal and stays (like tokio's): after
 //!    the first listener of SIGINT, Ctrl-C no longer kills the process by
 //!    default; the program decides. A previously installed custom handler is
@@ -47,6 +52,8 @@ static INSTALLED: [AtomicBool; MAX_SIGNAL + 1] = [const { AtomicBool::new(false)
 /// The handler that was there before ours, per signal (for chaining).
 static PREVIOUS: [OnceLock<libc::sigaction>; MAX_SIGNAL + 1] =
     [const { OnceLock::new() }; MAX_SIGNAL + 1];
+/// Deliveries of each signal since our handler was installed (rule 4).
+static DELIVERED: [AtomicU64; MAX_SIGNAL + 1] = [const { AtomicU64::new(0) }; MAX_SIGNAL + 1];
 /// Pipes of dropped listeners, kept open for reuse (rule 2): (read, write).
 static FREE_PIPES: Mutex<Vec<(RawFd, RawFd)>> = Mutex::new(Vec::new());
 /// Serialises handler installation.
@@ -67,6 +74,11 @@ extern "C" fn on_signal(signo: libc::c_int, info: *mut libc::siginfo_t, ctx: *mu
             // end that is never closed (rule 2); the buffer is one valid byte.
             unsafe { libc::write(fd, (&byte as *const u8).cast(), 1) };
         }
+    }
+    if let Some(count) = DELIVERED.get(signo as usize) {
+        // Rule 4: after the writes, so a watcher that sees the count move
+        // finds the bytes in its pipe.
+        count.fetch_add(1, Ordering::Release);
     }
     if let Some(prev) = PREVIOUS.get(signo as usize).and_then(OnceLock::get) {
         let h = prev.sa_sigaction;
@@ -155,6 +167,7 @@ fn drain(fd: RawFd) -> io::Result<bool> {
 /// One listener's pipe, hooked to one signal.
 #[derive(Debug)]
 pub struct SignalPipe {
+    signo: i32,
     slot: usize,
     read: RawFd,
     write: RawFd,
@@ -194,7 +207,12 @@ impl SignalPipe {
                 .is_ok()
         });
         match slot {
-            Some(slot) => Ok(SignalPipe { slot, read, write }),
+            Some(slot) => Ok(SignalPipe {
+                signo,
+                slot,
+                read,
+                write,
+            }),
             None => {
                 FREE_PIPES
                     .lock()
@@ -217,6 +235,15 @@ impl SignalPipe {
     /// last call, `Err(WouldBlock)` if not.
     pub fn take(&self) -> io::Result<bool> {
         drain(self.read)
+    }
+
+    /// How many times this pipe's signal has been delivered to the process
+    /// since the handler was installed (any listener's; read without a
+    /// system call). A watcher that looks on a timer keeps the last count
+    /// it saw and calls [`take`](Self::take) only when the count has moved:
+    /// the bytes of those deliveries are in the pipe by then (rule 4).
+    pub fn deliveries(&self) -> u64 {
+        DELIVERED[self.signo as usize].load(Ordering::Acquire)
     }
 }
 
@@ -263,5 +290,36 @@ impl Signal {
 impl Drop for Signal {
     fn drop(&mut self) {
         self.reg.deregister(&mut SourceFd(&self.pipe.fd()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_count_moves_once_per_delivery_and_take_finds_its_byte() {
+        // A real-time signal nothing else in this test binary listens for.
+        let signo = libc::SIGRTMIN() + 5;
+        let pipe = SignalPipe::new(signo).unwrap();
+        let start = pipe.deliveries();
+        assert!(pipe.take().is_err(), "nothing delivered yet");
+        assert_eq!(pipe.deliveries(), start);
+
+        // SAFETY: raise(3) sends an unblocked signal to this thread and
+        // runs its handler (ours, installed above) before it returns.
+        assert_eq!(unsafe { libc::raise(signo) }, 0);
+        assert_eq!(pipe.deliveries(), start + 1);
+        assert!(matches!(pipe.take(), Ok(true)));
+        assert!(pipe.take().is_err(), "one delivery, one take");
+
+        for _ in 0..2 {
+            // SAFETY: as above.
+            assert_eq!(unsafe { libc::raise(signo) }, 0);
+        }
+        assert_eq!(pipe.deliveries(), start + 3);
+        assert!(matches!(pipe.take(), Ok(true)), "two deliveries coalesce");
+        assert!(pipe.take().is_err());
+        assert_eq!(pipe.deliveries(), start + 3, "take leaves the count");
     }
 }

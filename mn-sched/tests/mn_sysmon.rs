@@ -574,22 +574,27 @@ fn the_network_is_served_while_the_only_p_stays_busy() {
     assert!(s.sysmon_netpolls >= 1, "{s:?}");
 }
 
-/// Voluntary context switches of this process's sysmon thread (the child
-/// runs a single runtime).
-fn sysmon_switches() -> u64 {
+/// The figure `key` of the file `file` (`status`, `io`) of this process's
+/// sysmon thread in /proc (the child runs a single runtime).
+fn sysmon_figure(file: &str, key: &str) -> u64 {
     for t in std::fs::read_dir("/proc/self/task").unwrap() {
         let dir = t.unwrap().path();
         let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
         if comm.trim() == "mn-sysmon" {
-            let status = std::fs::read_to_string(dir.join("status")).unwrap();
-            return status
+            let text = std::fs::read_to_string(dir.join(file)).unwrap();
+            return text
                 .lines()
-                .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+                .find_map(|l| l.strip_prefix(key))
                 .and_then(|v| v.trim().parse().ok())
                 .unwrap();
         }
     }
     panic!("no mn-sysmon thread");
+}
+
+/// Voluntary context switches of this process's sysmon thread.
+fn sysmon_switches() -> u64 {
+    sysmon_figure("status", "voluntary_ctxt_switches:")
 }
 
 #[test]
@@ -884,5 +889,71 @@ fn a_socket_beside_gs_that_yield_is_served_within_milliseconds() {
     assert!(
         median < Duration::from_millis(6),
         "median echo round trip {median:?} beside Gs that yield"
+    );
+}
+
+#[test]
+fn sysmon_reads_the_sigquit_pipe_only_after_a_sigquit() {
+    if is_child("sigquit-reads") {
+        let rt = Runtime::builder()
+            .procs(1)
+            .control_signals(true)
+            .build()
+            .unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let s = stop.clone();
+        let watcher = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            let (r0, w0) = (sysmon_figure("io", "syscr:"), sysmon_switches());
+            std::thread::sleep(Duration::from_millis(400));
+            let quiet = (sysmon_figure("io", "syscr:") - r0, sysmon_switches() - w0);
+            // SAFETY: raise(3) sends SIGQUIT to this thread; the runtime's
+            // handler (control_signals) takes it and the program goes on.
+            assert_eq!(unsafe { libc::raise(libc::SIGQUIT) }, 0);
+            std::thread::sleep(Duration::from_millis(300));
+            s.store(true, Ordering::Relaxed);
+            quiet
+        });
+        // A G that computes in 50 µs slices keeps the only P busy: sysmon
+        // ticks all along, watching it for preemption and for SIGQUIT.
+        // SAFETY: nothing held across parks.
+        let slices = unsafe {
+            rt.block_on(move || {
+                let mut slices = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let t = Instant::now();
+                    while t.elapsed() < Duration::from_micros(50) {
+                        std::hint::spin_loop();
+                    }
+                    slices += 1;
+                    yield_now();
+                }
+                slices
+            })
+        }
+        .unwrap();
+        let (reads, wakes) = watcher.join().unwrap();
+        println!("quiet: sysmon reads={reads} wakes={wakes}; slices={slices}");
+        assert!(wakes >= 10, "sysmon hardly ticked ({wakes} wake-ups)");
+        assert!(
+            reads <= 2,
+            "sysmon made {reads} read calls in {wakes} ticks with no signal"
+        );
+        return;
+    }
+    let out = run_child(
+        "sysmon_reads_the_sigquit_pipe_only_after_a_sigquit",
+        "sigquit-reads",
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "{}\n{stderr}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(
+        stderr.matches("task dump (SIGQUIT)").count(),
+        1,
+        "one SIGQUIT, one dump:\n{stderr}"
     );
 }

@@ -419,8 +419,33 @@ pub(crate) fn schedtrace(shared: &Shared, start: Instant, detail: bool) -> Strin
 pub(crate) struct Watch {
     start: Instant,
     next: Option<Instant>,
-    quit: Option<loop_core::signal::SignalPipe>,
-    usr2: Option<loop_core::signal::SignalPipe>,
+    quit: Option<Watched>,
+    usr2: Option<Watched>,
+}
+
+/// A signal sysmon looks for, and the delivery count it last saw: it reads
+/// the pipe only when the count has moved (no failed `read` at every tick).
+struct Watched {
+    pipe: loop_core::signal::SignalPipe,
+    seen: u64,
+}
+
+impl Watched {
+    fn new(pipe: loop_core::signal::SignalPipe) -> Self {
+        let seen = pipe.deliveries();
+        Watched { pipe, seen }
+    }
+
+    /// Whether the signal came since the last call.
+    fn came(&mut self) -> bool {
+        let n = self.pipe.deliveries();
+        if n == self.seen {
+            return false;
+        }
+        self.seen = n;
+        let _ = self.pipe.take();
+        true
+    }
 }
 
 /// How often sysmon wakes from its deep sleep to look at SIGQUIT.
@@ -431,7 +456,7 @@ impl Watch {
     pub(crate) fn new(shared: &Shared) -> Self {
         let quit = if shared.config.control_signals {
             match loop_core::signal::SignalPipe::new(libc::SIGQUIT) {
-                Ok(p) => Some(p),
+                Ok(p) => Some(Watched::new(p)),
                 Err(e) => {
                     eprintln!("switchyard: SIGQUIT dump not available ({e})");
                     None
@@ -441,7 +466,9 @@ impl Watch {
             None
         };
         let usr2 = if shared.trace.is_some() {
-            loop_core::signal::SignalPipe::new(libc::SIGUSR2).ok()
+            loop_core::signal::SignalPipe::new(libc::SIGUSR2)
+                .ok()
+                .map(Watched::new)
         } else {
             None
         };
@@ -482,13 +509,13 @@ impl Watch {
                 self.next = Some(n);
             }
         }
-        if let Some(q) = &self.quit {
-            if matches!(q.take(), Ok(true)) {
+        if let Some(q) = &mut self.quit {
+            if q.came() {
                 eprint!("{}", dump(shared, "SIGQUIT"));
             }
         }
-        if let (Some(q), Some(t)) = (&self.usr2, &shared.trace) {
-            if matches!(q.take(), Ok(true)) {
+        if let (Some(q), Some(t)) = (&mut self.usr2, &shared.trace) {
+            if q.came() {
                 // The Ms hand their batches over as they stop; they go on
                 // before the (possibly long) write.
                 let one = shared.dump_lock.lock().unwrap_or_else(|e| e.into_inner());
