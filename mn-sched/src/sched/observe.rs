@@ -7,7 +7,9 @@
 //! read the counters `stats()` reads. Sysmon (`sysmon.rs`) prints the lines
 //! every period and watches SIGQUIT through a
 //! [`SignalPipe`](loop_core::signal::SignalPipe) (and SIGUSR2, which
-//! writes the trace when tracing): no extra thread.
+//! writes the trace when tracing): no extra thread, and no system call at
+//! its ticks (it compares the handler's delivery count and reads the pipe
+//! only when that moved).
 //!
 //! What the dump lists: every G that is running now (on its M), and every
 //! G that has parked at least once and is not dead (waiting, with the
