@@ -935,8 +935,13 @@ fn sysmon_reads_the_sigquit_pipe_only_after_a_sigquit() {
         let (reads, wakes) = watcher.join().unwrap();
         println!("quiet: sysmon reads={reads} wakes={wakes}; slices={slices}");
         assert!(wakes >= 10, "sysmon hardly ticked ({wakes} wake-ups)");
+        // One read per tick before the delivery count (356 in 356). None
+        // is on the pipe now, but on a loaded machine sysmon still reads
+        // /proc now and then (the state of an M whose G has not come back
+        // for 10 ms, the load average): 6 in 353 ticks beside two
+        // spinning processes.
         assert!(
-            reads <= 2,
+            reads * 4 <= wakes,
             "sysmon made {reads} read calls in {wakes} ticks with no signal"
         );
         return;
