@@ -1,6 +1,7 @@
 //! Timers of the mn runtime (issue 5): async `Sleep` polled from Gs, its
 //! reset and cancel, firing order across Ps, and the blocked poller woken
-//! by an earlier timer and by a spawn from another thread.
+//! by an earlier timer and by a spawn from another thread; the Ms' timer
+//! slack.
 
 mod util;
 
@@ -276,4 +277,37 @@ fn timers_fire_beside_a_g_that_yields_every_millisecond() {
             "a sleep woke {worst:?} late"
         );
     });
+}
+
+/// The calling thread's timer slack in ns.
+fn timer_slack() -> i32 {
+    // SAFETY: PR_GET_TIMERSLACK reads a field of the calling thread.
+    unsafe { libc::prctl(libc::PR_GET_TIMERSLACK) }
+}
+
+#[test]
+fn the_ms_sleep_until_a_timer_with_a_microsecond_of_slack() {
+    // An M that waits on its futex for the earliest timer wakes up to its
+    // timer slack after the deadline (the kernel's default is 50 µs); the
+    // Ms set theirs to 1 µs (m.rs), and leave other threads' alone.
+    let mine = timer_slack();
+    let on_ms = run(2, || {
+        let here = timer_slack();
+        let hs: Vec<_> = (0..8)
+            .map(|_| {
+                // SAFETY: nothing held across parks.
+                unsafe {
+                    go(|| {
+                        mn_sched::yield_now();
+                        timer_slack()
+                    })
+                }
+            })
+            .collect();
+        let mut all: Vec<i32> = hs.into_iter().map(|h| h.join().unwrap()).collect();
+        all.push(here);
+        all
+    });
+    assert!(on_ms.iter().all(|&s| s == 1_000), "{on_ms:?}");
+    assert_eq!(timer_slack(), mine, "the caller's own slack changed");
 }
