@@ -18,15 +18,15 @@
 //!    loaded the slot just before it was cleared therefore writes into a pipe
 //!    that still exists (one stray byte, drained on reuse) — never into a
 //!    recycled fd number belonging to some unrelated file.
+//! 3. The handler is installed once per signal and stays (like tokio's): after
+//!    the first listener of SIGINT, Ctrl-C no longer kills the process by
+//!    default; the program decides. A previously installed custom handler is
+//!    still called after ours.
 //! 4. The handler also counts each delivery in a per-signal atomic
 //!    ([`SignalPipe::deliveries`]; a lock-free `fetch_add` is
 //!    async-signal-safe), after its writes. A watcher that polls on a timer
 //!    (mn's sysmon, for SIGQUIT) compares the count instead of calling
 //!    `read` on the pipe at every look.
-//! 3. The handler is installed once per signal and stays (like tokio's): after
-//!    the first listener of SIGINT, Ctrl-C no longer kills the process by
-//!    default; the program decides. A previously installed custom handler is
-//!    still called after ours.
 
 use std::future::poll_fn;
 use std::io;
