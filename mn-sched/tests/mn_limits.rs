@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mn_sched::{go, lock_os_thread, yield_now, Runtime};
-use util::{is_child, run_child};
+use util::{is_child, run_child_ok};
 
 /// Runs a busy workload at 4 Ps; returns the most Ms seen alive and the
 /// number of Gs that completed.
@@ -62,15 +62,10 @@ fn ms_never_exceed_max_threads_and_the_work_still_completes() {
         println!("CHILD max={max} done={done}");
         return;
     }
-    let out = run_child(
+    let (stdout, stderr) = run_child_ok(
         "ms_never_exceed_max_threads_and_the_work_still_completes",
         "cap",
     );
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-    );
-    assert!(out.status.success(), "{stdout}\n{stderr}");
     assert!(stdout.contains("done=400"), "{stdout}");
     let max: usize = stdout
         .split("CHILD max=")
@@ -100,12 +95,7 @@ fn the_cap_warning_is_printed_once() {
         println!("CHILD max={max} done={done}");
         return;
     }
-    let out = run_child("the_cap_warning_is_printed_once", "warn");
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-    );
-    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let (stdout, stderr) = run_child_ok("the_cap_warning_is_printed_once", "warn");
     assert!(stdout.contains("CHILD max=1 done=400"), "{stdout}");
     assert_eq!(
         stderr

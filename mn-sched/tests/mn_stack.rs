@@ -7,7 +7,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use mn_sched::{chan, go, GuardPolicy, JoinError, Runtime, SpawnError};
-use util::{assert_overflow_abort_64k, is_child, recurse, run_child};
+use util::{assert_overflow_abort_64k, is_child, recurse, run_child, run_child_ok};
 
 #[test]
 fn stack_overflow_prints_the_task_and_aborts() {
@@ -172,16 +172,9 @@ fn mprotect_fallback_within_the_real_map_budget() {
         println!("CHILD spawned={n} msg={msg}");
         return;
     }
-    let out = run_child(
+    let (stdout, _) = run_child_ok(
         "mprotect_fallback_within_the_real_map_budget",
         "real-budget",
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "child failed: {}\n{}",
-        stdout,
-        String::from_utf8_lossy(&out.stderr)
     );
     let line = stdout
         .split("CHILD spawned=")

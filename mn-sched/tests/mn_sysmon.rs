@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mn_sched::{default_procs_in, go, syscall, syscall_blocking, yield_now, Handle, Runtime};
-use util::{is_child, run_child};
+use util::{is_child, run_child_ok};
 
 /// Sleeps the OS thread with nanosleep (a real blocking system call).
 fn nanosleep(d: Duration) {
@@ -186,9 +186,7 @@ fn capped_child(blocking: bool) {
 
 /// Runs `test` as a child for `scenario`: it must pass and warn once.
 fn assert_capped_child(test: &str, scenario: &str) {
-    let out = run_child(test, scenario);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "child failed: {err}");
+    let (_, err) = run_child_ok(test, scenario);
     assert_eq!(err.matches("reached max_threads").count(), 1, "{err}");
 }
 
@@ -633,15 +631,9 @@ fn sysmon_sleeps_when_idle_and_not_once_per_burst() {
         );
         return;
     }
-    let out = run_child(
+    run_child_ok(
         "sysmon_sleeps_when_idle_and_not_once_per_burst",
         "sysmon-wakes",
-    );
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
     );
 }
 
@@ -744,13 +736,7 @@ fn sysmon_naps_while_the_ms_poll_the_network() {
         );
         return;
     }
-    let out = run_child("sysmon_naps_while_the_ms_poll_the_network", "sysmon-naps");
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_child_ok("sysmon_naps_while_the_ms_poll_the_network", "sysmon-naps");
 }
 
 /// Two Gs on `rt`'s P that compute in 1 ms slices and yield between them
@@ -946,15 +932,9 @@ fn sysmon_reads_the_sigquit_pipe_only_after_a_sigquit() {
         );
         return;
     }
-    let out = run_child(
+    let (_, stderr) = run_child_ok(
         "sysmon_reads_the_sigquit_pipe_only_after_a_sigquit",
         "sigquit-reads",
-    );
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "{}\n{stderr}",
-        String::from_utf8_lossy(&out.stdout)
     );
     assert_eq!(
         stderr.matches("task dump (SIGQUIT)").count(),

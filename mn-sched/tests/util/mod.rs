@@ -66,6 +66,20 @@ pub fn run_child(test: &str, scenario: &str) -> Output {
         .expect("spawn child test process")
 }
 
+/// [`run_child`], and asserts the child passed (its status, stdout and
+/// stderr in the message); returns its stdout and stderr.
+pub fn run_child_ok(test: &str, scenario: &str) -> (String, String) {
+    let out = run_child(test, scenario);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        out.status.success(),
+        "child {scenario} failed ({}):\n{stdout}\n{stderr}",
+        out.status
+    );
+    (stdout, stderr)
+}
+
 /// Recurses `depth` times with a 1 KiB frame (`u64::MAX`: until the stack
 /// overflows); returns a sum so nothing is optimised away.
 pub fn recurse(depth: u64) -> u64 {
