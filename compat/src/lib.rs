@@ -71,7 +71,9 @@ where
 ///   returns, exactly as a blocking call in JavaScript would.
 /// * mn: the M is marked as in a system call; if `f` takes long, `sysmon`
 ///   hands its P to another M so the other tasks keep running (Go's
-///   `entersyscall`).
+///   `entersyscall`). The task never leaves its thread inside `f`: a
+///   blocking-style `mn` call made inside `f` (a channel, `sleep`) sleeps
+///   on the thread, as the system call would.
 pub fn syscall<F: FnOnce() -> R, R>(f: F) -> R {
     match engine::current() {
         Some(engine::Current::Mn) => mn_sched::syscall(f),

@@ -80,3 +80,35 @@ pub fn poll_proceed(cx: &mut Context<'_>) -> Poll<()> {
     }
     Poll::Ready(())
 }
+
+/// Lifts the budget until dropped, then puts back what the poll had left.
+///
+/// A blocking-style wait made inside a poll (mn-sched's `mn::net` calls,
+/// which park the G between their own polls of a socket) is not an await:
+/// spending the task's budget there would make every retry return
+/// `Pending` at once, and the wait would spin instead of parking.
+#[must_use = "the budget comes back when the guard drops"]
+pub struct Unconstrained {
+    left: u32,
+    flag: *const AtomicBool,
+}
+
+impl Unconstrained {
+    /// Lifts the budget of the poll running on this thread, if any.
+    pub fn enter() -> Self {
+        let left = LEFT.try_with(|l| l.replace(UNCONSTRAINED)).unwrap_or(UNCONSTRAINED);
+        let flag = PREEMPT
+            .try_with(|p| p.replace(std::ptr::null()))
+            .unwrap_or(std::ptr::null());
+        Self { left, flag }
+    }
+}
+
+impl Drop for Unconstrained {
+    fn drop(&mut self) {
+        // The flag is the one `reset_preemptible` installed for the poll
+        // that is still running, so its contract still covers it.
+        let _ = LEFT.try_with(|l| l.set(self.left));
+        let _ = PREEMPT.try_with(|p| p.set(self.flag));
+    }
+}

@@ -30,8 +30,8 @@ use crate::sched::locked::{self, ThreadLimitError};
 ///
 /// Blocking OS calls and busy loops are sound but hold the P (other Gs of
 /// that P wait); wrap blocking calls in [`syscall`](crate::syscall) so
-/// sysmon can hand the P on. Async tasks (issue 5) need
-/// no such contract: they never switch in the middle of a poll.
+/// sysmon can hand the P on. Async tasks need no such contract: a park
+/// inside one of their polls keeps the task on its thread.
 ///
 /// # Panics
 ///

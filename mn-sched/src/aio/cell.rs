@@ -109,6 +109,8 @@ unsafe fn drive<F: Future>(g: NonNull<Header>, st: *mut Stage<F, F::Output>) -> 
     // borrowed count back.
     let waker = ManuallyDrop::new(waker::for_g(unsafe { GRef::from_raw(g) }));
     let mut cx = Context::from_waker(&waker);
+    // Its thread pin, if a local task was spawned, ends when it drops (on
+    // return or unwind), before the G exits.
     let host = LocalHost::new(&waker, true);
     // SAFETY: the stage is ours (rule 2) and holds the pending future.
     let Stage::Ready(f) = (unsafe { &mut *st }) else {
@@ -119,15 +121,9 @@ unsafe fn drive<F: Future>(g: NonNull<Header>, st: *mut Stage<F, F::Output>) -> 
     let mut f = unsafe { Pin::new_unchecked(f) };
     let mut out = None;
     let mut after_yield = false;
-    let finish = |step| {
-        if host.locked() {
-            crate::unlock_os_thread();
-        }
-        step
-    };
     loop {
         if header.cancel.load(Ordering::Acquire) {
-            return finish(Step::Cancelled);
+            return Step::Cancelled;
         }
         // Preemption (issue 6): a poll that saw sysmon's flag at a budgeted
         // await returned Pending with reason Yield, so it takes the `yield`
@@ -151,12 +147,12 @@ unsafe fn drive<F: Future>(g: NonNull<Header>, st: *mut Stage<F, F::Output>) -> 
         };
         if host.set().is_none_or(|s| s.live() == 0) {
             if let Some(v) = out.take() {
-                return finish(Step::Ready(v));
+                return Step::Ready(v);
             }
         }
         header.wait_reason.store(reason as u8, Ordering::Relaxed);
         if header.cancel.load(Ordering::Acquire) {
-            return finish(Step::Cancelled);
+            return Step::Cancelled;
         }
         if reason == WaitReason::Yield {
             crate::g::run::yield_now();

@@ -9,11 +9,13 @@
 //! the set's ready list (a mutex-guarded `Vec`: wakers may run on any
 //! thread) and wakes the host.
 //!
-//! On a G host, the first `spawn_local` locks the G to its M
-//! (`lock_os_thread`'s machinery): the G, and with it every local task,
-//! never leaves that OS thread (`gettid` is constant across polls). The G
-//! then finishes only when its own future *and* all its local tasks have,
-//! and unlocks its thread before it exits. Local tasks are polled by their
+//! On a G host, the first `spawn_local` pins the G to its M (a
+//! `ThreadPin`: `lock_os_thread`'s machinery and thread reservation, but
+//! counted apart from the user's lock count, so `unlock_os_thread` called
+//! by the task cannot undo it): the G, and with it every local task, never
+//! leaves that OS thread (`gettid` is constant across polls). The G then
+//! finishes only when its own future *and* all its local tasks have, and
+//! the pin ends with the host (on return or unwind) before the G exits. Local tasks are polled by their
 //! host's G rather than being Gs themselves: a `!Send` value shared between
 //! the host and a local task (an `Rc`) must never be touched by two threads
 //! at once, which one G cannot do.
@@ -49,10 +51,11 @@ pub(crate) struct LocalHost<'w> {
     set: OnceCell<Rc<LocalSet>>,
     /// Wakes the host (the G's waker or the thread's).
     owner: &'w Waker,
-    /// The host is a G (lock it to its M on first use).
+    /// The host is a G (pin it to its M on first use).
     on_g: bool,
-    /// The G was locked by the first `spawn_local` (unlock before exit).
-    locked: Cell<bool>,
+    /// The G's pin to its thread, taken by the first `spawn_local`; given
+    /// back when the host is dropped, on the G, as its poll loop ends.
+    pin: Cell<Option<crate::sched::locked::ThreadPin>>,
 }
 
 impl<'w> LocalHost<'w> {
@@ -61,7 +64,7 @@ impl<'w> LocalHost<'w> {
             set: OnceCell::new(),
             owner,
             on_g,
-            locked: Cell::new(false),
+            pin: Cell::new(None),
         }
     }
 
@@ -70,10 +73,6 @@ impl<'w> LocalHost<'w> {
         self.set.get()
     }
 
-    /// Whether the first `spawn_local` locked the host G to its M.
-    pub(crate) fn locked(&self) -> bool {
-        self.locked.get()
-    }
 }
 
 thread_local! {
@@ -161,8 +160,11 @@ where
     // polls we are called from.
     let host = unsafe { &*host };
     if host.set.get().is_none() && host.on_g {
-        crate::lock_os_thread().map_err(SpawnLocalError::ThreadLimit)?;
-        host.locked.set(true);
+        let g = crate::g::run::current_g().expect("a G host runs on its G");
+        // SAFETY: the running G is alive.
+        let pin = crate::sched::locked::ThreadPin::reserve(unsafe { g.as_ref() })
+            .map_err(SpawnLocalError::ThreadLimit)?;
+        host.pin.set(Some(pin));
     }
     let set = host.set.get_or_init(|| {
         Rc::new(LocalSet {

@@ -17,11 +17,12 @@
 //! Local tasks (`spawn_local` from inside the task, aio/local.rs) are
 //! polled by this same loop, before the task's own future in each round.
 //!
-//! The body never switches away in the middle of a poll. A future that
-//! calls a blocking-style mn primitive (channel `recv`, `Mutex::lock`,
-//! `join`, `sleep`) inside its `poll` breaks that contract: the G parks
-//! mid-poll, and thread-local or `std` lock state held by the poll may then
-//! be resumed on another thread. Use the async forms.
+//! The body never moves to another thread in the middle of a poll. A
+//! future that calls a blocking-style mn primitive (channel `recv`,
+//! `Mutex::lock`, `join`, `sleep`, `yield_now`) inside its `poll` parks the
+//! G mid-poll; that park pins the G to its thread (g/run.rs, "Parks that
+//! keep the thread"), so thread-local or `std` lock state held by the poll
+//! stays valid. It costs a thread for the wait: prefer the async forms.
 //!
 //! A panic in a poll unwinds to the G boundary (g/cell.rs) and becomes
 //! `Err(JoinError::Panicked)` on the handle; the runtime goes on.
@@ -157,8 +158,11 @@ pub(crate) fn poll_round<F: Future>(
     f: Option<Pin<&mut F>>,
     cx: &mut Context<'_>,
 ) -> Polled<F::Output> {
+    // A park or yield made by a poll keeps the G on this thread
+    // (g/run.rs): the thread-locals below stay this thread's.
+    let _in_poll = InPoll::enter();
     // SAFETY: `host` lives in the caller's frame for the whole call, and
-    // nothing here switches away (polls never park the G).
+    // no switch moves the G off this thread while it runs (`InPoll`).
     let _host = unsafe { HostGuard::enter(host) };
     // A local task that yielded makes the whole host yield: it goes behind
     // the other Gs (its main future is then polled once more, spuriously).
@@ -186,6 +190,31 @@ pub(crate) fn poll_round<F: Future>(
             Polled::Pending(WaitReason::Yield)
         }
         Poll::Pending => Polled::Pending(loop_core::trace::take_wait_reason()),
+    }
+}
+
+/// Marks the running G, if any, as inside a poll while alive (a park or
+/// yield then pins it to its thread: g/run.rs, "Parks that keep the
+/// thread"). Made and dropped on the same G, within one `poll_round`.
+struct InPoll(Option<NonNull<Header>>);
+
+impl InPoll {
+    fn enter() -> Self {
+        let g = crate::g::run::current_g();
+        if let Some(g) = g {
+            // SAFETY: the running G's private state is its own (rule 3).
+            unsafe { (*g.as_ref().own.get()).in_poll += 1 };
+        }
+        Self(g)
+    }
+}
+
+impl Drop for InPoll {
+    fn drop(&mut self) {
+        if let Some(g) = self.0 {
+            // SAFETY: still the running G (made on it, dropped on it).
+            unsafe { (*g.as_ref().own.get()).in_poll -= 1 };
+        }
     }
 }
 

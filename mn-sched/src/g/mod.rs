@@ -101,10 +101,15 @@ pub(crate) struct Ctx {
 /// The running G's own bookkeeping (rule 3).
 #[derive(Debug, Default)]
 pub(crate) struct Own {
-    /// `lock_os_thread` nesting depth.
+    /// `lock_os_thread` nesting depth (the user's).
     pub(crate) lock_count: u32,
-    /// Parks pinned to the thread because the G was panicking.
+    /// The runtime's own pins to the thread (sched/locked.rs): a park while
+    /// panicking or inside a poll, a `spawn_local` host.
     pub(crate) pinned: u32,
+    /// Nesting depth of async polls running on this G (aio/task.rs
+    /// `poll_round`): a park or yield while it is nonzero keeps the G on
+    /// its thread (g/run.rs).
+    pub(crate) in_poll: u32,
     /// Listed in the runtime's parked-G registry (for shutdown).
     pub(crate) registered: bool,
 }

@@ -19,6 +19,23 @@
 //! P to another M and sleeps, exactly as for `lock_os_thread`), so the G
 //! resumes on the thread whose panic count it owns.
 //!
+//! **Parks that keep the thread.** Three callers may park where moving to
+//! another thread would break what the code above them holds:
+//!
+//! * inside `syscall(f)` (sched/syscall.rs): the M holds no P to switch to,
+//!   so the G sleeps on its own thread (`thread_park`), the way the system
+//!   call it is inside would; a yield there yields the thread;
+//! * while panicking (above): pinned;
+//! * inside an async task's poll (`Own::in_poll`, set by aio/task.rs): a
+//!   safe blocking-style call (a channel, `Mutex`, `WaitGroup`, `join`,
+//!   `sleep`, `park`, `yield_now`) made inside `poll` must not resume the
+//!   poll on another thread, where the poll's thread-local references,
+//!   coop budget and `std` lock guards would belong to someone else. The G
+//!   is pinned to its M for that park (a `ThreadPin`: the M hands its P to
+//!   another M and sleeps, as for `lock_os_thread`), which costs a thread
+//!   for the wait and is refused with a clear panic when `max_threads`
+//!   leaves none.
+//!
 //! **Shutdown.** When the runtime shuts down, a parked G is woken and its
 //! `park` (or `yield_now`) returns by unwinding with a private payload that
 //! the G boundary reports as `JoinError::Cancelled`; its destructors run on
@@ -250,20 +267,83 @@ pub(crate) fn current_g() -> Option<NonNull<Header>> {
 
 /// Parks the calling G until a wake (see `state.rs`); parks the thread if
 /// the caller is not on a G. May return spuriously.
+///
+/// Where the G must not leave its thread, the park keeps it there (the
+/// module doc's "Parks that keep the thread"): inside `syscall` it sleeps
+/// on the thread; while panicking or inside an async poll it is pinned to
+/// its M for the park.
 pub(crate) fn park() {
-    let Some(g) = current_g() else {
+    let Some((in_syscall, g)) = on_g() else {
         std::thread::park();
         return;
     };
     // SAFETY: `g` is the running G: alive, and its runtime too (rule 4).
     let (h, shared) = unsafe { (g.as_ref(), g.as_ref().shared()) };
+    if in_syscall {
+        thread_park(h, shared);
+        return;
+    }
     if panicking() {
         pinned_park(h, shared);
         return;
     }
     cancel_if_shutting_down(shared);
+    let _pin = poll_pin(h);
     shared.registry.register(g);
     switch_out(Request::Park);
+    cancel_if_shutting_down(shared);
+}
+
+/// The running G of this thread and whether its M is inside `syscall`;
+/// None off a G. `#[inline(never)]` (the thread-local rule): read afresh.
+#[inline(never)]
+fn on_g() -> Option<(bool, NonNull<Header>)> {
+    let m = M::current()?;
+    // SAFETY: this thread's live M, not kept past this call.
+    let m = unsafe { m.as_ref() };
+    Some((m.syscall.load(Ordering::Relaxed) != 0, m.curg()?))
+}
+
+/// A park or yield inside an async task's poll pins the G to its M for its
+/// duration (a [`ThreadPin`](crate::sched::locked::ThreadPin)), unless the
+/// G is bound to its thread already. A poll may hold thread-local
+/// references and `std` lock guards (the async contract, aio/task.rs), so
+/// it must resume on the thread it began on.
+///
+/// # Panics
+///
+/// When `max_threads` leaves no thread to dedicate to the wait: a clear
+/// panic in the calling task, never a hang.
+fn poll_pin(h: &Header) -> Option<crate::sched::locked::ThreadPin> {
+    // SAFETY: `h` is the running G: its private state is ours (rule 3).
+    let own = unsafe { &*h.own.get() };
+    if own.in_poll == 0 || !h.locked_m.load(Ordering::Relaxed).is_null() {
+        return None;
+    }
+    match crate::sched::locked::ThreadPin::reserve(h) {
+        Ok(pin) => Some(pin),
+        Err(e) => panic!(
+            "switchyard: a blocking-style mn call (a channel, Mutex, WaitGroup, join, \
+             sleep, park or yield) inside an async task keeps the task on its OS thread \
+             while it waits, and {e}; use the async form of the call"
+        ),
+    }
+}
+
+/// A park inside `syscall(f)`: the M holds no P to switch to (it may
+/// already run elsewhere), so the G sleeps on its own thread, which is
+/// counted as blocked in a system call anyway (g/state.rs, "A park on the
+/// thread"). Listed in the registry like any parked G, so shutdown wakes
+/// it; it then unwinds as any park does.
+fn thread_park(h: &Header, shared: &crate::sched::Shared) {
+    cancel_if_shutting_down(shared);
+    shared.registry.register(NonNull::from(h));
+    if h.state.begin_thread_park() {
+        while h.state.thread_parked() {
+            h.state.sleep_thread();
+        }
+        h.state.end_thread_park();
+    }
     cancel_if_shutting_down(shared);
 }
 
@@ -283,7 +363,9 @@ pub(crate) fn park_release() -> ! {
 }
 
 /// Puts the calling G at the back of its P's run queue; yields the thread if
-/// the caller is not on a G (or is panicking: a yield must not migrate it).
+/// the caller is not on a G (or is panicking: a yield must not migrate it),
+/// or is inside `syscall` (its thread holds no P). Inside an async poll
+/// the G is pinned to its M for the yield (`poll_pin`).
 pub(crate) fn yield_now() {
     let m = M::current_unless_panicking();
     // SAFETY: this thread's live M; `m` is not used after a switch (it goes
@@ -292,13 +374,20 @@ pub(crate) fn yield_now() {
         std::thread::yield_now();
         return;
     };
-    // SAFETY: `g` is the running G: its runtime is alive (rule 4).
-    let shared = unsafe { g.as_ref().shared() };
-    cancel_if_shutting_down(shared);
     // SAFETY: as above.
+    if unsafe { m.as_ref() }.syscall.load(Ordering::Relaxed) != 0 {
+        std::thread::yield_now();
+        return;
+    }
+    // SAFETY: `g` is the running G: its runtime is alive (rule 4).
+    let (h, shared) = unsafe { (g.as_ref(), g.as_ref().shared()) };
+    cancel_if_shutting_down(shared);
+    let pin = poll_pin(h);
+    // SAFETY: as above (a pinned G is locked: `handoff_yield` declines it).
     if !handoff_yield(unsafe { m.as_ref() }, g) {
         switch_out(Request::Yield);
     }
+    drop(pin);
     cancel_if_shutting_down(shared);
 }
 

@@ -36,6 +36,17 @@
 //! one release sequence: whoever moves the G on (the M that resumes it after
 //! `start_running`) synchronizes with every waker that touched it before.
 //!
+//! **A park on the thread.** Inside `syscall(f)` the G has no P to switch
+//! back to (sched/syscall.rs), so a park there sleeps on the OS thread
+//! instead (g/run.rs `thread_park`): the G stays RUNNING, sets
+//! THREAD_PARKED (CAS RUNNING → RUNNING | THREAD_PARKED, which fails if a
+//! wake came first: NOTIFIED is then consumed and the park returns), and
+//! waits on a futex over this very word. A waker that adds NOTIFIED to a
+//! word with THREAD_PARKED follows its CAS with a futex wake, so the
+//! sleeper sees the word change; the sleeper clears both bits as it
+//! returns. The word stays RUNNING throughout, so no waker ever enqueues
+//! the G: it never left its thread.
+//!
 //! A yield is not a wait: the yielding G goes back to a run queue still
 //! RUNNING, and `start_running` leaves it so. Nothing needs to tell a
 //! yielded G from a running one (a wake while it is queued sets NOTIFIED,
@@ -58,6 +69,9 @@ pub(crate) const DEAD: u32 = 3;
 const STATUS: u32 = 3;
 /// A wake arrived while the G was not WAITING.
 pub(crate) const NOTIFIED: u32 = 4;
+/// The RUNNING G sleeps on its own thread (a park inside `syscall`): a
+/// wake must also wake the thread (module doc).
+pub(crate) const THREAD_PARKED: u32 = 8;
 
 /// The status word of one G.
 #[derive(Debug)]
@@ -115,7 +129,12 @@ impl State {
                 _ => cur | NOTIFIED,
             };
             match self.0.compare_exchange(cur, next, AcqRel, Acquire) {
-                Ok(_) => return next == RUNNABLE,
+                Ok(_) => {
+                    if cur & THREAD_PARKED != 0 {
+                        self.wake_thread();
+                    }
+                    return next == RUNNABLE;
+                }
                 Err(now) => cur = now,
             }
         }
@@ -128,6 +147,56 @@ impl State {
     #[cfg_attr(loom, allow(dead_code))]
     pub(crate) fn clear_notified(&self) {
         self.0.fetch_and(!NOTIFIED, AcqRel);
+    }
+
+    /// The running G, about to sleep on its thread (module doc): true if
+    /// it may sleep (THREAD_PARKED set); false if a wake came first (its
+    /// NOTIFIED is consumed: the park returns at once).
+    pub(crate) fn begin_thread_park(&self) -> bool {
+        match self
+            .0
+            .compare_exchange(RUNNING, RUNNING | THREAD_PARKED, AcqRel, Acquire)
+        {
+            Ok(_) => true,
+            Err(cur) => {
+                debug_assert_eq!(cur, RUNNING | NOTIFIED, "thread park of a G not running");
+                self.0.swap(RUNNING, AcqRel);
+                false
+            }
+        }
+    }
+
+    /// The sleeper of `begin_thread_park`: whether it must sleep on (no
+    /// wake yet: the word still reads RUNNING | THREAD_PARKED).
+    pub(crate) fn thread_parked(&self) -> bool {
+        self.0.load(Acquire) == RUNNING | THREAD_PARKED
+    }
+
+    /// The sleeper, done: clears THREAD_PARKED and the wake's NOTIFIED.
+    pub(crate) fn end_thread_park(&self) {
+        self.0.swap(RUNNING, AcqRel);
+    }
+
+    /// Whether the G sleeps on its thread now (the shutdown sweep wakes
+    /// it like a WAITING G).
+    pub(crate) fn is_thread_parked(&self) -> bool {
+        self.0.load(Acquire) & THREAD_PARKED != 0
+    }
+
+    /// Sleeps while the word reads RUNNING | THREAD_PARKED (or returns
+    /// spuriously). Under loom, a yield: the model checks the bits, not the
+    /// futex.
+    pub(crate) fn sleep_thread(&self) {
+        #[cfg(not(loom))]
+        crate::sched::note::futex_wait(&self.0, RUNNING | THREAD_PARKED, None);
+        #[cfg(loom)]
+        loom::thread::yield_now();
+    }
+
+    /// A waker that set NOTIFIED over THREAD_PARKED wakes the sleeper.
+    fn wake_thread(&self) {
+        #[cfg(not(loom))]
+        crate::sched::note::futex_wake(&self.0);
     }
 
     /// M on g0 after the G's last switch: → DEAD.
@@ -209,6 +278,38 @@ mod loom_tests {
             if parked {
                 assert!(enqueued.load(Relaxed), "G parked and never enqueued");
             }
+        });
+    }
+
+    /// A park on the thread (inside `syscall`): the G checks an event and
+    /// sleeps on its word unless a wake came first; a waker sets the event
+    /// and unparks. The G never sleeps through the wake, always sees the
+    /// event, and is never enqueued (it never left its thread).
+    #[test]
+    fn loom_thread_park_no_lost_wakeup() {
+        loom::model(|| {
+            let state = Arc::new(State::new());
+            state.start_running();
+            let event = Arc::new(AtomicBool::new(false));
+            let waker = {
+                let (state, event) = (state.clone(), event.clone());
+                loom::thread::spawn(move || {
+                    event.store(true, Release);
+                    assert!(!state.unpark(), "a thread-parked G was enqueued");
+                })
+            };
+            if !event.load(Acquire) {
+                if state.begin_thread_park() {
+                    while state.thread_parked() {
+                        state.sleep_thread();
+                    }
+                    state.end_thread_park();
+                }
+                assert!(event.load(Acquire), "woke without the event");
+            }
+            waker.join().unwrap();
+            assert_eq!(state.status(), RUNNING);
+            assert!(!state.is_thread_parked());
         });
     }
 

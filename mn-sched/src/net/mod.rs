@@ -42,7 +42,13 @@ fn block_on_poll<R>(
     let waker = crate::current_waker();
     let mut cx = Context::from_waker(&waker);
     loop {
-        if let Poll::Ready(r) = poll(&mut cx) {
+        // Each poll is a step of a blocking wait, not an await: inside an
+        // async task's poll its coop budget must not make it return
+        // `Pending` again and again (the park would return at once: a spin).
+        let unbudgeted = loop_core::coop::Unconstrained::enter();
+        let polled = poll(&mut cx);
+        drop(unbudgeted);
+        if let Poll::Ready(r) = polled {
             return r;
         }
         match deadline {

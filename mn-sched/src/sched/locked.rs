@@ -10,8 +10,15 @@
 //! refused with [`ThreadLimitError`] unless the locked Gs plus one M per P
 //! fit under `max_threads`.
 //!
-//! A park while panicking is pinned the same way, without the reservation
-//! (g/run.rs): `pin`/`unpin` bind the G for one park.
+//! The runtime pins Gs for its own reasons too, counted apart from the
+//! user's `lock_os_thread` nesting (`Own::pinned`), so that
+//! `unlock_os_thread` can never undo them:
+//!
+//! * a park while panicking (g/run.rs): `pin`/`unpin` for one park, without
+//!   a reservation (it must not fail);
+//! * a park or yield in the middle of an async task's poll (g/run.rs), and
+//!   a G hosting `spawn_local` tasks (aio/local.rs), for as long as they
+//!   last: a [`ThreadPin`], which holds a reservation like a locked G.
 
 use std::fmt;
 use std::ptr::NonNull;
@@ -81,7 +88,45 @@ pub(crate) fn unlock_os_thread() {
     }
 }
 
-/// Binds the running G `h` to this M for one park (while panicking).
+/// A runtime pin of the running G to its M, with a thread reserved under
+/// the cap as for `lock_os_thread`; dropped (on the same G) it unpins and
+/// gives the reservation back.
+pub(crate) struct ThreadPin {
+    g: NonNull<Header>,
+}
+
+impl ThreadPin {
+    /// Pins the running G `h`; an error when the cap leaves no thread to
+    /// dedicate to it.
+    pub(crate) fn reserve(h: &Header) -> Result<Self, ThreadLimitError> {
+        // SAFETY: `h` is the running G: its runtime is alive (rule 4).
+        let shared = unsafe { h.shared() };
+        if !shared.threads.lock_reserve(shared.nprocs()) {
+            return Err(ThreadLimitError {
+                max_threads: shared.config.max_threads,
+                procs: shared.nprocs(),
+            });
+        }
+        pin(h);
+        Ok(Self {
+            g: NonNull::from(h),
+        })
+    }
+}
+
+impl Drop for ThreadPin {
+    fn drop(&mut self) {
+        // SAFETY: a ThreadPin lives on its G's stack and is dropped there:
+        // the G is running (alive), and pinned, so on the M it pinned.
+        let h = unsafe { self.g.as_ref() };
+        unpin(h);
+        // SAFETY: as above; the runtime outlives its running G (rule 4).
+        unsafe { h.shared() }.threads.lock_release();
+    }
+}
+
+/// Binds the running G `h` to this M for one park (while panicking, or
+/// under a [`ThreadPin`]).
 pub(crate) fn pin(h: &Header) {
     // SAFETY: `h` is the running G (rule 3).
     let own = unsafe { &mut *h.own.get() };

@@ -70,7 +70,9 @@ impl Note {
     }
 }
 
-fn futex_wait(word: &AtomicU32, expected: u32, timeout: Option<std::time::Duration>) {
+/// Sleeps while `word` holds `expected` (or until `timeout`, a signal, or
+/// spuriously).
+pub(crate) fn futex_wait(word: &AtomicU32, expected: u32, timeout: Option<std::time::Duration>) {
     let ts = timeout.map(|d| libc::timespec {
         tv_sec: d.as_secs().min(i64::MAX as u64) as libc::time_t,
         tv_nsec: d.subsec_nanos() as libc::c_long,
@@ -89,7 +91,8 @@ fn futex_wait(word: &AtomicU32, expected: u32, timeout: Option<std::time::Durati
     }
 }
 
-fn futex_wake(word: &AtomicU32) {
+/// Wakes one thread sleeping on `word`.
+pub(crate) fn futex_wake(word: &AtomicU32) {
     // SAFETY: `word` is a live aligned u32.
     unsafe {
         libc::syscall(

@@ -92,7 +92,9 @@ impl Registry {
         while let Some(g) = cur {
             // SAFETY: listed Gs are alive while listed (under the lock).
             let h = unsafe { g.as_ref() };
-            if h.state.status() == WAITING {
+            // A G asleep on its thread (a park inside `syscall`) is as
+            // parked as a WAITING one: shutdown must wake it too.
+            if h.state.status() == WAITING || h.state.is_thread_parked() {
                 // SAFETY: as above.
                 out.push(unsafe { GRef::clone_raw(g) });
             }

@@ -119,8 +119,10 @@ pub(crate) const CALLS_MASK: usize = ((1 << 24) - 1) << 32;
 /// another idle one, or waits for one — always on the same thread.
 ///
 /// Off a G (a plain thread, or an M's scheduler) it just calls `f`.
-/// Runtime calls made inside `f` (spawns, wakes) act as from outside any P;
-/// `f` should not park (a park inside `f` would hold the thread).
+/// Runtime calls made inside `f` (spawns, wakes) act as from outside any P.
+/// A park inside `f` (a channel, `sleep`, `join`…) sleeps on this thread,
+/// as the system call would, and `yield_now` yields the thread: the G
+/// never leaves its thread inside `f` (g/run.rs).
 pub fn syscall<R>(f: impl FnOnce() -> R) -> R {
     let Some((m, p, user, back)) = on_g_with_p() else {
         return f();
