@@ -1,7 +1,8 @@
 //! Trying to break mn's safe API with safe code: a blocking-style call made
 //! inside an async task's poll must not move the poll to another thread;
 //! `unlock_os_thread` must not unpin a `spawn_local` host; a park inside
-//! `syscall` must work, not abort. Each check runs at 2 and 4 Ps beside tasks that
+//! `syscall` must work, not abort; a detached task's output must be dropped
+//! where a `Drop` may park. Each check runs at 2 and 4 Ps beside tasks that
 //! keep every P busy, so a G that could move would.
 //!
 //! Scenarios that aborted or hung the process before run in a child
@@ -10,7 +11,7 @@
 
 use std::cell::Cell;
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -427,4 +428,103 @@ fn a_park_inside_syscall_is_cancelled_at_shutdown() {
         t.elapsed()
     );
     drop((stuck, tx));
+}
+
+/// Sends on a rendezvous channel when dropped: a `Drop` that parks.
+struct SendOnDrop(chan::Sender<u32>);
+
+impl Drop for SendOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.send(7);
+    }
+}
+
+#[test]
+fn a_detached_output_that_parks_in_drop_does_not_stall_its_p() {
+    if !is_child("detached-drop") {
+        child_passes(
+            "a_detached_output_that_parks_in_drop_does_not_stall_its_p",
+            "detached-drop",
+            Duration::from_secs(30),
+        );
+        return;
+    }
+    // One P: if the output were dropped on the scheduler's stack, its send
+    // would park that thread with the only P, and the receiver never runs.
+    for round in 0..10 {
+        let got = mn(1, async move {
+            let (tx, rx) = chan::rendezvous();
+            // SAFETY: the G holds nothing across its park.
+            let receiver = unsafe {
+                mn::go(move || {
+                    // Not waiting yet when the output is dropped: the send
+                    // in its drop must park.
+                    mn::sleep(Duration::from_millis(5));
+                    rx.recv_timeout(Duration::from_secs(5))
+                })
+            };
+            let task = spawn(async move {
+                switchyard::yield_now().await;
+                SendOnDrop(tx)
+            });
+            if round % 2 == 0 {
+                drop(task); // detached before the output exists
+            } else {
+                while !task.is_finished() {
+                    switchyard::yield_now().await;
+                }
+                drop(task); // detached after: dropped here, on this task
+            }
+            switchyard::spawn_blocking(move || receiver.join().unwrap())
+                .await
+                .unwrap()
+        });
+        assert_eq!(got, Ok(7), "round {round}");
+    }
+}
+
+#[test]
+fn every_output_is_dropped_exactly_once() {
+    // Handles dropped before, during and after completion, and joined,
+    // racing the tasks on 4 Ps: each output's drop runs once.
+    struct Counted(Arc<AtomicUsize>);
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    let drops = Arc::new(AtomicUsize::new(0));
+    let n = 20_000;
+    let d = drops.clone();
+    mn(4, async move {
+        let mut joined = Vec::new();
+        for i in 0..n {
+            let d = d.clone();
+            let h = spawn(async move {
+                if i % 3 == 0 {
+                    switchyard::yield_now().await;
+                }
+                Counted(d)
+            });
+            match i % 4 {
+                0 => drop(h),
+                1 => joined.push(h),
+                _ => {
+                    if i % 8 == 2 {
+                        switchyard::yield_now().await;
+                    }
+                    drop(h)
+                }
+            }
+        }
+        for h in joined {
+            drop(h.await.unwrap());
+        }
+        // Wait for the detached ones to finish.
+        let t = Instant::now();
+        while d.load(Ordering::Relaxed) < n && t.elapsed() < Duration::from_secs(10) {
+            switchyard::time::sleep(Duration::from_millis(1)).await;
+        }
+    });
+    assert_eq!(drops.load(Ordering::Relaxed), n);
 }

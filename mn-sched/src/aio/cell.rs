@@ -45,7 +45,7 @@ use loop_core::trace::WaitReason;
 
 use super::local::LocalHost;
 use super::task::{poll_round, Polled};
-use crate::g::cell::{finish_in_place, stage, Stage};
+use crate::g::cell::{finish_in_place, publish_output, stage, Stage};
 use crate::g::{waker, GRef, Header};
 use crate::join::JoinError;
 
@@ -90,6 +90,8 @@ where
     // SAFETY: step 4: the future is no longer borrowed (drive returned or
     // unwound) and the stage is ours.
     unsafe { finish_in_place(st, out) };
+    // SAFETY: the output is stored; we are the running G, on its stack.
+    unsafe { publish_output(h, st) };
 }
 
 /// Steps 2–3: polls until the task finishes, is cancelled, or can park

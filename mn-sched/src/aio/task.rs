@@ -291,14 +291,21 @@ pub(crate) fn poll_join<T>(
         return loop_core::trace::pending(WaitReason::Join);
     }
     let g = slot.take().expect("checked above");
-    let mut out = std::mem::MaybeUninit::<Result<T, JoinError>>::uninit();
-    let h: NonNull<Header> = g.as_ptr();
     // SAFETY: the join state is DONE (join.rs rule 3), this handle is the
     // only joiner and takes the output once (the slot is now None), and
-    // `out` has the output's type (the G was spawned returning T).
-    unsafe {
-        (g.header().vtable.read_output)(h, out.as_mut_ptr().cast());
-        Poll::Ready(out.assume_init())
+    // the G was spawned returning T.
+    Poll::Ready(unsafe { crate::join::take_output(&g) })
+}
+
+impl<T> Drop for JoinHandle<T> {
+    /// Detaches the task unless its output was taken: it runs on, and its
+    /// output is dropped by whichever of the task and this drop comes
+    /// second, never on the scheduler's stack (join.rs, rules 4–5).
+    fn drop(&mut self) {
+        if let Some(g) = self.g.take() {
+            // SAFETY: this is the task's only handle, and T its output type.
+            unsafe { crate::join::detach::<T>(&g) };
+        }
     }
 }
 

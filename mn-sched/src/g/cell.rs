@@ -192,6 +192,29 @@ where
     };
     // SAFETY: as above.
     unsafe { st.write(Stage::Done(out)) };
+    // SAFETY: the output is stored; we are on the G's own stack.
+    unsafe { publish_output(h, st) };
+}
+
+/// Rule 4 of join.rs, on the G's own stack once its output is stored in
+/// `st`: if the JoinHandle is already gone, nobody will take the output,
+/// so it is dropped here, where a `Drop` that parks is legal (on g0, at
+/// the G's last reference, it would stall the P). A panic in that drop has
+/// nobody to report to: it is caught (the panic hook has printed it).
+///
+/// # Safety
+///
+/// Called once, by the running G itself, on its own stack; `st` is its
+/// stage, holding the output (`Stage::Done`).
+pub(crate) unsafe fn publish_output<F, T>(h: NonNull<Header>, st: *mut Stage<F, T>) {
+    // SAFETY: the running G is alive.
+    if unsafe { h.as_ref() }.join.publish_output() {
+        return;
+    }
+    // SAFETY: DETACHED came first: no handle will read the stage (join.rs
+    // rule 5), so it is ours alone.
+    let out = unsafe { std::ptr::replace(st, Stage::Taken) };
+    let _ = catch_unwind(AssertUnwindSafe(move || drop(out)));
 }
 
 /// `Vtable::fail`: on g0, for a G that cannot run (no stack could be had):

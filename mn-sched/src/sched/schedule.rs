@@ -211,14 +211,15 @@ fn give_stack(m: &M, g: NonNull<Header>) -> bool {
     if ctx.sp != 0 {
         return true;
     }
-    let held = m.held().expect("execute without a P");
     // Counted when it leaves the pool: a stack taken at spawn (eager) or
     // kept across a cancelled release was counted already.
     let stack = match ctx.stack.take() {
         Some(s) => Ok(s),
-        None => held
-            .with_local(|l| shared.stacks.get(Some(&mut l.stacks)))
-            .inspect(|_| held.count(|c| &c.stacks_given)), // Stats::stacks_in_use
+        None => {
+            let held = m.held().expect("execute without a P");
+            held.with_local(|l| shared.stacks.get(Some(&mut l.stacks)))
+                .inspect(|_| held.count(|c| &c.stacks_given)) // Stats::stacks_in_use
+        }
     };
     match stack {
         Ok(stack) => {
@@ -230,8 +231,16 @@ fn give_stack(m: &M, g: NonNull<Header>) -> bool {
             true
         }
         Err(e) => {
+            // The G never ran and never will: its closure (or future) is
+            // dropped here, on g0. A `Drop` that parks would park this
+            // thread with the P in hand, so the P goes to another M for
+            // the drop, as around a `syscall_blocking`, and one comes back.
+            if let Some(p) = release_p(m) {
+                handoffp(shared, p);
+            }
             // SAFETY: the G never ran and is ours (rule 2).
             unsafe { (g.as_ref().vtable.fail)(g, JoinError::NoStack(e)) };
+            super::syscall::exit_slow(m);
             finish(m, g);
             false
         }
