@@ -112,3 +112,51 @@ impl Drop for Unconstrained {
         let _ = PREEMPT.try_with(|p| p.set(self.flag));
     }
 }
+
+/// Runs `f` with the budget lifted, then puts back what was left (also if
+/// `f` panics). For code that polls many resources on behalf of one
+/// operation which has already spent its unit: compat's `JoinSet` spends
+/// one unit per `join_next` and then looks at as many finished tasks'
+/// handles as it needs, and its synchronous `try_join_next` must see a
+/// finished task as finished even when the caller's budget is spent.
+#[inline]
+pub fn unconstrained<R>(f: impl FnOnce() -> R) -> R {
+    let _lifted = Unconstrained::enter();
+    f()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::task::Waker;
+
+    #[test]
+    fn unconstrained_lifts_the_budget_and_puts_back_what_was_left() {
+        let mut cx = Context::from_waker(Waker::noop());
+        reset();
+        for _ in 0..BUDGET - 3 {
+            assert!(poll_proceed(&mut cx).is_ready());
+        }
+        // Inside: far more operations than a whole budget, none refused.
+        let refused = unconstrained(|| {
+            (0..10 * BUDGET)
+                .filter(|_| poll_proceed(&mut cx).is_pending())
+                .count()
+        });
+        assert_eq!(refused, 0);
+        // After: the three units that were left, then Pending.
+        for _ in 0..3 {
+            assert!(poll_proceed(&mut cx).is_ready());
+        }
+        assert!(poll_proceed(&mut cx).is_pending());
+        // A panic inside restores it too.
+        reset();
+        let _ = std::panic::catch_unwind(|| unconstrained(|| panic!("inside")));
+        let mut left = 0;
+        while poll_proceed(&mut cx).is_ready() {
+            left += 1;
+        }
+        assert_eq!(left, BUDGET);
+        unconstrain();
+    }
+}
