@@ -1,5 +1,13 @@
 //! Multi-producer, single-consumer channels: [`channel`] (bounded) and
-//! [`unbounded`], both returning a [`Sender`] and a [`Receiver`].
+//! [`unbounded`] (also named [`unbounded_channel`], as in tokio), both
+//! returning a [`Sender`] and a [`Receiver`].
+//!
+//! For tokio users: `channel(n)` is tokio's (a buffer of `n` messages, `n`
+//! at least 1, `send().await` waits while it is full); an unbounded
+//! channel's halves are the same `Sender` and `Receiver` types
+//! ([`UnboundedSender`] and [`UnboundedReceiver`] name them), so its
+//! synchronous send — tokio's `UnboundedSender::send(v)` — is
+//! [`Sender::try_send`], which never returns `Full` there.
 //!
 //! One lock (`StateLock`, a test-and-set lock released by a plain store)
 //! guards the channel's state: a ring buffer
@@ -75,6 +83,43 @@ pub fn channel<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
 pub fn unbounded<T>() -> (Sender<T>, Receiver<T>) {
     new_pair(usize::MAX, VecDeque::new())
 }
+
+/// [`unbounded`] under tokio's name, for code moving from tokio.
+///
+/// The halves are this module's [`Sender`] and [`Receiver`] (aliased as
+/// [`UnboundedSender`] and [`UnboundedReceiver`]): tokio's synchronous
+/// `tx.send(v)` is `tx.try_send(v)` here (it never returns `Full`), and
+/// `tx.send(v).await` works too.
+///
+/// ```
+/// # compat::testing::block_on(compat::Mode::Single, 1, async {
+/// use compat::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
+///
+/// let (tx, mut rx): (UnboundedSender<u32>, UnboundedReceiver<u32>) =
+///     mpsc::unbounded_channel();
+/// for i in 0..1000 {
+///     tx.try_send(i).unwrap(); // never waits, never Full
+/// }
+/// drop(tx);
+/// let mut n = 0;
+/// while let Some(i) = rx.recv().await {
+///     assert_eq!(i, n);
+///     n += 1;
+/// }
+/// assert_eq!(n, 1000);
+/// # });
+/// ```
+pub fn unbounded_channel<T>() -> (UnboundedSender<T>, UnboundedReceiver<T>) {
+    unbounded()
+}
+
+/// The sending half of an [`unbounded_channel`] (tokio's name): the same
+/// type as a bounded channel's [`Sender`].
+pub type UnboundedSender<T> = Sender<T>;
+
+/// The receiving half of an [`unbounded_channel`] (tokio's name): the same
+/// type as a bounded channel's [`Receiver`].
+pub type UnboundedReceiver<T> = Receiver<T>;
 
 fn new_pair<T>(capacity: usize, queue: VecDeque<T>) -> (Sender<T>, Receiver<T>) {
     let chan = Arc::new(Chan {
