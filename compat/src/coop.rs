@@ -23,3 +23,9 @@ pub(crate) fn poll_proceed(cx: &mut Context<'_>) -> Poll<()> {
 pub(crate) fn wait<T>(reason: WaitReason) -> Poll<T> {
     loop_core::trace::pending(reason)
 }
+
+/// Runs `f` with the budget lifted, putting back what was left after.
+#[inline]
+pub(crate) fn unconstrained<R>(f: impl FnOnce() -> R) -> R {
+    loop_core::coop::unconstrained(f)
+}

@@ -3,11 +3,11 @@
 //!
 //! Everything a switchyard program uses is here (and re-exported by the
 //! `switchyard` crate): [`run`], [`Builder`], [`spawn`], [`JoinHandle`],
-//! [`time`], [`net`], [`signal`], [`spawn_blocking`], [`syscall`],
-//! [`stats`]. Each call finds the engine running the current task and
-//! dispatches to it (see `engine.rs` for the closed enum and the contract
-//! each engine meets); the engine is chosen once, when the runtime is built:
-//! `RUNTIME_MODE=single` (the default) or `mn`.
+//! [`JoinSet`], [`time`], [`net`], [`signal`], [`spawn_blocking`],
+//! [`syscall`], [`stats`]. Each call finds the engine running the current
+//! task and dispatches to it (see `engine.rs` for the closed enum and the
+//! contract each engine meets); the engine is chosen once, when the runtime
+//! is built: `RUNTIME_MODE=single` (the default) or `mn`.
 //!
 //! Reading order: `runtime.rs` (run, Builder, precedence), `config.rs` (the
 //! environment, in one place), `engine.rs`, then the API modules.
@@ -20,6 +20,7 @@ mod config;
 mod coop;
 pub mod debug;
 mod engine;
+mod join_set;
 pub mod net;
 pub mod os;
 mod runtime;
@@ -27,13 +28,14 @@ mod shared;
 pub mod signal;
 mod stats;
 pub mod sync;
-mod task;
+pub mod task;
 pub mod testing;
 pub mod time;
 
 pub use blocking::{BlockingHandle, PoolStats};
 pub use config::{ConfigError, Debug as DebugConfig, Mode};
 pub use debug::dump;
+pub use join_set::JoinSet;
 pub use runtime::{
     run, Builder, Config, Error, Runtime, DEFAULT_BLOCKING_THREADS, DEFAULT_IDLE_THREAD_TIMEOUT,
     DEFAULT_MAX_THREADS,

@@ -4,7 +4,12 @@
 //! (a slab task in single mode; a G with its own stack in mn). The returned
 //! [`JoinHandle`] is an enum over the engines' handles; awaiting it yields the
 //! output, or a [`JoinError`] if the task panicked or was aborted. Dropping
-//! the handle detaches the task.
+//! the handle detaches the task. [`JoinSet`] holds many tasks and joins them
+//! in the order they finish.
+//!
+//! Everything here is also at the crate root (`spawn`, `JoinHandle`, …);
+//! the module gives the paths tokio users know (`task::JoinSet`,
+//! `task::spawn`, `task::yield_now`).
 
 use std::any::Any;
 use std::fmt;
@@ -13,6 +18,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use crate::engine::{self, dispatch, Current};
+pub use crate::join_set::JoinSet;
 
 /// Why a task produced no output.
 pub struct JoinError {
@@ -148,13 +154,15 @@ pub struct JoinHandle<T> {
     inner: Inner<loop_core::JoinHandle<T>, mn_sched::aio::task::JoinHandle<T>>,
 }
 
-impl<T: Send + 'static> JoinHandle<T> {
+impl<T> JoinHandle<T> {
     /// Cancels the task: its future is dropped and awaiting yields a
     /// cancelled error. No effect on a completed task.
     pub fn abort(&self) {
         dispatch!(&self.inner, h => h.abort())
     }
+}
 
+impl<T: Send + 'static> JoinHandle<T> {
     /// Whether the task has completed.
     pub fn is_finished(&self) -> bool {
         dispatch!(&self.inner, h => h.is_finished())

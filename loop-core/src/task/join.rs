@@ -178,7 +178,7 @@ impl<T: 'static> JoinHandle<T> {
     }
 }
 
-impl<T: Send + 'static> JoinHandle<T> {
+impl<T> JoinHandle<T> {
     /// Cancels the task: its future is dropped at once (or, if it is running
     /// right now, as soon as its poll returns) and awaiting this handle yields
     /// a cancelled `JoinError`. No effect on a completed task.
