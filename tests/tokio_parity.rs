@@ -1,15 +1,121 @@
-//! What tokio users reach for, in every mode: `mpsc::unbounded_channel`
-//! and `mpsc::channel(n)`'s buffer.
+//! What tokio users reach for, in every mode: channel receivers, signals
+//! and intervals in futures' `select!` with `select_next_some()` (they are
+//! `FusedStream`s), `mpsc::unbounded_channel` and `mpsc::channel(n)`'s
+//! buffer.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use futures_core::stream::FusedStream;
+use futures_util::{select, StreamExt};
+use switchyard::signal::{signal, SignalKind};
+use switchyard::spawn;
 use switchyard::sync::mpsc::{self, TrySendError};
-use switchyard::time::timeout;
+use switchyard::time::{interval, timeout};
 
 /// Generous: how long a test waits for something that should come at once.
 const PATIENCE: Duration = Duration::from_secs(10);
 
 switchyard::test_all_modes! {
+    async fn receivers_take_select_next_some_without_fuse() {
+        let (tx, mut bounded) = mpsc::channel::<u32>(4);
+        let (utx, mut unbounded) = mpsc::unbounded_channel::<u32>();
+        spawn(async move {
+            for i in 0..50 {
+                tx.send(i).await.unwrap();
+                utx.try_send(1000 + i).unwrap();
+            }
+        });
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        loop {
+            select! {
+                x = bounded.select_next_some() => a.push(x),
+                y = unbounded.select_next_some() => b.push(y),
+                // Both streams said they ended: select! stops polling them.
+                complete => break,
+            }
+        }
+        assert_eq!(a, (0..50).collect::<Vec<_>>());
+        assert_eq!(b, (1000..1050).collect::<Vec<_>>());
+        assert!(bounded.is_terminated() && unbounded.is_terminated());
+        assert_eq!(bounded.next().await, None, "and stays ended");
+    }
+
+
+    async fn a_receiver_is_terminated_only_once_empty_and_alone() {
+        let (tx, mut rx) = mpsc::channel::<u8>(8);
+        assert!(!rx.is_terminated(), "a sender is alive");
+        tx.send(1).await.unwrap();
+        tx.send(2).await.unwrap();
+        drop(tx);
+        assert!(!rx.is_terminated(), "two messages are buffered");
+        assert_eq!(rx.recv().await, Some(1));
+        assert!(!rx.is_terminated(), "one is");
+        assert_eq!(rx.recv().await, Some(2));
+        assert!(rx.is_terminated());
+        assert_eq!(rx.recv().await, None);
+
+        // Closed by the receiver: ended once the buffer is drained, though
+        // the sender lives.
+        let (tx, mut rx) = mpsc::unbounded_channel::<u8>();
+        tx.try_send(9).unwrap();
+        rx.close();
+        assert!(!rx.is_terminated());
+        assert_eq!(rx.recv().await, Some(9));
+        assert!(rx.is_terminated());
+        drop(tx);
+    }
+
+
+    async fn a_signal_and_an_interval_share_a_select() {
+        // Each tick of the interval sends SIGUSR1 to the process, until the
+        // signal stream (a FusedStream) sees a delivery.
+        let mut usr1 = signal(SignalKind::user_defined1()).unwrap();
+        assert!(!usr1.is_terminated());
+        let mut ticks = interval(Duration::from_millis(5));
+        assert!(!ticks.is_terminated(), "an interval never ends");
+        let start = Instant::now();
+        let mut sent = 0;
+        loop {
+            select! {
+                () = usr1.select_next_some() => break,
+                _due = ticks.select_next_some() => {
+                    assert!(start.elapsed() < PATIENCE, "no delivery after {sent} signals");
+                    // SAFETY: kill(2) has no memory preconditions; SIGUSR1
+                    // has our handler (installed by `signal` above, and it
+                    // stays), so it does not end the process.
+                    assert_eq!(unsafe { libc::kill(libc::getpid(), libc::SIGUSR1) }, 0);
+                    sent += 1;
+                }
+            }
+        }
+        assert!(sent >= 1);
+        assert!(!usr1.is_terminated(), "a signal stream goes on");
+    }
+
+
+    async fn an_interval_is_a_stream_of_due_instants() {
+        let period = Duration::from_millis(10);
+        let start = Instant::now();
+        let mut ticks = interval(period);
+        let (_tx, mut never) = mpsc::channel::<()>(1);
+        let mut due = Vec::new();
+        while due.len() < 5 {
+            select! {
+                t = ticks.select_next_some() => due.push(t),
+                _ = never.select_next_some() => unreachable!("nothing is sent"),
+            }
+        }
+        // The first tick at once, then one per period, on schedule.
+        for pair in due.windows(2) {
+            assert_eq!(pair[1] - pair[0], period);
+        }
+        assert!(start.elapsed() >= 4 * period, "{:?}", start.elapsed());
+        // Through StreamExt too.
+        let more: Vec<Instant> = ticks.by_ref().take(2).collect().await;
+        assert_eq!(more[0] - due[4], period);
+    }
+
+
     async fn unbounded_channel_is_tokios_name_for_unbounded() {
         let (tx, mut rx): (mpsc::UnboundedSender<u32>, mpsc::UnboundedReceiver<u32>) =
             mpsc::unbounded_channel();
@@ -42,10 +148,8 @@ switchyard::test_all_modes! {
         assert_eq!(rx.recv().await, Some(0));
         timeout(PATIENCE, tx.send(3)).await.unwrap().unwrap();
         drop(tx);
-        for want in 1..=3 {
-            assert_eq!(rx.recv().await, Some(want));
-        }
-        assert_eq!(rx.recv().await, None);
+        let rest: Vec<u32> = rx.collect().await;
+        assert_eq!(rest, [1, 2, 3]);
     }
 }
 

@@ -68,8 +68,14 @@ enum Inner {
 }
 
 /// A stream of deliveries of one signal.
+///
+/// A [`FusedStream`](futures_core::stream::FusedStream): it ends (gives
+/// `None`) only if the engine's signal pipe breaks, and says so from then on,
+/// so `select!`'s `select_next_some()` can take it without `.fuse()`.
 pub struct Signal {
     inner: Inner,
+    /// `poll_recv` gave `None`: no delivery will come.
+    ended: bool,
 }
 
 impl std::fmt::Debug for Signal {
@@ -83,9 +89,11 @@ pub fn signal(kind: SignalKind) -> io::Result<Signal> {
     match engine::expect_current("signal") {
         Current::Single => Ok(Signal {
             inner: Inner::Single(loop_core::signal::Signal::new(kind.0)?),
+            ended: false,
         }),
         Current::Mn => Ok(Signal {
             inner: Inner::Mn(mn_sched::aio::signal::Signal::new(kind.0)?),
+            ended: false,
         }),
     }
 }
@@ -105,7 +113,12 @@ impl Signal {
 
     /// Polls for a delivery.
     pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<()>> {
-        dispatch!(&mut self.inner, s => s.poll_recv(cx))
+        if self.ended {
+            return Poll::Ready(None);
+        }
+        let p = dispatch!(&mut self.inner, s => s.poll_recv(cx));
+        self.ended = matches!(p, Poll::Ready(None));
+        p
     }
 }
 
@@ -114,5 +127,21 @@ impl futures_core::Stream for Signal {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<()>> {
         self.get_mut().poll_recv(cx)
+    }
+}
+
+/// Terminated once [`Signal::poll_recv`] gave `None`.
+///
+/// ```
+/// # compat::testing::block_on(compat::Mode::Single, 1, async {
+/// use futures_core::stream::FusedStream;
+///
+/// let s = compat::signal::signal(compat::signal::SignalKind::user_defined1()).unwrap();
+/// assert!(!s.is_terminated());
+/// # });
+/// ```
+impl futures_core::stream::FusedStream for Signal {
+    fn is_terminated(&self) -> bool {
+        self.ended
     }
 }

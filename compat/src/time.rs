@@ -183,6 +183,39 @@ impl Interval {
     }
 }
 
+/// The ticks as a stream: each item is the instant the tick was due (as
+/// [`Interval::tick`]). It never ends, so it is also a
+/// [`FusedStream`](futures_core::stream::FusedStream) that is never
+/// terminated: `select!`'s `select_next_some()` takes it as it is.
+///
+/// ```
+/// # compat::testing::block_on(compat::Mode::Single, 1, async {
+/// use std::pin::Pin;
+/// use std::time::Duration;
+/// use futures_core::Stream;
+///
+/// let mut ticks = compat::time::interval(Duration::from_millis(1));
+/// for _ in 0..3 {
+///     let due = std::future::poll_fn(|cx| Pin::new(&mut ticks).poll_next(cx)).await;
+///     assert!(due.unwrap() <= compat::time::Instant::now());
+/// }
+/// # });
+/// ```
+impl futures_core::Stream for Interval {
+    type Item = Instant;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Instant>> {
+        self.get_mut().poll_tick(cx).map(Some)
+    }
+}
+
+/// Never terminated: an interval ticks for ever.
+impl futures_core::stream::FusedStream for Interval {
+    fn is_terminated(&self) -> bool {
+        false
+    }
+}
+
 /// The error of [`timeout`]: the deadline passed first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Elapsed(());

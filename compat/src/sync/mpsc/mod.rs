@@ -1,6 +1,8 @@
 //! Multi-producer, single-consumer channels: [`channel`] (bounded) and
 //! [`unbounded`] (also named [`unbounded_channel`], as in tokio), both
-//! returning a [`Sender`] and a [`Receiver`].
+//! returning a [`Sender`] and a [`Receiver`]. The receiver is a
+//! [`FusedStream`]: it ends when every sender is gone and the buffer is
+//! empty.
 //!
 //! For tokio users: `channel(n)` is tokio's (a buffer of `n` messages, `n`
 //! at least 1, `send().await` waits while it is full); an unbounded
@@ -52,7 +54,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll, Waker};
 
-use futures_core::Stream;
+use futures_core::{FusedStream, Stream};
 use loop_core::state_lock::StateLock;
 
 use super::blocking;
@@ -490,6 +492,30 @@ impl<T> Stream for Receiver<T> {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
         self.get_mut().poll_recv(cx)
+    }
+}
+
+/// The stream ends (`poll_next` gives `None`, here and at every later
+/// poll) once every sender is gone or the receiver closed, and the buffer
+/// is empty; so `select!`'s `select_next_some()` can take the receiver
+/// without `.fuse()`.
+///
+/// ```
+/// # compat::testing::block_on(compat::Mode::Single, 1, async {
+/// use futures_core::stream::FusedStream;
+///
+/// let (tx, mut rx) = compat::sync::mpsc::channel(4);
+/// tx.send(1).await.unwrap();
+/// drop(tx);
+/// assert!(!rx.is_terminated(), "a message is still buffered");
+/// assert_eq!(rx.recv().await, Some(1));
+/// assert!(rx.is_terminated());
+/// # });
+/// ```
+impl<T> FusedStream for Receiver<T> {
+    fn is_terminated(&self) -> bool {
+        let st = self.chan.state.lock();
+        st.finished() && st.queue.is_empty()
     }
 }
 
