@@ -54,7 +54,7 @@ fn spin_until(deadline: Instant) -> u64 {
 fn main() {
     let w = arg(1).expect("usage: anchor <w1|w2|w3|w4|w5|w6|w7> [args]");
     switchyard::run(async move {
-        let s = switchyard::stats();
+        let s = switchyard::stats().expect("inside switchyard::run");
         let sys = match s.mode {
             Mode::Single => "sy-single".to_string(),
             Mode::Mn => format!("sy-mnP{}", s.procs),

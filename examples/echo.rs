@@ -54,7 +54,7 @@ fn main() -> io::Result<()> {
             Poll::Pending
         })
         .await;
-        let s = switchyard::stats();
+        let s = switchyard::stats().expect("inside switchyard::run");
         println!(
             "echo: {which}: served {} connections, {} bytes; mode={} threads={} live_tasks={} total_tasks={}",
             served.connections.load(Ordering::Relaxed),

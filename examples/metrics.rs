@@ -68,7 +68,9 @@ async fn serve(stream: &TcpStream) -> io::Result<()> {
         (
             "200 OK",
             "text/plain; version=0.0.4; charset=utf-8",
-            switchyard::stats().to_prometheus(),
+            switchyard::stats()
+                .expect("inside switchyard::run")
+                .to_prometheus(),
         )
     } else {
         ("404 Not Found", "text/plain", "try /metrics\n".to_string())

@@ -18,7 +18,7 @@ fn the_pool_is_bounded_lazy_and_shrinks_when_idle() {
             .unwrap();
         rt.block_on(async {
             assert_eq!(
-                stats().blocking_threads,
+                stats().unwrap().blocking_threads,
                 0,
                 "no thread before the first job"
             );
@@ -36,7 +36,7 @@ fn the_pool_is_bounded_lazy_and_shrinks_when_idle() {
                     })
                 })
                 .collect();
-            let s = stats();
+            let s = stats().unwrap();
             assert!(s.blocking_threads <= 2 && s.blocking_threads >= 1, "{s:?}");
             let mut out = Vec::new();
             for j in jobs {
@@ -54,7 +54,7 @@ fn the_pool_is_bounded_lazy_and_shrinks_when_idle() {
             );
             // Idle threads leave after the timeout.
             let t = Instant::now();
-            while stats().blocking_threads > 0 {
+            while stats().unwrap().blocking_threads > 0 {
                 assert!(
                     t.elapsed() < Duration::from_secs(10),
                     "idle pool threads did not exit"

@@ -209,10 +209,10 @@ switchyard::test_all_modes! {
         // tasks run on other threads, so wait (bounded) until they have.
         let t = std::time::Instant::now();
         yield_now().await;
-        while switchyard::stats().timers < 50 && t.elapsed() < Duration::from_millis(400) {
+        while switchyard::stats().unwrap().timers < 50 && t.elapsed() < Duration::from_millis(400) {
             sleep(Duration::from_millis(2)).await;
         }
-        let s = switchyard::stats();
+        let s = switchyard::stats().unwrap();
         assert!(s.live_tasks >= 50, "{s:?}");
         assert!(s.timers >= 50, "{s:?}");
         assert!(s.total_tasks >= 50);
@@ -223,7 +223,7 @@ switchyard::test_all_modes! {
         for h in hs {
             h.await.unwrap();
         }
-        assert_eq!(switchyard::stats().timers, 0);
+        assert_eq!(switchyard::stats().unwrap().timers, 0);
     }
 
     async fn a_task_a_timer_wakes_goes_before_one_that_yielded() {
@@ -251,7 +251,7 @@ switchyard::test_all_modes! {
             .iter()
             .filter(|&&t| t >= deadline && t < b_ran)
             .count();
-        if switchyard::stats().mode == Mode::Single {
+        if switchyard::stats().unwrap().mode == Mode::Single {
             assert_eq!(late, 0, "slices of the yielder ran before the timer's task");
         } else {
             assert!(late <= 5, "{late} slices of the yielder ran before the timer's task");
@@ -374,7 +374,7 @@ switchyard::test_all_modes! {
             .collect();
         late.sort();
         let median = late[late.len() / 2];
-        let s = switchyard::stats();
+        let s = switchyard::stats().unwrap();
         if s.mode == Mode::Single || s.procs == 1 {
             assert!(median <= 4, "slices of A past B's deadline, per sleep: {late:?}");
         }

@@ -56,7 +56,7 @@ switchyard::test_all_modes! {
     }
 
     async fn stats_render_as_prometheus_text() {
-        let text = switchyard::stats().to_prometheus();
+        let text = switchyard::stats().unwrap().to_prometheus();
         let mut names = Vec::new();
         for line in text.lines() {
             if let Some(rest) = line.strip_prefix("# TYPE ") {

@@ -1,16 +1,16 @@
 //! What tokio users reach for, in every mode: channel receivers, signals
 //! and intervals in futures' `select!` with `select_next_some()` (they are
-//! `FusedStream`s), `mpsc::unbounded_channel` and `mpsc::channel(n)`'s
-//! buffer.
+//! `FusedStream`s), `mpsc::unbounded_channel`, `mpsc::channel(n)`'s
+//! buffer, and `stats()` outside a runtime.
 
 use std::time::{Duration, Instant};
 
 use futures_core::stream::FusedStream;
 use futures_util::{select, StreamExt};
 use switchyard::signal::{signal, SignalKind};
-use switchyard::spawn;
 use switchyard::sync::mpsc::{self, TrySendError};
 use switchyard::time::{interval, timeout};
+use switchyard::{spawn, Mode};
 
 /// Generous: how long a test waits for something that should come at once.
 const PATIENCE: Duration = Duration::from_secs(10);
@@ -151,6 +151,25 @@ switchyard::test_all_modes! {
         let rest: Vec<u32> = rx.collect().await;
         assert_eq!(rest, [1, 2, 3]);
     }
+
+    async fn stats_inside_a_runtime_is_some() {
+        let s = switchyard::stats().expect("inside a runtime");
+        assert!(s.threads >= 1);
+        // A plain thread started from a task runs no runtime.
+        let outside = std::thread::spawn(switchyard::stats).join().unwrap();
+        assert_eq!(outside, None);
+        // Nor does a thread of the blocking pool.
+        assert_eq!(switchyard::spawn_blocking(switchyard::stats).await.unwrap(), None);
+    }
+}
+
+#[test]
+fn stats_outside_a_runtime_is_none_not_a_panic() {
+    assert_eq!(switchyard::stats(), None);
+    let mode =
+        switchyard::testing::block_on(Mode::Mn, 2, async { switchyard::stats().map(|s| s.mode) });
+    assert_eq!(mode, Some(Mode::Mn));
+    assert_eq!(switchyard::stats(), None, "after the runtime, none again");
 }
 
 #[test]

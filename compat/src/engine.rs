@@ -65,8 +65,10 @@ impl Engine {
                     b = b.periodic(
                         period,
                         Box::new(move || {
-                            let line = crate::stats().single_trace_line();
-                            eprintln!("SCHED {}ms: {line}", start.elapsed().as_millis());
+                            if let Some(s) = crate::stats() {
+                                let line = s.single_trace_line();
+                                eprintln!("SCHED {}ms: {line}", start.elapsed().as_millis());
+                            }
                         }),
                     );
                 }

@@ -272,14 +272,21 @@ impl Stats {
     }
 }
 
-/// A snapshot of the runtime running the current task.
+/// A snapshot of the runtime running the current task; `None` outside a
+/// runtime (on a thread that is not running a task or `run`'s future), so
+/// a library may report what it can without knowing where it is called.
 ///
-/// # Panics
-/// Outside a runtime.
-pub fn stats() -> Stats {
-    let mut s = match engine::expect_current("stats") {
+/// ```
+/// # compat::testing::block_on(compat::Mode::Single, 1, async {
+/// let s = compat::stats().expect("inside a runtime");
+/// assert_eq!(s.mode, compat::Mode::Single);
+/// # });
+/// assert!(compat::stats().is_none(), "no runtime here");
+/// ```
+pub fn stats() -> Option<Stats> {
+    let mut s = match engine::current()? {
         Current::Single => {
-            let l = loop_core::stats().expect("inside a loop");
+            let l = loop_core::stats()?;
             let mut s = Stats::empty(Mode::Single);
             s.live_tasks = l.live_tasks;
             s.total_tasks = l.total_tasks;
@@ -290,9 +297,7 @@ pub fn stats() -> Stats {
             s
         }
         Current::Mn => {
-            let m = mn_sched::Handle::current()
-                .expect("inside an mn runtime")
-                .stats();
+            let m = mn_sched::Handle::current()?.stats();
             let mut s = Stats::empty(Mode::Mn);
             s.procs = m.procs;
             s.live_tasks = m.live_tasks as usize;
@@ -325,5 +330,5 @@ pub fn stats() -> Stats {
         s.blocking_idle = p.idle;
         s.blocking_queued = p.queued;
     }
-    s
+    Some(s)
 }

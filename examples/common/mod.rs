@@ -280,9 +280,12 @@ pub struct Here {
 }
 
 impl Here {
-    /// Reads `switchyard::stats()` (so only inside a runtime).
+    /// Reads `switchyard::stats()`.
+    ///
+    /// # Panics
+    /// Outside a runtime.
     pub fn now() -> Here {
-        let s = switchyard::stats();
+        let s = switchyard::stats().expect("inside switchyard::run");
         Here {
             mode: s.mode,
             procs: s.procs,
