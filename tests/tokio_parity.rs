@@ -1,12 +1,14 @@
 //! What tokio users reach for, in every mode: channel receivers, signals
 //! and intervals in futures' `select!` with `select_next_some()` (they are
 //! `FusedStream`s), `mpsc::unbounded_channel`, `mpsc::channel(n)`'s
-//! buffer, and `stats()` outside a runtime.
+//! buffer, `stats()` outside a runtime, and the end of stream a peer sees
+//! when an `OwnedWriteHalf` is dropped.
 
 use std::time::{Duration, Instant};
 
 use futures_core::stream::FusedStream;
 use futures_util::{select, StreamExt};
+use switchyard::net::{TcpListener, TcpStream};
 use switchyard::signal::{signal, SignalKind};
 use switchyard::sync::mpsc::{self, TrySendError};
 use switchyard::time::{interval, timeout};
@@ -14,6 +16,32 @@ use switchyard::{spawn, Mode};
 
 /// Generous: how long a test waits for something that should come at once.
 const PATIENCE: Duration = Duration::from_secs(10);
+
+/// A connected pair on 127.0.0.1: (client, server's end).
+async fn tcp_pair() -> (TcpStream, TcpStream) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let client = TcpStream::connect(listener.local_addr().unwrap())
+        .await
+        .unwrap();
+    let (server, _) = listener.accept().await.unwrap();
+    (client, server)
+}
+
+/// Reads until end of stream (at most `PATIENCE`); what was read.
+async fn read_to_end(s: &TcpStream) -> Vec<u8> {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = timeout(PATIENCE, s.read(&mut buf))
+            .await
+            .expect("end of stream within the patience")
+            .unwrap();
+        if n == 0 {
+            return got;
+        }
+        got.extend_from_slice(&buf[..n]);
+    }
+}
 
 switchyard::test_all_modes! {
     async fn receivers_take_select_next_some_without_fuse() {
@@ -150,6 +178,62 @@ switchyard::test_all_modes! {
         drop(tx);
         let rest: Vec<u32> = rx.collect().await;
         assert_eq!(rest, [1, 2, 3]);
+    }
+
+    async fn dropping_the_write_half_gives_the_peer_end_of_stream() {
+        let (client, server) = tcp_pair().await;
+        let (read, write) = client.into_split();
+        write.write_all(b"request").await.unwrap();
+        drop(write);
+        assert_eq!(read_to_end(&server).await, b"request");
+        // Only the write direction ended: the read half still reads.
+        server.write_all(b"reply").await.unwrap();
+        drop(server);
+        assert_eq!(read_to_end(&read).await, b"reply");
+    }
+
+    async fn a_write_half_dropped_by_its_task_ends_an_echo_exchange() {
+        // The shape of a tokio program: a writer task and a reader, the
+        // writer's end telling the echo server to finish.
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = spawn(async move {
+            let (s, _) = listener.accept().await.unwrap();
+            let mut buf = [0u8; 4096];
+            let mut echoed = 0;
+            loop {
+                let n = s.read(&mut buf).await.unwrap();
+                if n == 0 {
+                    return echoed;
+                }
+                s.write_all(&buf[..n]).await.unwrap();
+                echoed += n;
+            }
+        });
+        let (read, write) = TcpStream::connect(addr).await.unwrap().into_split();
+        let writer = spawn(async move {
+            for i in 0..100u8 {
+                write.write_all(&[i; 100]).await.unwrap();
+            }
+        });
+        let got = read_to_end(&read).await;
+        writer.await.unwrap();
+        let want: Vec<u8> = (0..100u8).flat_map(|i| [i; 100]).collect();
+        assert!(got == want, "{} bytes came back", got.len());
+        assert_eq!(timeout(PATIENCE, server).await.unwrap().unwrap(), 10_000);
+    }
+
+    async fn a_forgotten_write_half_leaves_the_stream_open() {
+        let (client, server) = tcp_pair().await;
+        let (read, write) = client.into_split();
+        write.forget();
+        let mut buf = [0u8; 8];
+        assert!(
+            timeout(Duration::from_millis(100), server.read(&mut buf)).await.is_err(),
+            "no end of stream while the read half lives"
+        );
+        drop(read);
+        assert_eq!(read_to_end(&server).await, b"");
     }
 
     async fn stats_inside_a_runtime_is_some() {

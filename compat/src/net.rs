@@ -311,10 +311,18 @@ impl TcpStream {
         dispatch!(&self.inner, s => s.peer_addr())
     }
 
-    /// Splits into halves that can move to different tasks.
+    /// Splits into halves that can move to different tasks. As in tokio,
+    /// dropping the [`OwnedWriteHalf`] shuts the write direction down (the
+    /// peer reads end of stream); the socket closes when both are gone.
     pub fn into_split(self) -> (OwnedReadHalf, OwnedWriteHalf) {
         let s = Arc::new(self);
-        (OwnedReadHalf(s.clone()), OwnedWriteHalf(s))
+        (
+            OwnedReadHalf(s.clone()),
+            OwnedWriteHalf {
+                stream: s,
+                shutdown_on_drop: true,
+            },
+        )
     }
 
     fn poll_read_buf(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
@@ -348,10 +356,75 @@ impl fmt::Debug for TcpStream {
 #[derive(Debug)]
 pub struct OwnedReadHalf(Arc<TcpStream>);
 
-/// The writing half of [`TcpStream::into_split`]; dropping it does not shut
-/// the socket down (call `shutdown` or `close`).
+/// The writing half of [`TcpStream::into_split`].
+///
+/// Dropping it shuts the connection's write direction down
+/// (`shutdown(Write)`), as tokio's `OwnedWriteHalf` does: the peer reads end
+/// of stream, so a task that writes a reply and drops its half ends the
+/// exchange, while the read half can still read.
+/// [`forget`](OwnedWriteHalf::forget) drops it without the shutdown.
+///
+/// ```
+/// # compat::testing::block_on(compat::Mode::Single, 1, async {
+/// use compat::net::{TcpListener, TcpStream};
+///
+/// let listener = TcpListener::bind("127.0.0.1:0").await?;
+/// let client = TcpStream::connect(listener.local_addr()?).await?;
+/// let (server, _) = listener.accept().await?;
+/// let (_read, write) = client.into_split();
+/// write.write_all(b"last words").await?;
+/// drop(write); // the server reads the bytes, then end of stream
+/// let mut buf = [0u8; 16];
+/// let n = server.read(&mut buf).await?;
+/// assert_eq!(&buf[..n], b"last words");
+/// assert_eq!(server.read(&mut buf).await?, 0);
+/// # std::io::Result::Ok(())
+/// # }).unwrap();
+/// ```
 #[derive(Debug)]
-pub struct OwnedWriteHalf(Arc<TcpStream>);
+pub struct OwnedWriteHalf {
+    stream: Arc<TcpStream>,
+    /// Cleared by `forget`.
+    shutdown_on_drop: bool,
+}
+
+impl OwnedWriteHalf {
+    /// Drops the half without shutting the write direction down: the peer
+    /// sees end of stream only when the read half is dropped too (the
+    /// socket then closes).
+    ///
+    /// ```
+    /// # compat::testing::block_on(compat::Mode::Single, 1, async {
+    /// use std::time::Duration;
+    /// use compat::net::{TcpListener, TcpStream};
+    ///
+    /// let listener = TcpListener::bind("127.0.0.1:0").await?;
+    /// let client = TcpStream::connect(listener.local_addr()?).await?;
+    /// let (server, _) = listener.accept().await?;
+    /// let (read, write) = client.into_split();
+    /// write.forget();
+    /// let mut buf = [0u8; 1];
+    /// let read_soon = compat::time::timeout(Duration::from_millis(20), server.read(&mut buf));
+    /// assert!(read_soon.await.is_err(), "no end of stream yet");
+    /// drop(read); // the last half: the socket closes
+    /// assert_eq!(server.read(&mut buf).await?, 0);
+    /// # std::io::Result::Ok(())
+    /// # }).unwrap();
+    /// ```
+    pub fn forget(mut self) {
+        self.shutdown_on_drop = false;
+    }
+}
+
+impl Drop for OwnedWriteHalf {
+    fn drop(&mut self) {
+        if self.shutdown_on_drop {
+            // A connection already reset or shut down reports an error
+            // here (ENOTCONN): there is nothing left to end.
+            let _ = self.stream.shutdown_now(Shutdown::Write);
+        }
+    }
+}
 
 impl std::ops::Deref for OwnedReadHalf {
     type Target = TcpStream;
@@ -363,7 +436,7 @@ impl std::ops::Deref for OwnedReadHalf {
 impl std::ops::Deref for OwnedWriteHalf {
     type Target = TcpStream;
     fn deref(&self) -> &TcpStream {
-        &self.0
+        &self.stream
     }
 }
 
@@ -417,7 +490,7 @@ async_read!(&TcpStream, s => *s);
 async_read!(OwnedReadHalf, s => s.0);
 async_write!(TcpStream, s => s);
 async_write!(&TcpStream, s => *s);
-async_write!(OwnedWriteHalf, s => s.0);
+async_write!(OwnedWriteHalf, s => s.stream);
 
 /// A UDP socket.
 pub struct UdpSocket {
