@@ -18,8 +18,8 @@
 //!    so a wake during that poll queues it again.
 //! 2. A member leaving the set (joined, detached, dropped) keeps `queued`
 //!    set for good, so a late wake from the engine does nothing; a wake
-//!    already on its way finds a generation that no longer matches and is
-//!    skipped.
+//!    already on its way (on another thread) queues a key whose slot is
+//!    gone or holds another generation, and the key is skipped.
 //! 3. `join_next` spends one unit of the task's cooperative budget, then
 //!    polls the notified handles outside the budget (each would spend a
 //!    unit, and a spent budget would make finished tasks look pending), at
@@ -393,11 +393,14 @@ impl<T: Send + 'static> JoinSet<T> {
     fn poll_notified(&mut self, limit: usize) -> Option<Result<T, JoinError>> {
         for _ in 0..limit {
             let (slot, generation) = self.notified.lock().keys.pop_front()?;
-            let Some(s) = self.slots[slot]
-                .as_mut()
+            // Rule 2: a stale wake; after `detach_all` its slot may be gone.
+            let Some(s) = self
+                .slots
+                .get_mut(slot)
+                .and_then(Option::as_mut)
                 .filter(|s| s.member.generation == generation)
             else {
-                continue; // rule 2: a stale wake
+                continue;
             };
             // Rule 1: a wake from here on queues the member again.
             s.member.queued.store(false, Ordering::Release);
@@ -440,3 +443,27 @@ const _: () = {
     fn send<T: Send>() {}
     let _ = || send::<JoinSet<u8>>();
 };
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Mode;
+
+    #[test]
+    fn a_stale_key_beyond_the_slots_is_skipped() {
+        crate::testing::block_on(Mode::Single, 1, async {
+            let mut set = JoinSet::new();
+            for i in 0..4 {
+                set.spawn(async move { i });
+            }
+            set.detach_all();
+            // What a wake on another thread leaves when it set its member's
+            // flag just before detach_all and queued the key just after:
+            // the key names a slot the emptied set no longer has.
+            set.notified.lock().keys.push_back((3, 3));
+            set.spawn(async { 7 });
+            assert_eq!(set.join_next().await.unwrap().unwrap(), 7);
+            assert!(set.is_empty());
+        });
+    }
+}
