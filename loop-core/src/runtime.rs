@@ -25,8 +25,14 @@
 //!    output and frees the slot. Without a handle the slot is freed at once.
 //! 4. A wake names a slot by key and generation; it only sets `scheduled` on an
 //!    `Idle` or `Running` slot of that generation, so stale wakes do nothing
-//!    and a task is queued at most once.
-//! 5. Anything that may run user code — polling, dropping a future or an
+//!    and a task is queued at most once. The generation has 18 bits (it fits
+//!    the waker word) and comes round after 2^18 spawns: a very old wake may
+//!    then poll another task once, which every future tolerates.
+//! 5. A join handle names its slot by key and task id (`Slot::id`, the count
+//!    of spawns, never reused): joining, detaching and aborting act only on
+//!    a slot that still holds that id, so a handle whose task is gone never
+//!    touches the task that took its slot, however many spawns later.
+//! 6. Anything that may run user code — polling, dropping a future or an
 //!    output, waking a foreign waker — happens with no borrow of the core held.
 
 use std::any::Any;
@@ -98,7 +104,8 @@ struct Slot {
     wait: WaitReason,
     /// When that poll ended (`turn_ms`), for the dump.
     since_ms: u32,
-    /// Its id on this runtime (1 for the first task spawned).
+    /// Its id on this runtime (1 for the first task spawned): never reused,
+    /// so join handles name the task by it (rule 5).
     id: u64,
     /// Where it was spawned.
     site: &'static Location<'static>,
@@ -303,13 +310,13 @@ impl Core {
         }
     }
 
-    /// Rule 1: inserts a task; returns its key and generation.
+    /// Rule 1: inserts a task; returns its key and id.
     fn insert(
         &self,
         task: Pin<Box<dyn Task>>,
         joined: bool,
         site: &'static Location<'static>,
-    ) -> (u32, u32) {
+    ) -> (u32, u64) {
         let generation = self.next_generation.get();
         self.next_generation
             .set(generation.wrapping_add(1) & GEN_MASK);
@@ -320,6 +327,7 @@ impl Core {
             key < MAIN_KEY as usize,
             "switchyard: more than {MAIN_KEY} tasks alive at once in one loop"
         );
+        let id = self.counters.spawned.get() + 1;
         entry.insert(Slot {
             generation,
             state: State::Idle,
@@ -329,7 +337,7 @@ impl Core {
             polled_turn: u32::MAX,
             wait: WaitReason::Unknown,
             since_ms: 0,
-            id: self.counters.spawned.get() + 1,
+            id,
             site,
             join_waker: None,
             task: Some(task),
@@ -337,8 +345,8 @@ impl Core {
         self.ready
             .borrow_mut()
             .push_back(waker::pack(self.short, key as u32, generation));
-        self.counters.spawned.set(self.counters.spawned.get() + 1);
-        (key as u32, generation)
+        self.counters.spawned.set(id);
+        (key as u32, id)
     }
 
     /// Spawns a `Send` future on this loop.
@@ -349,8 +357,8 @@ impl Core {
         F::Output: 'static,
     {
         let task = Box::pin(TaskCell::new(future, None));
-        let (key, generation) = self.insert(task, true, Location::caller());
-        JoinHandle::slot(self.short, key, generation)
+        let (key, id) = self.insert(task, true, Location::caller());
+        JoinHandle::slot(self.short, key, id)
     }
 
     /// Spawns a `!Send` future on this loop.
@@ -361,8 +369,8 @@ impl Core {
         F::Output: 'static,
     {
         let task = Box::pin(TaskCell::new(future, None));
-        let (key, generation) = self.insert(task, true, Location::caller());
-        LocalJoinHandle::new(self.short, key, generation)
+        let (key, id) = self.insert(task, true, Location::caller());
+        LocalJoinHandle::new(self.short, key, id)
     }
 
     /// Rule 2: polls the task named by `word` once, if it is still queued
@@ -445,11 +453,11 @@ impl Core {
         }
     }
 
-    /// Whether the task is complete.
-    pub(crate) fn is_complete(&self, key: u32, generation: u32) -> bool {
+    /// Whether the task is complete (rule 5: named by key and id).
+    pub(crate) fn is_complete(&self, key: u32, id: u64) -> bool {
         let tasks = self.tasks.borrow();
         match tasks.get(key as usize) {
-            Some(s) if s.generation == generation => s.state == State::Complete,
+            Some(s) if s.id == id => s.state == State::Complete,
             _ => true,
         }
     }
@@ -458,17 +466,14 @@ impl Core {
     pub(crate) fn poll_join<T: 'static>(
         &self,
         key: u32,
-        generation: u32,
+        id: u64,
         cx: &mut Context<'_>,
     ) -> Poll<Result<T, JoinError>> {
         if coop::poll_proceed(cx).is_pending() {
             return Poll::Pending;
         }
         let mut tasks = self.tasks.borrow_mut();
-        let Some(slot) = tasks
-            .get_mut(key as usize)
-            .filter(|s| s.generation == generation)
-        else {
+        let Some(slot) = tasks.get_mut(key as usize).filter(|s| s.id == id) else {
             return Poll::Ready(Err(JoinError::cancelled()));
         };
         if slot.state != State::Complete {
@@ -493,12 +498,9 @@ impl Core {
     }
 
     /// A handle went away: the task runs on; a complete slot is freed.
-    pub(crate) fn detach(&self, key: u32, generation: u32) {
+    pub(crate) fn detach(&self, key: u32, id: u64) {
         let mut tasks = self.tasks.borrow_mut();
-        let Some(slot) = tasks
-            .get_mut(key as usize)
-            .filter(|s| s.generation == generation)
-        else {
+        let Some(slot) = tasks.get_mut(key as usize).filter(|s| s.id == id) else {
             return;
         };
         slot.joined = false;
@@ -509,13 +511,11 @@ impl Core {
         drop(freed);
     }
 
-    /// Cancels a task (see `JoinHandle::abort`).
-    pub(crate) fn abort(&self, key: u32, generation: u32) {
+    /// Cancels the task with this id, if slot `key` still holds it (see
+    /// `JoinHandle::abort` and rule 5).
+    pub(crate) fn abort(&self, key: u32, id: u64) {
         let mut tasks = self.tasks.borrow_mut();
-        let Some(slot) = tasks
-            .get_mut(key as usize)
-            .filter(|s| s.generation == generation)
-        else {
+        let Some(slot) = tasks.get_mut(key as usize).filter(|s| s.id == id) else {
             return;
         };
         match slot.state {
@@ -534,17 +534,9 @@ impl Core {
 
     /// A handle awaited on another thread: from now on the output goes to
     /// `link` (at once if the task is already complete).
-    pub(crate) fn attach_link<T: Send + 'static>(
-        &self,
-        key: u32,
-        generation: u32,
-        link: Arc<JoinLink<T>>,
-    ) {
+    pub(crate) fn attach_link<T: Send + 'static>(&self, key: u32, id: u64, link: Arc<JoinLink<T>>) {
         let mut tasks = self.tasks.borrow_mut();
-        let Some(slot) = tasks
-            .get_mut(key as usize)
-            .filter(|s| s.generation == generation)
-        else {
+        let Some(slot) = tasks.get_mut(key as usize).filter(|s| s.id == id) else {
             drop(tasks);
             link.complete(Err(JoinError::cancelled()));
             return;
@@ -639,14 +631,14 @@ impl Core {
             match op {
                 RemoteOp::Wake(word) => self.schedule(word),
                 RemoteOp::Spawn(task, site) => {
-                    let (key, generation) = self.insert(task, false, site);
+                    let (key, id) = self.insert(task, false, site);
                     let abort = {
                         let mut tasks = self.tasks.borrow_mut();
                         let t = tasks[key as usize].task.as_mut().expect("just inserted");
-                        t.as_mut().placed(key, generation)
+                        t.as_mut().placed(key, id)
                     };
                     if abort {
-                        self.abort(key, generation);
+                        self.abort(key, id);
                     }
                 }
                 RemoteOp::Call(call) => call.call(self),

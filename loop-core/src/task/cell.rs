@@ -40,9 +40,9 @@ pub(crate) trait Task {
     /// Moves a completed task's output into its link, if one is attached.
     fn deliver(self: Pin<&mut Self>);
 
-    /// Tells an attached link where the task was placed; returns true if the
-    /// link already asked for an abort.
-    fn placed(self: Pin<&mut Self>, key: u32, generation: u32) -> bool;
+    /// Tells an attached link where the task was placed (slab key and task
+    /// id); returns true if the link already asked for an abort.
+    fn placed(self: Pin<&mut Self>, key: u32, id: u64) -> bool;
 }
 
 /// What a [`JoinLink`] holds.
@@ -51,8 +51,8 @@ pub(crate) struct LinkState<T> {
     pub(crate) output: Option<Result<T, JoinError>>,
     /// The waker of whoever awaits the link.
     pub(crate) waker: Option<Waker>,
-    /// Where the task sits, once the loop placed it.
-    pub(crate) place: Option<(u32, u32)>,
+    /// Where the task sits (slab key, task id), once the loop placed it.
+    pub(crate) place: Option<(u32, u64)>,
     /// An abort asked for before the task was placed.
     pub(crate) abort: bool,
 }
@@ -196,13 +196,13 @@ where
         }
     }
 
-    fn placed(self: Pin<&mut Self>, key: u32, generation: u32) -> bool {
+    fn placed(self: Pin<&mut Self>, key: u32, id: u64) -> bool {
         let p = self.project();
         let Some(link) = p.link.as_ref() else {
             return false;
         };
         let mut s = link.state.lock().unwrap_or_else(|e| e.into_inner());
-        s.place = Some((key, generation));
+        s.place = Some((key, id));
         s.abort
     }
 }

@@ -1,8 +1,14 @@
 //! Join handles: awaiting a task's output, detaching, aborting.
 //!
-//! A [`JoinHandle`] names its task by runtime id, slab key and generation; the
-//! slot stays allocated (holding the output) until the handle takes the output
-//! or is dropped. On the loop thread everything is direct slab access. Awaited,
+//! A [`JoinHandle`] names its task by runtime id, slab key and task id (the
+//! runtime's count of spawns, which never comes round again); the slot stays
+//! allocated (holding the output) until the handle takes the output or is
+//! dropped. Wakers name a task by key and an 18-bit generation instead, which
+//! comes round after 2^18 spawns: for a wake that is harmless (at worst one
+//! spurious poll), but an abort, a detach or a join acts on whatever task
+//! holds the slot, so a handle never uses the generation. A handle that has
+//! seen its task's output (taken it, or seen it arrive on its link) sends
+//! nothing to the loop any more. On the loop thread everything is direct slab access. Awaited,
 //! dropped or aborted from another thread, the handle sends the operation to
 //! the loop through the runtime's remote queue; the output then travels back
 //! in a [`JoinLink`] (so `T: Send` is required there, which `spawn` demands
@@ -114,7 +120,11 @@ impl From<JoinError> for std::io::Error {
 /// Where a handle's task is: in a slab slot of its runtime, or reachable
 /// only through a link (spawned from another thread, or awaited from one).
 enum Target<T> {
-    Slot { key: u32, generation: u32 },
+    /// Slot `key`, while it holds the task with this id.
+    Slot {
+        key: u32,
+        id: u64,
+    },
     Link(Arc<JoinLink<T>>),
     Taken,
 }
@@ -134,7 +144,8 @@ pub struct JoinHandle<T> {
 pub struct LocalJoinHandle<T> {
     rt: u32,
     key: u32,
-    generation: u32,
+    /// The task's id: the slot is ours while it holds this id.
+    id: u64,
     taken: bool,
     /// `!Send`: the output may not cross threads.
     _output: PhantomData<*const T>,
@@ -144,10 +155,10 @@ pub struct LocalJoinHandle<T> {
 impl<T> Unpin for JoinHandle<T> {}
 
 impl<T: 'static> JoinHandle<T> {
-    pub(crate) fn slot(rt: u32, key: u32, generation: u32) -> Self {
+    pub(crate) fn slot(rt: u32, key: u32, id: u64) -> Self {
         JoinHandle {
             rt,
-            target: Target::Slot { key, generation },
+            target: Target::Slot { key, id },
             _output: PhantomData,
         }
     }
@@ -163,9 +174,9 @@ impl<T: 'static> JoinHandle<T> {
     /// Whether the task has completed (its output is ready to take).
     pub fn is_finished(&self) -> bool {
         match &self.target {
-            Target::Slot { key, generation } => {
-                let (rt, key, generation) = (self.rt, *key, *generation);
-                context::with_core(rt, |core| core.is_complete(key, generation)).unwrap_or(false)
+            Target::Slot { key, id } => {
+                let (rt, key, id) = (self.rt, *key, *id);
+                context::with_core(rt, |core| core.is_complete(key, id)).unwrap_or(false)
             }
             Target::Link(l) => l
                 .state
@@ -181,28 +192,28 @@ impl<T: 'static> JoinHandle<T> {
 impl<T> JoinHandle<T> {
     /// Cancels the task: its future is dropped at once (or, if it is running
     /// right now, as soon as its poll returns) and awaiting this handle yields
-    /// a cancelled `JoinError`. No effect on a completed task.
+    /// a cancelled `JoinError`. No effect on a completed task, nor on any
+    /// other task: the loop acts only if the slot still holds this task.
     pub fn abort(&self) {
-        match &self.target {
-            Target::Slot { key, generation } => {
-                let (key, generation) = (*key, *generation);
-                if context::with_core(self.rt, |core| core.abort(key, generation)).is_none() {
-                    remote::call(self.rt, Box::new(Abort { key, generation }));
-                }
-            }
+        let (key, id) = match &self.target {
+            Target::Slot { key, id } => (*key, *id),
             Target::Link(link) => {
-                let place = {
-                    let mut s = link.state.lock().unwrap_or_else(|e| e.into_inner());
-                    s.abort = true;
-                    s.place
-                };
-                if let Some((key, generation)) = place {
-                    if context::with_core(self.rt, |core| core.abort(key, generation)).is_none() {
-                        remote::call(self.rt, Box::new(Abort { key, generation }));
-                    }
+                let mut s = link.state.lock().unwrap_or_else(|e| e.into_inner());
+                if s.output.is_some() {
+                    // Complete: nothing to cancel, and the slot is gone.
+                    return;
+                }
+                s.abort = true;
+                match s.place {
+                    Some(place) => place,
+                    // Not placed yet: the loop reads `abort` when it is.
+                    None => return,
                 }
             }
-            Target::Taken => {}
+            Target::Taken => return,
+        };
+        if context::with_core(self.rt, |core| core.abort(key, id)).is_none() {
+            remote::call(self.rt, Box::new(Abort { key, id }));
         }
     }
 }
@@ -213,18 +224,22 @@ impl<T: Send + 'static> Future for JoinHandle<T> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         let out = match &mut this.target {
-            Target::Slot { key, generation } => {
-                let (key, generation) = (*key, *generation);
-                match context::with_core(this.rt, |core| core.poll_join::<T>(key, generation, cx)) {
+            Target::Slot { key, id } => {
+                let (key, id) = (*key, *id);
+                match context::with_core(this.rt, |core| core.poll_join::<T>(key, id, cx)) {
                     Some(p) => p,
                     None => {
-                        // Not on our loop thread: re-route through a link.
+                        // Not on our loop thread: re-route through a link,
+                        // which knows where the task is (for `abort`).
                         let link = JoinLink::new();
-                        link.state.lock().unwrap_or_else(|e| e.into_inner()).waker =
-                            Some(cx.waker().clone());
+                        {
+                            let mut s = link.state.lock().unwrap_or_else(|e| e.into_inner());
+                            s.waker = Some(cx.waker().clone());
+                            s.place = Some((key, id));
+                        }
                         let attach = Box::new(Attach {
                             key,
-                            generation,
+                            id,
                             link: Some(link.clone()),
                         });
                         if !remote::call(this.rt, attach) {
@@ -260,9 +275,9 @@ impl<T: Send + 'static> Future for JoinHandle<T> {
 
 impl<T> Drop for JoinHandle<T> {
     fn drop(&mut self) {
-        if let Target::Slot { key, generation } = self.target {
-            if context::with_core(self.rt, |core| core.detach(key, generation)).is_none() {
-                remote::call(self.rt, Box::new(Detach { key, generation }));
+        if let Target::Slot { key, id } = self.target {
+            if context::with_core(self.rt, |core| core.detach(key, id)).is_none() {
+                remote::call(self.rt, Box::new(Detach { key, id }));
             }
         }
     }
@@ -277,11 +292,11 @@ impl<T> fmt::Debug for JoinHandle<T> {
 }
 
 impl<T: 'static> LocalJoinHandle<T> {
-    pub(crate) fn new(rt: u32, key: u32, generation: u32) -> Self {
+    pub(crate) fn new(rt: u32, key: u32, id: u64) -> Self {
         LocalJoinHandle {
             rt,
             key,
-            generation,
+            id,
             taken: false,
             _output: PhantomData,
         }
@@ -290,14 +305,14 @@ impl<T: 'static> LocalJoinHandle<T> {
     /// Cancels the task (see [`JoinHandle::abort`]).
     pub fn abort(&self) {
         if !self.taken {
-            context::with_core(self.rt, |core| core.abort(self.key, self.generation));
+            context::with_core(self.rt, |core| core.abort(self.key, self.id));
         }
     }
 
     /// Whether the task has completed.
     pub fn is_finished(&self) -> bool {
         self.taken
-            || context::with_core(self.rt, |core| core.is_complete(self.key, self.generation))
+            || context::with_core(self.rt, |core| core.is_complete(self.key, self.id))
                 .unwrap_or(false)
     }
 }
@@ -311,9 +326,8 @@ impl<T: 'static> Future for LocalJoinHandle<T> {
             !this.taken,
             "LocalJoinHandle polled after it returned its output"
         );
-        let (key, generation) = (this.key, this.generation);
-        let out = context::with_core(this.rt, |core| core.poll_join::<T>(key, generation, cx))
-            .expect(
+        let (key, id) = (this.key, this.id);
+        let out = context::with_core(this.rt, |core| core.poll_join::<T>(key, id, cx)).expect(
             "switchyard: a spawn_local task's handle must be awaited on its own runtime's thread",
         );
         this.taken = out.is_ready();
@@ -324,7 +338,7 @@ impl<T: 'static> Future for LocalJoinHandle<T> {
 impl<T> Drop for LocalJoinHandle<T> {
     fn drop(&mut self) {
         if !self.taken {
-            context::with_core(self.rt, |core| core.detach(self.key, self.generation));
+            context::with_core(self.rt, |core| core.detach(self.key, self.id));
         }
     }
 }
@@ -337,27 +351,27 @@ impl<T> fmt::Debug for LocalJoinHandle<T> {
     }
 }
 
-/// Remote op: abort a task.
+/// Remote op: abort the task with this id, if slot `key` still holds it.
 struct Abort {
     key: u32,
-    generation: u32,
+    id: u64,
 }
 
 impl RemoteCall for Abort {
     fn call(self: Box<Self>, core: &Core) {
-        core.abort(self.key, self.generation);
+        core.abort(self.key, self.id);
     }
 }
 
 /// Remote op: a handle dropped on another thread detaches its task.
 struct Detach {
     key: u32,
-    generation: u32,
+    id: u64,
 }
 
 impl RemoteCall for Detach {
     fn call(self: Box<Self>, core: &Core) {
-        core.detach(self.key, self.generation);
+        core.detach(self.key, self.id);
     }
 }
 
@@ -365,14 +379,14 @@ impl RemoteCall for Detach {
 /// Dropped unrun (runtime gone), it completes the link as cancelled.
 struct Attach<T> {
     key: u32,
-    generation: u32,
+    id: u64,
     link: Option<Arc<JoinLink<T>>>,
 }
 
 impl<T: Send + 'static> RemoteCall for Attach<T> {
     fn call(mut self: Box<Self>, core: &Core) {
         if let Some(link) = self.link.take() {
-            core.attach_link(self.key, self.generation, link);
+            core.attach_link(self.key, self.id, link);
         }
     }
 }

@@ -21,8 +21,11 @@
 //!
 //! A stale waker (its task finished, its slot reused: the generation differs)
 //! or a foreign one (its runtime is gone) is harmless: the wake is dropped, or
-//! at worst — after 2^18 reuses of one slot, or 2^20 runtimes — causes one
-//! spurious poll, which every future must tolerate anyway.
+//! at worst — when the generation has come round (it counts spawns, 2^18 of
+//! them), or after 2^20 runtimes — causes one spurious poll, which every
+//! future must tolerate anyway. Join handles, whose operations are not
+//! harmless when misdirected (an abort), name their task by its 64-bit id
+//! instead (see `join.rs`).
 
 use std::task::{RawWaker, RawWakerVTable, Waker};
 
