@@ -6,13 +6,18 @@
 //! the same batch is recognised and dropped.
 //!
 //! A slot keeps readiness bits and one waker per direction. An event sets bits
-//! and wakes; an operation that meets `WouldBlock` clears its direction's bit
-//! and waits. Because the loop is single-threaded, no event can be processed
-//! between an operation's syscall and its clearing of the bit, so clearing
+//! and wakes; an operation that meets `WouldBlock` clears every bit that lets
+//! its direction through — the ready bit, and the closed and error bits too:
+//! the socket has just said the operation cannot proceed, so a stored error
+//! (already returned by an earlier call, as `recv` returns a UDP socket's
+//! ECONNREFUSED once) must not keep the direction "ready", or the operation
+//! would retry at once, forever — and waits. Because the loop is single-threaded, no event can be processed
+//! between an operation's syscall and its clearing of the bits, so clearing
 //! never loses readiness (the multi-threaded netpoller needs sequence numbers
 //! for this; here program order suffices). For the same reason a short read or
-//! write clears readiness without a second, `WouldBlock`, syscall: with
-//! edge-triggered epoll, bytes arriving later raise a new event.
+//! write clears the ready bit (only: the peer may have closed behind the
+//! bytes) without a second, `WouldBlock`, syscall: with edge-triggered epoll,
+//! bytes arriving later raise a new event.
 
 use std::io;
 use std::task::{Context, Poll, Waker};
@@ -54,7 +59,7 @@ impl Direction {
         }
     }
 
-    /// The bit a `WouldBlock` clears.
+    /// The bit a short transfer clears.
     fn ready_bit(self) -> u8 {
         match self {
             Direction::Read => READABLE,
@@ -125,10 +130,19 @@ impl Registration {
         .unwrap_or_else(|| Poll::Ready(Err(foreign())))
     }
 
-    /// Forgets readiness in `dir` (after `WouldBlock`, or a short transfer).
+    /// Forgets that `dir` is ready to move bytes (after a short transfer:
+    /// the closed and error bits stay).
     pub(crate) fn clear(&self, dir: Direction) {
         context::with_core(self.short, |core| {
             core.io_clear(self.key, self.generation, dir.ready_bit())
+        });
+    }
+
+    /// Forgets everything that lets `dir` through (after `WouldBlock`: the
+    /// socket said the operation cannot proceed, whatever bits were set).
+    pub(crate) fn would_block(&self, dir: Direction) {
+        context::with_core(self.short, |core| {
+            core.io_clear(self.key, self.generation, dir.mask())
         });
     }
 
@@ -147,7 +161,7 @@ impl Registration {
                 Poll::Pending => return Poll::Pending,
             }
             match op() {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.clear(dir),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.would_block(dir),
                 r => return Poll::Ready(r),
             }
         }
@@ -245,10 +259,10 @@ impl Core {
         })
     }
 
-    fn io_clear(&self, key: u32, generation: u32, bit: u8) {
+    fn io_clear(&self, key: u32, generation: u32, bits: u8) {
         if let Some(slot) = self.io.borrow_mut().get_mut(key as usize) {
             if slot.generation == generation {
-                slot.ready &= !bit;
+                slot.ready &= !bits;
             }
         }
     }
