@@ -236,6 +236,11 @@ impl From<Elapsed> for std::io::Error {
 
 /// Runs `future` for at most `duration`: `Err(Elapsed)` if time ran out first
 /// (the future is then dropped). The future is polled before the clock.
+///
+/// The deadline is checked at every poll without spending the task's
+/// cooperative budget: a future that is always ready (a busy channel or
+/// socket) spends the whole budget and yields, and the timeout still fires
+/// at the first poll after its deadline.
 pub async fn timeout<F: Future>(duration: Duration, future: F) -> Result<F::Output, Elapsed> {
     timeout_at(
         Instant::now()
@@ -253,6 +258,11 @@ pub async fn timeout_at<F: Future>(deadline: Instant, future: F) -> Result<F::Ou
     poll_fn(|cx| {
         if let Poll::Ready(v) = future.as_mut().poll(cx) {
             return Poll::Ready(Ok(v));
+        }
+        // The clock first: the future may have spent the budget, and an
+        // engine's sleep may need budget to arm or to fire at once.
+        if sleep.is_elapsed() {
+            return Poll::Ready(Err(Elapsed(())));
         }
         sleep.poll_elapsed(cx).map(|()| Err(Elapsed(())))
     })

@@ -1,7 +1,10 @@
 //! Cooperative budget: a task that always finds its I/O ready still yields.
 //!
 //! Each poll of a task starts with a budget of [`BUDGET`] operations. Socket
-//! operations, timers, join handles and compat's channels spend one unit each;
+//! operations, join handles, compat's channels and a sleep that is already
+//! over when first polled spend one unit each (a sleep that waits spends
+//! none: it never keeps its task from yielding, and a deadline beside a
+//! busy future must still fire);
 //! when the budget is spent they return `Pending`, and the task is woken at
 //! the start of the loop's next turn, after the timers (an mn G: at once, to
 //! the back of its P's queue), so the loop gets to run timers, other tasks

@@ -4,7 +4,11 @@
 //! A [`Sleep`] registers one entry on the core's timing wheel at its first
 //! pending poll (ticks of 32.8 µs, rounded up so it never fires early; the
 //! loop's alarm wakes an idle loop at the tick), keeps the entry's key, and
-//! is ready once the wheel has fired the entry. Dropping a pending `Sleep`
+//! is ready once the wheel has fired the entry. Only a sleep that is over
+//! when first polled spends a unit of the cooperative budget (it completes
+//! at once, and a loop of such sleeps must still yield); arming and firing
+//! spend none, so a deadline polled beside busy work that spent the budget
+//! still fires, as in mn. Dropping a pending `Sleep`
 //! cancels its entry in O(1). A `Sleep` is `Unpin` and 40 bytes: a million
 //! sleepers cost their tasks plus a wheel entry each.
 
@@ -107,24 +111,26 @@ impl Sleep {
             };
         }
         let deadline = self.deadline;
-        let outcome = context::with_current(|core| {
-            if coop::poll_proceed(cx).is_pending() {
-                return Poll::Pending;
-            }
+        // Arming spends no budget: the sleep then waits, so it cannot keep
+        // its task from yielding, and a task whose other futures spent the
+        // budget (busy work beside a deadline) still arms it.
+        let entry = context::with_current(|core| {
             let tick = core.tick_for(deadline);
-            match core.timers.borrow_mut().insert(tick, cx.waker().clone()) {
-                Ok(key) => Poll::Ready(Some((core.short, key))),
-                Err(_) => Poll::Ready(None),
-            }
+            core.timers
+                .borrow_mut()
+                .insert(tick, cx.waker().clone())
+                .ok()
+                .map(|key| (core.short, key))
         })
         .unwrap_or_else(|| panic!("switchyard: a sleep was polled outside a runtime"));
-        match outcome {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(Some(entry)) => {
+        match entry {
+            Some(entry) => {
                 self.entry = Some(entry);
                 pending(WaitReason::Sleep)
             }
-            Poll::Ready(None) => Poll::Ready(()),
+            // Over before it began: one unit of budget, so that
+            // `loop { sleep(Duration::ZERO).await }` still yields.
+            None => coop::poll_proceed(cx),
         }
     }
 }
@@ -162,7 +168,8 @@ impl From<Elapsed> for std::io::Error {
 }
 
 /// Runs `future` for at most `duration`; `Err(Elapsed)` if time ran out
-/// first (the future is then dropped).
+/// first (the future is then dropped). The deadline is checked at every poll
+/// without spending the cooperative budget, which the future may have spent.
 pub async fn timeout<F: Future>(duration: Duration, future: F) -> Result<F::Output, Elapsed> {
     timeout_at(
         Instant::now()
@@ -180,6 +187,9 @@ pub async fn timeout_at<F: Future>(deadline: Instant, future: F) -> Result<F::Ou
     poll_fn(|cx| {
         if let Poll::Ready(v) = future.as_mut().poll(cx) {
             return Poll::Ready(Ok(v));
+        }
+        if sleep.is_elapsed() {
+            return Poll::Ready(Err(Elapsed(())));
         }
         sleep.poll_elapsed(cx).map(|()| Err(Elapsed(())))
     })
