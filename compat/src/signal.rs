@@ -5,6 +5,13 @@
 //! handler writes to a pipe the engine polls (see loop-core's `signal.rs`).
 //! Once a program listens for a signal, that signal's default action (such as
 //! SIGINT terminating the process) no longer happens: the program decides.
+//!
+//! A delivery that finds no listener — a SIGINT between two `ctrl_c()`
+//! calls, or after a `Signal` was dropped — is kept for the next listener
+//! of that signal, which completes at once; several such deliveries count
+//! once. Nothing is lost between two calls, and a listener made long after
+//! such a delivery still sees it. A `Signal` kept across deliveries sees
+//! each (deliveries between two receives coalesce).
 
 use std::io;
 use std::pin::Pin;
@@ -98,7 +105,9 @@ pub fn signal(kind: SignalKind) -> io::Result<Signal> {
     }
 }
 
-/// Completes at the next Ctrl-C (SIGINT).
+/// Completes at the next Ctrl-C (SIGINT), or at once if a SIGINT came
+/// while nothing listened for it (between two calls, say; see the module
+/// docs).
 pub async fn ctrl_c() -> io::Result<()> {
     let mut s = signal(SignalKind::interrupt())?;
     s.recv().await;

@@ -13,25 +13,40 @@
 //! 1. Listeners live in a fixed table of atomics (signal number and write fd
 //!    packed in one `u64`); the handler only loads them. No locks, no
 //!    allocation in the handler; `errno` is saved and restored.
-//! 2. Pipes are never closed: a dropped listener's slot is cleared and its
-//!    pipe goes back to a free list for the next listener. A handler that
-//!    loaded the slot just before it was cleared therefore writes into a pipe
-//!    that still exists (one stray byte, drained on reuse) — never into a
-//!    recycled fd number belonging to some unrelated file.
+//! 2. While it reads the table and writes, a handler counts itself in
+//!    flight for its signal (a per-signal atomic; a lock-free `fetch_add`
+//!    is async-signal-safe). A dropped listener clears its slot, waits until
+//!    no handler of its signal is in flight, and only then closes its pipe. So a handler
+//!    that loaded the slot just before it was cleared has written by then,
+//!    into the pipe it meant; no byte ever reaches a later pipe — another
+//!    listener's, perhaps of another signal, that got the same fd number —
+//!    nor an unrelated file. (Pipes used to be recycled without this wait:
+//!    such a late byte then reached the next listener, and a pipe dropped
+//!    on another thread stayed in its loop's epoll set.) The wait lasts
+//!    while that signal's handlers run, microseconds; a storm of the same
+//!    signal whose handlers overlap without pause prolongs it.
 //! 3. The handler is installed once per signal and stays (like tokio's): after
 //!    the first listener of SIGINT, Ctrl-C no longer kills the process by
 //!    default; the program decides. A previously installed custom handler is
-//!    still called after ours.
+//!    still called after ours (once ours no longer counts as in flight).
 //! 4. The handler also counts each delivery in a per-signal atomic
 //!    ([`SignalPipe::deliveries`]; a lock-free `fetch_add` is
 //!    async-signal-safe), after its writes. A watcher that polls on a timer
 //!    (mn's sysmon, for SIGQUIT) compares the count instead of calling
 //!    `read` on the pipe at every look.
+//! 5. A delivery that finds no listener of its signal (the handler stays,
+//!    rule 3) is kept for the next listener of that signal, which sees it
+//!    at once — counted once, however many arrived. So a SIGINT that
+//!    arrives between two `ctrl_c()` calls completes the second one
+//!    instead of vanishing. The new listener takes what was kept after it
+//!    is in the table and no handler of its signal is in flight: a delivery
+//!    at that very moment reaches it through its slot or as kept, never
+//!    neither.
 
 use std::future::poll_fn;
 use std::io;
 use std::os::fd::RawFd;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::task::{Context, Poll};
 
@@ -54,8 +69,11 @@ static PREVIOUS: [OnceLock<libc::sigaction>; MAX_SIGNAL + 1] =
     [const { OnceLock::new() }; MAX_SIGNAL + 1];
 /// Deliveries of each signal since our handler was installed (rule 4).
 static DELIVERED: [AtomicU64; MAX_SIGNAL + 1] = [const { AtomicU64::new(0) }; MAX_SIGNAL + 1];
-/// Pipes of dropped listeners, kept open for reuse (rule 2): (read, write).
-static FREE_PIPES: Mutex<Vec<(RawFd, RawFd)>> = Mutex::new(Vec::new());
+/// Per signal: handlers between reading the table and their last write
+/// (rule 2).
+static IN_FLIGHT: [AtomicUsize; MAX_SIGNAL + 1] = [const { AtomicUsize::new(0) }; MAX_SIGNAL + 1];
+/// Per signal: a delivery found no listener and waits for the next (rule 5).
+static KEPT: [AtomicBool; MAX_SIGNAL + 1] = [const { AtomicBool::new(false) }; MAX_SIGNAL + 1];
 /// Serialises handler installation.
 static INSTALL_LOCK: Mutex<()> = Mutex::new(());
 
@@ -65,21 +83,21 @@ extern "C" fn on_signal(signo: libc::c_int, info: *mut libc::siginfo_t, ctx: *mu
     // for the thread's life; saving and restoring it keeps the interrupted
     // code's errno intact.
     let errno = unsafe { *libc::__errno_location() };
-    for slot in &LISTENERS {
-        let v = slot.load(Ordering::Acquire);
-        if v != 0 && (v >> 32) as libc::c_int == signo {
-            let fd = (v & 0xFFFF_FFFF) as RawFd - 1;
-            let byte = 1u8;
-            // SAFETY: write(2) is async-signal-safe; `fd` is a pipe's write
-            // end that is never closed (rule 2); the buffer is one valid byte.
-            unsafe { libc::write(fd, (&byte as *const u8).cast(), 1) };
-        }
+    enter(signo);
+    let mut found = false;
+    for fd in listener_fds(signo) {
+        write_byte(fd);
+        found = true;
+    }
+    if let Some(kept) = KEPT.get(signo as usize).filter(|_| !found) {
+        kept.store(true, Ordering::SeqCst);
     }
     if let Some(count) = DELIVERED.get(signo as usize) {
         // Rule 4: after the writes, so a watcher that sees the count move
         // finds the bytes in its pipe.
         count.fetch_add(1, Ordering::Release);
     }
+    leave(signo);
     if let Some(prev) = PREVIOUS.get(signo as usize).and_then(OnceLock::get) {
         let h = prev.sa_sigaction;
         if h != libc::SIG_DFL && h != libc::SIG_IGN {
@@ -99,6 +117,50 @@ extern "C" fn on_signal(signo: libc::c_int, info: *mut libc::siginfo_t, ctx: *mu
     }
     // SAFETY: as above, this thread's errno slot.
     unsafe { *libc::__errno_location() = errno };
+}
+
+/// Rule 2: a handler of `signo` starts reading the table. SeqCst, as the
+/// loads that follow and [`quiesce`]'s: a listener whose clearing of its
+/// slot comes before this in that order is not seen, one whose `quiesce`
+/// comes after it waits for [`leave`].
+fn enter(signo: libc::c_int) {
+    if let Some(n) = IN_FLIGHT.get(signo as usize) {
+        n.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// Rule 2: the handler of `signo` has made its last write.
+fn leave(signo: libc::c_int) {
+    if let Some(n) = IN_FLIGHT.get(signo as usize) {
+        n.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Waits until no handler of `signo` is in flight (rule 2). Never called
+/// from a handler, so it cannot wait for itself.
+fn quiesce(signo: libc::c_int) {
+    while IN_FLIGHT[signo as usize].load(Ordering::SeqCst) != 0 {
+        std::thread::yield_now();
+    }
+}
+
+/// The write ends of the pipes of `signo`'s listeners, as the table holds
+/// them now (async-signal-safe: atomic loads only).
+fn listener_fds(signo: libc::c_int) -> impl Iterator<Item = RawFd> {
+    LISTENERS.iter().filter_map(move |slot| {
+        let v = slot.load(Ordering::SeqCst);
+        (v != 0 && (v >> 32) as libc::c_int == signo).then_some((v & 0xFFFF_FFFF) as RawFd - 1)
+    })
+}
+
+/// One byte into a listener's pipe (async-signal-safe: one `write`). A full
+/// pipe refuses it: its reader has deliveries pending anyway.
+fn write_byte(fd: RawFd) {
+    let byte = 1u8;
+    // SAFETY: write(2) is async-signal-safe; `fd` is the write end of a
+    // listener's pipe, open until that listener's drop has waited for every
+    // handler in flight (rule 2); the buffer is one valid byte.
+    unsafe { libc::write(fd, (&byte as *const u8).cast(), 1) };
 }
 
 fn install(signo: libc::c_int) -> io::Result<()> {
@@ -134,6 +196,16 @@ fn new_pipe() -> io::Result<(RawFd, RawFd)> {
         return Err(io::Error::last_os_error());
     }
     Ok((fds[0], fds[1]))
+}
+
+/// Closes both ends of a pipe that no handler can write to any more.
+fn close_pipe(read: RawFd, write: RawFd) {
+    for fd in [read, write] {
+        // SAFETY: `fd` is an end of a pipe this module opened and owns; it is
+        // out of the listener table and no handler that read it there is in
+        // flight (rule 2), so nothing uses the number after this close.
+        unsafe { libc::close(fd) };
+    }
 }
 
 /// Reads everything pending on a non-blocking fd; true if anything was.
@@ -195,34 +267,30 @@ impl SignalPipe {
             ));
         }
         install(signo)?;
-        let recycled = FREE_PIPES.lock().unwrap_or_else(|e| e.into_inner()).pop();
-        let (read, write) = match recycled {
-            Some(p) => p,
-            None => new_pipe()?,
-        };
-        let _ = drain(read);
+        let (read, write) = new_pipe()?;
         let packed = ((signo as u64) << 32) | (write as u64 + 1);
         let slot = LISTENERS.iter().position(|s| {
-            s.compare_exchange(0, packed, Ordering::AcqRel, Ordering::Relaxed)
+            s.compare_exchange(0, packed, Ordering::SeqCst, Ordering::Relaxed)
                 .is_ok()
         });
-        match slot {
-            Some(slot) => Ok(SignalPipe {
-                signo,
-                slot,
-                read,
-                write,
-            }),
-            None => {
-                FREE_PIPES
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push((read, write));
-                Err(io::Error::other(
-                    "switchyard: too many signal listeners (128) in this process",
-                ))
-            }
+        let Some(slot) = slot else {
+            close_pipe(read, write);
+            return Err(io::Error::other(
+                "switchyard: too many signal listeners (128) in this process",
+            ));
+        };
+        // Rule 5: once no handler that missed the new slot is in flight,
+        // take a delivery that found no listener.
+        quiesce(signo);
+        if KEPT[signo as usize].swap(false, Ordering::SeqCst) {
+            write_byte(write);
         }
+        Ok(SignalPipe {
+            signo,
+            slot,
+            read,
+            write,
+        })
     }
 
     /// The read end, to register with an engine's poller (edge-triggered,
@@ -248,12 +316,13 @@ impl SignalPipe {
 }
 
 impl Drop for SignalPipe {
+    /// Rule 2: out of the table, then, once no handler that may have read
+    /// the slot is in flight, the pipe is closed (which also takes its read
+    /// end out of every epoll set it is in).
     fn drop(&mut self) {
-        LISTENERS[self.slot].store(0, Ordering::Release);
-        FREE_PIPES
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push((self.read, self.write));
+        LISTENERS[self.slot].store(0, Ordering::SeqCst);
+        quiesce(self.signo);
+        close_pipe(self.read, self.write);
     }
 }
 
@@ -288,6 +357,9 @@ impl Signal {
 }
 
 impl Drop for Signal {
+    /// On the loop thread the pipe leaves epoll here; on another thread only
+    /// its I/O slot is freed (through the remote queue), and closing the
+    /// pipe (the `SignalPipe`'s drop, next) takes it out of epoll.
     fn drop(&mut self) {
         self.reg.deregister(&mut SourceFd(&self.pipe.fd()));
     }
@@ -321,5 +393,61 @@ mod tests {
         assert!(matches!(pipe.take(), Ok(true)), "two deliveries coalesce");
         assert!(pipe.take().is_err());
         assert_eq!(pipe.deliveries(), start + 3, "take leaves the count");
+    }
+
+    #[test]
+    fn a_handler_in_flight_never_writes_into_a_later_listeners_pipe() {
+        let (x, y) = (libc::SIGRTMIN() + 6, libc::SIGRTMIN() + 7);
+        let px = SignalPipe::new(x).unwrap();
+        // A handler of `x`, held between reading the table and writing (a
+        // real one is there for a few instructions, unless preempted).
+        let (loaded_tx, loaded_rx) = std::sync::mpsc::channel();
+        let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+        let handler = std::thread::spawn(move || {
+            enter(x);
+            let fds: Vec<RawFd> = listener_fds(x).collect();
+            loaded_tx.send(fds.len()).unwrap();
+            go_rx.recv().unwrap();
+            for fd in fds {
+                write_byte(fd);
+            }
+            leave(x);
+        });
+        assert_eq!(
+            loaded_rx.recv().unwrap(),
+            1,
+            "the handler found the listener"
+        );
+        // Meanwhile `x`'s listener is dropped and one of `y` made: the drop
+        // waits for the handler, which writes after 100 ms.
+        let other = std::thread::spawn(move || {
+            drop(px);
+            SignalPipe::new(y).unwrap()
+        });
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        go_tx.send(()).unwrap();
+        handler.join().unwrap();
+        let py = other.join().unwrap();
+        assert!(
+            py.take().is_err(),
+            "a handler of one signal wrote into the pipe of a listener of another"
+        );
+    }
+
+    #[test]
+    fn a_delivery_with_no_listener_is_kept_for_the_next_once() {
+        let signo = libc::SIGRTMIN() + 8;
+        drop(SignalPipe::new(signo).unwrap());
+        for _ in 0..3 {
+            // SAFETY: raise(3) runs our handler (installed above) on this
+            // thread before it returns.
+            assert_eq!(unsafe { libc::raise(signo) }, 0);
+        }
+        let pipe = SignalPipe::new(signo).unwrap();
+        assert!(matches!(pipe.take(), Ok(true)), "the kept delivery");
+        assert!(pipe.take().is_err(), "kept once");
+        drop(pipe);
+        let pipe = SignalPipe::new(signo).unwrap();
+        assert!(pipe.take().is_err(), "nothing more was kept");
     }
 }

@@ -434,7 +434,10 @@ struct Watched {
 
 impl Watched {
     fn new(pipe: loop_core::signal::SignalPipe) -> Self {
-        let seen = pipe.deliveries();
+        // A delivery that came while no one listened is handed to a new
+        // pipe as a byte (loop-core's signal rule 5): it counts as new.
+        let kept = pipe.take().is_ok();
+        let seen = pipe.deliveries().wrapping_sub(u64::from(kept));
         Watched { pipe, seen }
     }
 
