@@ -1,6 +1,8 @@
-//! Signals in every mode: listeners' pipes and deliveries that find no
-//! listener. Signals are process-wide, so this binary (harness = false)
-//! runs its checks one after another.
+//! Signals in every mode: listeners' pipes, deliveries that find no
+//! listener, and the control signals (SIGQUIT: the task dump, SIGUSR2: the
+//! trace). Signals are process-wide, so this binary (harness = false) runs
+//! its checks one after another, and re-runs itself as a child process for
+//! what only a whole process shows (a dump on stderr, surviving SIGUSR2).
 //!
 //! * `dropped_elsewhere`: a `Signal` dropped on another thread leaves
 //!   nothing registered behind: the next listener of the same signal works.
@@ -9,18 +11,32 @@
 //!   where a handler can be held between its two steps).
 //! * `ctrl_c_between_calls`: a SIGINT that arrives between two `ctrl_c()`
 //!   calls completes the second at once (once, however many arrived).
+//! * `usr2_without_trace`: SIGUSR2 without `RUNTIME_TRACE` does nothing,
+//!   and the program goes on.
+
+mod util;
 
 use std::future::{poll_fn, Future};
+use std::io::{BufRead, BufReader, Write};
 use std::pin::pin;
+use std::process::Command;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use switchyard::signal::{ctrl_c, signal, SignalKind};
 use switchyard::testing::{block_on, MODES};
 use switchyard::time::{sleep, timeout};
+use util::{mode_envs, Proc};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("child") {
+        match args[2].as_str() {
+            "blocked" => child_blocked(),
+            other => panic!("unknown child {other}"),
+        }
+        return;
+    }
     // `cargo test --test signals -- NAME` runs the checks whose name
     // contains NAME.
     let only = args.get(1).filter(|a| !a.starts_with('-')).cloned();
@@ -38,6 +54,12 @@ fn main() {
         if run("ctrl_c_between_calls") {
             println!("ctrl_c_between_calls: {label}");
             block_on(mode, procs, ctrl_c_between_calls());
+        }
+    }
+    for env in mode_envs() {
+        if run("usr2_without_trace") {
+            println!("usr2_without_trace: {env:?}");
+            usr2_without_trace(&env);
         }
     }
     println!("signals: ok");
@@ -133,4 +155,67 @@ async fn ctrl_c_between_calls() {
     let mut second = pin!(s.recv());
     let pending = poll_fn(|cx| Poll::Ready(fut_poll(&mut second, cx).is_pending())).await;
     assert!(pending, "one delivery, one receive");
+}
+
+// ------------------------------------------------------------------ control signals
+
+fn child(kind: &str, env: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args(["child", kind]).envs(env.iter().copied());
+    cmd
+}
+
+/// Prints "ready", then blocks its thread (in single mode the whole loop)
+/// for half a second, so signals sent meanwhile are all pending at the
+/// loop's next look at epoll; then waits.
+fn child_blocked() {
+    switchyard::run(async {
+        let _waiter = switchyard::spawn(sleep(Duration::from_secs(60)));
+        println!("ready");
+        std::io::stdout().flush().unwrap();
+        std::thread::sleep(Duration::from_millis(500));
+        println!("awake");
+        std::io::stdout().flush().unwrap();
+        sleep(Duration::from_secs(60)).await;
+    })
+}
+
+/// Reads the child's stderr on a thread until a line contains `needle`
+/// (or the pipe closes), then sends what it read.
+fn stderr_until(p: &mut Proc, needle: &'static str) -> std::sync::mpsc::Receiver<String> {
+    let err = p.take_stderr();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut read = String::new();
+        for line in BufReader::new(err).lines() {
+            let Ok(line) = line else { break };
+            read.push_str(&line);
+            read.push('\n');
+            if line.contains(needle) {
+                break;
+            }
+        }
+        let _ = tx.send(read);
+    });
+    rx
+}
+
+fn usr2_without_trace(env: &[(&str, &str)]) {
+    let mut p = Proc::spawn(child("blocked", env));
+    p.wait_line("ready");
+    p.signal("USR2");
+    p.wait_line("awake");
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        p.child.try_wait().unwrap().is_none(),
+        "SIGUSR2 without RUNTIME_TRACE ended the program ({env:?}): {}",
+        p.stderr()
+    );
+    // Still answering: SIGQUIT prints the dump.
+    let dump = stderr_until(&mut p, "task dump (SIGQUIT)");
+    p.signal("QUIT");
+    let dump = dump
+        .recv_timeout(Duration::from_secs(10))
+        .unwrap_or_else(|_| panic!("no dump after SIGQUIT ({env:?})"));
+    assert!(dump.contains("task dump (SIGQUIT)"), "{env:?}: {dump}");
 }

@@ -12,6 +12,11 @@
 //! once. Nothing is lost between two calls, and a listener made long after
 //! such a delivery still sees it. A `Signal` kept across deliveries sees
 //! each (deliveries between two receives coalesce).
+//!
+//! SIGQUIT and SIGUSR2 are the runtime's own control signals in both modes,
+//! handled from the moment the runtime is built: SIGQUIT prints the task
+//! dump, SIGUSR2 writes the trace when `RUNTIME_TRACE` is set and is
+//! ignored without it. A program may listen for them too.
 
 use std::io;
 use std::pin::Pin;

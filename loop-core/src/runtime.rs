@@ -913,7 +913,8 @@ impl Builder {
     }
 
     /// Handles SIGQUIT (prints the task dump on stderr, the program goes
-    /// on) and SIGUSR2 (writes the trace) on the loop itself.
+    /// on) and SIGUSR2 (writes the trace; ignored without one) on the loop
+    /// itself.
     pub fn control_signals(mut self, on: bool) -> Self {
         self.control_signals = on;
         self

@@ -93,7 +93,8 @@ pub struct Config {
     /// (`scheddetail=1`).
     pub scheddetail: bool,
     /// Issue 7: SIGQUIT prints the task dump on stderr (the program goes
-    /// on); sysmon watches the signal.
+    /// on), SIGUSR2 writes the trace if one is recorded and is ignored
+    /// otherwise; sysmon watches both signals.
     pub control_signals: bool,
     /// Issue 7: write a Chrome trace-event JSON here at drop and on
     /// SIGUSR2 (`RUNTIME_TRACE`; sched/trace.rs).
@@ -226,7 +227,9 @@ impl Builder {
     }
 
     /// Issue 7: SIGQUIT prints the task dump ([`crate::dump`]) on stderr
-    /// and the program goes on, as in single mode.
+    /// and the program goes on, and SIGUSR2 writes the trace (see
+    /// [`trace`](Self::trace)) or, without one, is ignored: as in single
+    /// mode.
     pub fn control_signals(mut self, on: bool) -> Self {
         self.config.control_signals = on;
         self

@@ -7,9 +7,11 @@
 //! read the counters `stats()` reads. Sysmon (`sysmon.rs`) prints the lines
 //! every period and watches SIGQUIT through a
 //! [`SignalPipe`](loop_core::signal::SignalPipe) (and SIGUSR2, which
-//! writes the trace when tracing): no extra thread, and no system call at
-//! its ticks (it compares the handler's delivery count and reads the pipe
-//! only when that moved).
+//! writes the trace when tracing and does nothing otherwise, as in single
+//! mode): no extra thread, and no system call at its ticks (it compares the
+//! handler's delivery count and reads the pipe only when that moved). The
+//! pipes are made when the runtime is built, before sysmon's thread starts,
+//! so the handlers are in place before the program runs.
 //!
 //! What the dump lists: every G that is running now (on its M), and every
 //! G that has parked at least once and is not dead (waiting, with the
@@ -470,7 +472,10 @@ impl Watch {
         } else {
             None
         };
-        let usr2 = if shared.trace.is_some() {
+        // SIGUSR2 with control signals on, tracing or not (as in single
+        // mode): without a trace it does nothing, instead of ending the
+        // process by its default action.
+        let usr2 = if shared.config.control_signals || shared.trace.is_some() {
             loop_core::signal::SignalPipe::new(libc::SIGUSR2)
                 .ok()
                 .map(Watched::new)
@@ -519,15 +524,16 @@ impl Watch {
                 eprint!("{}", dump(shared, "SIGQUIT"));
             }
         }
-        if let (Some(q), Some(t)) = (&mut self.usr2, &shared.trace) {
-            if q.came() {
-                // The Ms hand their batches over as they stop; they go on
-                // before the (possibly long) write.
-                let one = shared.dump_lock.lock().unwrap_or_else(|e| e.into_inner());
-                drop(stop_the_world(shared));
-                drop(one);
-                t.write();
-            }
+        // SIGUSR2 is taken whether or not a trace is recorded; without one
+        // it does nothing.
+        let usr2 = self.usr2.as_mut().is_some_and(Watched::came);
+        if let (true, Some(t)) = (usr2, &shared.trace) {
+            // The Ms hand their batches over as they stop; they go on
+            // before the (possibly long) write.
+            let one = shared.dump_lock.lock().unwrap_or_else(|e| e.into_inner());
+            drop(stop_the_world(shared));
+            drop(one);
+            t.write();
         }
     }
 }

@@ -249,9 +249,13 @@ impl Drop for Sysmon {
 pub(crate) fn start(shared: &Arc<Shared>) {
     let weak = Arc::downgrade(shared);
     let wake = shared.sysmon.wake.clone();
+    // The control signals' handlers are installed here, before the runtime
+    // is handed to the program: a SIGQUIT or SIGUSR2 sent as soon as it runs
+    // must not meet the default action (SIGUSR2's ends the process).
+    let watch = super::observe::Watch::new(shared);
     let spawned = std::thread::Builder::new()
         .name("mn-sysmon".into())
-        .spawn(move || run(&weak, &wake));
+        .spawn(move || run(&weak, &wake, watch));
     match spawned {
         Ok(h) => {
             // The coarse clocks start now, not at sysmon's first look: a G
@@ -354,8 +358,9 @@ struct Watched {
 /// Shortest interval between two CPU-clock samples of one M.
 const SAMPLE: Duration = Duration::from_millis(2);
 
-/// The sysmon loop.
-fn run(weak: &Weak<Shared>, wake: &Wake) {
+/// The sysmon loop; `watch` prints the schedtrace lines and acts on the
+/// control signals (observe.rs).
+fn run(weak: &Weak<Shared>, wake: &Wake, mut watch: super::observe::Watch) {
     let mut seen: Vec<Seen> = Vec::new();
     let mut watched: Vec<Watched> = Vec::new();
     let mut delay = MIN_TICK;
@@ -372,11 +377,6 @@ fn run(weak: &Weak<Shared>, wake: &Wake) {
     // Since when every P has been idle with no schedule (`DEEP_AFTER`),
     // and the Ps' summed ticks then.
     let mut quiet: Option<(Instant, u64)> = None;
-    // Issue 7 hook: schedtrace lines and the SIGQUIT dump (observe.rs).
-    let mut watch = match weak.upgrade() {
-        Some(shared) => super::observe::Watch::new(&shared),
-        None => return,
-    };
     loop {
         if wake.stop.load(Ordering::SeqCst) {
             return;
