@@ -11,6 +11,8 @@
 //!   where a handler can be held between its two steps).
 //! * `ctrl_c_between_calls`: a SIGINT that arrives between two `ctrl_c()`
 //!   calls completes the second at once (once, however many arrived).
+//! * `quit_and_usr2_together`: SIGQUIT and SIGUSR2 that arrive while the
+//!   program is busy both take effect: the dump and the trace file.
 //! * `usr2_without_trace`: SIGUSR2 without `RUNTIME_TRACE` does nothing,
 //!   and the program goes on.
 
@@ -21,7 +23,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::pin::pin;
 use std::process::Command;
 use std::task::{Context, Poll, Waker};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use switchyard::signal::{ctrl_c, signal, SignalKind};
 use switchyard::testing::{block_on, MODES};
@@ -57,6 +59,10 @@ fn main() {
         }
     }
     for env in mode_envs() {
+        if run("quit_and_usr2_together") {
+            println!("quit_and_usr2_together: {env:?}");
+            quit_and_usr2_together(&env);
+        }
         if run("usr2_without_trace") {
             println!("usr2_without_trace: {env:?}");
             usr2_without_trace(&env);
@@ -198,6 +204,42 @@ fn stderr_until(p: &mut Proc, needle: &'static str) -> std::sync::mpsc::Receiver
         let _ = tx.send(read);
     });
     rx
+}
+
+fn quit_and_usr2_together(env: &[(&str, &str)]) {
+    let path = std::env::temp_dir().join(format!(
+        "switchyard-signals-{}-{}.json",
+        std::process::id(),
+        env.len()
+    ));
+    let _ = std::fs::remove_file(&path);
+    let mut cmd = child("blocked", env);
+    cmd.env("RUNTIME_TRACE", &path);
+    let mut p = Proc::spawn(cmd);
+    p.wait_line("ready");
+    let dump = stderr_until(&mut p, "task dump (SIGQUIT)");
+    std::thread::sleep(Duration::from_millis(50));
+    p.signal("QUIT");
+    p.signal("USR2");
+    p.wait_line("awake");
+    let start = Instant::now();
+    while !path.exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "no trace file after SIGUSR2 ({env:?})"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let dump = dump
+        .recv_timeout(Duration::from_secs(10))
+        .unwrap_or_else(|_| panic!("no dump after SIGQUIT ({env:?})"));
+    assert!(dump.contains("task dump (SIGQUIT)"), "{env:?}: {dump}");
+    assert!(
+        p.child.try_wait().unwrap().is_none(),
+        "the program goes on ({env:?})"
+    );
+    drop(p);
+    let _ = std::fs::remove_file(&path);
 }
 
 fn usr2_without_trace(env: &[(&str, &str)]) {

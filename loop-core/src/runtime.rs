@@ -751,12 +751,15 @@ impl Core {
         }
         self.turn_ms.set(self.start.elapsed().as_millis() as u32);
         let mut buf = self.wake_buf.take();
-        let mut control = None;
+        // Both control signals may come in one batch; each pipe is
+        // edge-triggered, so one left unread would wait for the next signal.
+        let (mut quit, mut usr2) = (false, false);
         for event in events.iter() {
             match event.token() {
                 WAKER_TOKEN => {}
                 ALARM_TOKEN => self.alarm.rang(),
-                t @ (QUIT_TOKEN | TRACE_TOKEN) => control = Some(t),
+                QUIT_TOKEN => quit = true,
+                TRACE_TOKEN => usr2 = true,
                 _ => self.io_dispatch(event, &mut buf),
             }
         }
@@ -768,8 +771,11 @@ impl Core {
             w.wake();
         }
         *self.wake_buf.borrow_mut() = buf;
-        if let Some(t) = control {
-            self.on_control(t);
+        if quit {
+            self.on_control(QUIT_TOKEN);
+        }
+        if usr2 {
+            self.on_control(TRACE_TOKEN);
         }
         Ok(())
     }
