@@ -8,9 +8,11 @@
 //! spurious poll), but an abort, a detach or a join acts on whatever task
 //! holds the slot, so a handle never uses the generation. A handle that has
 //! seen its task's output (taken it, or seen it arrive on its link) sends
-//! nothing to the loop any more. On the loop thread everything is direct slab access. Awaited,
-//! dropped or aborted from another thread, the handle sends the operation to
-//! the loop through the runtime's remote queue; the output then travels back
+//! nothing to the loop any more.
+//!
+//! On the loop thread everything is direct slab access. Awaited, dropped or
+//! aborted from another thread, the handle sends the operation to the loop
+//! through the runtime's remote queue; the output then travels back
 //! in a [`JoinLink`] (so `T: Send` is required there, which `spawn` demands
 //! anyway). [`LocalJoinHandle`] (from `spawn_local`, for `!Send` outputs) has
 //! no such path: it must be awaited on its own loop thread.
