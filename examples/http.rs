@@ -15,7 +15,9 @@
 //! Once ready it prints `listening on ADDR` (port 0 picks a free one). It
 //! stops on SIGINT or SIGTERM, or after `--for`, and prints what it served.
 //! Result keys: `addr`, `requests`, `connections`, `req_per_s` (over the
-//! whole time it listened).
+//! whole time it listened), `samples_taken` and `samples_kept` (the thread
+//! sampler's readings: it keeps a bounded number however long the server
+//! runs).
 
 mod common;
 
@@ -110,7 +112,9 @@ fn main() {
     r.kv("addr", bound)
         .kv("requests", requests)
         .kv("connections", connections)
-        .num("req_per_s", rate);
+        .num("req_per_s", rate)
+        .kv("samples_taken", samples.taken)
+        .kv("samples_kept", samples.points.len());
     r.finish(wall, &samples);
 }
 

@@ -11,7 +11,9 @@
 //! * [`Sampler`] — the example's own std thread that reads `Threads:` from
 //!   `/proc/self/status` every 10 ms. It is one of the process's threads, so
 //!   every count it reports has it subtracted: what remains is the runtime's
-//!   threads plus whatever the experiment itself started.
+//!   threads plus whatever the experiment itself started. It keeps at most
+//!   [`SAMPLES_KEPT`] readings (a server runs for days), thinning them as
+//!   time goes on but never losing the peak.
 //! * [`Report`] — the last line of every demo, `result: key=value …`, always
 //!   with `experiment`, `mode`, `procs`, `wall_ms`, `peak_threads` (from the
 //!   sampler, itself excluded) and `peak_rss_kb` (`VmHWM`). `compare` parses
@@ -177,14 +179,80 @@ pub struct Sample {
     pub threads: usize,
 }
 
+/// The most readings a [`Sampler`] keeps, whatever the run's length (plus
+/// the one taken at [`Sampler::finish`]). At 10 ms a reading, a run shorter
+/// than 2.5 s keeps every one.
+pub const SAMPLES_KEPT: usize = 256;
+
 /// The example's own thread watching `/proc/self/status` every 10 ms.
+///
+/// It keeps at most [`SAMPLES_KEPT`] readings: when that many are kept,
+/// each two neighbours become the one with more threads (the earlier on a
+/// tie), and from then on one reading is kept out of each run of twice as
+/// many taken (again the one with the most threads). So memory stays
+/// bounded on a server that runs for days, the peak is always exact, and
+/// [`Samples::peak_between`] sees every reading of a short run.
 pub struct Sampler {
     /// Set to stop the thread.
     stop: Arc<AtomicBool>,
     /// The readings so far, shared with the thread.
-    points: Arc<Mutex<Vec<Sample>>>,
+    kept: Arc<Mutex<Kept>>,
     /// The thread, joined by `finish`.
     thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// The bounded record of a sampler's readings.
+struct Kept {
+    /// Kept readings, in time order; at most `SAMPLES_KEPT`.
+    points: Vec<Sample>,
+    /// Readings taken per kept one (a power of two).
+    stride: u64,
+    /// The reading with the most threads of the run not kept yet.
+    pending: Option<Sample>,
+    /// Readings in that run so far.
+    in_run: u64,
+    /// Readings taken in all.
+    taken: u64,
+}
+
+impl Kept {
+    /// An empty record keeping every reading.
+    fn new() -> Kept {
+        Kept {
+            points: Vec::with_capacity(SAMPLES_KEPT),
+            stride: 1,
+            pending: None,
+            in_run: 0,
+            taken: 0,
+        }
+    }
+
+    /// Adds one reading.
+    fn add(&mut self, s: Sample) {
+        self.taken += 1;
+        self.pending = Some(match self.pending {
+            Some(p) if p.threads >= s.threads => p,
+            _ => s,
+        });
+        self.in_run += 1;
+        if self.in_run < self.stride {
+            return;
+        }
+        if self.points.len() == SAMPLES_KEPT {
+            let halved: Vec<Sample> = self
+                .points
+                .chunks(2)
+                .map(|c| *c.iter().rev().max_by_key(|s| s.threads).unwrap())
+                .collect();
+            self.points = halved;
+            self.stride *= 2;
+            if self.in_run < self.stride {
+                return;
+            }
+        }
+        self.points.extend(self.pending.take());
+        self.in_run = 0;
+    }
 }
 
 impl Sampler {
@@ -192,15 +260,15 @@ impl Sampler {
     /// from the first one on).
     pub fn start() -> Sampler {
         let stop = Arc::new(AtomicBool::new(false));
-        let points = Arc::new(Mutex::new(Vec::with_capacity(4096)));
+        let kept = Arc::new(Mutex::new(Kept::new()));
         let thread = {
-            let (stop, points) = (stop.clone(), points.clone());
+            let (stop, kept) = (stop.clone(), kept.clone());
             std::thread::Builder::new()
                 .name("sampler".into())
                 .spawn(move || {
                     while !stop.load(Ordering::Relaxed) {
                         let s = read_sample();
-                        points.lock().unwrap().push(s);
+                        kept.lock().unwrap().add(s);
                         std::thread::sleep(SAMPLE_EVERY);
                     }
                 })
@@ -208,21 +276,25 @@ impl Sampler {
         };
         Sampler {
             stop,
-            points,
+            kept,
             thread: Some(thread),
         }
     }
 
-    /// Stops the thread, takes a last reading, returns them all.
+    /// Stops the thread, takes a last reading, returns the kept ones.
     pub fn finish(mut self) -> Samples {
         let last = read_sample();
         self.stop.store(true, Ordering::Relaxed);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
-        let mut points = std::mem::take(&mut *self.points.lock().unwrap());
-        points.push(last);
-        Samples { points }
+        let mut kept = std::mem::replace(&mut *self.kept.lock().unwrap(), Kept::new());
+        kept.points.extend(kept.pending.take());
+        kept.points.push(last);
+        Samples {
+            points: kept.points,
+            taken: kept.taken + 1,
+        }
     }
 }
 
@@ -234,10 +306,12 @@ fn read_sample() -> Sample {
     }
 }
 
-/// Every reading of one run.
+/// The readings of one run a [`Sampler`] kept.
 pub struct Samples {
-    /// In time order.
+    /// In time order; at most [`SAMPLES_KEPT`] + 2.
     pub points: Vec<Sample>,
+    /// Readings taken in all, kept or not.
+    pub taken: u64,
 }
 
 impl Samples {
@@ -246,7 +320,8 @@ impl Samples {
         self.points.iter().map(|s| s.threads).max().unwrap_or(0)
     }
 
-    /// The most threads seen between `from` and `to`.
+    /// The most threads among the kept readings taken between `from` and
+    /// `to` (every reading, in a run shorter than [`SAMPLES_KEPT`] readings).
     pub fn peak_between(&self, from: Instant, to: Instant) -> usize {
         self.points
             .iter()
