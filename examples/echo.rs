@@ -8,18 +8,22 @@
 //!
 //! ADDR defaults to 127.0.0.1:7000 (port 0 picks a free port). Once ready it
 //! prints `listening on <addr>`. SIGINT or SIGTERM stops it: it prints what it
-//! served and the runtime's stats, and exits 0. Out of file descriptors, the
-//! accept loop backs off (5 ms doubling to 1 s) and keeps serving the
-//! connections it has.
+//! served and the runtime's stats, and exits 0 (also when nobody reads its
+//! stdout any more: the lines are dropped, the status stays 0). Out of file
+//! descriptors, the accept loop backs off (5 ms doubling to 1 s) and keeps
+//! serving the connections it has.
+
+mod common;
 
 use std::future::poll_fn;
-use std::io::{self, Write};
+use std::io;
 use std::net::Shutdown;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
+use common::say;
 use switchyard::net::{is_connection_error, is_resource_exhausted, TcpListener, TcpStream};
 use switchyard::signal::{signal, SignalKind};
 
@@ -38,8 +42,7 @@ fn main() -> io::Result<()> {
         let listener = TcpListener::bind(addr.as_str()).await?;
         let mut interrupt = signal(SignalKind::interrupt())?;
         let mut terminate = signal(SignalKind::terminate())?;
-        println!("listening on {}", listener.local_addr()?);
-        io::stdout().flush()?;
+        say(format_args!("listening on {}", listener.local_addr()?));
 
         let served = Arc::new(Served::default());
         switchyard::spawn(accept_loop(listener, served.clone()));
@@ -55,7 +58,7 @@ fn main() -> io::Result<()> {
         })
         .await;
         let s = switchyard::stats().expect("inside switchyard::run");
-        println!(
+        say(format_args!(
             "echo: {which}: served {} connections, {} bytes; mode={} threads={} live_tasks={} total_tasks={}",
             served.connections.load(Ordering::Relaxed),
             served.bytes.load(Ordering::Relaxed),
@@ -63,8 +66,7 @@ fn main() -> io::Result<()> {
             s.threads,
             s.live_tasks,
             s.total_tasks
-        );
-        io::stdout().flush()?;
+        ));
         Ok(())
     })
 }

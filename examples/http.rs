@@ -13,7 +13,9 @@
 //! It is not a web server, only the smallest honest one wrk can measure.
 //!
 //! Once ready it prints `listening on ADDR` (port 0 picks a free one). It
-//! stops on SIGINT or SIGTERM, or after `--for`, and prints what it served.
+//! stops on SIGINT or SIGTERM, or after `--for`, prints what it served and
+//! exits 0 (also when nobody reads its stdout any more: the lines are
+//! dropped, the status stays 0).
 //! Result keys: `addr`, `requests`, `connections`, `req_per_s` (over the
 //! whole time it listened), `samples_taken` and `samples_kept` (the thread
 //! sampler's readings: it keeps a bounded number however long the server
@@ -22,13 +24,12 @@
 mod common;
 
 use std::future::poll_fn;
-use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
-use common::{Flags, Here, Report, Sampler};
+use common::{say, Flags, Here, Report, Sampler};
 use switchyard::net::{is_connection_error, TcpListener, TcpStream};
 use switchyard::signal::{signal, SignalKind};
 
@@ -76,8 +77,7 @@ fn main() {
             let bound = listener.local_addr().expect("local addr");
             let mut interrupt = signal(SignalKind::interrupt()).expect("SIGINT handler");
             let mut terminate = signal(SignalKind::terminate()).expect("SIGTERM handler");
-            println!("listening on {bound}");
-            let _ = std::io::stdout().flush();
+            say(format_args!("listening on {bound}"));
             let t0 = Instant::now();
             let served = Arc::new(Served::default());
             switchyard::spawn(accept_loop(listener, served.clone()));
@@ -103,11 +103,11 @@ fn main() {
     let requests = served.requests.load(Ordering::Relaxed);
     let connections = served.connections.load(Ordering::Relaxed);
     let rate = requests as f64 / wall.as_secs_f64().max(1e-9);
-    println!(
+    say(format_args!(
         "http: {why}: served {requests} requests on {connections} connections in {:.1} s ({rate:.0} requests/s), mode={}",
         wall.as_secs_f64(),
         here.mode
-    );
+    ));
     let mut r = Report::new("http", here);
     r.kv("addr", bound)
         .kv("requests", requests)

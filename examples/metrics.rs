@@ -12,11 +12,23 @@
 //! a blocking job now and then) so the gauges change. The alert rule file
 //! `examples/metrics.rules.yml` fires when the process has more than 50 OS
 //! threads for 30 s.
+//!
+//! SIGINT or SIGTERM stops it: it prints how many requests it answered and
+//! exits 0 (also when nobody reads its stdout any more: the line is
+//! dropped, the status stays 0).
 
-use std::io::{self, Write};
+mod common;
+
+use std::future::poll_fn;
+use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
+use common::say;
 use switchyard::net::{TcpListener, TcpStream};
+use switchyard::signal::{signal, SignalKind};
 
 fn main() -> io::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -28,37 +40,65 @@ fn main() -> io::Result<()> {
         .unwrap_or_else(|| "127.0.0.1:9464".to_string());
     switchyard::run(async move {
         let listener = TcpListener::bind(addr.as_str()).await?;
-        println!("listening on {}", listener.local_addr()?);
-        io::stdout().flush()?;
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        let mut terminate = signal(SignalKind::terminate())?;
+        say(format_args!("listening on {}", listener.local_addr()?));
         if demo {
             switchyard::spawn(demo_load());
         }
-        loop {
-            let (stream, _) = match listener.accept().await {
-                Ok(c) => c,
-                Err(e) => {
-                    eprintln!("metrics: accept: {e}");
-                    switchyard::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            };
-            switchyard::spawn(async move {
-                if let Err(e) = serve(&stream).await {
-                    eprintln!("metrics: {e}");
-                }
-            });
-        }
+        let answered = Arc::new(AtomicU64::new(0));
+        switchyard::spawn(accept_loop(listener, answered.clone()));
+        let which = poll_fn(|cx| {
+            if interrupt.poll_recv(cx).is_ready() {
+                return Poll::Ready("SIGINT");
+            }
+            if terminate.poll_recv(cx).is_ready() {
+                return Poll::Ready("SIGTERM");
+            }
+            Poll::Pending
+        })
+        .await;
+        say(format_args!(
+            "metrics: {which}: answered {} requests",
+            answered.load(Ordering::Relaxed)
+        ));
+        Ok(())
     })
 }
 
-/// Answers one request (then closes: `Connection: close`).
-async fn serve(stream: &TcpStream) -> io::Result<()> {
+/// Accepts forever, one task per connection; counts the answers.
+async fn accept_loop(listener: TcpListener, answered: Arc<AtomicU64>) {
+    loop {
+        let (stream, _) = match listener.accept().await {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("metrics: accept: {e}");
+                switchyard::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let answered = answered.clone();
+        switchyard::spawn(async move {
+            match serve(&stream).await {
+                Ok(true) => {
+                    answered.fetch_add(1, Ordering::Relaxed);
+                }
+                Ok(false) => {}
+                Err(e) => eprintln!("metrics: {e}"),
+            }
+        });
+    }
+}
+
+/// Answers one request (then closes: `Connection: close`); `false` if the
+/// peer closed before a whole request head.
+async fn serve(stream: &TcpStream) -> io::Result<bool> {
     let mut req = Vec::with_capacity(512);
     let mut buf = [0u8; 512];
     while !req.windows(4).any(|w| w == b"\r\n\r\n") {
         let n = stream.read(&mut buf).await?;
         if n == 0 || req.len() > 16 * 1024 {
-            return Ok(());
+            return Ok(false);
         }
         req.extend_from_slice(&buf[..n]);
     }
@@ -81,7 +121,8 @@ async fn serve(stream: &TcpStream) -> io::Result<()> {
     );
     stream.write_all(head.as_bytes()).await?;
     stream.write_all(body.as_bytes()).await?;
-    stream.shutdown(std::net::Shutdown::Write).await
+    stream.shutdown(std::net::Shutdown::Write).await?;
+    Ok(true)
 }
 
 /// Something to watch: sleepers coming and going, a blocking job each second.

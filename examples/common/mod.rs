@@ -20,6 +20,7 @@
 //!   only this line.
 //! * [`run_task`] — runs the experiment's driver inside a spawned task (as
 //!   the peers' programs do), so it is scheduled like any other task.
+//! * [`say`] (in `output.rs`) — a stdout line that survives a closed stdout.
 #![allow(dead_code)]
 
 use std::fmt::Display;
@@ -31,6 +32,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use switchyard::{Builder, Mode};
+
+mod output;
+pub use output::say;
 
 /// How often the sampler reads `/proc/self/status`.
 pub const SAMPLE_EVERY: Duration = Duration::from_millis(10);
@@ -53,7 +57,7 @@ impl Flags {
     pub fn parse(name: &'static str, usage: &'static str) -> Flags {
         let rest: Vec<String> = std::env::args().skip(1).collect();
         if rest.iter().any(|a| a == "--help" || a == "-h") {
-            println!("{usage}");
+            say(usage);
             std::process::exit(0);
         }
         Flags { name, usage, rest }
@@ -406,10 +410,10 @@ impl Report {
     pub fn finish(&self, wall: Duration, samples: &Samples) {
         let peak = samples.peak();
         let rss = switchyard::os::peak_rss_kb();
-        println!(
+        say(format_args!(
             "threads: peak {peak} (read from /proc/self/status every 10 ms by this example's \
              own sampler thread, which is not counted); peak RSS {rss} KiB"
-        );
+        ));
         let mut line = String::from("result:");
         let always = [
             ("wall_ms".to_string(), fmt_num(wall.as_secs_f64() * 1e3)),
@@ -419,7 +423,7 @@ impl Report {
         for (k, v) in self.head.iter().chain(always.iter()).chain(&self.fields) {
             line.push_str(&format!(" {k}={v}"));
         }
-        println!("{line}");
+        say(line);
     }
 }
 
