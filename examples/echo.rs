@@ -11,7 +11,8 @@
 //! served and the runtime's stats, and exits 0 (also when nobody reads its
 //! stdout any more: the lines are dropped, the status stays 0). Out of file
 //! descriptors, the accept loop backs off (5 ms doubling to 1 s) and keeps
-//! serving the connections it has.
+//! serving the connections it has; its error lines are rate-limited (at
+//! most 10 a second, then a count of the rest) and never block the server.
 
 mod common;
 
@@ -21,10 +22,9 @@ use std::net::Shutdown;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::Poll;
-use std::time::Duration;
 
-use common::say;
-use switchyard::net::{is_connection_error, is_resource_exhausted, TcpListener, TcpStream};
+use common::{say, AcceptBackoff};
+use switchyard::net::{is_connection_error, TcpListener, TcpStream};
 use switchyard::signal::{signal, SignalKind};
 
 /// What the server did, for the exit report.
@@ -72,26 +72,16 @@ fn main() -> io::Result<()> {
 }
 
 async fn accept_loop(listener: TcpListener, served: Arc<Served>) {
-    const FIRST_BACKOFF: Duration = Duration::from_millis(5);
-    let mut backoff = FIRST_BACKOFF;
+    let mut backoff = AcceptBackoff::new("echo");
     loop {
         match listener.accept().await {
             Ok((stream, _)) => {
-                backoff = FIRST_BACKOFF;
+                backoff.accepted();
                 served.connections.fetch_add(1, Ordering::Relaxed);
                 switchyard::spawn(echo(stream, served.clone()));
             }
             Err(e) if is_connection_error(&e) => {}
-            Err(e) => {
-                if backoff == FIRST_BACKOFF {
-                    eprintln!("echo: accept: {e}; backing off and retrying");
-                }
-                if !is_resource_exhausted(&e) {
-                    backoff = backoff.max(Duration::from_millis(100));
-                }
-                switchyard::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(1));
-            }
+            Err(e) => backoff.failed(&e).await,
         }
     }
 }

@@ -12,6 +12,10 @@
 //! bodies, and heads over 64 KiB, get `400`/`431` and the connection closed.
 //! It is not a web server, only the smallest honest one wrk can measure.
 //!
+//! Failing accepts (out of file descriptors) back off, 5 ms doubling to
+//! 1 s; error lines are rate-limited (at most 10 a second, then a count of
+//! the rest) and never block the server.
+//!
 //! Once ready it prints `listening on ADDR` (port 0 picks a free one). It
 //! stops on SIGINT or SIGTERM, or after `--for`, prints what it served and
 //! exits 0 (also when nobody reads its stdout any more: the lines are
@@ -27,9 +31,9 @@ use std::future::poll_fn;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::Poll;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use common::{say, Flags, Here, Report, Sampler};
+use common::{say, AcceptBackoff, Flags, Here, Report, Sampler};
 use switchyard::net::{is_connection_error, TcpListener, TcpStream};
 use switchyard::signal::{signal, SignalKind};
 
@@ -118,19 +122,19 @@ fn main() {
     r.finish(wall, &samples);
 }
 
-/// Accepts forever, one task per connection.
+/// Accepts forever, one task per connection; out of file descriptors it
+/// backs off (5 ms doubling to 1 s) with one rate-limited error line.
 async fn accept_loop(listener: TcpListener, served: Arc<Served>) {
+    let mut backoff = AcceptBackoff::new("http");
     loop {
         match listener.accept().await {
             Ok((stream, _)) => {
+                backoff.accepted();
                 served.connections.fetch_add(1, Ordering::Relaxed);
                 switchyard::spawn(serve(stream, served.clone()));
             }
             Err(e) if is_connection_error(&e) => {}
-            Err(e) => {
-                eprintln!("http: accept: {e}; retrying in 10 ms");
-                switchyard::time::sleep(Duration::from_millis(10)).await;
-            }
+            Err(e) => backoff.failed(&e).await,
         }
     }
 }

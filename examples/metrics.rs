@@ -13,6 +13,10 @@
 //! `examples/metrics.rules.yml` fires when the process has more than 50 OS
 //! threads for 30 s.
 //!
+//! A failing accept backs off (5 ms doubling to 1 s); error lines (a
+//! failed accept, a connection reset mid-request) are rate-limited: at
+//! most 10 a second, then a count of the rest, never blocking the server.
+//!
 //! SIGINT or SIGTERM stops it: it prints how many requests it answered and
 //! exits 0 (also when nobody reads its stdout any more: the line is
 //! dropped, the status stays 0).
@@ -26,8 +30,8 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
-use common::say;
-use switchyard::net::{TcpListener, TcpStream};
+use common::{say, AcceptBackoff};
+use switchyard::net::{is_connection_error, TcpListener, TcpStream};
 use switchyard::signal::{signal, SignalKind};
 
 fn main() -> io::Result<()> {
@@ -68,15 +72,17 @@ fn main() -> io::Result<()> {
 
 /// Accepts forever, one task per connection; counts the answers.
 async fn accept_loop(listener: TcpListener, answered: Arc<AtomicU64>) {
+    let mut backoff = AcceptBackoff::new("metrics");
     loop {
         let (stream, _) = match listener.accept().await {
             Ok(c) => c,
+            Err(e) if is_connection_error(&e) => continue,
             Err(e) => {
-                eprintln!("metrics: accept: {e}");
-                switchyard::time::sleep(Duration::from_millis(100)).await;
+                backoff.failed(&e).await;
                 continue;
             }
         };
+        backoff.accepted();
         let answered = answered.clone();
         switchyard::spawn(async move {
             match serve(&stream).await {
@@ -84,7 +90,7 @@ async fn accept_loop(listener: TcpListener, answered: Arc<AtomicU64>) {
                     answered.fetch_add(1, Ordering::Relaxed);
                 }
                 Ok(false) => {}
-                Err(e) => eprintln!("metrics: {e}"),
+                Err(e) => common::error(format_args!("metrics: {e}")),
             }
         });
     }

@@ -1,13 +1,15 @@
 //! What the three example servers (`echo`, `http`, `metrics`) share, tested
 //! on each as a child process in every mode the build has: how they stop
-//! (SIGINT and SIGTERM exit 0, whether or not anyone still reads stdout).
+//! (SIGINT and SIGTERM exit 0, whether or not anyone still reads stdout),
+//! and how much they write on stderr when things go wrong at a high rate
+//! (a few lines a second, not one per failure).
 
 mod util;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use util::{example, mode_envs, Proc};
 
@@ -71,5 +73,104 @@ fn a_signal_stops_each_server_with_status_0_even_when_stdout_is_closed() {
                 }
             }
         }
+    }
+}
+
+/// Reads `r` to its end on a thread of its own (a child's stderr, which
+/// must be drained while the child runs).
+fn drain(mut r: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = r.read_to_string(&mut s);
+        s
+    })
+}
+
+/// Starts `name` with `args` under a hard limit of `fds` descriptors.
+fn start_limited(name: &str, args: &str, fds: u32, env: &[(&str, &str)]) -> (Proc, SocketAddr) {
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg(format!(
+            "ulimit -n {fds} && exec {} {args}",
+            example(name).display()
+        ))
+        .envs(env.iter().copied());
+    let mut p = Proc::spawn(cmd);
+    let addr = p.listening_addr();
+    (p, addr)
+}
+
+#[test]
+fn out_of_descriptors_http_writes_a_few_lines_a_second_and_recovers() {
+    let _ = loop_core::sys::raise_nofile_limit();
+    for env in mode_envs() {
+        let (mut p, addr) = start_limited("http", "--addr 127.0.0.1:0", 48, &env);
+        let stderr = drain(p.take_stderr());
+        // Far more connections than descriptors, held open: the server
+        // accepts until EMFILE and then must wait, not log every retry.
+        let t0 = Instant::now();
+        let held: Vec<TcpStream> = (0..200)
+            .map(|_| TcpStream::connect(addr).unwrap())
+            .collect();
+        std::thread::sleep(Duration::from_millis(2500));
+        let secs = t0.elapsed().as_secs_f64();
+        drop(held);
+        // Descriptors free again: a new client is served.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let back = loop {
+            let back = exchange("http", addr);
+            if !back.is_empty() || Instant::now() > deadline {
+                break back;
+            }
+        };
+        assert!(
+            String::from_utf8_lossy(&back).starts_with("HTTP/1.1 200 OK"),
+            "{env:?}: served after the clients left: {back:?}"
+        );
+        p.signal("INT");
+        p.wait_timeout(Duration::from_secs(10)).expect("exits");
+        let err = stderr.join().unwrap();
+        let lines = err.lines().count();
+        // At most 10 lines and one summary a second.
+        assert!(
+            (lines as f64) <= 11.0 * (secs + 1.0),
+            "{env:?}: {lines} lines in {secs:.1} s:\n{err}"
+        );
+        assert!(
+            err.contains("backing off") && err.contains("Too many open files"),
+            "{env:?}: {err}"
+        );
+    }
+}
+
+#[test]
+fn a_burst_of_resets_gives_metrics_a_few_lines_and_a_count() {
+    for env in mode_envs() {
+        let (mut p, addr) = start("metrics", &["127.0.0.1:0"], &env);
+        let stderr = drain(p.take_stderr());
+        // 300 clients that send half a request and reset the connection:
+        // each is an error for the server.
+        for _ in 0..300 {
+            let c = TcpStream::connect(addr).unwrap();
+            (&c).write_all(b"GET /metr").unwrap();
+            socket2::SockRef::from(&c)
+                .set_linger(Some(Duration::ZERO))
+                .unwrap();
+        }
+        // The summary of the burst comes when its second is over.
+        std::thread::sleep(Duration::from_millis(1500));
+        assert!(!exchange("metrics", addr).is_empty(), "still serving");
+        p.signal("INT");
+        let st = p.wait_timeout(Duration::from_secs(10)).expect("exits");
+        assert_eq!(st.code(), Some(0));
+        let err = stderr.join().unwrap();
+        let resets = err.lines().filter(|l| l.contains("reset")).count();
+        assert!(resets >= 1, "{env:?}: the resets are reported: {err}");
+        assert!(resets <= 20, "{env:?}: {resets} lines:\n{err}");
+        assert!(
+            err.contains("more error lines in the last second not shown"),
+            "{env:?}: the rest are counted: {err}"
+        );
+        assert!(err.lines().count() <= 25, "{env:?}: {err}");
     }
 }

@@ -20,7 +20,10 @@
 //!   only this line.
 //! * [`run_task`] — runs the experiment's driver inside a spawned task (as
 //!   the peers' programs do), so it is scheduled like any other task.
-//! * [`say`] (in `output.rs`) — a stdout line that survives a closed stdout.
+//! * [`say`] and [`error`] (in `output.rs`) — stdout lines that survive a
+//!   closed stdout, and rate-limited stderr lines that never block.
+//! * [`AcceptBackoff`] — what the servers' accept loops do when `accept`
+//!   fails: wait, longer each time, and say so once.
 #![allow(dead_code)]
 
 use std::fmt::Display;
@@ -34,7 +37,7 @@ use std::time::{Duration, Instant};
 use switchyard::{Builder, Mode};
 
 mod output;
-pub use output::say;
+pub use output::{error, say};
 
 /// How often the sampler reads `/proc/self/status`.
 pub const SAMPLE_EVERY: Duration = Duration::from_millis(10);
@@ -467,6 +470,58 @@ where
             }
         }
     })
+}
+
+// ----------------------------------------------------------------- servers
+
+/// The accept loop's answer to a failed `accept` that is not the peer's
+/// doing (those, [`switchyard::net::is_connection_error`], are skipped):
+/// wait 5 ms, doubling up to 1 s while the failures go on (at least 100 ms
+/// for an error other than running out of descriptors or memory), and
+/// write one error line per run of failures. Out of file descriptors, the
+/// server so keeps serving the connections it has instead of spinning on
+/// `EMFILE`, and takes new ones as soon as a descriptor is free again.
+pub struct AcceptBackoff {
+    /// The server's name, for the error line.
+    name: &'static str,
+    /// The next wait.
+    next: Duration,
+}
+
+impl AcceptBackoff {
+    /// The first wait.
+    const FIRST: Duration = Duration::from_millis(5);
+    /// The longest wait.
+    const MOST: Duration = Duration::from_secs(1);
+
+    /// A back-off for server `name`, at its first step.
+    pub fn new(name: &'static str) -> AcceptBackoff {
+        AcceptBackoff {
+            name,
+            next: Self::FIRST,
+        }
+    }
+
+    /// An accept succeeded: the next failure starts a new run.
+    pub fn accepted(&mut self) {
+        self.next = Self::FIRST;
+    }
+
+    /// An accept failed with `e`: reports it (first of a run only, through
+    /// the rate-limited [`error`]) and waits.
+    pub async fn failed(&mut self, e: &std::io::Error) {
+        if self.next == Self::FIRST {
+            error(format_args!(
+                "{}: accept: {e}; backing off and retrying",
+                self.name
+            ));
+        }
+        if !switchyard::net::is_resource_exhausted(e) {
+            self.next = self.next.max(Duration::from_millis(100));
+        }
+        switchyard::time::sleep(self.next).await;
+        self.next = (self.next * 2).min(Self::MOST);
+    }
 }
 
 /// A real blocking call: libc `nanosleep` for `d` (resumed after a signal),
