@@ -8,9 +8,22 @@
 //! Every request gets `200 OK` with `Hello, World!`; connections stay open
 //! (HTTP/1.1 keep-alive) unless the request says `Connection: close` or is
 //! HTTP/1.0 without `keep-alive`. Pipelined requests are answered in order,
-//! in one write. A request body is skipped by its `Content-Length`; chunked
-//! bodies, and heads over 64 KiB, get `400`/`431` and the connection closed.
-//! It is not a web server, only the smallest honest one wrk can measure.
+//! in one write. It is not a web server, only the smallest honest one wrk
+//! can measure — honest about what it refuses, each time with the status
+//! and then the connection closed:
+//!
+//! * a head over 64 KiB (however its bytes arrive): `431`;
+//! * a body over 64 KiB: `413` (a body is skipped by its `Content-Length`
+//!   as it arrives, never kept);
+//! * a chunked body, two different `Content-Length`s, a `Content-Length`
+//!   that is not digits, a field line without a colon or with a folded
+//!   continuation, a request line that is not `METHOD TARGET HTTP/1.x`, a
+//!   head that is not UTF-8: `400`.
+//!
+//! Lines may end in CRLF or a bare LF, and empty lines before a request
+//! are skipped (as RFC 9112 lets a server do). A connection holds a 4 KiB
+//! read buffer, more only while a large head is arriving, and gives the
+//! rest back once the head is answered.
 //!
 //! Failing accepts (out of file descriptors) back off, 5 ms doubling to
 //! 1 s; error lines are rate-limited (at most 10 a second, then a count of
@@ -31,7 +44,7 @@ use std::future::poll_fn;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::Poll;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use common::{say, AcceptBackoff, Flags, Here, Report, Sampler};
 use switchyard::net::{is_connection_error, TcpListener, TcpStream};
@@ -41,8 +54,19 @@ const USAGE: &str = "usage: http [--addr ADDR] [--for DUR]
   --addr ADDR   where to listen (default 127.0.0.1:8080; port 0 picks a free one)
   --for DUR     stop after this long (default: until SIGINT or SIGTERM)";
 
-/// The largest request head (and body) accepted.
-const MAX_REQUEST: usize = 64 * 1024;
+/// The largest request head accepted (the request line, the fields and
+/// the empty line that ends them).
+const MAX_HEAD: usize = 64 * 1024;
+
+/// The largest request body accepted (skipped as it arrives, never kept).
+const MAX_BODY: usize = 64 * 1024;
+
+/// Bytes asked of each read.
+const READ_CHUNK: usize = 4 * 1024;
+
+/// The capacity a connection's buffers go back to after a large head or a
+/// large batch of pipelined answers.
+const KEEP_CAPACITY: usize = 2 * READ_CHUNK;
 
 const HELLO: &[u8] =
     b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n\r\nHello, World!";
@@ -50,6 +74,8 @@ const BAD_REQUEST: &[u8] =
     b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
 const TOO_LARGE: &[u8] =
     b"HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+const BODY_TOO_LARGE: &[u8] =
+    b"HTTP/1.1 413 Content Too Large\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
 
 /// What the server did, for the exit report.
 #[derive(Default)]
@@ -143,105 +169,243 @@ async fn accept_loop(listener: TcpListener, served: Arc<Served>) {
 /// write, then read more; until the peer closes or asks to.
 async fn serve(stream: TcpStream, served: Arc<Served>) {
     let _ = stream.set_nodelay(true);
-    let mut buf: Vec<u8> = Vec::with_capacity(4096);
-    let mut chunk = vec![0u8; 16 * 1024];
-    let mut out: Vec<u8> = Vec::with_capacity(4096);
+    let mut conn = Conn::new();
+    let mut out: Vec<u8> = Vec::new();
     loop {
+        let close = conn.answer(&mut out, &served);
+        if !out.is_empty() {
+            if stream.write_all(&out).await.is_err() {
+                return;
+            }
+            out.clear();
+            out.shrink_to(KEEP_CAPACITY);
+        }
+        if close {
+            linger(&stream, &mut conn.buf).await;
+            return;
+        }
+        conn.shrink();
+        let len = conn.buf.len();
+        conn.buf.resize(len + READ_CHUNK, 0);
+        match stream.read(&mut conn.buf[len..]).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => conn.buf.truncate(len + n),
+        }
+    }
+}
+
+/// Closes a connection the server is done with, gently: shuts down the
+/// writing side (the client reads the last answer, then EOF) and reads and
+/// drops whatever the client still sends, for up to 2 s or 256 KiB, so a
+/// client still writing a refused request sees the answer rather than a
+/// reset ("lingering close").
+async fn linger(stream: &TcpStream, buf: &mut Vec<u8>) {
+    let _ = stream.shutdown(std::net::Shutdown::Write).await;
+    buf.clear();
+    buf.resize(READ_CHUNK, 0);
+    let _ = switchyard::time::timeout(Duration::from_secs(2), async {
+        let mut left = 256 * 1024usize;
+        while left > 0 {
+            match stream.read(buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => left = left.saturating_sub(n),
+            }
+        }
+    })
+    .await;
+}
+
+/// What a connection has read and not answered yet.
+struct Conn {
+    /// Bytes read and not consumed: the start of the next request.
+    buf: Vec<u8>,
+    /// How much of `buf` has been searched for the end of the head, so each
+    /// byte is searched once however slowly the head arrives.
+    scanned: usize,
+    /// Body bytes of the last request still to arrive, to discard.
+    skip: usize,
+}
+
+impl Conn {
+    /// A connection that has read nothing.
+    fn new() -> Conn {
+        Conn {
+            buf: Vec::with_capacity(KEEP_CAPACITY),
+            scanned: 0,
+            skip: 0,
+        }
+    }
+
+    /// Queues in `out` the answer to every complete request in the buffer
+    /// and consumes them; returns whether the connection closes after.
+    fn answer(&mut self, out: &mut Vec<u8>, served: &Served) -> bool {
         let mut used = 0;
         let mut close = false;
-        while let Some(req) = parse(&buf[used..]) {
-            match req {
-                Parsed::Request { len, keep_alive } => {
+        loop {
+            if self.skip > 0 {
+                let k = self.skip.min(self.buf.len() - used);
+                used += k;
+                self.skip -= k;
+                if self.skip > 0 {
+                    break;
+                }
+            }
+            if self.scanned == 0 {
+                // Empty lines before a request are skipped (RFC 9112 2.2).
+                while used < self.buf.len() && matches!(self.buf[used], b'\r' | b'\n') {
+                    used += 1;
+                }
+            }
+            let rest = &self.buf[used..];
+            if rest.is_empty() {
+                break;
+            }
+            let end = match head_end(rest, self.scanned) {
+                Ok(end) => end,
+                Err(scanned) => {
+                    self.scanned = scanned;
+                    if rest.len() > MAX_HEAD {
+                        out.extend_from_slice(TOO_LARGE);
+                        close = true;
+                    }
+                    break;
+                }
+            };
+            self.scanned = 0;
+            if end > MAX_HEAD {
+                out.extend_from_slice(TOO_LARGE);
+                close = true;
+                break;
+            }
+            match parse_head(&rest[..end]) {
+                Ok(req) => {
                     out.extend_from_slice(HELLO);
                     served.requests.fetch_add(1, Ordering::Relaxed);
-                    used += len;
-                    if !keep_alive {
+                    used += end;
+                    self.skip = req.body;
+                    if !req.keep_alive {
                         close = true;
                         break;
                     }
                 }
-                Parsed::Bad(reply) => {
+                Err(reply) => {
                     out.extend_from_slice(reply);
                     close = true;
                     break;
                 }
             }
         }
-        buf.drain(..used);
-        if !close && buf.len() > MAX_REQUEST {
-            out.extend_from_slice(TOO_LARGE);
-            close = true;
-        }
-        if !out.is_empty() {
-            if stream.write_all(&out).await.is_err() {
-                return;
-            }
-            out.clear();
-        }
-        if close {
-            let _ = stream.shutdown(std::net::Shutdown::Write).await;
-            return;
-        }
-        match stream.read(&mut chunk).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        self.buf.drain(..used);
+        close
+    }
+
+    /// Gives back the memory a large head took, once it is answered.
+    fn shrink(&mut self) {
+        if self.buf.capacity() > KEEP_CAPACITY && self.buf.len() <= READ_CHUNK {
+            self.buf.shrink_to(KEEP_CAPACITY);
         }
     }
 }
 
-/// What the front of the buffer holds.
-enum Parsed {
-    /// A complete request of `len` bytes (head and body).
-    Request {
-        /// Bytes it takes in the buffer.
-        len: usize,
-        /// Whether the connection stays open after it.
-        keep_alive: bool,
-    },
-    /// A request this server will not handle: the reply, then close.
-    Bad(&'static [u8]),
+/// Where the head at the front of `buf` ends (just after its empty line),
+/// searching from `from`; `Err(n)` if it does not end yet, with `n` the
+/// place to search from next time. A line ends with LF or CRLF; `buf`
+/// does not start with an empty line.
+fn head_end(buf: &[u8], from: usize) -> Result<usize, usize> {
+    let mut i = from;
+    while let Some(k) = buf[i..].iter().position(|&b| b == b'\n') {
+        let lf = i + k;
+        // The line this LF ends is empty: LF LF, or LF CR LF.
+        let empty = (lf >= 1 && buf[lf - 1] == b'\n')
+            || (lf >= 2 && buf[lf - 1] == b'\r' && buf[lf - 2] == b'\n');
+        if empty {
+            return Ok(lf + 1);
+        }
+        i = lf + 1;
+    }
+    Err(buf.len())
 }
 
-/// Parses one request at the front of `buf`; `None` if it is not complete.
-fn parse(buf: &[u8]) -> Option<Parsed> {
-    let head_end = buf.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
-    let head = std::str::from_utf8(&buf[..head_end]).ok();
-    let Some(head) = head else {
-        return Some(Parsed::Bad(BAD_REQUEST));
-    };
-    let mut lines = head.split("\r\n");
+/// What the server needs of a request head.
+struct Request {
+    /// Body bytes that follow the head.
+    body: usize,
+    /// Whether the connection stays open after it.
+    keep_alive: bool,
+}
+
+/// Parses a whole request head (its empty line included); `Err` holds the
+/// reply to a head this server refuses.
+fn parse_head(head: &[u8]) -> Result<Request, &'static [u8]> {
+    let head = std::str::from_utf8(head).map_err(|_| BAD_REQUEST)?;
+    let mut lines = head.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l));
     let request_line = lines.next().unwrap_or("");
-    let version = request_line.rsplit(' ').next().unwrap_or("");
-    let mut keep_alive = version == "HTTP/1.1";
-    if !version.starts_with("HTTP/1.") {
-        return Some(Parsed::Bad(BAD_REQUEST));
+    if request_line.contains('\r') {
+        return Err(BAD_REQUEST);
     }
-    let mut body = 0usize;
-    for line in lines {
+    let mut parts = request_line.split(' ');
+    let (Some(method), Some(target), Some(version), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(BAD_REQUEST);
+    };
+    let minor = version.strip_prefix("HTTP/1.").unwrap_or("");
+    if !is_token(method) || target.is_empty() || minor.len() != 1 || !is_digits(minor) {
+        return Err(BAD_REQUEST);
+    }
+    let mut keep_alive = minor != "0";
+    let mut body: Option<usize> = None;
+    for line in lines.take_while(|l| !l.is_empty()) {
+        // A folded line (obsolete) or a stray CR is refused, not guessed at.
+        if line.starts_with([' ', '\t']) || line.contains('\r') {
+            return Err(BAD_REQUEST);
+        }
         let Some((name, value)) = line.split_once(':') else {
-            continue;
+            return Err(BAD_REQUEST);
         };
-        let value = value.trim();
+        if !is_token(name) {
+            return Err(BAD_REQUEST);
+        }
+        let value = value.trim_matches([' ', '\t']);
         if name.eq_ignore_ascii_case("content-length") {
-            match value.parse() {
-                Ok(n) if n <= MAX_REQUEST => body = n,
-                _ => return Some(Parsed::Bad(BAD_REQUEST)),
+            if !is_digits(value) {
+                return Err(BAD_REQUEST);
             }
+            let n = value.parse::<usize>().unwrap_or(usize::MAX);
+            if body.is_some_and(|b| b != n) {
+                return Err(BAD_REQUEST);
+            }
+            if n > MAX_BODY {
+                return Err(BODY_TOO_LARGE);
+            }
+            body = Some(n);
         } else if name.eq_ignore_ascii_case("transfer-encoding") {
-            return Some(Parsed::Bad(BAD_REQUEST));
+            return Err(BAD_REQUEST);
         } else if name.eq_ignore_ascii_case("connection") {
-            if value.eq_ignore_ascii_case("close") {
-                keep_alive = false;
-            } else if value.eq_ignore_ascii_case("keep-alive") {
-                keep_alive = true;
+            for option in value.split(',').map(|o| o.trim_matches([' ', '\t'])) {
+                if option.eq_ignore_ascii_case("close") {
+                    keep_alive = false;
+                } else if option.eq_ignore_ascii_case("keep-alive") {
+                    keep_alive = true;
+                }
             }
         }
     }
-    if buf.len() < head_end + body {
-        return None;
-    }
-    Some(Parsed::Request {
-        len: head_end + body,
+    Ok(Request {
+        body: body.unwrap_or(0),
         keep_alive,
     })
+}
+
+/// Whether `s` is a non-empty run of ASCII digits.
+fn is_digits(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Whether `s` is an HTTP token (a method or a field name): one or more
+/// of the characters RFC 9110 allows there.
+fn is_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
