@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! RUNTIME_MODE=single cargo run --release --example http -- [--addr 127.0.0.1:8080] [--for DUR]
+//!     [--head-timeout DUR] [--idle-timeout DUR] [--max-conns N]
 //! wrk -t1 -c50 -d5s http://127.0.0.1:8080/
 //! ```
 //!
@@ -25,6 +26,25 @@
 //! read buffer, more only while a large head is arriving, and gives the
 //! rest back once the head is answered.
 //!
+//! Slow and idle clients are held for a bounded time, as a server left
+//! facing the internet must:
+//!
+//! * `--head-timeout DUR` (default 10s): a request's head and body must
+//!   arrive within this time of its first byte — of the accept, for a new
+//!   connection. Past it the client gets `408` (or, if it sent nothing, is
+//!   closed), so a client trickling a head a byte at a time ("slowloris")
+//!   holds its connection 10 s, not forever.
+//! * `--idle-timeout DUR` (default 30s): a kept-alive connection may wait
+//!   this long for its next request, and an answer may take this long to
+//!   write (a client that never reads is closed after it).
+//! * `--max-conns N` (default: the file-descriptor limit less 32, at most
+//!   10000): connections open at once. At the cap the server closes the
+//!   connection that has waited longest for its client (an idle kept-alive
+//!   one, or a slow head) to take the new one; if every connection is busy
+//!   being answered, new ones wait in the listen backlog. So a flood of
+//!   slow connections never runs the server out of descriptors, and a
+//!   normal request is still served at once.
+//!
 //! Failing accepts (out of file descriptors) back off, 5 ms doubling to
 //! 1 s; error lines are rate-limited (at most 10 a second, then a count of
 //! the rest) and never block the server.
@@ -40,19 +60,35 @@
 
 mod common;
 
-use std::future::poll_fn;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::future::{poll_fn, Future};
+use std::pin::pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use common::{say, AcceptBackoff, Flags, Here, Report, Sampler};
 use switchyard::net::{is_connection_error, TcpListener, TcpStream};
 use switchyard::signal::{signal, SignalKind};
+use switchyard::sync::Notify;
 
-const USAGE: &str = "usage: http [--addr ADDR] [--for DUR]
-  --addr ADDR   where to listen (default 127.0.0.1:8080; port 0 picks a free one)
-  --for DUR     stop after this long (default: until SIGINT or SIGTERM)";
+const USAGE: &str = "usage: http [--addr ADDR] [--for DUR] [--head-timeout DUR] [--idle-timeout DUR] [--max-conns N]
+  --addr ADDR          where to listen (default 127.0.0.1:8080; port 0 picks a free one)
+  --for DUR            stop after this long (default: until SIGINT or SIGTERM)
+  --head-timeout DUR   a request's head and body must arrive within this time of its
+                       first byte, a new connection's within this time of the accept (default 10s)
+  --idle-timeout DUR   how long a kept-alive connection may wait for its next request,
+                       and an answer may take to write (default 30s)
+  --max-conns N        connections open at once; at the cap the one waiting longest for
+                       its client is closed to take a new one (default: the descriptor
+                       limit less 32, at most 10000)";
+
+/// Descriptors `--max-conns` leaves to the rest of the process by default.
+const SPARE_FDS: usize = 32;
+
+/// The most connections `--max-conns` allows by default.
+const DEFAULT_MAX_CONNS: usize = 10_000;
 
 /// The largest request head accepted (the request line, the fields and
 /// the empty line that ends them).
@@ -76,6 +112,17 @@ const TOO_LARGE: &[u8] =
     b"HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
 const BODY_TOO_LARGE: &[u8] =
     b"HTTP/1.1 413 Content Too Large\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+const TIMED_OUT: &[u8] =
+    b"HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+
+/// How long clients may take (the flags).
+#[derive(Debug, Clone, Copy)]
+struct Timeouts {
+    /// `--head-timeout`.
+    head: Duration,
+    /// `--idle-timeout`.
+    idle: Duration,
+}
 
 /// What the server did, for the exit report.
 #[derive(Default)]
@@ -95,6 +142,17 @@ fn main() {
         common::parse_duration(&v)
             .unwrap_or_else(|| f.fail(&format!("--for {v:?}: expected a duration")))
     });
+    let timeouts = Timeouts {
+        head: f.duration("--head-timeout", Duration::from_secs(10)),
+        idle: f.duration("--idle-timeout", Duration::from_secs(30)),
+    };
+    if timeouts.head.is_zero() || timeouts.idle.is_zero() {
+        f.fail("--head-timeout and --idle-timeout must be longer than 0");
+    }
+    let max_conns: Option<usize> = f.text("--max-conns").map(|v| match v.parse() {
+        Ok(n) if n >= 1 => n,
+        _ => f.fail(&format!("--max-conns {v:?}: expected a whole number >= 1")),
+    });
     f.finish();
 
     let sampler = Sampler::start();
@@ -110,7 +168,14 @@ fn main() {
             say(format_args!("listening on {bound}"));
             let t0 = Instant::now();
             let served = Arc::new(Served::default());
-            switchyard::spawn(accept_loop(listener, served.clone()));
+            // Read after the runtime raised the soft limit to the hard one.
+            let max_conns = max_conns.unwrap_or_else(|| {
+                fd_limit()
+                    .saturating_sub(SPARE_FDS)
+                    .clamp(1, DEFAULT_MAX_CONNS)
+            });
+            let table = Arc::new(Table::new(max_conns, timeouts));
+            switchyard::spawn(accept_loop(listener, served.clone(), table));
 
             let mut deadline = run_for.map(switchyard::time::sleep);
             let why = poll_fn(|cx| {
@@ -148,16 +213,19 @@ fn main() {
     r.finish(wall, &samples);
 }
 
-/// Accepts forever, one task per connection; out of file descriptors it
-/// backs off (5 ms doubling to 1 s) with one rate-limited error line.
-async fn accept_loop(listener: TcpListener, served: Arc<Served>) {
+/// Accepts forever, one task per connection, at most `--max-conns` at once;
+/// out of file descriptors it backs off (5 ms doubling to 1 s) with one
+/// rate-limited error line.
+async fn accept_loop(listener: TcpListener, served: Arc<Served>, table: Arc<Table>) {
     let mut backoff = AcceptBackoff::new("http");
     loop {
+        table.wait_for_room().await;
         match listener.accept().await {
             Ok((stream, _)) => {
                 backoff.accepted();
                 served.connections.fetch_add(1, Ordering::Relaxed);
-                switchyard::spawn(serve(stream, served.clone()));
+                let entry = Table::add(&table);
+                switchyard::spawn(serve(stream, served.clone(), entry));
             }
             Err(e) if is_connection_error(&e) => {}
             Err(e) => backoff.failed(&e).await,
@@ -165,33 +233,293 @@ async fn accept_loop(listener: TcpListener, served: Arc<Served>) {
     }
 }
 
+/// The soft `RLIMIT_NOFILE`, from `/proc/self/limits` (1024 if unreadable).
+fn fd_limit() -> usize {
+    std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|s| {
+            let line = s.lines().find(|l| l.starts_with("Max open files"))?;
+            let soft = line["Max open files".len()..].split_whitespace().next()?;
+            Some(if soft == "unlimited" {
+                usize::MAX
+            } else {
+                soft.parse().ok()?
+            })
+        })
+        .unwrap_or(1024)
+}
+
+/// Every open connection, so the accept loop can keep to `--max-conns` and
+/// close the one that has waited longest for its client to take a new one.
+struct Table {
+    /// `--max-conns`.
+    max: usize,
+    /// The flags every connection runs under.
+    timeouts: Timeouts,
+    /// The origin of [`Entry::waiting_since`].
+    epoch: Instant,
+    /// The open connections.
+    state: Mutex<TableState>,
+    /// Notified each time a connection closes.
+    freed: Notify,
+}
+
+/// [`Table`] under its lock.
+struct TableState {
+    /// The id of the next connection.
+    next_id: u64,
+    /// Open connections by id.
+    open: HashMap<u64, Arc<Slot>>,
+    /// Connections told to close that have not closed yet.
+    closing: usize,
+}
+
+/// What the table knows of one connection.
+struct Slot {
+    /// Since when it has waited for its client (ms after the table's epoch,
+    /// plus 1); 0 while the server is answering it.
+    waiting_since: AtomicU64,
+    /// Set when the table chose it to close.
+    evicted: AtomicBool,
+    /// Notified then.
+    evict: Notify,
+}
+
+/// A connection's place in the [`Table`]; leaving it (drop) frees the place.
+struct Entry {
+    /// The table.
+    table: Arc<Table>,
+    /// This connection's id.
+    id: u64,
+    /// Its slot.
+    slot: Arc<Slot>,
+}
+
+impl Table {
+    /// A table for at most `max` connections.
+    fn new(max: usize, timeouts: Timeouts) -> Table {
+        Table {
+            max,
+            timeouts,
+            epoch: Instant::now(),
+            state: Mutex::new(TableState {
+                next_id: 0,
+                open: HashMap::new(),
+                closing: 0,
+            }),
+            freed: Notify::new(),
+        }
+    }
+
+    /// Returns once a new connection fits: at the cap, tells the connection
+    /// that has waited longest for its client to close and waits for a
+    /// place to free (choosing another every 100 ms, up to 4 at a time, in
+    /// case the first one became busy before it saw the word).
+    async fn wait_for_room(&self) {
+        loop {
+            if self.room_or_evict() {
+                return;
+            }
+            // A close in between left a permit: no wake-up is lost.
+            let _ =
+                switchyard::time::timeout(Duration::from_millis(100), self.freed.notified()).await;
+        }
+    }
+
+    /// Whether a place is free; if not, and fewer than 4 evictions are under
+    /// way, starts one (when some connection is waiting for its client).
+    fn room_or_evict(&self) -> bool {
+        let mut st = self.state.lock().unwrap();
+        if st.open.len() < self.max {
+            return true;
+        }
+        if st.closing < 4 {
+            let victim = st
+                .open
+                .values()
+                .filter(|s| !s.evicted.load(Ordering::Relaxed))
+                .filter_map(|s| match s.waiting_since.load(Ordering::Relaxed) {
+                    0 => None,
+                    since => Some((since, s)),
+                })
+                .min_by_key(|(since, _)| *since)
+                .map(|(_, s)| s.clone());
+            if let Some(victim) = victim {
+                victim.evicted.store(true, Ordering::Relaxed);
+                st.closing += 1;
+                victim.evict.notify_one();
+            }
+        }
+        false
+    }
+
+    /// Registers a new connection, waiting for its client since now.
+    fn add(table: &Arc<Table>) -> Entry {
+        let slot = Arc::new(Slot {
+            waiting_since: AtomicU64::new(0),
+            evicted: AtomicBool::new(false),
+            evict: Notify::new(),
+        });
+        let mut st = table.state.lock().unwrap();
+        let id = st.next_id;
+        st.next_id += 1;
+        st.open.insert(id, slot.clone());
+        drop(st);
+        let entry = Entry {
+            table: table.clone(),
+            id,
+            slot,
+        };
+        entry.waiting_since(Instant::now());
+        entry
+    }
+}
+
+impl Entry {
+    /// The connection waits for its client, since `t`.
+    fn waiting_since(&self, t: Instant) {
+        let ms = t.saturating_duration_since(self.table.epoch).as_millis() as u64;
+        self.slot.waiting_since.store(ms + 1, Ordering::Relaxed);
+    }
+
+    /// The server is answering the connection: it is not to be evicted.
+    fn busy(&self) {
+        self.slot.waiting_since.store(0, Ordering::Relaxed);
+    }
+}
+
+impl Drop for Entry {
+    fn drop(&mut self) {
+        let mut st = self.table.state.lock().unwrap();
+        st.open.remove(&self.id);
+        if self.slot.evicted.load(Ordering::Relaxed) {
+            st.closing -= 1;
+        }
+        drop(st);
+        self.table.freed.notify_one();
+    }
+}
+
 /// One connection: answer every complete request in the buffer, in one
-/// write, then read more; until the peer closes or asks to.
-async fn serve(stream: TcpStream, served: Arc<Served>) {
+/// write, then read more; until the peer closes or asks to, a timeout
+/// passes or the table evicts it. The stream is closed before the entry
+/// frees its place, so the cap counts descriptors truly open.
+async fn serve(stream: TcpStream, served: Arc<Served>, entry: Entry) {
+    serve_conn(&stream, &served, &entry).await;
+    drop(stream);
+    drop(entry);
+}
+
+/// Why a connection's wait for its client ended.
+enum Wake {
+    /// The read finished.
+    Read(std::io::Result<usize>),
+    /// The table chose this connection to close.
+    Evicted,
+    /// Its deadline passed.
+    TimedOut,
+}
+
+/// [`serve`]'s body.
+async fn serve_conn(stream: &TcpStream, served: &Served, entry: &Entry) {
     let _ = stream.set_nodelay(true);
+    let timeouts = entry.table.timeouts;
     let mut conn = Conn::new();
     let mut out: Vec<u8> = Vec::new();
+    // When the request being read began (its first byte; the accept, for
+    // the first one); `None` between requests, when the idle clock runs.
+    let mut started = Some(Instant::now());
+    let mut idle_since = Instant::now();
+    // One timer for the connection's life, moved only when its deadline
+    // comes earlier (it is checked when it fires): no timer work per request.
+    let mut timer = switchyard::time::sleep(timeouts.head);
     loop {
-        let close = conn.answer(&mut out, &served);
+        let (answered, close) = conn.answer(&mut out, served);
         if !out.is_empty() {
-            if stream.write_all(&out).await.is_err() {
+            if !write_within(stream, &out, timeouts.idle).await {
                 return;
             }
             out.clear();
             out.shrink_to(KEEP_CAPACITY);
         }
         if close {
-            linger(&stream, &mut conn.buf).await;
+            linger(stream, &mut conn.buf).await;
             return;
         }
         conn.shrink();
+        let now = Instant::now();
+        if answered > 0 {
+            // What is left in the buffer, if anything, is a request begun
+            // just now; if nothing is, the idle clock starts.
+            idle_since = now;
+            started = conn.pending().then_some(now);
+        }
+        let deadline = match started {
+            Some(t) => t + timeouts.head,
+            None => idle_since + timeouts.idle,
+        };
+        if deadline < timer.deadline() {
+            timer.reset(deadline);
+        }
+        entry.waiting_since(started.unwrap_or(idle_since));
         let len = conn.buf.len();
         conn.buf.resize(len + READ_CHUNK, 0);
-        match stream.read(&mut conn.buf[len..]).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => conn.buf.truncate(len + n),
+        let wake = {
+            let mut read = pin!(stream.read(&mut conn.buf[len..]));
+            let mut evicted = pin!(entry.slot.evict.notified());
+            poll_fn(|cx| {
+                if let Poll::Ready(r) = read.as_mut().poll(cx) {
+                    return Poll::Ready(Wake::Read(r));
+                }
+                if evicted.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Wake::Evicted);
+                }
+                while timer.poll_elapsed(cx).is_ready() {
+                    if Instant::now() >= deadline {
+                        return Poll::Ready(Wake::TimedOut);
+                    }
+                    timer.reset(deadline);
+                }
+                Poll::Pending
+            })
+            .await
+        };
+        entry.busy();
+        match wake {
+            Wake::Read(Ok(0)) | Wake::Read(Err(_)) | Wake::Evicted => return,
+            Wake::Read(Ok(n)) => {
+                conn.buf.truncate(len + n);
+                if started.is_none() {
+                    started = Some(Instant::now());
+                }
+            }
+            Wake::TimedOut => {
+                if started.is_some() && (len > 0 || conn.skip > 0) {
+                    let _ = write_within(stream, TIMED_OUT, timeouts.idle).await;
+                }
+                let _ = stream.shutdown(std::net::Shutdown::Write).await;
+                return;
+            }
         }
     }
+}
+
+/// Writes all of `out`, giving up (false) if that takes longer than `limit`
+/// or fails. The timer is made only if the write has to wait.
+async fn write_within(stream: &TcpStream, out: &[u8], limit: Duration) -> bool {
+    let mut write = pin!(stream.write_all(out));
+    let mut timer: Option<switchyard::time::Sleep> = None;
+    poll_fn(|cx| {
+        if let Poll::Ready(r) = write.as_mut().poll(cx) {
+            return Poll::Ready(r.is_ok());
+        }
+        let t = timer.get_or_insert_with(|| switchyard::time::sleep(limit));
+        if t.poll_elapsed(cx).is_ready() {
+            return Poll::Ready(false);
+        }
+        Poll::Pending
+    })
+    .await
 }
 
 /// Closes a connection the server is done with, gently: shuts down the
@@ -237,9 +565,11 @@ impl Conn {
     }
 
     /// Queues in `out` the answer to every complete request in the buffer
-    /// and consumes them; returns whether the connection closes after.
-    fn answer(&mut self, out: &mut Vec<u8>, served: &Served) -> bool {
+    /// and consumes them; returns how many requests were answered (refused
+    /// ones included) and whether the connection closes after.
+    fn answer(&mut self, out: &mut Vec<u8>, served: &Served) -> (usize, bool) {
         let mut used = 0;
+        let mut answered = 0;
         let mut close = false;
         loop {
             if self.skip > 0 {
@@ -279,6 +609,7 @@ impl Conn {
             }
             match parse_head(&rest[..end]) {
                 Ok(req) => {
+                    answered += 1;
                     out.extend_from_slice(HELLO);
                     served.requests.fetch_add(1, Ordering::Relaxed);
                     used += end;
@@ -296,7 +627,12 @@ impl Conn {
             }
         }
         self.buf.drain(..used);
-        close
+        (answered, close)
+    }
+
+    /// Whether part of a request has been read and not answered.
+    fn pending(&self) -> bool {
+        !self.buf.is_empty() || self.skip > 0
     }
 
     /// Gives back the memory a large head took, once it is answered.

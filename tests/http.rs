@@ -1,8 +1,10 @@
 //! The http example as its users run it: a child process on 127.0.0.1,
 //! driven by real clients in every mode the build has. What it must do as
 //! a server people leave running: parse request heads the same however
-//! their bytes arrive, refuse what it does not handle with a status, keep
-//! its memory per connection and its own bookkeeping bounded.
+//! their bytes arrive, refuse what it does not handle with a status, hold
+//! slow, idle and non-reading clients for a bounded time, keep to its
+//! connection cap without starving normal requests, keep its memory per
+//! connection and its own bookkeeping bounded.
 
 mod util;
 
@@ -10,7 +12,7 @@ use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use util::{example, mode_envs, proc_status, Proc};
 
@@ -267,5 +269,202 @@ fn read_one_response(c: &mut TcpStream) {
         let n = c.read(&mut buf).expect("a response");
         assert!(n > 0, "closed: {:?}", String::from_utf8_lossy(&got));
         got.extend_from_slice(&buf[..n]);
+    }
+}
+
+/// Starts http under a hard limit of `fds` descriptors.
+fn start_http_limited(env: &[(&str, &str)], fds: u32) -> (Proc, SocketAddr) {
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg(format!(
+            "ulimit -n {fds} && exec {} --addr 127.0.0.1:0",
+            example("http").display()
+        ))
+        .envs(env.iter().copied());
+    let mut p = Proc::spawn(cmd);
+    let addr = p.listening_addr();
+    (p, addr)
+}
+
+/// How long after `t0` the server closes `c` (EOF or reset), reading and
+/// keeping what it sends; panics after `limit`.
+fn time_to_close(c: &mut TcpStream, t0: Instant, limit: Duration) -> (Duration, String) {
+    c.set_read_timeout(Some(limit)).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    loop {
+        match c.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
+            Err(e) => panic!("not closed after {:?}: {e}", t0.elapsed()),
+        }
+    }
+    (t0.elapsed(), String::from_utf8_lossy(&got).into_owned())
+}
+
+#[test]
+fn slowloris_connections_do_not_starve_normal_requests() {
+    let _ = loop_core::sys::raise_nofile_limit();
+    for env in mode_envs() {
+        // Defaults only, under 64 descriptors: 100 clients that send half
+        // a head and stall would hold every descriptor, forever.
+        let (_p, addr) = start_http_limited(&env, 64);
+        let mut slow = Vec::new();
+        for _ in 0..100 {
+            let mut c = TcpStream::connect(addr).unwrap();
+            c.write_all(b"GET / HTTP/1.1\r\nX-Slow: ").unwrap();
+            slow.push(c);
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        for round in 0..3 {
+            let t0 = Instant::now();
+            let back = ask(
+                addr,
+                b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n",
+                usize::MAX,
+            );
+            let took = t0.elapsed();
+            assert_eq!(statuses(&back), [200], "{env:?} round {round}: {back:?}");
+            assert!(
+                took < Duration::from_secs(3),
+                "{env:?}: answered after {took:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_connection_cap_closes_the_longest_idle_connection_for_a_new_one() {
+    for env in mode_envs() {
+        let (_p, addr) = start_http(&env, &["--max-conns", "4"]);
+        let get = b"GET / HTTP/1.1\r\n\r\n";
+        let mut idle: Vec<TcpStream> = Vec::new();
+        for _ in 0..4 {
+            let mut c = TcpStream::connect(addr).unwrap();
+            c.write_all(get).unwrap();
+            read_one_response(&mut c);
+            idle.push(c);
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // A fifth: served, and the oldest idle one is closed for it.
+        let back = ask(
+            addr,
+            b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n",
+            usize::MAX,
+        );
+        assert_eq!(statuses(&back), [200], "{env:?}: {back:?}");
+        let (_, rest) = time_to_close(&mut idle[0], Instant::now(), Duration::from_secs(5));
+        assert_eq!(rest, "", "{env:?}: closed without a word");
+        // The others are still served.
+        for c in &mut idle[2..] {
+            c.write_all(get).unwrap();
+            read_one_response(c);
+        }
+    }
+}
+
+#[test]
+fn a_head_must_arrive_within_the_head_timeout_even_a_byte_at_a_time() {
+    for env in mode_envs() {
+        let (_p, addr) = start_http(&env, &["--head-timeout", "1s"]);
+        let t0 = Instant::now();
+        // Sends nothing: closed, no answer.
+        let mut quiet = TcpStream::connect(addr).unwrap();
+        // Half a head: 408.
+        let mut half = TcpStream::connect(addr).unwrap();
+        half.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n").unwrap();
+        // A byte every 100 ms: still 408 after about 1 s, not reset by each.
+        let mut drip = TcpStream::connect(addr).unwrap();
+        let dripper = {
+            let mut w = drip.try_clone().unwrap();
+            std::thread::spawn(move || {
+                for b in b"GET / HTTP/1.1\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" {
+                    if w.write_all(&[*b]).is_err() {
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            })
+        };
+        for (name, c, want) in [
+            ("quiet", &mut quiet, ""),
+            ("half", &mut half, "HTTP/1.1 408"),
+            ("drip", &mut drip, "HTTP/1.1 408"),
+        ] {
+            let (took, got) = time_to_close(c, t0, Duration::from_secs(10));
+            assert!(got.starts_with(want), "{env:?} {name}: {got:?}");
+            assert!(
+                took > Duration::from_millis(600) && took < Duration::from_secs(4),
+                "{env:?} {name}: closed after {took:?}"
+            );
+        }
+        dripper.join().unwrap();
+    }
+}
+
+#[test]
+fn kept_alive_connections_close_after_the_idle_timeout_but_not_while_used() {
+    for env in mode_envs() {
+        let (_p, addr) = start_http(&env, &["--idle-timeout", "1s"]);
+        let get = b"GET / HTTP/1.1\r\n\r\n";
+        // Used every 300 ms for 2 s: stays open.
+        let mut used = TcpStream::connect(addr).unwrap();
+        for _ in 0..7 {
+            used.write_all(get).unwrap();
+            read_one_response(&mut used);
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        // Then left alone: closed after about 1 s.
+        let (took, rest) = time_to_close(&mut used, Instant::now(), Duration::from_secs(10));
+        assert_eq!(rest, "", "{env:?}");
+        assert!(
+            took > Duration::from_millis(300) && took < Duration::from_secs(4),
+            "{env:?}: closed after {took:?}"
+        );
+    }
+}
+
+#[test]
+fn a_client_that_never_reads_is_closed_after_the_idle_timeout() {
+    for env in mode_envs() {
+        let (p, addr) = start_http(&env, &["--idle-timeout", "1s"]);
+        let pid = p.child.id();
+        let before = proc_status(pid, "VmRSS:");
+        // Pipelined requests, never reading an answer: the answers fill
+        // the socket buffers and the server's write stalls.
+        let c = TcpStream::connect(addr).unwrap();
+        c.set_write_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let batch = b"GET / HTTP/1.1\r\n\r\n".repeat(1000);
+        let t0 = Instant::now();
+        let closed = loop {
+            match (&c).write(&batch) {
+                Ok(_) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                Err(_) => break t0.elapsed(),
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(15),
+                "{env:?}: never closed"
+            );
+        };
+        assert!(
+            closed < Duration::from_secs(8),
+            "{env:?}: closed after {closed:?}"
+        );
+        let grown = proc_status(pid, "VmRSS:").saturating_sub(before);
+        assert!(grown < 4 * 1024, "{env:?}: RSS grew {grown} KiB");
+        // And the server still answers others.
+        let back = ask(
+            addr,
+            b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n",
+            usize::MAX,
+        );
+        assert_eq!(statuses(&back), [200], "{env:?}");
     }
 }
