@@ -40,10 +40,11 @@
 //! * `--max-conns N` (default: the file-descriptor limit less 32, at most
 //!   10000): connections open at once. At the cap the server closes the
 //!   connection that has waited longest for its client (an idle kept-alive
-//!   one, or a slow head) to take the new one; if every connection is busy
-//!   being answered, new ones wait in the listen backlog. So a flood of
-//!   slow connections never runs the server out of descriptors, and a
-//!   normal request is still served at once.
+//!   one, or a slow head), if that is over 250 ms, to take the new one; if
+//!   none has waited that long, new ones wait in the listen backlog. So a
+//!   flood of slow connections never runs the server out of descriptors,
+//!   and a normal request still gets in: a whole cap's worth of slow
+//!   connections ahead of it in the backlog delays it by 250 ms.
 //!
 //! Failing accepts (out of file descriptors) back off, 5 ms doubling to
 //! 1 s; error lines are rate-limited (at most 10 a second, then a count of
@@ -89,6 +90,12 @@ const SPARE_FDS: usize = 32;
 
 /// The most connections `--max-conns` allows by default.
 const DEFAULT_MAX_CONNS: usize = 10_000;
+
+/// At the cap, how long a connection must have waited for its client before
+/// it may be closed for a new one: a client that has just connected, or
+/// just been answered, gets at least this long to send its request (whose
+/// first bytes come right behind the handshake, whatever the round trip).
+const EVICTABLE_AFTER: Duration = Duration::from_millis(250);
 
 /// The largest request head accepted (the request line, the fields and
 /// the empty line that ends them).
@@ -312,9 +319,10 @@ impl Table {
     }
 
     /// Returns once a new connection fits: at the cap, tells the connection
-    /// that has waited longest for its client to close and waits for a
-    /// place to free (choosing another every 100 ms, up to 4 at a time, in
-    /// case the first one became busy before it saw the word).
+    /// that has waited longest for its client (over [`EVICTABLE_AFTER`]) to
+    /// close and waits for a place to free (looking again every 100 ms, and
+    /// choosing another, up to 4 at a time, in case the first one became
+    /// busy before it saw the word).
     async fn wait_for_room(&self) {
         loop {
             if self.room_or_evict() {
@@ -327,19 +335,23 @@ impl Table {
     }
 
     /// Whether a place is free; if not, and fewer than 4 evictions are under
-    /// way, starts one (when some connection is waiting for its client).
+    /// way, starts one (when some connection has waited for its client for
+    /// over [`EVICTABLE_AFTER`]).
     fn room_or_evict(&self) -> bool {
         let mut st = self.state.lock().unwrap();
         if st.open.len() < self.max {
             return true;
         }
         if st.closing < 4 {
+            let now = self.epoch.elapsed().as_millis() as u64 + 1;
+            let limit = EVICTABLE_AFTER.as_millis() as u64;
             let victim = st
                 .open
                 .values()
                 .filter(|s| !s.evicted.load(Ordering::Relaxed))
                 .filter_map(|s| match s.waiting_since.load(Ordering::Relaxed) {
                     0 => None,
+                    since if now.saturating_sub(since) < limit => None,
                     since => Some((since, s)),
                 })
                 .min_by_key(|(since, _)| *since)

@@ -468,3 +468,31 @@ fn a_client_that_never_reads_is_closed_after_the_idle_timeout() {
         assert_eq!(statuses(&back), [200], "{env:?}");
     }
 }
+
+#[test]
+fn at_the_cap_a_burst_of_clients_is_answered_before_any_is_closed() {
+    for env in mode_envs() {
+        let (_p, addr) = start_http(&env, &["--max-conns", "4"]);
+        // 20 clients send a request at once and keep their connections:
+        // each is answered (the cap admits them as the idle ones age), none
+        // is closed before it was read.
+        let mut conns: Vec<TcpStream> = (0..20)
+            .map(|_| {
+                let mut c = TcpStream::connect(addr).unwrap();
+                c.write_all(b"GET / HTTP/1.1\r\n\r\n").unwrap();
+                c
+            })
+            .collect();
+        for (i, c) in conns.iter_mut().enumerate() {
+            c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+            let mut got = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !got.ends_with(b"Hello, World!") {
+                match c.read(&mut buf) {
+                    Ok(n) if n > 0 => got.extend_from_slice(&buf[..n]),
+                    other => panic!("{env:?}: client {i} closed unanswered: {other:?}"),
+                }
+            }
+        }
+    }
+}
