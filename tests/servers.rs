@@ -176,3 +176,26 @@ fn a_burst_of_resets_gives_metrics_a_few_lines_and_a_count() {
         assert!(err.lines().count() <= 25, "{env:?}: {err}");
     }
 }
+
+#[test]
+fn the_fault_run_passes_its_reset_checks_in_both_modes() {
+    // scripts/faults.sh is run by hand; its quickest part runs here so the
+    // harness itself keeps working (debug builds, next to this binary's).
+    let faults = example("faults");
+    let bins = faults.parent().unwrap().to_path_buf();
+    let out = Command::new(&faults)
+        .args(["--only", "rst", "--modes", "single,mn", "--bins"])
+        .arg(&bins)
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}\n{table}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: Vec<&str> = table.lines().filter(|l| l.contains("RST")).collect();
+    assert_eq!(rows.len(), 4, "echo and http, single and mn:\n{table}");
+    assert!(rows.iter().all(|r| r.contains("| pass |")), "{table}");
+}
