@@ -1,5 +1,6 @@
 //! The netpoller: one `mio::Poll` (epoll) per runtime, created at the first
-//! registered source, and the per-source readiness that sockets and signals
+//! registered source (tried again at the next one if that failed:
+//! [`NetpollCell`]), and the per-source readiness that sockets and signals
 //! wait on (`io.rs`).
 //!
 //! * Who polls. `Poll::poll` takes `&mut self`, so the poll sits behind a
@@ -269,25 +270,55 @@ impl M {
 }
 
 /// The lazily created poller of a runtime.
+///
+/// Created at the first socket or signal registration. A creation that
+/// fails (out of file descriptors: the poller needs three, for epoll, its
+/// waker's eventfd and the alarm's timerfd) is not remembered: that
+/// registration gets the error and the next one tries again, so a burst of
+/// `EMFILE` does not disable the network for the runtime's whole life (as
+/// the single mode's loop, whose epoll exists from the start, recovers
+/// once descriptors are free).
 #[derive(Default)]
-pub(crate) struct NetpollCell(OnceLock<Result<Netpoll, String>>);
+pub(crate) struct NetpollCell {
+    poller: OnceLock<Netpoll>,
+    /// Held while a poller is being created, so only one is.
+    #[cfg_attr(loom, allow(dead_code))]
+    creating: Mutex<()>,
+}
 
 impl NetpollCell {
     /// The poller, if it exists.
     pub(crate) fn get(&self) -> Option<&Netpoll> {
-        self.0.get().and_then(|r| r.as_ref().ok())
+        self.poller.get()
+    }
+
+    /// The poller, created now if it does not exist yet; `created` says
+    /// whether this call created it.
+    #[cfg_attr(loom, allow(dead_code))]
+    fn get_or_create(&self) -> stdio::Result<(&Netpoll, bool)> {
+        if let Some(np) = self.poller.get() {
+            return Ok((np, false));
+        }
+        let _one = self.creating.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(np) = self.poller.get() {
+            return Ok((np, false));
+        }
+        let np = Netpoll::new().map_err(|e| {
+            stdio::Error::new(
+                e.kind(),
+                format!("switchyard: cannot create the netpoller: {e}"),
+            )
+        })?;
+        Ok((self.poller.get_or_init(|| np), true))
     }
 }
 
 impl Shared {
-    /// The poller, created on first use. On creation the idle Ms are woken,
-    /// so that the sleeper starts waiting in epoll.
+    /// The poller, created on first use (or at the first use after a failed
+    /// creation). On creation the idle Ms are woken, so that the sleeper
+    /// starts waiting in epoll.
     fn netpoll(&self) -> stdio::Result<&Netpoll> {
-        let mut created = false;
-        let r = self.netpoll.0.get_or_init(|| {
-            created = true;
-            Netpoll::new().map_err(|e| e.to_string())
-        });
+        let (np, created) = self.netpoll.get_or_create()?;
         if created {
             if let Some(m) = self.timers.current_sleeper() {
                 m.wake_up();
@@ -304,9 +335,7 @@ impl Shared {
                 crate::sched::handoff::startm(self, None, false);
             }
         }
-        r.as_ref().map_err(|e| {
-            stdio::Error::other(format!("switchyard: cannot create the netpoller: {e}"))
-        })
+        Ok(np)
     }
 
     /// Non-blocking poll from an M holding a P (find.rs).
