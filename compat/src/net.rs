@@ -10,6 +10,14 @@
 //! engine); every operation works through `&self`, so one task may read while
 //! another writes, and streams implement futures-io's `AsyncRead` and
 //! `AsyncWrite` (for the stream and for `&stream`).
+//!
+//! A socket belongs to the runtime it was created in. In single mode it
+//! works only on that runtime's thread; an mn socket works from any thread
+//! while its runtime lives (its netpoller serves it). Once that runtime is
+//! dropped, every operation on the socket fails at once with an error
+//! saying the runtime has shut down, in both modes (a read already waiting
+//! in another runtime is woken with it): it never waits for a poller that
+//! is gone.
 
 use std::fmt;
 use std::io::{self, IoSlice};

@@ -88,7 +88,8 @@ pub(crate) fn untoken(t: mio::Token) -> (usize, u32) {
 }
 
 /// A socket's registration with its loop: plain data, so the socket is `Send`.
-/// Used on another thread, every operation fails with a clear error.
+/// Used on another thread, or after its runtime was dropped, every operation
+/// fails with a clear error.
 #[derive(Debug)]
 pub(crate) struct Registration {
     short: u32,
@@ -96,7 +97,15 @@ pub(crate) struct Registration {
     generation: u32,
 }
 
-fn foreign() -> io::Error {
+/// The error of an operation on a socket of runtime `short` where that
+/// runtime does not run: it was dropped, or it runs on another thread.
+fn foreign(short: u32) -> io::Error {
+    if remote::lookup(short).is_none() {
+        return io::Error::other(
+            "switchyard: the runtime this socket was created in has shut down; \
+             a socket cannot be used after its runtime is dropped",
+        );
+    }
     io::Error::other("switchyard: a socket was used outside the runtime (thread) that created it")
 }
 
@@ -127,7 +136,7 @@ impl Registration {
             }
             core.io_poll_ready(self.key, self.generation, dir, cx)
         })
-        .unwrap_or_else(|| Poll::Ready(Err(foreign())))
+        .unwrap_or_else(|| Poll::Ready(Err(foreign(self.short))))
     }
 
     /// Forgets that `dir` is ready to move bytes (after a short transfer:

@@ -103,8 +103,8 @@ impl TcpStream {
     /// `SO_ERROR`, then `getpeername` to tell it from a spurious wake.
     pub(crate) fn poll_connected(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         loop {
-            if self.reg.state.poll_ready(cx, Direction::Write).is_pending() {
-                return Poll::Pending;
+            if let Err(e) = std::task::ready!(self.reg.state.poll_ready(cx, Direction::Write)) {
+                return Poll::Ready(Err(e));
             }
             if let Some(e) = self.io.take_error()? {
                 return Poll::Ready(Err(e));

@@ -40,6 +40,18 @@ impl Wake for ThreadWaker {
     }
 }
 
+/// Whether `w` wakes a G of the runtime `shared` (a waker made by
+/// [`for_g`] for one of its Gs).
+pub(crate) fn is_g_of(w: &Waker, shared: &crate::sched::Shared) -> bool {
+    if !std::ptr::eq(w.vtable(), &VTABLE) {
+        return false;
+    }
+    // SAFETY: a waker with our vtable holds a count on its G, so the
+    // header is alive; `shared` is a plain pointer, only compared.
+    let h = unsafe { header(w.data()).as_ref() };
+    std::ptr::eq(h.shared.as_ptr(), shared)
+}
+
 /// The G behind a waker's data pointer.
 fn header(data: *const ()) -> NonNull<Header> {
     NonNull::new(data.cast_mut().cast()).expect("G waker with a null pointer")

@@ -28,12 +28,27 @@
 //!    exchange fails or the new event sets the bit again. Under the W6
 //!    echo load this halved the server's `recvfrom` calls (two per round
 //!    trip, one of them `EAGAIN`, before).
+//! 5. When the runtime shuts down (runtime.rs step 3) nobody will poll for
+//!    its sources again, yet a socket may outlive it (moved out of
+//!    `block_on`, or into another runtime). Each source then gets the GONE
+//!    bit (same store-then-lock order as step 2, so a waiter registering
+//!    meanwhile sees it or is woken), and every operation on it fails with
+//!    [`runtime_gone`] instead of waiting for an event that never comes.
 
 use std::io;
 use std::sync::atomic::Ordering;
 use std::task::{Context, Poll, Waker};
 
 use loop_core::state_lock::{StateGuard, StateLock};
+
+/// The error of every operation on a source whose runtime shut down (step 5).
+#[cfg_attr(loom, allow(dead_code))]
+pub(crate) fn runtime_gone() -> io::Error {
+    io::Error::other(
+        "switchyard: the mn runtime this socket was created in has shut down; \
+         a socket cannot be used after its runtime is dropped",
+    )
+}
 
 use crate::loom::AtomicU64;
 
@@ -47,6 +62,8 @@ const READ_CLOSED: u64 = 4;
 const WRITE_CLOSED: u64 = 8;
 /// An error is pending.
 const ERROR: u64 = 16;
+/// The runtime shut down: no poller serves the source any more (step 5).
+const GONE: u64 = 32;
 const BITS: u64 = 0xFF;
 
 /// A direction of readiness.
@@ -178,18 +195,22 @@ impl IoState {
         out.into_iter().for_each(Waker::wake);
     }
 
-    /// Drops every stored waker without waking it (runtime shutdown: a
-    /// waker holds its G, and the G may hold the runtime).
-    pub(crate) fn drop_waiters(&self) {
-        let w = std::mem::take(&mut *self.waiters());
-        drop(w);
+    /// Step 5: the runtime shut down. Sets GONE and moves every waiter to
+    /// `out` (the caller decides which to wake).
+    pub(crate) fn mark_gone(&self, out: &mut Vec<Waker>) {
+        self.set(GONE, out);
+        let mut w = self.waiters();
+        w.read.drain_into(out);
+        w.write.drain_into(out);
     }
 
-    /// Step 1: ready with the word seen, or Pending with the waker stored.
-    pub(crate) fn poll_ready(&self, cx: &mut Context<'_>, dir: Direction) -> Poll<u64> {
+    /// Step 1: ready with the word seen, or Pending with the waker stored;
+    /// [`runtime_gone`] once the runtime shut down (step 5).
+    pub(crate) fn poll_ready(&self, cx: &mut Context<'_>, dir: Direction) -> Poll<io::Result<u64>> {
+        let want = dir.mask() | GONE;
         let s = self.word.load(Ordering::SeqCst);
-        if s & dir.mask() != 0 {
-            return Poll::Ready(s);
+        if s & want != 0 {
+            return Poll::Ready(ready_word(s));
         }
         {
             let mut w = self.waiters();
@@ -199,8 +220,8 @@ impl IoState {
             }
         }
         let s = self.word.load(Ordering::SeqCst);
-        if s & dir.mask() != 0 {
-            Poll::Ready(s)
+        if s & want != 0 {
+            Poll::Ready(ready_word(s))
         } else {
             // Issue 7: why the task waits, for the dump.
             #[cfg(not(loom))]
@@ -241,7 +262,8 @@ impl IoState {
         }
         loop {
             let s = match self.poll_ready(cx, dir) {
-                Poll::Ready(s) => s,
+                Poll::Ready(Ok(s)) => s,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                 Poll::Pending => return Poll::Pending,
             };
             match op() {
@@ -290,6 +312,16 @@ impl IoState {
     pub(crate) fn clear_now(&self, dir: Direction) {
         let s = self.word.load(Ordering::SeqCst);
         self.clear(dir, s);
+    }
+}
+
+/// What a ready [`IoState::poll_ready`] returns for the word `s`.
+#[cfg_attr(loom, allow(dead_code))]
+fn ready_word(s: u64) -> io::Result<u64> {
+    if s & GONE != 0 {
+        Err(runtime_gone())
+    } else {
+        Ok(s)
     }
 }
 

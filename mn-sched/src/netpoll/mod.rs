@@ -372,13 +372,23 @@ impl Shared {
         }
     }
 
-    /// Shutdown step 3: forgets the waiters of sources still registered
-    /// (their Gs are gone; sockets that outlive the runtime keep working as
-    /// plain non-blocking sockets and fail nothing here).
+    /// Shutdown step 3: marks every source still registered as gone, so
+    /// that a socket outliving the runtime fails its operations with a
+    /// clear error instead of waiting for a poll that never comes
+    /// (io.rs step 5). Its waiters that are this runtime's Gs are dropped
+    /// unwoken (they are gone; a waker holds its G, and the G may hold the
+    /// runtime); any other waiter (a task of another runtime or executor
+    /// using the socket) is woken to see the error.
     pub(crate) fn netpoll_clear(&self) {
         if let Some(np) = self.netpoll.get() {
             let all: Vec<_> = np.sources().iter().map(|(_, s)| s.clone()).collect();
-            all.iter().for_each(|s| s.drop_waiters());
+            let mut waiters = Vec::new();
+            all.iter().for_each(|s| s.mark_gone(&mut waiters));
+            for w in waiters {
+                if !crate::g::waker::is_g_of(&w, self) {
+                    w.wake();
+                }
+            }
         }
     }
 
