@@ -53,9 +53,6 @@ pub enum GuardPolicy {
     /// Force the fallback: an `mprotect(PROT_NONE)` guard per stack, which costs
     /// two kernel mappings per stack and is limited by `vm.max_map_count`.
     Mprotect,
-    /// No guard at all: an overflow silently corrupts the neighbouring stack.
-    /// Explicit opt-in only.
-    Unguarded,
 }
 
 /// Everything a [`Runtime`] is built from. Fields are public so `compat` can
@@ -72,6 +69,10 @@ pub struct Config {
     pub stack_size: usize,
     /// How stacks are guarded.
     pub guard: GuardPolicy,
+    /// No guard below the stacks at all: set only by the `unsafe`
+    /// [`Builder::unguarded_stacks`] (not public, so that no safe code can
+    /// set it).
+    pub(crate) unguarded: bool,
     /// How long dropping the runtime waits for its Gs to finish or unwind
     /// before it detaches the threads still running them.
     pub shutdown_timeout: Duration,
@@ -118,6 +119,7 @@ impl Default for Config {
             max_threads: DEFAULT_MAX_THREADS,
             stack_size: DEFAULT_STACK_SIZE,
             guard: GuardPolicy::Auto,
+            unguarded: false,
             shutdown_timeout: Duration::from_secs(5),
             idle_thread_timeout: DEFAULT_IDLE_THREAD_TIMEOUT,
             mprotect_map_budget: None,
@@ -197,13 +199,33 @@ impl Builder {
         self
     }
 
+    /// Gives the G stacks no guard at all: no kernel mapping or page-table
+    /// marker per stack, so neither `vm.max_map_count` nor the kernel's
+    /// version limits how many Gs can hold a stack. An overflow is then
+    /// *not* detected: it writes over whatever lies below the stack
+    /// (another G's stack, or memory next to the arena). This is the only
+    /// way to turn the guards off; `compat` (the `switchyard` crate)
+    /// offers no setting or `RUNTIME_*` variable for it.
+    ///
+    /// # Safety
+    ///
+    /// No G of this runtime may ever use more stack than
+    /// [`stack_size`](Self::stack_size): not its closure or future, nor
+    /// anything they call (std, C libraries, formatting, a panic's unwind).
+    /// A G that does corrupts memory silently — undefined behaviour that
+    /// safe code elsewhere in the program cannot defend against.
+    pub unsafe fn unguarded_stacks(mut self) -> Self {
+        self.config.unguarded = true;
+        self
+    }
+
     /// Sets how long shutdown waits for Gs to unwind (default 5 s).
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.config.shutdown_timeout = timeout;
         self
     }
 
-    /// Test hook: with [`GuardPolicy::Mprotect`], behave as if only `maps`
+    /// Test hook: with mprotect guards, behave as if only `maps`
     /// kernel mappings were left under `vm.max_map_count`.
     pub fn mprotect_map_budget(mut self, maps: usize) -> Self {
         self.config.mprotect_map_budget = Some(maps);

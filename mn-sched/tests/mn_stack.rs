@@ -193,13 +193,13 @@ fn mprotect_fallback_within_the_real_map_budget() {
     assert!(line.contains("vm.max_map_count"), "{line}");
 }
 
+/// Unguarded stacks are an `unsafe` opt-in (tests/compile_fail.rs shows
+/// that safe code cannot ask for them); a runtime built so runs Gs.
 #[test]
-fn unguarded_stacks_only_by_opt_in() {
-    let rt = Runtime::builder()
-        .procs(1)
-        .guard(GuardPolicy::Unguarded)
-        .build()
-        .unwrap();
+fn unguarded_stacks_only_by_unsafe_opt_in() {
+    // SAFETY: the only G adds two numbers: far less than its stack.
+    let builder = unsafe { Runtime::builder().procs(1).unguarded_stacks() };
+    let rt = builder.build().unwrap();
     // SAFETY: the G only computes.
     assert_eq!(unsafe { rt.block_on(|| 1 + 1) }.unwrap(), 2);
 }

@@ -29,7 +29,7 @@ pub(super) enum GuardKind {
     Madvise,
     /// `mprotect(PROT_NONE)` (fallback).
     Mprotect,
-    /// No guard (explicit opt-in).
+    /// No guard (the `unsafe` `Builder::unguarded_stacks`).
     None,
 }
 

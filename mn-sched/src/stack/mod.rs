@@ -26,7 +26,9 @@
 //!    Older kernels (or [`GuardPolicy::Mprotect`]) get `mprotect(PROT_NONE)`
 //!    guards, two VMAs per slot, counted against `vm.max_map_count` (see
 //!    `guard.rs`); past that budget getting a stack is an error naming the
-//!    sysctl, never a silent unguarded stack.
+//!    sysctl, never a silent unguarded stack. Stacks without guards exist
+//!    only behind the `unsafe` `Builder::unguarded_stacks`, whose caller
+//!    promises that no G overflows.
 //! 3. **Lazy.** A G gets its stack when it first runs, not when it is
 //!    spawned, so a burst of spawned-but-not-started Gs costs no stack memory
 //!    and the P that runs a G both takes and returns its stack (hot in
@@ -158,8 +160,7 @@ impl fmt::Display for StackError {
                 "cannot guard another G stack: the process had {mapped} memory mappings, \
                  vm.max_map_count is {max_map_count}, and each mprotect-guarded stack costs 2 \
                  ({guarded} stacks guarded so far). Raise the sysctl vm.max_map_count, \
-                 run Linux >= 6.13 (MADV_GUARD_INSTALL needs no mapping per stack), \
-                 or opt into unguarded stacks (GuardPolicy::Unguarded)"
+                 or run Linux >= 6.13 (MADV_GUARD_INSTALL needs no mapping per stack)"
             ),
             Self::Map(e) => write!(f, "cannot map memory for G stacks: {e}"),
         }
@@ -200,9 +201,9 @@ impl StackPool {
     /// A pool for `config` (nothing is mapped until the first stack is asked for).
     pub(crate) fn new(config: &Config) -> Self {
         let guard = match config.guard {
+            _ if config.unguarded => GuardKind::None,
             GuardPolicy::Auto => GuardKind::Madvise,
             GuardPolicy::Mprotect => GuardKind::Mprotect,
-            GuardPolicy::Unguarded => GuardKind::None,
         };
         let guard_size = if guard == GuardKind::None {
             0
