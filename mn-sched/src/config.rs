@@ -47,7 +47,9 @@ pub const GUARD_SIZE: usize = 64 * 1024;
 pub enum GuardPolicy {
     /// `madvise(MADV_GUARD_INSTALL)` (Linux ≥ 6.13: no extra kernel mapping per
     /// stack, so a million guarded stacks fit the default `vm.max_map_count`);
-    /// on older kernels, falls back to [`GuardPolicy::Mprotect`].
+    /// on older kernels, [`GuardPolicy::Mprotect`] in every respect (stacks
+    /// taken at spawn included). The kernel is probed once per process, when
+    /// the first runtime is built.
     #[default]
     Auto,
     /// Force the fallback: an `mprotect(PROT_NONE)` guard per stack, which costs
@@ -73,6 +75,9 @@ pub struct Config {
     /// [`Builder::unguarded_stacks`] (not public, so that no safe code can
     /// set it).
     pub(crate) unguarded: bool,
+    /// Test hook ([`Builder::pretend_no_guard_markers`]): `Auto` behaves as
+    /// on a kernel without `MADV_GUARD_INSTALL`.
+    pub(crate) no_guard_markers: bool,
     /// How long dropping the runtime waits for its Gs to finish or unwind
     /// before it detaches the threads still running them.
     pub shutdown_timeout: Duration,
@@ -120,6 +125,7 @@ impl Default for Config {
             stack_size: DEFAULT_STACK_SIZE,
             guard: GuardPolicy::Auto,
             unguarded: false,
+            no_guard_markers: false,
             shutdown_timeout: Duration::from_secs(5),
             idle_thread_timeout: DEFAULT_IDLE_THREAD_TIMEOUT,
             mprotect_map_budget: None,
@@ -222,6 +228,16 @@ impl Builder {
     /// Sets how long shutdown waits for Gs to unwind (default 5 s).
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.config.shutdown_timeout = timeout;
+        self
+    }
+
+    /// Test hook, for the tests of the fallback on kernels older than 6.13
+    /// only: [`GuardPolicy::Auto`] behaves as if the kernel had no
+    /// `MADV_GUARD_INSTALL`, so it falls back to mprotect guards whatever
+    /// the kernel. (Hidden from the docs: a program has no use for it.)
+    #[doc(hidden)]
+    pub fn pretend_no_guard_markers(mut self) -> Self {
+        self.config.no_guard_markers = true;
         self
     }
 

@@ -138,6 +138,67 @@ fn mprotect_budget_exhausted_is_a_clear_spawn_error() {
     assert!(msg.contains("vm.max_map_count"), "{msg}");
 }
 
+/// On a kernel without guard markers `Auto` falls back to mprotect guards,
+/// and then, as with `GuardPolicy::Mprotect`, every G takes its stack at
+/// spawn: an async task keeps the stack it was promised while it waits, so
+/// Gs that use up the mapping budget meanwhile are refused at spawn instead
+/// of leaving the task without a stack when it wakes (it would end with
+/// `JoinError::NoStack` between two polls). The kernel here has markers:
+/// the hidden test hook forces the fallback.
+#[test]
+fn auto_fallback_to_mprotect_keeps_a_waiting_tasks_stack() {
+    // 40 mappings: 20 guarded stacks.
+    let rt = Runtime::builder()
+        .procs(1)
+        .pretend_no_guard_markers()
+        .mprotect_map_budget(40)
+        .build()
+        .unwrap();
+    // SAFETY: the Gs park on a channel and hold nothing else.
+    let (out, refused, started) = unsafe {
+        rt.block_on(|| {
+            let task = mn_sched::aio::task::spawn(async {
+                mn_sched::aio::time::sleep(Duration::from_millis(300)).await;
+                42
+            });
+            // The task runs and waits in its sleep.
+            mn_sched::sleep(Duration::from_millis(30));
+            let (tx, rx) = chan::rendezvous::<()>();
+            let mut gs = Vec::new();
+            let mut refused = None;
+            while gs.len() < 100 {
+                let rx = rx.clone();
+                match mn_sched::try_go(move || rx.recv().is_err()) {
+                    Ok(h) => gs.push(h),
+                    Err(e) => {
+                        refused = Some(e);
+                        break;
+                    }
+                }
+            }
+            // They run and park on the channel, holding their stacks.
+            mn_sched::sleep(Duration::from_millis(30));
+            let out = util::block_on(task);
+            drop(tx);
+            let started = gs
+                .into_iter()
+                .map(|h| h.join())
+                .filter(Result::is_ok)
+                .count();
+            (out, refused, started)
+        })
+    }
+    .unwrap();
+    match out {
+        Ok(v) => assert_eq!(v, 42),
+        Err(e) => panic!("the waiting task lost its stack: {e}"),
+    }
+    assert!(
+        matches!(refused, Some(SpawnError::NoStack(_))),
+        "the budget should refuse a spawn, after {started} Gs: {refused:?}"
+    );
+}
+
 /// With the default vm.max_map_count (65530 here), the mprotect fallback
 /// guards a few tens of thousands of stacks, then says why it stops. Runs in
 /// a child process, which uses up its own mapping budget only.

@@ -2,9 +2,13 @@
 //!
 //! `MADV_GUARD_INSTALL` (value 102, Linux ≥ 6.13; `libc` does not have it
 //! yet) turns a range into guard markers in the page tables: any access
-//! faults, no VMA is created, and `MADV_DONTNEED` leaves the markers alone. A
-//! kernel without it answers `EINVAL`, and the pool switches to `mprotect`
-//! for good.
+//! faults, no VMA is created, and `MADV_DONTNEED` leaves the markers alone.
+//! Whether the kernel has it is probed once per process, on a scratch
+//! mapping, when the first runtime is built ([`markers_supported`]), so a
+//! runtime knows its guard kind — and with it whether stacks are taken at
+//! spawn (rule 3 of `stack/mod.rs`) — before its first G exists. A kernel
+//! without it gets `mprotect` guards for every stack, as
+//! `GuardPolicy::Mprotect` does.
 //!
 //! An `mprotect(PROT_NONE)` guard splits the arena's VMA: every guarded slot
 //! costs two mappings (the guard and the stack above it). The kernel refuses
@@ -14,6 +18,7 @@
 //! error that names the sysctl.
 
 use std::io;
+use std::sync::OnceLock;
 
 /// `madvise` advice that installs guard markers (linux/mman.h).
 pub(super) const MADV_GUARD_INSTALL: libc::c_int = 102;
@@ -33,28 +38,55 @@ pub(super) enum GuardKind {
     None,
 }
 
-/// Installs the guard of the slot starting at `slot`. Switches `kind` from
-/// `Madvise` to `Mprotect` if the kernel does not know guard markers.
-pub(super) fn install(kind: &mut GuardKind, slot: usize, len: usize) -> io::Result<()> {
-    if *kind == GuardKind::Madvise {
-        // SAFETY: [slot, slot+len) is the guard part of a slot we just carved
-        // from our own mapping; nothing lives there.
-        let rc = unsafe { libc::madvise(slot as *mut libc::c_void, len, MADV_GUARD_INSTALL) };
-        if rc == 0 {
-            return Ok(());
-        }
-        let err = io::Error::last_os_error();
-        if err.raw_os_error() != Some(libc::EINVAL) {
-            return Err(err);
-        }
-        *kind = GuardKind::Mprotect;
+/// Whether this kernel installs guard markers (probed once per process).
+pub(super) fn markers_supported() -> bool {
+    static SUPPORTED: OnceLock<bool> = OnceLock::new();
+    *SUPPORTED.get_or_init(probe_markers)
+}
+
+/// Installs a guard marker on the first page of a scratch mapping. Any
+/// failure (`EINVAL` from a kernel older than 6.13, or a sandbox refusing
+/// the call) means "no markers": mprotect guards work everywhere.
+fn probe_markers() -> bool {
+    let page = super::page_size();
+    // SAFETY: a fresh anonymous private mapping of our own; nothing else
+    // uses it, and it is unmapped below.
+    let ptr = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            2 * page,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+            -1,
+            0,
+        )
+    };
+    if ptr == libc::MAP_FAILED {
+        return false;
     }
-    if *kind == GuardKind::Mprotect {
+    // SAFETY: the first page of the mapping just made, holding nothing.
+    let ok = unsafe { libc::madvise(ptr, page, MADV_GUARD_INSTALL) } == 0;
+    // SAFETY: the mapping made above, no longer used.
+    unsafe { libc::munmap(ptr, 2 * page) };
+    ok
+}
+
+/// Installs the guard of the slot starting at `slot`.
+pub(super) fn install(kind: GuardKind, slot: usize, len: usize) -> io::Result<()> {
+    let rc = match kind {
+        // SAFETY: [slot, slot+len) is the guard part of a slot we just
+        // carved from our own mapping; nothing lives there.
+        GuardKind::Madvise => unsafe {
+            libc::madvise(slot as *mut libc::c_void, len, MADV_GUARD_INSTALL)
+        },
         // SAFETY: as above; PROT_NONE only affects our own guard range.
-        let rc = unsafe { libc::mprotect(slot as *mut libc::c_void, len, libc::PROT_NONE) };
-        if rc != 0 {
-            return Err(io::Error::last_os_error());
-        }
+        GuardKind::Mprotect => unsafe {
+            libc::mprotect(slot as *mut libc::c_void, len, libc::PROT_NONE)
+        },
+        GuardKind::None => 0,
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
     }
     Ok(())
 }

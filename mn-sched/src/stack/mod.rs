@@ -32,10 +32,14 @@
 //! 3. **Lazy.** A G gets its stack when it first runs, not when it is
 //!    spawned, so a burst of spawned-but-not-started Gs costs no stack memory
 //!    and the P that runs a G both takes and returns its stack (hot in
-//!    cache). Only the mprotect fallback takes stacks eagerly at spawn, so
-//!    that running out of mappings is an error `spawn` can return. An async
-//!    task goes further: it gives its stack back each time it waits and
-//!    takes one again when woken (aio/cell.rs), so waiting tasks hold none.
+//!    cache). Only mprotect guards — `GuardPolicy::Mprotect`, or `Auto` on a
+//!    kernel without guard markers, which is known before the first G
+//!    (`guard.rs`) — take stacks eagerly at spawn, so that running out of
+//!    mappings is an error `spawn` can return, never a G that cannot go
+//!    on. An async task goes further: it gives its stack back each time it
+//!    waits and takes one again when woken (aio/cell.rs), so waiting tasks
+//!    hold none — except with eager stacks, where it keeps the one it was
+//!    promised at spawn.
 //! 4. **RSS back from deep stacks.** Only touched pages cost memory: a G that
 //!    parks shallow touches one page. A G records the lowest stack pointer it
 //!    had at its switches (park, yield, exit); if that is more than
@@ -175,8 +179,8 @@ pub(crate) struct StackPool {
     stack_size: usize,
     guard_size: usize,
     slot_size: usize,
-    /// Stacks are taken at spawn (mprotect fallback) instead of first run.
-    eager: bool,
+    /// How guards are installed (`Auto` resolved when the pool is made).
+    guard: GuardKind,
     inner: Mutex<PoolInner>,
 }
 
@@ -187,8 +191,6 @@ struct PoolInner {
     free: Vec<Stack>,
     /// Every arena mapped so far; the last one is being carved.
     arenas: Vec<Arena>,
-    /// How guards are installed (Auto resolves to madvise, then maybe mprotect).
-    guard: GuardKind,
     /// Mapping budget of the mprotect fallback, computed when first needed.
     budget: Option<MapBudget>,
     /// Test override for the budget (Config::mprotect_map_budget).
@@ -202,8 +204,10 @@ impl StackPool {
     pub(crate) fn new(config: &Config) -> Self {
         let guard = match config.guard {
             _ if config.unguarded => GuardKind::None,
-            GuardPolicy::Auto => GuardKind::Madvise,
-            GuardPolicy::Mprotect => GuardKind::Mprotect,
+            GuardPolicy::Auto if !config.no_guard_markers && guard::markers_supported() => {
+                GuardKind::Madvise
+            }
+            GuardPolicy::Auto | GuardPolicy::Mprotect => GuardKind::Mprotect,
         };
         let guard_size = if guard == GuardKind::None {
             0
@@ -214,11 +218,10 @@ impl StackPool {
             stack_size: config.stack_size,
             guard_size,
             slot_size: config.stack_size + guard_size,
-            eager: guard == GuardKind::Mprotect,
+            guard,
             inner: Mutex::new(PoolInner {
                 free: Vec::new(),
                 arenas: Vec::new(),
-                guard,
                 budget: None,
                 budget_override: config.mprotect_map_budget,
                 carved: 0,
@@ -226,9 +229,10 @@ impl StackPool {
         }
     }
 
-    /// Whether Gs take their stack at spawn (so `spawn` can report failure).
+    /// Whether Gs take their stack at spawn (so `spawn` can report failure):
+    /// with mprotect guards (rule 3).
     pub(crate) fn eager(&self) -> bool {
-        self.eager
+        self.guard == GuardKind::Mprotect
     }
 
     /// Usable size of every stack.
@@ -296,7 +300,7 @@ impl StackPool {
     /// Carves one slot, mapping a new arena if the current one is used up,
     /// and installs its guard.
     fn carve(&self, inner: &mut PoolInner) -> Result<Stack, StackError> {
-        if inner.guard == GuardKind::Mprotect {
+        if self.guard == GuardKind::Mprotect {
             self.charge_mprotect(inner)?;
         }
         let slot = match inner.arenas.last_mut().and_then(Arena::carve) {
@@ -313,7 +317,7 @@ impl StackPool {
                     .expect("a new arena has a free slot")
             }
         };
-        if let Err(e) = guard::install(&mut inner.guard, slot, self.guard_size) {
+        if let Err(e) = guard::install(self.guard, slot, self.guard_size) {
             return Err(StackError::Map(Arc::new(e)));
         }
         inner.carved += 1;
