@@ -181,6 +181,7 @@ impl Core {
                 state,
                 waiting_ms: since_ms.map(|s| u64::from(now_ms.saturating_sub(s))),
                 place: "loop".to_string(),
+                name: None,
             })
             .collect()
     }

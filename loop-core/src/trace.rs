@@ -179,6 +179,8 @@ pub struct TaskInfo {
     pub waiting_ms: Option<u64>,
     /// Where it runs: `loop` in single mode; the P or M in mn.
     pub place: String,
+    /// The name a task builder gave it (mn; single mode records none).
+    pub name: Option<String>,
 }
 
 /// Formats a Go-style task dump.
@@ -187,6 +189,8 @@ pub fn format_dump(header: &str, tasks: &[TaskInfo]) -> String {
     for t in tasks {
         if t.id == 0 {
             let _ = write!(out, "\ntask 0 (main) [{}", t.state);
+        } else if let Some(name) = &t.name {
+            let _ = write!(out, "\ntask {} {name:?} [{}", t.id, t.state);
         } else {
             let _ = write!(out, "\ntask {} [{}", t.id, t.state);
         }

@@ -25,8 +25,10 @@ use crate::runtime::Runtime;
 /// keeps a parked G under issue 5's ~4.8 KiB even counting its page tables
 /// (4.6 KiB), while leaving ordinary Rust code (formatting, std I/O,
 /// moderate recursion) far more room than may's 32 KiB; raise it with
-/// `RUNTIME_STACK_SIZE` for deep recursion. An overflow is never silent: it
-/// aborts with a message naming the task and the size.
+/// `RUNTIME_STACK_SIZE` for deep recursion, or give one task its own with
+/// [`task::Builder::stack_size`](crate::task::Builder::stack_size). An
+/// overflow is never silent: it aborts with a message naming the task and
+/// the size.
 pub const DEFAULT_STACK_SIZE: usize = 256 * 1024;
 
 /// Smallest accepted stack size (16 KiB).

@@ -68,6 +68,8 @@ mod runtime;
 mod sched;
 mod stack;
 mod sync;
+#[cfg(not(loom))]
+pub mod task;
 mod timer;
 
 #[cfg(not(loom))]

@@ -55,6 +55,8 @@ pub enum SpawnError {
     NoStack(StackError),
     /// `go` was called outside any mn runtime.
     NoRuntime,
+    /// A task builder's stack size (in bytes) is outside 16 KiB..=1 GiB.
+    StackSize(usize),
 }
 
 impl fmt::Display for SpawnError {
@@ -62,6 +64,12 @@ impl fmt::Display for SpawnError {
         match self {
             Self::Shutdown => f.write_str("cannot spawn: the mn runtime is shutting down"),
             Self::NoStack(e) => write!(f, "cannot spawn: {e}"),
+            Self::StackSize(n) => write!(
+                f,
+                "cannot spawn: task stack_size = {n} bytes: expected {} (16 KiB) to {} (1 GiB)",
+                crate::config::MIN_STACK_SIZE,
+                crate::config::MAX_STACK_SIZE
+            ),
             Self::NoRuntime => f.write_str(
                 "called outside an mn runtime (go() or aio::task::spawn): start one with \
                  Runtime::block_on or block_on_future, or spawn through a Handle",
@@ -94,7 +102,7 @@ pub struct Stats {
     pub stacks_carved: usize,
     /// Stacks free in the global pool (not counting per-P caches).
     pub stacks_pooled: usize,
-    /// Usable size of each G stack.
+    /// Usable size of each G stack (a task builder may give one G another).
     pub stack_size: usize,
     /// I/O sources (sockets, signals) registered with the netpoller.
     pub io_sources: usize,

@@ -365,3 +365,76 @@ fn stack_error_reaches_the_join_handle_when_stacks_are_lazy() {
     }
     assert!(!is_no_stack(&JoinError::Cancelled));
 }
+
+/// `task::Builder::stack_size`: a blocking-style G given 4 MiB recurses
+/// 1,000 frames of more than 1 KiB, several times the runtime's 256 KiB,
+/// and Gs of both sizes reuse their own stacks.
+#[test]
+fn a_g_given_its_own_stack_size_recurses_deeper() {
+    let sums = util::run(2, || {
+        (0..4)
+            .map(|_| {
+                // SAFETY: the G only recurses.
+                let big = unsafe {
+                    mn_sched::task::Builder::new()
+                        .name("deep")
+                        .stack_size(4 << 20)
+                        .go(|| recurse(1000))
+                }
+                .unwrap();
+                // SAFETY: as above.
+                let small = unsafe { go(|| recurse(50)) };
+                big.join().unwrap() + small.join().unwrap()
+            })
+            .collect::<Vec<_>>()
+    });
+    // `recurse(n)` sums `d as u8` for d in 1..=n.
+    let expect = (1..=1000u64).map(|d| d % 256).sum::<u64>() + (1..=50u64).sum::<u64>();
+    assert_eq!(sums, vec![expect; 4]);
+}
+
+/// A G with a stack size of its own that overflows it is reported with its
+/// name and its own size (its arena is listed for the overflow handler).
+#[test]
+fn an_overflow_on_a_task_sized_stack_reports_that_size() {
+    if is_child("sized-overflow") {
+        let rt = Runtime::builder().procs(1).build().unwrap();
+        // SAFETY: the Gs only recurse.
+        let _ = unsafe {
+            rt.block_on(|| {
+                mn_sched::task::Builder::new()
+                    .name("sized")
+                    .stack_size(128 * 1024)
+                    .go(|| recurse(u64::MAX))
+                    .unwrap()
+                    .join()
+            })
+        };
+        unreachable!("the overflow should have aborted the process");
+    }
+    let out = run_child(
+        "an_overflow_on_a_task_sized_stack_reports_that_size",
+        "sized-overflow",
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("switchyard: stack overflow in task ")
+            && stderr.contains("\"sized\" (stack size 128 KiB"),
+        "unexpected stderr:\n{stderr}"
+    );
+}
+
+#[test]
+fn a_task_stack_size_out_of_range_is_a_spawn_error() {
+    let err = util::run(1, || {
+        mn_sched::task::Builder::new()
+            .stack_size(1 << 31)
+            .spawn(async {})
+            .unwrap_err()
+    });
+    assert!(
+        matches!(err, SpawnError::StackSize(n) if n == 1 << 31),
+        "{err}"
+    );
+    assert!(err.to_string().contains("16 KiB"), "{err}");
+}

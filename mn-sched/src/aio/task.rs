@@ -38,6 +38,7 @@ use std::task::{Context, Poll};
 use loop_core::trace::WaitReason;
 
 use super::local::{HostGuard, LocalHost};
+use crate::g::spawned::Opts;
 use crate::g::{GRef, Header};
 use crate::join::JoinError;
 use crate::runtime::{Handle, SpawnError};
@@ -73,16 +74,21 @@ where
     if let Some(m) = crate::sched::m::M::current() {
         // SAFETY: this thread's live M, used without a switch (a spawn
         // never parks).
-        return spawn_on(&unsafe { m.as_ref() }.shared, f);
+        return spawn_on(&unsafe { m.as_ref() }.shared, f, None);
     }
     Handle::current()
         .ok_or(SpawnError::NoRuntime)?
         .try_spawn_future(f)
 }
 
-/// Spawns `f` as a G on `shared`'s runtime.
+/// Spawns `f` as a G on `shared`'s runtime, with a task builder's
+/// options if any (their `site` is filled in here).
 #[track_caller]
-fn spawn_on<F>(shared: &crate::sched::Shared, f: F) -> Result<JoinHandle<F::Output>, SpawnError>
+pub(crate) fn spawn_on<F>(
+    shared: &crate::sched::Shared,
+    f: F,
+    opts: Option<Opts>,
+) -> Result<JoinHandle<F::Output>, SpawnError>
 where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
@@ -95,12 +101,22 @@ where
     // store), before the G is queued: stored after, another M could run
     // the task first and trace its run slice without it ("task 1", once
     // in some 40 runs of observe_mn with the CPUs busy).
-    let site = std::ptr::from_ref(std::panic::Location::caller()).cast_mut();
+    let site = std::panic::Location::caller();
+    let opts = opts.map(|o| {
+        Box::new(Opts {
+            site: Some(site),
+            ..o
+        })
+    });
     let g = crate::sched::ready::spawn_cell(shared, |id, shared| {
         let g = crate::g::cell::new_task(id, shared, f);
         // SAFETY: just allocated and not yet queued: alive, and no other
         // thread knows of it.
-        unsafe { g.as_ref() }.site.store(site, Ordering::Relaxed);
+        let spawned = &unsafe { g.as_ref() }.spawned;
+        match opts {
+            Some(opts) => spawned.set_opts(opts),
+            None => spawned.set_site(site),
+        }
         g
     })?;
     Ok(JoinHandle {
@@ -136,7 +152,7 @@ impl Handle {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        spawn_on(self.shared(), f)
+        spawn_on(self.shared(), f, None)
     }
 }
 

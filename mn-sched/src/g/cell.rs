@@ -139,7 +139,7 @@ fn alloc_g<F, T>(id: u64, shared: &Shared, vtable: &'static Vtable, f: F) -> Non
             cancel: AtomicBool::new(false),
             wait_reason: AtomicU8::new(0),
             parked_ms: AtomicU32::new(0),
-            site: AtomicPtr::new(std::ptr::null_mut()),
+            spawned: super::spawned::Spawned::new(),
             flow: std::sync::atomic::AtomicU64::new(0),
             link: UnsafeCell::new(None),
             reg: UnsafeCell::new(RegLinks::default()),

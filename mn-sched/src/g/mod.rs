@@ -2,8 +2,8 @@
 //! [`Header`]) and the counted reference to it ([`GRef`]); the closure and its
 //! output live right behind the header in the same allocation (`cell.rs`),
 //! the status word and park protocol in `state.rs`, the code that runs on the
-//! G's own stack in `run.rs`, and the `Waker` built from a `GRef` in
-//! `waker.rs`.
+//! G's own stack in `run.rs`, the `Waker` built from a `GRef` in
+//! `waker.rs`, and its spawn site and builder options in `spawned.rs`.
 //!
 //! Ownership rules of the header's fields:
 //!
@@ -29,6 +29,7 @@
 pub(crate) mod alloc;
 pub(crate) mod cell;
 pub(crate) mod run;
+pub(crate) mod spawned;
 pub(crate) mod state;
 pub(crate) mod waker;
 
@@ -75,9 +76,10 @@ pub(crate) struct Header {
     /// Issue 7: sysmon's coarse clock (ms) when the G last parked, for the
     /// dump's waiting times; written by its M before the park is published.
     pub(crate) parked_ms: AtomicU32,
-    /// Issue 7: where the task was spawned (null: not recorded), set by
-    /// `aio::task::spawn` after the G is made, read by the dump.
-    pub(crate) site: AtomicPtr<std::panic::Location<'static>>,
+    /// Issue 7: where the task was spawned (set by `aio::task::spawn` after
+    /// the G is made, read by the dump and the trace) and, for a G made by a
+    /// task builder, its name and stack size (spawned.rs).
+    pub(crate) spawned: spawned::Spawned,
     /// Issue 7: the flow id of the wake that made this G runnable (0:
     /// none), ended by its next run's trace slice (sched/trace.rs).
     pub(crate) flow: std::sync::atomic::AtomicU64,

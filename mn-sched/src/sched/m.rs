@@ -411,16 +411,16 @@ impl M {
     }
 }
 
-/// The task id of the G running on this thread, for the overflow handler
-/// (0 if none). Async-signal-safe: a const thread-local and atomics only.
-pub(crate) fn current_gid_for_signal() -> u64 {
+/// The G running on this thread, for the overflow handler (None if none):
+/// alive while it runs, so for the rest of the handler, which aborts.
+/// Async-signal-safe: a const thread-local and atomics only.
+pub(crate) fn current_g_for_signal() -> Option<std::ptr::NonNull<crate::g::Header>> {
     let m = CURRENT.with(Cell::get);
     if m.is_null() {
-        return 0;
+        return None;
     }
-    // SAFETY: a non-null CURRENT is this thread's live M; a non-null curg is
-    // the G running on it, alive while it runs.
-    unsafe { (*m).curg().map_or(0, |g| g.as_ref().id) }
+    // SAFETY: a non-null CURRENT is this thread's live M.
+    unsafe { (*m).curg() }
 }
 
 /// The runtime's OS threads: how many, the cap, and their join handles.

@@ -106,6 +106,7 @@ impl MainSlot {
             state,
             waiting_ms: None,
             place: "main thread".to_string(),
+            name: None,
         })
     }
 }
@@ -229,10 +230,11 @@ fn tasks_stopped(shared: &Shared) -> (Vec<TaskInfo>, bool) {
                     Ok(i) => out[i].place = place,
                     Err(_) => queued.push(TaskInfo {
                         id: h.id,
-                        spawned_at: site_of(h.site.load(Ordering::Relaxed)),
+                        spawned_at: h.spawned.site().unwrap_or_else(unknown_site),
                         state: TaskState::Runnable,
                         waiting_ms: None,
                         place,
+                        name: h.spawned.name().map(str::to_string),
                     }),
                 }
             }
@@ -267,11 +269,12 @@ fn list(shared: &Shared) -> Vec<TaskInfo> {
         let waiting = matches!(state, TaskState::Waiting(_)) && g.parked_ms != 0;
         out.push(TaskInfo {
             id: g.id,
-            spawned_at: site_of(g.site),
+            spawned_at: g.site.unwrap_or_else(unknown_site),
             state,
             // The coarse clock lags by up to a tick: never "in the future".
             waiting_ms: waiting.then(|| u64::from(now.wrapping_sub(g.parked_ms).min(1 << 31))),
             place: m.map_or_else(|| "M-1".to_string(), |m| format!("M{m}")),
+            name: g.name,
         });
     }
     // Lookups by binary search from here (the registry may hold a million
@@ -288,10 +291,11 @@ fn list(shared: &Shared) -> Vec<TaskInfo> {
             if !listed(&out, h.id) {
                 more.push(TaskInfo {
                     id: h.id,
-                    spawned_at: site_of(h.site.load(Ordering::Relaxed)),
+                    spawned_at: h.spawned.site().unwrap_or_else(unknown_site),
                     state: TaskState::Runnable,
                     waiting_ms: None,
                     place: "global queue".to_string(),
+                    name: h.spawned.name().map(str::to_string),
                 });
             }
         });
@@ -306,6 +310,7 @@ fn list(shared: &Shared) -> Vec<TaskInfo> {
                 state: TaskState::Running,
                 waiting_ms: None,
                 place: format!("M{}", m.id),
+                name: None,
             });
         }
     }

@@ -12,6 +12,7 @@ use super::handoff::wakep;
 use super::m::M;
 use super::p::Held;
 use super::Shared;
+use crate::g::spawned::Opts;
 use crate::g::{cell, GRef, Header};
 use crate::join::JoinHandle;
 use crate::runtime::SpawnError;
@@ -188,6 +189,28 @@ where
     Ok(JoinHandle::new(g))
 }
 
+/// [`spawn`] with a task builder's options (g/spawned.rs), recorded before
+/// the G is published.
+#[cfg_attr(loom, allow(dead_code))]
+pub(crate) fn spawn_with<F, T>(
+    shared: &Shared,
+    f: F,
+    opts: Box<Opts>,
+) -> Result<JoinHandle<T>, SpawnError>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let g = spawn_cell(shared, |id, shared| {
+        let g = cell::new_g(id, shared, f);
+        // SAFETY: just allocated and not yet published: alive, and no
+        // other thread knows of it.
+        unsafe { g.as_ref() }.spawned.set_opts(opts);
+        g
+    })?;
+    Ok(JoinHandle::new(g))
+}
+
 /// Spawns the G that `make` allocates (given its id and runtime) on
 /// `shared`'s runtime; the returned reference is the caller's count.
 pub(crate) fn spawn_cell(
@@ -209,7 +232,8 @@ fn spawn_local(
 ) -> Result<GRef, SpawnError> {
     let g = make(held.next_goid(shared), shared);
     if shared.stacks.eager() {
-        let stack = held.with_local(|l| shared.stacks.get(Some(&mut l.stacks)));
+        let size = stack_size_of(g);
+        let stack = held.with_local(|l| shared.stacks.get(Some(&mut l.stacks), size));
         take_stack_or_free(g, stack)?;
         held.count(|c| &c.stacks_given); // Stats::stacks_in_use
     }
@@ -237,7 +261,7 @@ fn spawn_external(
     }
     let g = make(shared.goid.fetch_add(1, Relaxed), shared);
     if shared.stacks.eager() {
-        if let Err(e) = take_stack_or_free(g, shared.stacks.get(None)) {
+        if let Err(e) = take_stack_or_free(g, shared.stacks.get(None, stack_size_of(g))) {
             return refuse(e);
         }
         shared.external.stacks_given.fetch_add(1, Relaxed); // Stats::stacks_in_use
@@ -246,6 +270,12 @@ fn spawn_external(
     wakep(shared);
     // SAFETY: `make` gave the caller one of the two counts.
     Ok(unsafe { GRef::from_raw(g) })
+}
+
+/// The stack size a new, unpublished G asked for (0: the runtime's).
+fn stack_size_of(g: NonNull<Header>) -> usize {
+    // SAFETY: the G is new and unpublished: alive, and ours.
+    unsafe { g.as_ref() }.spawned.stack_size()
 }
 
 /// Gives a new G its stack, or frees the G and reports why it cannot run.

@@ -22,8 +22,10 @@ pub(crate) struct Listed {
     pub(crate) status: u32,
     /// Its last wait reason (a `WaitReason` as u8).
     pub(crate) reason: u8,
-    /// Where it was spawned (null: not recorded).
-    pub(crate) site: *mut std::panic::Location<'static>,
+    /// Where it was spawned, if recorded.
+    pub(crate) site: Option<&'static std::panic::Location<'static>>,
+    /// The name a task builder gave it.
+    pub(crate) name: Option<String>,
     /// sysmon's coarse clock when it last parked.
     pub(crate) parked_ms: u32,
 }
@@ -121,7 +123,8 @@ impl Registry {
                     id: h.id,
                     status,
                     reason: h.wait_reason.load(Relaxed),
-                    site: h.site.load(Relaxed),
+                    site: h.spawned.site(),
+                    name: h.spawned.name().map(str::to_string),
                     parked_ms: h.parked_ms.load(Relaxed),
                 });
             }

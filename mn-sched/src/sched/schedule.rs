@@ -211,13 +211,16 @@ fn give_stack(m: &M, g: NonNull<Header>) -> bool {
     if ctx.sp != 0 {
         return true;
     }
+    // SAFETY: as above (the G is alive); its spawn record is read-only
+    // once published (g/spawned.rs).
+    let size = unsafe { g.as_ref() }.spawned.stack_size();
     // Counted when it leaves the pool: a stack taken at spawn (eager) or
     // kept across a cancelled release was counted already.
     let stack = match ctx.stack.take() {
         Some(s) => Ok(s),
         None => {
             let held = m.held().expect("execute without a P");
-            held.with_local(|l| shared.stacks.get(Some(&mut l.stacks)))
+            held.with_local(|l| shared.stacks.get(Some(&mut l.stacks), size))
                 .inspect(|_| held.count(|c| &c.stacks_given)) // Stats::stacks_in_use
         }
     };

@@ -209,9 +209,7 @@ pub(crate) fn run_end(m: &M, h: &Header, start: u64, parking: bool) {
 }
 
 fn site_of(h: &Header) -> Option<&'static Location<'static>> {
-    let p = h.site.load(Ordering::Relaxed);
-    // SAFETY: only `&'static Location`s are stored in `site`.
-    (!p.is_null()).then(|| unsafe { &*p })
+    h.spawned.site()
 }
 
 /// A wake that moved `h` out of WAITING: a flow id for its next run, and

@@ -50,6 +50,14 @@
 //!    (bounded by the cache sizes). Rejected: a canary word in a lower page
 //!    (checking it faults the page in: ~2 µs on every return) and `mincore`
 //!    on every return (a syscall on the hot path).
+//! 5. **Other sizes.** A task builder may give one G a stack size of its
+//!    own (`task::Builder::stack_size`: one task with a large frame needs
+//!    not raise every G's stack). Each such size has a class of its own —
+//!    its own arenas (the first of 4 slots, doubling), so that the overflow
+//!    handler knows the size of a slot from its arena, and its own free
+//!    list — reached under the pool's lock; only the runtime's size goes
+//!    through the Ps' caches. The G asks for its size each time it takes a
+//!    stack (an async task, each time it is woken).
 
 mod arena;
 mod guard;
@@ -70,6 +78,9 @@ pub(crate) const CACHE_MAX: usize = 64;
 pub(crate) const CACHE_BATCH: usize = 32;
 /// Slots in the first arena; each later arena doubles, up to [`ARENA_MAX_SLOTS`].
 const ARENA_FIRST_SLOTS: usize = 64;
+/// Slots in the first arena of a size other than the runtime's (rule 5):
+/// such stacks are few and often large.
+const SIZED_FIRST_SLOTS: usize = 4;
 /// Most slots in one arena.
 const ARENA_MAX_SLOTS: usize = 1 << 16;
 /// A returned stack whose G went deeper than this many pages gives its pages
@@ -176,9 +187,9 @@ impl std::error::Error for StackError {}
 /// The runtime's stacks: arenas, the global free pool, and the guard policy.
 #[derive(Debug)]
 pub(crate) struct StackPool {
+    /// The runtime's stack size (`Config::stack_size`).
     stack_size: usize,
     guard_size: usize,
-    slot_size: usize,
     /// How guards are installed (`Auto` resolved when the pool is made).
     guard: GuardKind,
     inner: Mutex<PoolInner>,
@@ -187,16 +198,58 @@ pub(crate) struct StackPool {
 /// The pool's state behind its lock.
 #[derive(Debug)]
 struct PoolInner {
-    /// Returned stacks, most recently returned last (LIFO: warm pages first).
-    free: Vec<Stack>,
-    /// Every arena mapped so far; the last one is being carved.
-    arenas: Vec<Arena>,
+    /// Stacks of the runtime's size: the only ones the Ps cache.
+    default: Class,
+    /// Other sizes, asked for by task builders (rule 5); a few at most.
+    sized: Vec<Class>,
     /// Mapping budget of the mprotect fallback, computed when first needed.
     budget: Option<MapBudget>,
     /// Test override for the budget (Config::mprotect_map_budget).
     budget_override: Option<usize>,
     /// Slots carved so far (all arenas).
     carved: usize,
+}
+
+/// The stacks of one size: their arenas and free list.
+#[derive(Debug)]
+struct Class {
+    stack_size: usize,
+    /// Guard plus stack.
+    slot_size: usize,
+    /// Slots in this class's first arena (later ones double).
+    first_slots: usize,
+    /// Returned stacks, most recently returned last (LIFO: warm pages first).
+    free: Vec<Stack>,
+    /// Every arena mapped so far; the last one is being carved.
+    arenas: Vec<Arena>,
+}
+
+impl Class {
+    fn new(stack_size: usize, guard_size: usize, first_slots: usize) -> Self {
+        Self {
+            stack_size,
+            slot_size: stack_size + guard_size,
+            first_slots,
+            free: Vec::new(),
+            arenas: Vec::new(),
+        }
+    }
+}
+
+impl PoolInner {
+    /// The class of `size` (a size other than the runtime's), made on
+    /// first use.
+    fn sized(&mut self, size: usize, guard_size: usize) -> &mut Class {
+        let i = match self.sized.iter().position(|c| c.stack_size == size) {
+            Some(i) => i,
+            None => {
+                self.sized
+                    .push(Class::new(size, guard_size, SIZED_FIRST_SLOTS));
+                self.sized.len() - 1
+            }
+        };
+        &mut self.sized[i]
+    }
 }
 
 impl StackPool {
@@ -217,11 +270,10 @@ impl StackPool {
         Self {
             stack_size: config.stack_size,
             guard_size,
-            slot_size: config.stack_size + guard_size,
             guard,
             inner: Mutex::new(PoolInner {
-                free: Vec::new(),
-                arenas: Vec::new(),
+                default: Class::new(config.stack_size, guard_size, ARENA_FIRST_SLOTS),
+                sized: Vec::new(),
                 budget: None,
                 budget_override: config.mprotect_map_budget,
                 carved: 0,
@@ -235,14 +287,23 @@ impl StackPool {
         self.guard == GuardKind::Mprotect
     }
 
-    /// Usable size of every stack.
+    /// The runtime's stack size (a task builder may ask for another).
     pub(crate) fn stack_size(&self) -> usize {
         self.stack_size
     }
 
-    /// Takes a stack: from `cache`, else a batch from the global pool, else
-    /// freshly carved slots.
-    pub(crate) fn get(&self, cache: Option<&mut StackCache>) -> Result<Stack, StackError> {
+    /// Takes a stack of `size` bytes (0: the runtime's size, page-rounded
+    /// otherwise): from `cache`, else a batch from the global pool, else
+    /// freshly carved slots. Other sizes come from their own class, under
+    /// the pool's lock (rule 5).
+    pub(crate) fn get(
+        &self,
+        cache: Option<&mut StackCache>,
+        size: usize,
+    ) -> Result<Stack, StackError> {
+        if size != 0 && size != self.stack_size {
+            return self.get_sized(size);
+        }
         let Some(cache) = cache else {
             return self.refill(None);
         };
@@ -255,22 +316,30 @@ impl StackPool {
     /// Returns a stack whose G went as low as `low_sp` (0: unknown/shallow).
     pub(crate) fn put(&self, cache: Option<&mut StackCache>, stack: Stack, low_sp: usize) {
         stack.trim(low_sp);
+        if stack.size != self.stack_size {
+            self.lock()
+                .sized(stack.size, self.guard_size)
+                .free
+                .push(stack);
+            return;
+        }
         let Some(cache) = cache else {
-            self.lock().free.push(stack);
+            self.lock().default.free.push(stack);
             return;
         };
         cache.stacks.push(stack);
         if cache.stacks.len() >= CACHE_MAX {
             let spill = cache.stacks.len() - CACHE_BATCH;
             let mut inner = self.lock();
-            inner.free.extend(cache.stacks.drain(..spill));
+            inner.default.free.extend(cache.stacks.drain(..spill));
         }
     }
 
     /// Stacks carved so far and stacks free in the global pool.
     pub(crate) fn counts(&self) -> (usize, usize) {
         let inner = self.lock();
-        (inner.carved, inner.free.len())
+        let sized: usize = inner.sized.iter().map(|c| c.free.len()).sum();
+        (inner.carved, inner.default.free.len() + sized)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, PoolInner> {
@@ -281,51 +350,68 @@ impl StackPool {
     fn refill(&self, cache: Option<&mut StackCache>) -> Result<Stack, StackError> {
         let mut inner = self.lock();
         let want = if cache.is_some() { CACHE_BATCH } else { 1 };
-        while inner.free.len() < want {
-            match self.carve(&mut inner) {
-                Ok(s) => inner.free.push(s),
-                Err(e) if inner.free.is_empty() => return Err(e),
+        while inner.default.free.len() < want {
+            match self.carve(&mut inner, None) {
+                Ok(s) => inner.default.free.push(s),
+                Err(e) if inner.default.free.is_empty() => return Err(e),
                 Err(_) => break,
             }
         }
-        let first = inner.free.pop().expect("refill leaves at least one stack");
+        let free = &mut inner.default.free;
+        let first = free.pop().expect("refill leaves at least one stack");
         if let Some(cache) = cache {
-            let n = inner.free.len().min(CACHE_BATCH - 1);
-            let from = inner.free.len() - n;
-            cache.stacks.extend(inner.free.drain(from..));
+            let n = free.len().min(CACHE_BATCH - 1);
+            let from = free.len() - n;
+            cache.stacks.extend(free.drain(from..));
         }
         Ok(first)
     }
 
-    /// Carves one slot, mapping a new arena if the current one is used up,
-    /// and installs its guard.
-    fn carve(&self, inner: &mut PoolInner) -> Result<Stack, StackError> {
+    /// A stack of a size other than the runtime's: its class's last
+    /// returned one, or a freshly carved slot.
+    fn get_sized(&self, size: usize) -> Result<Stack, StackError> {
+        let mut inner = self.lock();
+        if let Some(s) = inner.sized(size, self.guard_size).free.pop() {
+            return Ok(s);
+        }
+        self.carve(&mut inner, Some(size))
+    }
+
+    /// Carves one slot of the runtime's size (`None`) or of `size`,
+    /// mapping a new arena for it if its current one is used up, and
+    /// installs its guard.
+    fn carve(&self, inner: &mut PoolInner, size: Option<usize>) -> Result<Stack, StackError> {
         if self.guard == GuardKind::Mprotect {
             self.charge_mprotect(inner)?;
         }
-        let slot = match inner.arenas.last_mut().and_then(Arena::carve) {
+        let guard_size = self.guard_size;
+        let class = match size {
+            None => &mut inner.default,
+            Some(size) => inner.sized(size, guard_size),
+        };
+        let slot = match class.arenas.last_mut().and_then(Arena::carve) {
             Some(slot) => slot,
             None => {
-                let nslots = (ARENA_FIRST_SLOTS << inner.arenas.len().min(16)).min(ARENA_MAX_SLOTS);
-                let arena = Arena::map(nslots, self.slot_size, self.guard_size, self.stack_size)
+                let nslots = (class.first_slots << class.arenas.len().min(16)).min(ARENA_MAX_SLOTS);
+                let arena = Arena::map(nslots, class.slot_size, guard_size, class.stack_size)
                     .map_err(|e| StackError::Map(Arc::new(e)))?;
-                inner.arenas.push(arena);
-                inner
+                class.arenas.push(arena);
+                class
                     .arenas
                     .last_mut()
                     .and_then(Arena::carve)
                     .expect("a new arena has a free slot")
             }
         };
-        if let Err(e) = guard::install(self.guard, slot, self.guard_size) {
+        let stack_size = class.stack_size;
+        if let Err(e) = guard::install(self.guard, slot, guard_size) {
             return Err(StackError::Map(Arc::new(e)));
         }
         inner.carved += 1;
-        let base =
-            NonNull::new((slot + self.guard_size) as *mut u8).expect("arena slots are not null");
+        let base = NonNull::new((slot + guard_size) as *mut u8).expect("arena slots are not null");
         Ok(Stack {
             base,
-            size: self.stack_size,
+            size: stack_size,
         })
     }
 

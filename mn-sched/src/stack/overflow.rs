@@ -1,6 +1,10 @@
 //! Stack overflow: a SIGSEGV/SIGBUS handler on an alternate signal stack that
 //! recognises a hit in a G stack's guard, prints
-//! `switchyard: stack overflow in task N (stack size S)` and aborts.
+//! `switchyard: stack overflow in task N "name" (stack size S KiB; ...)`
+//! (the name when a task builder gave one) with the two ways to give the
+//! task more (`RUNTIME_STACK_SIZE` for every G, a task builder's
+//! `stack_size` for this one) and aborts. A G's stack does not grow as a
+//! goroutine's does: its size is fixed when it is spawned.
 //!
 //! The handler allocates nothing and takes no lock: arenas are listed in a
 //! fixed table of atomics ([`MAX_ARENAS`] entries, process-wide because
@@ -126,19 +130,33 @@ extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut li
     // SAFETY: the kernel passes a valid siginfo for SA_SIGINFO handlers.
     let addr = unsafe { (*info).si_addr() } as usize;
     if let Some(stack_size) = guard_hit(addr) {
-        report(crate::sched::m::current_gid_for_signal(), stack_size);
+        // SAFETY: the running G is alive while it runs, and it runs until
+        // `report` aborts.
+        let g = crate::sched::m::current_g_for_signal().map(|g| unsafe { g.as_ref() });
+        report(g, stack_size);
     }
     chain(sig, info, ctx);
 }
 
-/// Writes the overflow message and aborts.
-fn report(gid: u64, stack_size: usize) -> ! {
+/// Longest part of a task's name the message shows.
+const NAME_MAX: usize = 64;
+
+/// Writes the overflow message for the G `g` (None: not found) and aborts.
+fn report(g: Option<&crate::g::Header>, stack_size: usize) -> ! {
     let mut buf = Msg::default();
     buf.push(b"switchyard: stack overflow in task ");
-    buf.push_num(gid);
+    buf.push_num(g.map_or(0, |g| g.id));
+    if let Some(name) = g.and_then(|g| g.spawned.name()) {
+        buf.push(b" \"");
+        buf.push(&name.as_bytes()[..name.len().min(NAME_MAX)]);
+        buf.push(b"\"");
+    }
     buf.push(b" (stack size ");
     buf.push_num((stack_size / 1024) as u64);
-    buf.push(b" KiB; raise RUNTIME_STACK_SIZE)\n");
+    buf.push(
+        b" KiB; raise RUNTIME_STACK_SIZE, or give this task a larger one \
+          with task::Builder::stack_size)\n",
+    );
     // SAFETY: write(2) and abort(3) are async-signal-safe; the buffer is ours.
     unsafe {
         libc::write(2, buf.bytes.as_ptr().cast(), buf.len);
@@ -176,14 +194,14 @@ fn chain(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
 
 /// A fixed buffer for the message (no allocation in the handler).
 struct Msg {
-    bytes: [u8; 160],
+    bytes: [u8; 256],
     len: usize,
 }
 
 impl Default for Msg {
     fn default() -> Self {
         Self {
-            bytes: [0; 160],
+            bytes: [0; 256],
             len: 0,
         }
     }
