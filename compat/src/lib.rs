@@ -3,11 +3,12 @@
 //!
 //! Everything a switchyard program uses is here (and re-exported by the
 //! `switchyard` crate): [`run`], [`Builder`], [`spawn`], [`JoinHandle`],
-//! [`JoinSet`], [`time`], [`net`], [`signal`], [`spawn_blocking`],
-//! [`syscall`], [`stats`]. Each call finds the engine running the current
-//! task and dispatches to it (see `engine.rs` for the closed enum and the
-//! contract each engine meets); the engine is chosen once, when the runtime
-//! is built: `RUNTIME_MODE=single` (the default) or `mn`.
+//! [`JoinSet`], [`task::Builder`], [`time`], [`net`], [`signal`],
+//! [`spawn_blocking`], [`syscall`], [`stats`]. Each call finds the engine
+//! running the current task and dispatches to it (see `engine.rs` for the
+//! closed enum and the contract each engine meets); the engine is chosen
+//! once, when the runtime is built: `RUNTIME_MODE=single` (the default) or
+//! `mn`.
 //!
 //! Reading order: `runtime.rs` (run, Builder, precedence), `config.rs` (the
 //! environment, in one place), `engine.rs`, then the API modules.

@@ -5,11 +5,12 @@
 //! [`JoinHandle`] is an enum over the engines' handles; awaiting it yields the
 //! output, or a [`JoinError`] if the task panicked or was aborted. Dropping
 //! the handle detaches the task. [`JoinSet`] holds many tasks and joins them
-//! in the order they finish.
+//! in the order they finish. [`Builder`] spawns one task with a name and
+//! (mn) a stack size of its own.
 //!
 //! Everything here is also at the crate root (`spawn`, `JoinHandle`, …);
 //! the module gives the paths tokio users know (`task::JoinSet`,
-//! `task::spawn`, `task::yield_now`).
+//! `task::spawn`, `task::yield_now`, `task::Builder`).
 
 use std::any::Any;
 use std::fmt;
@@ -19,6 +20,9 @@ use std::task::{Context, Poll};
 
 use crate::engine::{self, dispatch, Current};
 pub use crate::join_set::JoinSet;
+
+mod builder;
+pub use builder::Builder;
 
 /// Why a task produced no output.
 pub struct JoinError {
