@@ -216,3 +216,160 @@ fn out_of_file_descriptors_the_server_backs_off_and_keeps_serving() {
         );
     }
 }
+
+/// A pipe for a child's stderr that the test reads only when it chooses to;
+/// it keeps a copy of the write end to see when the pipe is full.
+struct StderrPipe {
+    read: std::os::fd::OwnedFd,
+    write: std::os::fd::OwnedFd,
+}
+
+impl StderrPipe {
+    fn new() -> StderrPipe {
+        use std::os::fd::FromRawFd;
+        let mut fds = [0; 2];
+        // SAFETY: `fds` has room for the two descriptors.
+        assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+        // SAFETY: pipe2 just returned them; each is owned once.
+        unsafe {
+            StderrPipe {
+                read: std::os::fd::OwnedFd::from_raw_fd(fds[0]),
+                write: std::os::fd::OwnedFd::from_raw_fd(fds[1]),
+            }
+        }
+    }
+
+    /// The write end, for the child.
+    fn for_child(&self) -> std::process::Stdio {
+        std::process::Stdio::from(self.write.try_clone().unwrap())
+    }
+
+    /// Whether a write to the pipe would block now.
+    fn full(&self) -> bool {
+        use std::os::fd::AsRawFd;
+        let mut pfd = libc::pollfd {
+            fd: self.write.as_raw_fd(),
+            events: libc::POLLOUT,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd, zero timeout.
+        unsafe { libc::poll(&mut pfd, 1, 0) == 0 }
+    }
+
+    /// Waits (up to 20 s) until the child has filled the pipe.
+    fn wait_full(&self) {
+        let start = Instant::now();
+        while !self.full() {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "stderr never filled"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Reads whatever the pipe holds, for `how_long`.
+    fn drain_for(&self, how_long: Duration) -> String {
+        use std::os::fd::AsRawFd;
+        let mut out = Vec::new();
+        let mut buf = [0u8; 8192];
+        let start = Instant::now();
+        while start.elapsed() < how_long {
+            let mut pfd = libc::pollfd {
+                fd: self.read.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd.
+            if unsafe { libc::poll(&mut pfd, 1, 10) } <= 0 {
+                continue;
+            }
+            // SAFETY: `buf` is writable for its length.
+            let n =
+                unsafe { libc::read(self.read.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+            if n <= 0 {
+                break;
+            }
+            out.extend_from_slice(&buf[..n as usize]);
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+}
+
+/// Sends `data` and reads it back, or fails after 5 s.
+fn round_trip_within_5s(addr: SocketAddr, data: &[u8]) -> Result<Vec<u8>, String> {
+    let mut c = TcpStream::connect(addr).map_err(|e| e.to_string())?;
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    c.write_all(data).map_err(|e| e.to_string())?;
+    let mut back = vec![0u8; data.len()];
+    c.read_exact(&mut back)
+        .map_err(|e| format!("no echo: {e}"))?;
+    Ok(back)
+}
+
+#[test]
+fn a_stderr_nobody_reads_neither_stops_serving_nor_sigint() {
+    for env in mode_envs() {
+        let single = env.contains(&("RUNTIME_MODE", "single"));
+        // A scheduler line every millisecond: 64 KiB of pipe fill in a
+        // second or less.
+        let debug = if single {
+            "schedtrace=1"
+        } else {
+            "schedtrace=1,scheddetail=1"
+        };
+        let pipe = StderrPipe::new();
+        let mut cmd = Command::new(example("echo"));
+        cmd.arg("127.0.0.1:0")
+            .envs(env.iter().copied())
+            .env("RUNTIME_DEBUG", debug)
+            .stdout(std::process::Stdio::piped())
+            .stderr(pipe.for_child());
+        let spawned = Instant::now();
+        let mut child = cmd.spawn().expect("spawn echo");
+        drop(cmd);
+        let mut p = Proc {
+            stdout: child.stdout.take().map(std::io::BufReader::new),
+            child,
+        };
+        let addr = p.listening_addr();
+
+        // Nobody reads stderr: the runtime's lines fill it, and it serves on.
+        pipe.wait_full();
+        let fill = spawned.elapsed();
+        std::thread::sleep(Duration::from_millis(200));
+        for i in 0..3u8 {
+            let data = [b'a' + i; 100];
+            let back = round_trip_within_5s(addr, &data)
+                .unwrap_or_else(|e| panic!("{env:?}: with stderr full: {e}"));
+            assert_eq!(back, data);
+        }
+        // Lines go on coming: twice what filled the 64 KiB pipe overflows
+        // the runtime's 64 KiB queue too, so some are dropped.
+        std::thread::sleep((fill * 2).max(Duration::from_secs(1)));
+
+        // Someone reads for a while: the lines flow again, and the count of
+        // those dropped is among them.
+        let seen = pipe.drain_for(Duration::from_millis(1500));
+        assert!(seen.contains("SCHED "), "{env:?}: {seen:.300}");
+        assert!(
+            seen.contains("lines of runtime diagnostics dropped (stderr was full)"),
+            "{env:?}: no count of the dropped lines in {} bytes",
+            seen.len()
+        );
+
+        // Full again: SIGINT still ends the program, promptly and cleanly.
+        pipe.wait_full();
+        std::thread::sleep(Duration::from_millis(200));
+        p.signal("INT");
+        let st = p
+            .wait_timeout(Duration::from_secs(10))
+            .unwrap_or_else(|| panic!("{env:?}: no exit within 10 s of SIGINT with stderr full"));
+        assert_eq!(st.code(), Some(0), "{env:?}");
+        let out = p.rest_of_stdout();
+        assert!(
+            out.contains("SIGINT: served 3 connections"),
+            "{env:?}: {out}"
+        );
+    }
+}

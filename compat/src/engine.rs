@@ -67,7 +67,10 @@ impl Engine {
                         Box::new(move || {
                             if let Some(s) = crate::stats() {
                                 let line = s.single_trace_line();
-                                eprintln!("SCHED {}ms: {line}", start.elapsed().as_millis());
+                                loop_core::diag::line(&format!(
+                                    "SCHED {}ms: {line}",
+                                    start.elapsed().as_millis()
+                                ));
                             }
                         }),
                     );

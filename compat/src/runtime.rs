@@ -217,7 +217,10 @@ impl Builder {
         match self.build() {
             Ok(rt) => rt.block_on(future),
             Err(e) => {
-                eprintln!("switchyard: {e}");
+                // Not eprintln!: a stderr nobody reads must not keep the
+                // program from exiting; a reader gets half a second.
+                loop_core::diag::line(&format!("switchyard: {e}"));
+                loop_core::diag::flush(Duration::from_millis(500));
                 std::process::exit(2)
             }
         }

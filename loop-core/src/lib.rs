@@ -27,6 +27,8 @@ pub mod alarm;
 mod context;
 #[cfg(not(loom))]
 pub mod coop;
+// The runtime's own stderr lines, written without blocking (any thread).
+pub mod diag;
 #[cfg(not(loom))]
 mod io;
 mod loom;

@@ -122,10 +122,10 @@ impl Tracing {
     pub(crate) fn write(&self) {
         self.writer.borrow_mut().flush();
         if let Err(e) = self.recorder.write(&self.path, "switchyard (single mode)") {
-            eprintln!(
+            crate::diag::line(&format!(
                 "switchyard: could not write the trace to {}: {e}",
                 self.path.display()
-            );
+            ));
         }
     }
 }
@@ -161,7 +161,7 @@ impl Core {
         let Some(control) = &self.control else { return };
         if token == QUIT_TOKEN {
             if control.quit.as_ref().is_some_and(|p| p.take().is_ok()) {
-                eprint!("{}", self.dump_text("SIGQUIT"));
+                crate::diag::text(&self.dump_text("SIGQUIT"));
             }
         } else if token == TRACE_TOKEN && control.usr2.as_ref().is_some_and(|p| p.take().is_ok()) {
             if let Some(t) = &self.tracing {

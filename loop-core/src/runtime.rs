@@ -1042,6 +1042,8 @@ impl Drop for Runtime {
         if let Some(t) = &core.tracing {
             t.write();
         }
+        // Lines queued while stderr was full, if it has room now.
+        crate::diag::flush(Duration::ZERO);
     }
 }
 

@@ -248,7 +248,9 @@ impl Drop for Runtime {
     fn drop(&mut self) {
         if self.is_current() {
             // Waiting here would wait for ourselves: unwind the others and go.
-            eprintln!("switchyard: an mn Runtime was dropped from one of its own tasks; its threads are detached");
+            loop_core::diag::line(
+                "switchyard: an mn Runtime was dropped from one of its own tasks; its threads are detached",
+            );
             self.shared.begin_shutdown();
             wake_parked(&self.shared);
             return;
@@ -257,6 +259,8 @@ impl Drop for Runtime {
         if let Some(t) = &self.shared.trace {
             t.write(); // issue 7: after the Ms flushed their lanes
         }
+        // Lines queued while stderr was full, if it has room now.
+        loop_core::diag::flush(Duration::ZERO);
     }
 }
 
@@ -421,12 +425,12 @@ fn shutdown(shared: &Arc<Shared>) {
             break;
         }
         if Instant::now() >= deadline {
-            eprintln!(
+            loop_core::diag::line(&format!(
                 "switchyard: {} mn task(s) still running {:?} after shutdown began \
                  (a task that never parks cannot be unwound); their threads are detached",
                 shared.live_gs(),
                 shared.config.shutdown_timeout
-            );
+            ));
             return;
         }
         std::thread::sleep(nap);
@@ -447,10 +451,10 @@ fn shutdown(shared: &Arc<Shared>) {
 fn join_threads(shared: &Shared, deadline: Instant) {
     while shared.threads.alive() > 0 {
         if Instant::now() >= deadline {
-            eprintln!(
+            loop_core::diag::line(&format!(
                 "switchyard: {} mn thread(s) did not stop in time; detached",
                 shared.threads.alive()
-            );
+            ));
             return;
         }
         std::thread::sleep(Duration::from_micros(100));

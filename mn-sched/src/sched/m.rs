@@ -494,11 +494,11 @@ impl Threads {
     /// Prints, once, that the cap stops a new M.
     pub(crate) fn warn_cap(&self, why: &str) {
         if !self.warned.swap(true, Ordering::Relaxed) {
-            eprintln!(
+            loop_core::diag::line(&format!(
                 "switchyard: the runtime reached max_threads (RUNTIME_MAXTHREADS) = {} OS threads; \
                  {why} waits until a thread is free (reported once)",
                 self.max
-            );
+            ));
         }
     }
 
@@ -651,7 +651,10 @@ struct AbortOnUnwind;
 
 impl Drop for AbortOnUnwind {
     fn drop(&mut self) {
-        eprintln!("switchyard: internal error: a panic escaped the mn scheduler; aborting");
+        loop_core::diag::line(
+            "switchyard: internal error: a panic escaped the mn scheduler; aborting",
+        );
+        loop_core::diag::flush(std::time::Duration::from_millis(100));
         std::process::abort();
     }
 }

@@ -470,7 +470,7 @@ impl Watch {
             match loop_core::signal::SignalPipe::new(libc::SIGQUIT) {
                 Ok(p) => Some(Watched::new(p)),
                 Err(e) => {
-                    eprintln!("switchyard: SIGQUIT dump not available ({e})");
+                    loop_core::diag::line(&format!("switchyard: SIGQUIT dump not available ({e})"));
                     None
                 }
             }
@@ -513,10 +513,7 @@ impl Watch {
             let now = Instant::now();
             if now >= next {
                 let period = shared.config.schedtrace.unwrap_or(Duration::from_secs(1));
-                eprintln!(
-                    "{}",
-                    schedtrace(shared, self.start, shared.config.scheddetail)
-                );
+                loop_core::diag::line(&schedtrace(shared, self.start, shared.config.scheddetail));
                 let mut n = next + period;
                 if n <= now {
                     n = now + period;
@@ -526,7 +523,7 @@ impl Watch {
         }
         if let Some(q) = &mut self.quit {
             if q.came() {
-                eprint!("{}", dump(shared, "SIGQUIT"));
+                loop_core::diag::text(&dump(shared, "SIGQUIT"));
             }
         }
         // SIGUSR2 is taken whether or not a trace is recorded; without one

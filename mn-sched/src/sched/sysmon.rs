@@ -268,9 +268,9 @@ pub(crate) fn start(shared: &Arc<Shared>) {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner()) = Some(h);
         }
-        Err(e) => {
-            eprintln!("switchyard: could not start the mn sysmon thread ({e}); running without it")
-        }
+        Err(e) => loop_core::diag::line(&format!(
+            "switchyard: could not start the mn sysmon thread ({e}); running without it"
+        )),
     }
 }
 

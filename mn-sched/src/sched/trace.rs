@@ -62,10 +62,10 @@ impl Tracer {
     /// Writes the file (errors on stderr).
     pub(crate) fn write(&self) {
         if let Err(e) = self.recorder.write(&self.path, "switchyard (mn mode)") {
-            eprintln!(
+            loop_core::diag::line(&format!(
                 "switchyard: could not write the trace to {}: {e}",
                 self.path.display()
-            );
+            ));
         }
     }
 
