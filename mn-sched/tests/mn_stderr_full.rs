@@ -1,14 +1,16 @@
 //! mn's own stderr lines when nobody reads stderr: each child process
 //! points fd 2 at a pipe it has filled and never reads, and the runtime
-//! must neither hang nor stop (`loop_core::diag`).
+//! must neither hang nor stop (`loop_core::diag`; the overflow handler's
+//! bounded wait).
 
 mod util;
 
+use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use mn_sched::{go, Runtime};
-use util::{is_child, CHILD};
+use util::{is_child, recurse, CHILD};
 
 /// Makes fd 2 a pipe that is full and that nobody reads (the read end stays
 /// open, unread, for the life of the process).
@@ -58,6 +60,28 @@ fn child_status(test: &str, scenario: &str, limit: Duration) -> Option<std::proc
     let _ = child.kill();
     let _ = child.wait();
     None
+}
+
+#[test]
+fn a_stack_overflow_aborts_with_stderr_full() {
+    if is_child("overflow-full-stderr") {
+        fill_stderr();
+        let rt = Runtime::builder()
+            .procs(1)
+            .stack_size(64 * 1024)
+            .build()
+            .unwrap();
+        // SAFETY: the G only recurses.
+        let _ = unsafe { rt.block_on(|| go(|| recurse(u64::MAX)).join()) };
+        unreachable!("the overflow should have aborted the process");
+    }
+    let st = child_status(
+        "a_stack_overflow_aborts_with_stderr_full",
+        "overflow-full-stderr",
+        Duration::from_secs(20),
+    )
+    .expect("the overflow aborts within 20 s, stderr full or not");
+    assert_eq!(st.signal(), Some(libc::SIGABRT), "{st:?}");
 }
 
 #[test]

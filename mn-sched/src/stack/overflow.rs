@@ -11,9 +11,11 @@
 //! signal dispositions are process-wide), the current G is read through the
 //! M's thread-local pointer (a `const`-initialised `Cell`, safe to read in a
 //! signal handler), and the message is formatted into a stack buffer and
-//! written with `write(2)`. Any other fault goes to the handler that was
-//! installed before ours (Rust's own main-thread overflow handler, or the
-//! default action, re-raised by returning with SIG_DFL restored).
+//! written with `write(2)` once `poll(2)` finds room on stderr (up to a
+//! second: a full stderr must not keep the process from aborting). Any
+//! other fault goes to the handler that was installed before ours (Rust's
+//! own main-thread overflow handler, or the default action, re-raised by
+//! returning with SIG_DFL restored).
 //!
 //! Every M runs with an alternate signal stack: threads spawned by `std`
 //! already have one; if a thread has none, [`AltStack::ensure`] maps one for
@@ -157,9 +159,19 @@ fn report(g: Option<&crate::g::Header>, stack_size: usize) -> ! {
         b" KiB; raise RUNTIME_STACK_SIZE, or give this task a larger one \
           with task::Builder::stack_size)\n",
     );
-    // SAFETY: write(2) and abort(3) are async-signal-safe; the buffer is ours.
+    let mut pfd = libc::pollfd {
+        fd: 2,
+        events: libc::POLLOUT,
+        revents: 0,
+    };
+    // SAFETY: poll(2), write(2) and abort(3) are async-signal-safe; the
+    // pollfd and the buffer are ours. A stderr that stays full for a second
+    // (nobody reads it) loses the line rather than keeping the process from
+    // aborting (loop_core::diag says why a blocked write is worse).
     unsafe {
-        libc::write(2, buf.bytes.as_ptr().cast(), buf.len);
+        if libc::poll(&mut pfd, 1, 1000) == 1 && pfd.revents & libc::POLLOUT != 0 {
+            libc::write(2, buf.bytes.as_ptr().cast(), buf.len);
+        }
         libc::abort();
     }
 }
