@@ -373,3 +373,49 @@ fn a_stderr_nobody_reads_neither_stops_serving_nor_sigint() {
         );
     }
 }
+
+#[test]
+fn a_runtime_trace_that_cannot_be_written_exits_2_at_start() {
+    // A directory that takes no new files: a read-only one, unless this
+    // runs as root (who writes anyway), then sysfs (which refuses root).
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    let ro = std::env::temp_dir().join(format!("switchyard-ro-{}", std::process::id()));
+    let unwritable = if root {
+        std::path::PathBuf::from("/sys/kernel")
+    } else {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::create_dir_all(&ro).unwrap();
+        std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o555)).unwrap();
+        ro.clone()
+    };
+    let missing = std::env::temp_dir().join(format!("switchyard-missing-{}", std::process::id()));
+    for env in mode_envs() {
+        for dir in [&unwritable, &missing] {
+            let target = dir.join("trace.json");
+            let mut cmd = Command::new(example("echo"));
+            cmd.arg("127.0.0.1:0")
+                .envs(env.iter().copied())
+                .env("RUNTIME_TRACE", &target);
+            let mut p = Proc::spawn(cmd);
+            let Some(st) = p.wait_timeout(Duration::from_secs(10)) else {
+                drop(p); // killed
+                panic!("{env:?} {target:?}: still serving after 10 s");
+            };
+            let err = p.stderr();
+            assert_eq!(st.code(), Some(2), "{env:?} {target:?}: {err}");
+            let out = p.rest_of_stdout();
+            assert!(out.is_empty(), "never started serving: {out}");
+            assert_eq!(err.lines().count(), 1, "one line: {err}");
+            assert!(
+                err.starts_with(&format!(
+                    "switchyard: RUNTIME_TRACE=\"{}\": cannot write a trace there: ",
+                    target.display()
+                )),
+                "{err}"
+            );
+            assert!(!target.exists());
+        }
+    }
+    let _ = std::fs::remove_dir_all(&ro);
+}

@@ -9,6 +9,9 @@
 //! * `sigquit`: SIGQUIT prints the task dump on stderr and the program goes on.
 //! * `trace`: `RUNTIME_TRACE=FILE` writes a Chrome trace whose slices, wake
 //!   arrows and park instants parse and match what the program did.
+//! * `trace target`: `RUNTIME_TRACE` never writes through a predictable
+//!   `.tmp` name, and a symlink or FIFO at the target is written into, not
+//!   replaced.
 
 mod util;
 
@@ -43,6 +46,7 @@ fn main() {
         schedtrace_lines_parse(&env);
         sigquit_prints_the_dump(&env);
         trace_file_parses(&env);
+        trace_target_is_respected(&env);
     }
     println!("processes: ok");
 }
@@ -376,4 +380,138 @@ fn trace_file_parses(env: &[(&str, &str)]) {
         // not as a G, so it has no park instant there.
         assert!(parks.iter().any(|e| e["name"] == "park: sleep"));
     }
+}
+
+// ------------------------------------------------------------------ trace target
+
+/// Runs the pingpong child tracing to `target`; asserts it exited 0.
+fn pingpong_traced_to(env: &[(&str, &str)], target: &std::path::Path) {
+    let mut cmd = child("pingpong", env);
+    cmd.env("RUNTIME_TRACE", target);
+    let mut p = Proc::spawn(cmd);
+    assert_eq!(p.wait_line("done"), "100");
+    let st = p.wait_timeout(Duration::from_secs(10)).expect("exits");
+    assert!(st.success(), "{env:?}: {}", p.stderr());
+}
+
+fn is_trace(text: &str) -> bool {
+    serde_json::from_str::<serde_json::Value>(text)
+        .is_ok_and(|v| v["traceEvents"].as_array().is_some_and(|a| !a.is_empty()))
+}
+
+fn trace_target_is_respected(env: &[(&str, &str)]) {
+    use std::os::unix::fs::{symlink, FileTypeExt};
+    let d = std::env::temp_dir().join(format!(
+        "switchyard-trace-target-{}-{}",
+        std::process::id(),
+        env.iter().map(|(_, v)| *v).collect::<Vec<_>>().join("-")
+    ));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+
+    // Names a predictable writer would use, planted beside the target: a
+    // file to clobber and a symlink to follow.
+    let victim = d.join("victim");
+    std::fs::write(&victim, "victim").unwrap();
+    std::fs::write(d.join("t.json.tmp"), "keep").unwrap();
+    symlink(&victim, d.join("t.tmp")).unwrap();
+    pingpong_traced_to(env, &d.join("t.json"));
+    assert!(is_trace(
+        &std::fs::read_to_string(d.join("t.json")).unwrap()
+    ));
+    assert_eq!(
+        std::fs::read_to_string(d.join("t.json.tmp")).unwrap(),
+        "keep"
+    );
+    assert!(std::fs::symlink_metadata(d.join("t.tmp"))
+        .unwrap()
+        .is_symlink());
+    assert_eq!(
+        std::fs::read_to_string(&victim).unwrap(),
+        "victim",
+        "{env:?}"
+    );
+    let mut names: Vec<String> = std::fs::read_dir(&d)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["t.json", "t.json.tmp", "t.tmp", "victim"],
+        "nothing left"
+    );
+
+    // A symlink at the target: the file it names gets the trace, the link
+    // stays; one to /dev/null stays one.
+    std::fs::write(d.join("real.json"), "old").unwrap();
+    symlink(d.join("real.json"), d.join("link.json")).unwrap();
+    pingpong_traced_to(env, &d.join("link.json"));
+    assert!(std::fs::symlink_metadata(d.join("link.json"))
+        .unwrap()
+        .is_symlink());
+    assert!(is_trace(
+        &std::fs::read_to_string(d.join("real.json")).unwrap()
+    ));
+    symlink("/dev/null", d.join("null.json")).unwrap();
+    pingpong_traced_to(env, &d.join("null.json"));
+    assert!(std::fs::symlink_metadata(d.join("null.json"))
+        .unwrap()
+        .is_symlink());
+    assert!(std::fs::metadata("/dev/null")
+        .unwrap()
+        .file_type()
+        .is_char_device());
+
+    // A FIFO at the target: its reader gets the trace, it stays a FIFO.
+    let fifo = d.join("fifo.json");
+    let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: a valid C string path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let reader = fifo_reader(&fifo);
+    pingpong_traced_to(env, &fifo);
+    let got = reader.join().unwrap();
+    assert!(is_trace(&got), "{env:?}: {} bytes from the FIFO", got.len());
+    assert!(std::fs::symlink_metadata(&fifo)
+        .unwrap()
+        .file_type()
+        .is_fifo());
+    let _ = std::fs::remove_dir_all(&d);
+    println!("{env:?}: RUNTIME_TRACE targets respected");
+}
+
+/// Opens `fifo` for reading now (so a writer finds a reader) and reads it
+/// on a thread until its writer has come and gone (30 s at most).
+fn fifo_reader(fifo: &std::path::Path) -> std::thread::JoinHandle<String> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(fifo)
+        .unwrap();
+    std::thread::spawn(move || {
+        let mut out = Vec::new();
+        let mut buf = [0u8; 65536];
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(30) {
+            let mut pfd = libc::pollfd {
+                fd: f.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd. (Before any writer came, poll
+            // reports nothing; after the last one left, POLLHUP.)
+            if unsafe { libc::poll(&mut pfd, 1, 100) } <= 0 {
+                continue;
+            }
+            match (&f).read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) => panic!("reading the FIFO: {e}"),
+            }
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    })
 }

@@ -16,7 +16,7 @@
 //! | `RUNTIME_IDLE_THREAD_TIMEOUT` | an idle M exits after this | `10s` |
 //! | `RUNTIME_CGROUP_ROOT` | where cgroup files are read | `/sys/fs/cgroup` |
 //! | `RUNTIME_DEBUG` | `schedtrace=MS[,scheddetail=1]` | off |
-//! | `RUNTIME_TRACE` | file for a Chrome trace-event JSON | off |
+//! | `RUNTIME_TRACE` | file for a Chrome trace-event JSON (checked at start: see [`TraceFile`](loop_core::trace::TraceFile)) | off |
 
 use std::fmt;
 use std::path::PathBuf;

@@ -16,7 +16,9 @@
 //!
 //! `RUNTIME_TRACE=FILE` records a Chrome trace-event JSON of every task run
 //! (open it at <https://ui.perfetto.dev> or chrome://tracing); it is written
-//! when the runtime is dropped, and on SIGUSR2.
+//! when the runtime is dropped, and on SIGUSR2. FILE is checked when the
+//! runtime starts (`run` exits with status 2 if no trace can be written
+//! there); a symlink, device or FIFO there is written into, never replaced.
 
 pub use loop_core::trace::{TaskInfo, TaskState, WaitReason};
 

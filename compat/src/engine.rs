@@ -48,8 +48,12 @@ pub(crate) enum Engine {
 }
 
 impl Engine {
-    /// Builds the engine `config` asks for.
-    pub(crate) fn build(config: &Config) -> Result<Engine, Error> {
+    /// Builds the engine `config` asks for, tracing to `trace` (the checked
+    /// `config.trace`).
+    pub(crate) fn build(
+        config: &Config,
+        trace: Option<loop_core::trace::TraceFile>,
+    ) -> Result<Engine, Error> {
         start_up();
         let shared = Arc::new(Shared::new(config));
         match config.mode {
@@ -57,8 +61,8 @@ impl Engine {
                 let mut b = loop_core::Builder::new()
                     .user_data(shared)
                     .control_signals(true);
-                if let Some(path) = &config.trace {
-                    b = b.trace(path);
+                if let Some(file) = trace {
+                    b = b.trace_file(file);
                 }
                 if let Some(period) = config.debug.schedtrace {
                     let start = std::time::Instant::now();
@@ -87,8 +91,8 @@ impl Engine {
                 if let Some(period) = config.debug.schedtrace {
                     b = b.schedtrace(period, config.debug.scheddetail);
                 }
-                if let Some(path) = &config.trace {
-                    b = b.trace(path);
+                if let Some(file) = trace {
+                    b = b.trace_file(file);
                 }
                 if let Some(bytes) = config.stack_size {
                     b = b.stack_size(bytes);

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use crate::config::{ConfigError, Debug, EnvConfig, Mode};
 use crate::engine::Engine;
+use loop_core::trace::TraceFile;
 
 /// Default size of the `spawn_blocking` pool.
 pub const DEFAULT_BLOCKING_THREADS: usize = 4;
@@ -52,6 +53,17 @@ pub enum Error {
     Config(ConfigError),
     /// The OS refused a resource (epoll, eventfd, threads, memory).
     Io(io::Error),
+    /// No trace can be written where `RUNTIME_TRACE` (or
+    /// [`Builder::trace`]) points; found when the runtime starts, not at
+    /// exit.
+    Trace {
+        /// The path.
+        path: PathBuf,
+        /// Whether it came from `RUNTIME_TRACE` (else from the builder).
+        from_env: bool,
+        /// Why not.
+        source: io::Error,
+    },
 }
 
 impl fmt::Display for Error {
@@ -59,6 +71,20 @@ impl fmt::Display for Error {
         match self {
             Error::Config(e) => e.fmt(f),
             Error::Io(e) => write!(f, "could not start the runtime: {e}"),
+            Error::Trace {
+                path,
+                from_env: true,
+                source,
+            } => write!(
+                f,
+                "RUNTIME_TRACE={:?}: cannot write a trace there: {source}",
+                path.display().to_string()
+            ),
+            Error::Trace { path, source, .. } => write!(
+                f,
+                "Builder::trace({:?}): cannot write a trace there: {source}",
+                path.display().to_string()
+            ),
         }
     }
 }
@@ -68,6 +94,7 @@ impl std::error::Error for Error {
         match self {
             Error::Config(e) => Some(e),
             Error::Io(e) => Some(e),
+            Error::Trace { source, .. } => Some(source),
         }
     }
 }
@@ -76,6 +103,7 @@ impl From<Error> for io::Error {
     fn from(e: Error) -> Self {
         match e {
             Error::Io(e) => e,
+            Error::Trace { ref source, .. } => io::Error::new(source.kind(), e.to_string()),
             other => io::Error::new(io::ErrorKind::InvalidInput, other.to_string()),
         }
     }
@@ -199,10 +227,20 @@ impl Builder {
         })
     }
 
-    /// Builds the runtime.
+    /// Builds the runtime. A trace path is checked here
+    /// ([`TraceFile::open`](loop_core::trace::TraceFile::open)): one where
+    /// no trace can be written is an [`Error::Trace`].
     pub fn build(self) -> Result<Runtime, Error> {
         let config = self.config()?;
-        let engine = Engine::build(&config)?;
+        let trace = match &config.trace {
+            Some(path) => Some(TraceFile::open(path).map_err(|source| Error::Trace {
+                path: path.clone(),
+                from_env: self.over.trace.is_none(),
+                source,
+            })?),
+            None => None,
+        };
+        let engine = Engine::build(&config, trace)?;
         Ok(Runtime { engine, config })
     }
 

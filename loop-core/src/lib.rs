@@ -55,6 +55,9 @@ pub mod task;
 pub mod time;
 #[cfg(not(loom))]
 pub mod trace;
+// Where a trace file is written: checked at start, never through a
+// predictable name (mn's configuration names it, loom builds included).
+pub mod trace_file;
 
 #[cfg(not(loom))]
 pub use context::inside_runtime;

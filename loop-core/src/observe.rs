@@ -13,7 +13,6 @@
 
 use std::cell::{Cell, RefCell};
 use std::panic::Location;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use mio::unix::SourceFd;
@@ -23,7 +22,9 @@ use crate::context;
 use crate::runtime::Core;
 use crate::signal::SignalPipe;
 use crate::task::waker::MAIN_KEY;
-use crate::trace::{format_dump, Event, EventKind, LaneWriter, Recorder, TaskInfo, WaitReason};
+use crate::trace::{
+    format_dump, Event, EventKind, LaneWriter, Recorder, TaskInfo, TraceFile, WaitReason,
+};
 
 /// Token of the SIGQUIT pipe.
 pub(crate) const QUIT_TOKEN: Token = Token(usize::MAX - 1);
@@ -34,7 +35,7 @@ pub(crate) const TRACE_TOKEN: Token = Token(usize::MAX - 2);
 pub(crate) struct Tracing {
     pub(crate) recorder: Arc<Recorder>,
     writer: RefCell<LaneWriter>,
-    path: PathBuf,
+    file: TraceFile,
     /// Flow id of the wake not yet matched by each slot's next run (indexed
     /// by slab key; 0 = none).
     flows: RefCell<Vec<u64>>,
@@ -42,13 +43,13 @@ pub(crate) struct Tracing {
 }
 
 impl Tracing {
-    pub(crate) fn new(path: PathBuf) -> Tracing {
+    pub(crate) fn new(file: TraceFile) -> Tracing {
         let recorder = Recorder::new();
         let lane = recorder.lane("loop (single mode)");
         Tracing {
             recorder,
             writer: RefCell::new(LaneWriter::new(lane)),
-            path,
+            file,
             flows: RefCell::new(Vec::new()),
             main_flow: Cell::new(0),
         }
@@ -121,10 +122,10 @@ impl Tracing {
     /// program).
     pub(crate) fn write(&self) {
         self.writer.borrow_mut().flush();
-        if let Err(e) = self.recorder.write(&self.path, "switchyard (single mode)") {
+        if let Err(e) = self.recorder.write(&self.file, "switchyard (single mode)") {
             crate::diag::line(&format!(
                 "switchyard: could not write the trace to {}: {e}",
-                self.path.display()
+                self.file.path().display()
             ));
         }
     }

@@ -60,7 +60,7 @@ use crate::task::cell::{Cell as TaskCell, JoinLink};
 use crate::task::waker::{self, GEN_MASK, MAIN_KEY};
 use crate::task::{JoinError, JoinHandle, LocalJoinHandle, Task};
 use crate::time::wheel::Wheel;
-use crate::trace::{self, TaskState, WaitReason};
+use crate::trace::{self, TaskState, TraceFile, WaitReason};
 
 /// The token of the remote queue's eventfd.
 const WAKER_TOKEN: mio::Token = mio::Token(usize::MAX);
@@ -230,6 +230,19 @@ impl Core {
             trace,
             control_signals,
         } = builder;
+        let tracing = match trace {
+            Some(Trace::File(file)) => Some(Tracing::new(file)),
+            Some(Trace::Path(path)) => match TraceFile::open(&path) {
+                Ok(file) => Some(Tracing::new(file)),
+                Err(e) => {
+                    return Err(io::Error::new(
+                        e.kind(),
+                        format!("cannot write a trace to {}: {e}", path.display()),
+                    ))
+                }
+            },
+            None => None,
+        };
         let poll = mio::Poll::new()?;
         let registry = poll.registry().try_clone()?;
         let control = control_signals.then(|| Control::new(&registry));
@@ -267,7 +280,7 @@ impl Core {
             running: Cell::new(None),
             main_wait: Cell::new((WaitReason::Unknown, 0)),
             main_site: Cell::new(None),
-            tracing: trace.map(Tracing::new),
+            tracing,
             control,
         }))
     }
@@ -859,8 +872,15 @@ pub struct Builder {
     event_interval: usize,
     user_data: Option<Arc<dyn Any + Send + Sync>>,
     periodic: Option<(Duration, Box<dyn FnMut()>)>,
-    trace: Option<PathBuf>,
+    trace: Option<Trace>,
     control_signals: bool,
+}
+
+/// Where a [`Builder`]'s trace goes: a path `build` checks, or a
+/// destination checked already.
+enum Trace {
+    Path(PathBuf),
+    File(TraceFile),
 }
 
 impl Default for Builder {
@@ -913,8 +933,16 @@ impl Builder {
 
     /// Records a Chrome trace-event JSON of every poll, written to `path`
     /// when the runtime is dropped (and on SIGUSR2 with control signals).
+    /// `build` checks the path ([`TraceFile::open`]) and fails if no trace
+    /// can be written there.
     pub fn trace(mut self, path: impl Into<PathBuf>) -> Self {
-        self.trace = Some(path.into());
+        self.trace = Some(Trace::Path(path.into()));
+        self
+    }
+
+    /// Like [`trace`](Builder::trace), to a destination already checked.
+    pub fn trace_file(mut self, file: TraceFile) -> Self {
+        self.trace = Some(Trace::File(file));
         self
     }
 

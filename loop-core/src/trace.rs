@@ -21,9 +21,10 @@ use std::cell::Cell;
 use std::fmt::Write as _;
 use std::io;
 use std::panic::Location;
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
+
+pub use crate::trace_file::TraceFile;
 
 /// Why a task is not running.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -372,13 +373,10 @@ impl Recorder {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// Writes everything recorded so far as Chrome trace-event JSON
-    /// (atomically: to a temporary file, then renamed).
-    pub fn write(&self, path: &Path, process_name: &str) -> io::Result<()> {
-        let json = self.to_json(process_name);
-        let tmp = path.with_extension("tmp");
-        std::fs::write(&tmp, json)?;
-        std::fs::rename(&tmp, path)
+    /// Writes everything recorded so far as Chrome trace-event JSON to
+    /// `file` (see [`TraceFile`] for how).
+    pub fn write(&self, file: &TraceFile, process_name: &str) -> io::Result<()> {
+        file.write(self.to_json(process_name).as_bytes())
     }
 
     /// The trace as a JSON string.

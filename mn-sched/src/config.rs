@@ -10,6 +10,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use loop_core::trace_file::TraceFile;
+
 use crate::runtime::Runtime;
 
 /// Default size of a G's stack, not counting its guard: 256 KiB.
@@ -105,8 +107,13 @@ pub struct Config {
     /// otherwise; sysmon watches both signals.
     pub control_signals: bool,
     /// Issue 7: write a Chrome trace-event JSON here at drop and on
-    /// SIGUSR2 (`RUNTIME_TRACE`; sched/trace.rs).
+    /// SIGUSR2 (`RUNTIME_TRACE`; sched/trace.rs). Checked when the
+    /// runtime is built ([`TraceFile::open`]): a path where no trace can be
+    /// written is a [`BuildError::Trace`].
     pub trace: Option<std::path::PathBuf>,
+    /// A trace destination checked already (compat checks `RUNTIME_TRACE`
+    /// itself, to name it in the error); wins over `trace`.
+    pub trace_file: Option<TraceFile>,
 }
 
 /// An opaque value attached to a runtime (see [`Builder::user_data`]).
@@ -136,6 +143,7 @@ impl Default for Config {
             scheddetail: false,
             control_signals: false,
             trace: None,
+            trace_file: None,
         }
     }
 }
@@ -284,6 +292,12 @@ impl Builder {
         self
     }
 
+    /// Like [`trace`](Builder::trace), to a destination already checked.
+    pub fn trace_file(mut self, file: TraceFile) -> Self {
+        self.config.trace_file = Some(file);
+        self
+    }
+
     /// The configuration built so far.
     pub fn config(&self) -> &Config {
         &self.config
@@ -306,6 +320,13 @@ pub enum BuildError {
     MaxThreads(usize),
     /// `stack_size` outside 16 KiB..=1 GiB.
     StackSize(usize),
+    /// No trace can be written at `trace` (why: the OS's words).
+    Trace {
+        /// The path.
+        path: std::path::PathBuf,
+        /// Why not.
+        error: String,
+    },
 }
 
 impl fmt::Display for BuildError {
@@ -322,6 +343,11 @@ impl fmt::Display for BuildError {
             Self::StackSize(n) => write!(
                 f,
                 "stack_size (RUNTIME_STACK_SIZE) = {n} bytes: expected {MIN_STACK_SIZE} (16 KiB) to {MAX_STACK_SIZE} (1 GiB)"
+            ),
+            Self::Trace { path, error } => write!(
+                f,
+                "trace (RUNTIME_TRACE) = {}: cannot write a trace there: {error}",
+                path.display()
             ),
         }
     }

@@ -165,10 +165,24 @@ impl Runtime {
     /// is spawned.
     pub fn new(config: Config) -> Result<Self, BuildError> {
         let config = config.validate()?;
+        // Checked now, not at exit: a trace that cannot be written fails
+        // the build.
+        let trace = match (&config.trace_file, &config.trace) {
+            (Some(file), _) => Some(file.clone()),
+            (None, Some(path)) => {
+                Some(loop_core::trace_file::TraceFile::open(path).map_err(|e| {
+                    BuildError::Trace {
+                        path: path.clone(),
+                        error: e.to_string(),
+                    }
+                })?)
+            }
+            (None, None) => None,
+        };
         crate::stack::overflow::install_handler();
         // Before any M or sysmon exists: the fences of syscall.rs U2/U4.
         crate::sched::syscall::asym::register();
-        let shared = Shared::new(config);
+        let shared = Shared::new(config, trace);
         // Issue 6 hook: sysmon runs from the start (it sleeps deeply while
         // every P is idle).
         crate::sched::sysmon::start(&shared);

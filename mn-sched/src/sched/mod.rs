@@ -159,8 +159,12 @@ pub(crate) struct SchedLocked {
 unsafe impl Send for SchedLocked {}
 
 impl Shared {
-    /// A runtime's shared state; every P idle, no M yet.
-    pub(crate) fn new(config: Config) -> Arc<Self> {
+    /// A runtime's shared state; every P idle, no M yet. `trace_file`:
+    /// where the trace goes, checked already (`Runtime::new`).
+    pub(crate) fn new(
+        config: Config,
+        trace_file: Option<loop_core::trace_file::TraceFile>,
+    ) -> Arc<Self> {
         let procs = config.procs;
         Arc::new(Self {
             ps: (0..procs).map(|id| P::new(id, procs == 1)).collect(),
@@ -184,10 +188,7 @@ impl Shared {
             sysmon: sysmon::Sysmon::default(),
             spare_cpu: spare::SpareCpu::new(),
             main: observe::MainSlot::default(),
-            trace: config
-                .trace
-                .clone()
-                .map(|p| Box::new(trace::Tracer::new(p))),
+            trace: trace_file.map(|f| Box::new(trace::Tracer::new(f))),
             dump_stop: AtomicBool::new(false),
             dump_lock: std::sync::Mutex::new(()),
             config,

@@ -51,7 +51,7 @@ pub(crate) mod trace {
     pub(crate) struct Tracer;
 
     impl Tracer {
-        pub(crate) fn new(_path: std::path::PathBuf) -> Self {
+        pub(crate) fn new(_file: loop_core::trace_file::TraceFile) -> Self {
             Tracer
         }
 

@@ -24,12 +24,11 @@
 
 use std::cell::UnsafeCell;
 use std::panic::Location;
-use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 pub(crate) use loop_core::trace::EventKind;
-use loop_core::trace::{Event, Lane, LaneWriter, Recorder};
+use loop_core::trace::{Event, Lane, LaneWriter, Recorder, TraceFile};
 
 use super::m::M;
 use super::Shared;
@@ -38,7 +37,7 @@ use crate::g::Header;
 /// A runtime's recorder and where it writes.
 pub(crate) struct Tracer {
     recorder: Arc<Recorder>,
-    path: PathBuf,
+    file: TraceFile,
     /// The thread inside `block_on_future`.
     main: Arc<Lane>,
     /// sysmon and threads that are not Ms.
@@ -46,14 +45,14 @@ pub(crate) struct Tracer {
 }
 
 impl Tracer {
-    /// A recorder writing to `path`.
-    pub(crate) fn new(path: PathBuf) -> Self {
+    /// A recorder writing to `file`.
+    pub(crate) fn new(file: TraceFile) -> Self {
         let recorder = Recorder::new();
         let main = recorder.lane("main (block_on thread)");
         let other = recorder.lane("sysmon and other threads");
         Self {
             recorder,
-            path,
+            file,
             main,
             other,
         }
@@ -61,10 +60,10 @@ impl Tracer {
 
     /// Writes the file (errors on stderr).
     pub(crate) fn write(&self) {
-        if let Err(e) = self.recorder.write(&self.path, "switchyard (mn mode)") {
+        if let Err(e) = self.recorder.write(&self.file, "switchyard (mn mode)") {
             loop_core::diag::line(&format!(
                 "switchyard: could not write the trace to {}: {e}",
-                self.path.display()
+                self.file.path().display()
             ));
         }
     }
