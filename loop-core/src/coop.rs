@@ -99,7 +99,9 @@ pub struct Unconstrained {
 impl Unconstrained {
     /// Lifts the budget of the poll running on this thread, if any.
     pub fn enter() -> Self {
-        let left = LEFT.try_with(|l| l.replace(UNCONSTRAINED)).unwrap_or(UNCONSTRAINED);
+        let left = LEFT
+            .try_with(|l| l.replace(UNCONSTRAINED))
+            .unwrap_or(UNCONSTRAINED);
         let flag = PREEMPT
             .try_with(|p| p.replace(std::ptr::null()))
             .unwrap_or(std::ptr::null());

@@ -72,7 +72,6 @@ impl<'w> LocalHost<'w> {
     pub(crate) fn set(&self) -> Option<&Rc<LocalSet>> {
         self.set.get()
     }
-
 }
 
 thread_local! {
