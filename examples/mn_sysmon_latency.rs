@@ -21,6 +21,12 @@ use std::time::{Duration, Instant};
 
 use mn_sched::{go, syscall, syscall_blocking, Runtime};
 
+// The percentiles helper the other demos share through `common`.
+#[allow(dead_code)]
+#[path = "common/hist.rs"]
+mod hist;
+use hist::Hist;
+
 fn nanosleep(d: Duration) {
     let ts = libc::timespec {
         tv_sec: d.as_secs() as libc::time_t,
@@ -62,8 +68,7 @@ fn measure(rounds: usize, eager: bool) -> Vec<Duration> {
             }
             stop.store(true, Ordering::Relaxed);
             busy.join().unwrap();
-            let mut v = std::mem::take(&mut *out.lock().unwrap());
-            v.sort();
+            let v = std::mem::take(&mut *out.lock().unwrap());
             v
         })
     }
@@ -114,23 +119,22 @@ fn ten_syscalls() -> (Duration, usize) {
     (wall, sampler.join().unwrap() - 1)
 }
 
-fn pct(v: &[Duration], p: f64) -> Duration {
-    v[((v.len() as f64 - 1.0) * p).round() as usize]
-}
-
 fn main() {
     let rounds: usize = std::env::args()
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(200);
     for (name, eager) in [("lazy syscall", false), ("eager syscall_blocking", true)] {
-        let v = measure(rounds, eager);
+        let mut h = Hist::new();
+        for d in measure(rounds, eager) {
+            h.record_duration(d);
+        }
         println!(
             "{name}: queued G ran after p50 {:?}, p99 {:?}, max {:?} ({} rounds)",
-            pct(&v, 0.5),
-            pct(&v, 0.99),
-            v[v.len() - 1],
-            v.len()
+            h.pct_duration(50.0),
+            h.pct_duration(99.0),
+            h.pct_duration(100.0),
+            h.len()
         );
     }
     let (wall, threads) = ten_syscalls();

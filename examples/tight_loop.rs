@@ -32,7 +32,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{median, Flags, Here, Report, Sampler};
+use common::hist::Hist;
+use common::{Flags, Here, Report, Sampler};
 use switchyard::Mode;
 
 const USAGE: &str = "usage: tight_loop [--spin DUR] [--tick DUR] [--procs P] [--preempt-every DUR] [--gaps FILE] [--quiet]
@@ -99,9 +100,12 @@ fn main() {
     }
     let tick_ms = tick.as_secs_f64() * 1e3;
     let max_gap = gaps.iter().map(|g| g.1).fold(0.0, f64::max);
-    let mut all: Vec<f64> = gaps.iter().map(|g| g.1).collect();
-    let late = all.iter().filter(|g| **g > 2.0 * tick_ms).count();
-    let p50 = median(&mut all);
+    let late = gaps.iter().filter(|g| g.1 > 2.0 * tick_ms).count();
+    let mut all = Hist::new();
+    for g in &gaps {
+        all.record((g.1 * 1e6).round() as u64);
+    }
+    let p50 = all.pct(50.0) as f64 / 1e6;
     println!(
         "tight_loop: a task spun {spin:?} with no await beside a printer ticking every {tick:?}, mode={} procs={}",
         here.mode, here.procs

@@ -40,8 +40,9 @@
 //!
 //! Result keys: `sleep_ms`, `ticker_ms` (0 with `--alone`: no ticker, no
 //! socket), `n`, `p50_late_us`, `p90_late_us`, `p99_late_us`,
-//! `max_late_us` (overshoots in µs, nearest-rank percentiles), `early`
-//! (sleeps that ended before their deadline), `ticks` (the ticker's
+//! `max_late_us` (overshoots in µs, nearest-rank percentiles of an HDR
+//! histogram, `common/hist.rs`), `early` (sleeps that ended before their
+//! deadline, counted as 0 late in the percentiles), `ticks` (the ticker's
 //! wake-ups), `busy_us` (`--busy` in µs, 0 without it), `busy_yields`
 //! (how many times the busy task yielded), `p50_late_slices`,
 //! `p99_late_slices`, `max_late_slices` (the busy task's slices begun
@@ -53,6 +54,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::hist::Hist;
 use common::{Flags, Here, Report, Sampler};
 
 const USAGE: &str =
@@ -141,15 +143,21 @@ fn main() {
     });
     let samples = sampler.finish();
 
-    let mut late = m.late_us;
-    late.sort_by(|a, b| a.total_cmp(b));
-    let early = late.iter().filter(|l| **l < 0.0).count();
-    let (p50, p90, p99) = (pct(&late, 50), pct(&late, 90), pct(&late, 99));
-    let max = late.last().copied().unwrap_or(0.0);
-    let mut slices = m.late_slices;
-    slices.sort_by(|a, b| a.total_cmp(b));
-    let (s50, s99) = (pct(&slices, 50), pct(&slices, 99));
-    let smax = slices.last().copied().unwrap_or(0.0);
+    let early = m.late_us.iter().filter(|l| **l < 0.0).count();
+    // Overshoots in ns; an early end (counted in `early`, and a bug) is
+    // recorded as 0 late.
+    let mut late = Hist::new();
+    for l in &m.late_us {
+        late.record((l * 1e3).max(0.0).round() as u64);
+    }
+    let us = |p: f64| late.pct(p) as f64 / 1e3;
+    let (p50, p90, p99, max) = (us(50.0), us(90.0), us(99.0), us(100.0));
+    let mut slices = Hist::new();
+    for s in &m.late_slices {
+        slices.record(*s as u64);
+    }
+    let count = |p: f64| slices.pct(p) as f64;
+    let (s50, s99, smax) = (count(50.0), count(99.0), count(100.0));
     let beside = if alone {
         "alone".to_string()
     } else {
@@ -288,13 +296,4 @@ async fn spin_and_yield(busy: Duration, shared: Arc<Busy>) -> u64 {
         yields += 1;
     }
     yields
-}
-
-/// The `p`th percentile of `sorted` (nearest rank); 0 for an empty slice.
-fn pct(sorted: &[f64], p: usize) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let rank = (sorted.len() * p).div_ceil(100).max(1);
-    sorted[rank - 1]
 }

@@ -24,7 +24,10 @@
 //!   closed stdout, and rate-limited stderr lines that never block.
 //! * [`AcceptBackoff`] — what the servers' accept loops do when `accept`
 //!   fails: wait, longer each time, and say so once.
+//! * [`hist::Hist`] — percentiles (median, p99, max) of many samples.
 #![allow(dead_code)]
+
+pub mod hist;
 
 use std::fmt::Display;
 use std::future::Future;

@@ -8,8 +8,10 @@
 //! `LOADGEN` at one), else a small one built in here: `compare --loadgen
 //! ADDR CONNS SECS WARMUP`, one thread (switchyard in single mode), C
 //! connections each sending 64 bytes and waiting for their echo, over and
-//! over; round trips that start after the warm-up are counted and timed.
-//! It prints `result: rps=… p50_us=… p99_us=… errors=…`.
+//! over; round trips that start after the warm-up are counted and timed,
+//! each from just before its write to just after its read, into one HDR
+//! histogram per connection (`common/hist.rs`), merged at the end. It
+//! prints `result: rps=… p50_us=… p99_us=… p999_us=… max_us=… errors=…`.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -19,6 +21,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use crate::child::{self, Fields, Outcome};
+use crate::common::hist::Hist;
 
 /// The load generator used for the echo rows.
 pub enum Generator {
@@ -236,27 +239,29 @@ pub fn loadgen_main(args: &[String]) {
     let rt = switchyard::Builder::new()
         .ignore_env()
         .mode(switchyard::Mode::Single);
-    let (mut lat, errors) = rt.run(generate(addr, conns, secs, warmup));
-    lat.sort_unstable();
-    let pct = |p: f64| -> f64 {
+    let (lat, errors) = rt.run(generate(addr, conns, secs, warmup));
+    // No round trip at all reads `nan`, never a 0 µs latency.
+    let us = |p: f64| {
         if lat.is_empty() {
-            return f64::NAN;
+            f64::NAN
+        } else {
+            lat.pct(p) as f64 / 1e3
         }
-        lat[((lat.len() - 1) as f64 * p).round() as usize] as f64 / 1e3
     };
     let n = crate::common::fmt_num;
     println!(
-        "result: rps={} p50_us={} p99_us={} p999_us={} errors={errors} conns={conns}",
+        "result: rps={} p50_us={} p99_us={} p999_us={} max_us={} errors={errors} conns={conns}",
         n(lat.len() as f64 / secs),
-        n(pct(0.50)),
-        n(pct(0.99)),
-        n(pct(0.999))
+        n(us(50.0)),
+        n(us(99.0)),
+        n(us(99.9)),
+        n(us(100.0))
     );
 }
 
-/// Connects all, then loads; returns every measured latency (ns) and the
-/// number of connections that failed.
-async fn generate(addr: SocketAddr, conns: usize, secs: f64, warmup: f64) -> (Vec<u32>, u64) {
+/// Connects all, then loads; returns the measured round trips' latencies
+/// (ns) and the number of connections that failed.
+async fn generate(addr: SocketAddr, conns: usize, secs: f64, warmup: f64) -> (Hist, u64) {
     use switchyard::net::TcpStream;
     let mut streams = Vec::with_capacity(conns);
     for _ in 0..conns {
@@ -281,7 +286,7 @@ async fn generate(addr: SocketAddr, conns: usize, secs: f64, warmup: f64) -> (Ve
             switchyard::spawn(async move {
                 let msg: Vec<u8> = (0..64).map(|j| (i + j) as u8).collect();
                 let mut buf = vec![0u8; 64];
-                let mut lat = Vec::new();
+                let mut lat = Hist::new();
                 loop {
                     let t0 = Instant::now();
                     if t0 >= end {
@@ -294,17 +299,17 @@ async fn generate(addr: SocketAddr, conns: usize, secs: f64, warmup: f64) -> (Ve
                         return (lat, 1);
                     }
                     if t0 >= mstart {
-                        lat.push(t0.elapsed().as_nanos().min(u32::MAX as u128) as u32);
+                        lat.record_duration(t0.elapsed());
                     }
                 }
             })
         })
         .collect();
-    let mut all = Vec::new();
+    let mut all = Hist::new();
     let mut errors = 0;
     for t in tasks {
         let (l, e) = t.await.expect("load task");
-        all.extend(l);
+        all.add(&l);
         errors += e;
     }
     (all, errors)
