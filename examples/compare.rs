@@ -4,7 +4,7 @@
 //! its deadline a 10 ms sleep ends, beside a ticker and a parked socket).
 //!
 //! ```text
-//! cargo run --release --example compare -- [--quick] [--out DIR] [--only a,b] [--no-go] [--no-build]
+//! cargo run --release --example compare -- [--quick] [--runs N] [--out DIR] [--only a,b] [--no-go] [--no-build] [--write-readme]
 //! cargo run --release --example compare -- --list      # the table's rows, without running
 //! ```
 //!
@@ -12,21 +12,30 @@
 //! 1. It builds the sibling examples (`cargo build --examples`, the profile
 //!    it runs in; `--no-build` skips this) and finds them next to its own
 //!    binary, and, when `go` is on the PATH, builds `examples/go/` into
-//!    `DIR/go-demos`.
+//!    `DIR/go-demos`. No figure includes build time.
 //! 2. Each experiment of `compare/plan.rs` runs as a fresh child process per
-//!    column (single, mn, Go), so thread counts and RSS are each run's own;
-//!    progress goes to stderr. The child's last line, `result: key=value …`,
-//!    is all that is read; a child that ends without one (mn before it is
-//!    built: exit 2, "not built yet") shows as that, never as a number.
+//!    column (single, mn, Go), `--runs N` times (default 3, 1 with
+//!    `--quick`), the columns taking turns, so thread counts and RSS are
+//!    each run's own and a slow minute of the machine does not fall on one
+//!    column only; progress goes to stderr. The child's last line, `result:
+//!    key=value …`, is all that is read; a child that ends without one (mn
+//!    before it is built: exit 2, "not built yet") shows as that, never as a
+//!    number, and is not repeated.
 //! 3. The load tests (`compare/load.rs`): the echo example under a
 //!    closed-loop generator at several connection counts, and `http` under
-//!    wrk when wrk is installed.
-//! 4. It prints the table (experiment, figure, single, mn, Go, ratio) and
-//!    writes `DIR/report.md`, the charts (`compare/svg.rs`, hand-written SVG)
-//!    and the children's CSVs under `DIR/raw/`.
+//!    wrk when wrk is installed; a fresh server for each run.
+//! 4. Everything measured goes to `DIR/results.json` (`compare/results.rs`).
+//!    With `--only`, the rows it reruns replace theirs in that file and the
+//!    others are kept. From the file it prints the table (experiment,
+//!    figure, single, mn, Go, ratio; each cell the median of its runs with
+//!    the min–max) and writes `DIR/report.md` and the charts
+//!    (`compare/svg.rs`, hand-written SVG); a run without `--only` also
+//!    writes `DIR/readme-table.md`, the README's block, which
+//!    `--write-readme` puts into README.md. The children's CSVs are under
+//!    `DIR/raw/`.
 //!
-//! `--quick` uses small sizes: the whole run takes well under a minute on 2
-//! cores. DIR defaults to `target/compare`.
+//! `--quick` uses small sizes and one run per cell: about a minute in all
+//! on 2 quiet cores. DIR defaults to `target/compare`.
 
 mod common;
 
@@ -38,9 +47,12 @@ mod load;
 mod plan;
 #[path = "compare/report.rs"]
 mod report;
+#[path = "compare/results.rs"]
+mod results;
 #[path = "compare/svg.rs"]
 mod svg;
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -49,16 +61,25 @@ use std::time::{Duration, Instant};
 use child::Outcome;
 use common::Flags;
 use plan::{Exp, LoadPlan};
-use report::Results;
+use results::{Cell, Results, RunInfo, Sample};
 
-const USAGE: &str =
-    "usage: compare [--quick] [--out DIR] [--only EXP,EXP] [--no-go] [--no-build] [--list]
-  --quick       small sizes: the whole run takes well under a minute
-  --out DIR     where report.md, the charts and raw/ go (default target/compare)
-  --only LIST   only these experiments (ids as in --list, e.g. syscall_storm,echo)
-  --no-go       leave the Go column out even when go is installed
-  --no-build    use the example binaries as they are (no cargo build first)
-  --list        print the table's rows (experiment, figure) and exit";
+const USAGE: &str = "usage: compare [--quick] [--runs N] [--out DIR] [--only EXP,EXP] [--no-go] [--no-build] [--write-readme] [--list]
+  --quick         small sizes and one run per cell: about a minute on 2 quiet cores
+  --runs N        runs per cell (default 3; 1 with --quick): the table shows the median
+                  and the smallest and largest run
+  --out DIR       where report.md, results.json, the charts and raw/ go (default target/compare)
+  --only LIST     rerun only these experiments (ids as in --list, and echo, http) and
+                  update their rows in DIR/results.json; the other rows are kept
+  --no-go         leave the Go column out even when go is installed
+  --no-build      use the example binaries as they are (no cargo build first)
+  --write-readme  put the table into README.md (between its compare-table markers) and
+                  the storm chart into docs/; not with --only
+  --list          print the table's rows (experiment, figure) and exit";
+
+/// Where README.md's generated block starts and ends.
+const README_BEGIN: &str = "<!-- compare-table:begin -->";
+/// Its end.
+const README_END: &str = "<!-- compare-table:end -->";
 
 /// A column of the table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -84,13 +105,18 @@ impl Col {
         }
     }
 
-    /// The column in file names.
+    /// The column in file names (and results.json).
     pub fn file(self) -> &'static str {
         match self {
             Col::Single => "single",
             Col::Mn => "mn",
             Col::Go => "go",
         }
+    }
+
+    /// The column whose [`Col::file`] is `s`.
+    pub fn from_file(s: &str) -> Option<Col> {
+        Col::ALL.into_iter().find(|c| c.file() == s)
     }
 }
 
@@ -110,10 +136,15 @@ struct Progress {
 
 impl Progress {
     /// Prints the start of a progress line.
-    fn start(&mut self, what: &str, col: Col) {
+    fn start(&mut self, what: &str, col: Col, k: usize, runs: usize) {
         self.done += 1;
+        let rep = if runs > 1 {
+            format!("{k}/{runs}")
+        } else {
+            String::new()
+        };
         eprint!(
-            "[{:>2}/{}] {what:<32} {:<6} ",
+            "[{:>3}/{}] {what:<32} {:<6} {rep:<5} ",
             self.done,
             self.total,
             col.name()
@@ -145,12 +176,36 @@ struct Run {
     go: GoDemos,
     /// Per-child time limit.
     limit: Duration,
-    /// Every outcome.
-    results: Results,
-    /// Each child's command line and outcome, for report.md.
-    log: Vec<(String, String)>,
+    /// Runs per cell.
+    runs: usize,
+    /// This invocation's cells.
+    cells: BTreeMap<(String, Col), Cell>,
     /// Progress lines.
     progress: Progress,
+}
+
+impl Run {
+    /// Whether the cell already ended without a number (a failure or a
+    /// skip is not repeated).
+    fn gave_up(&self, id: &str, col: Col) -> bool {
+        self.cells.get(&(id.to_string(), col)).is_some_and(|c| {
+            c.samples
+                .iter()
+                .any(|s| !matches!(s.outcome, Outcome::Ok(_)))
+        })
+    }
+
+    /// Records one run of a cell.
+    fn record(&mut self, id: &str, col: Col, sample: Sample) {
+        self.cells
+            .entry((id.to_string(), col))
+            .or_insert_with(|| Cell {
+                run: 0,
+                samples: Vec::new(),
+            })
+            .samples
+            .push(sample);
+    }
 }
 
 fn main() {
@@ -164,14 +219,31 @@ fn main() {
     let no_go = f.flag("--no-go");
     let no_build = f.flag("--no-build");
     let list = f.flag("--list");
+    let write_readme = f.flag("--write-readme");
+    let runs: usize = f.value("--runs", if quick { 1 } else { 3 });
+    if runs == 0 {
+        f.fail("--runs 0: expected 1 or more");
+    }
     let out = f.text("--out").map(PathBuf::from);
     let only: Option<Vec<String>> = f
         .text("--only")
         .map(|v| v.split(',').map(|s| s.trim().to_string()).collect());
-    f.finish();
-
     let mut exps = plan::experiments(quick);
     let mut load_plan = plan::load_plan(quick);
+    if let Some(only) = &only {
+        let known: Vec<&str> = exps.iter().map(|e| e.id).chain(["echo", "http"]).collect();
+        if let Some(bad) = only.iter().find(|o| !known.contains(&o.as_str())) {
+            f.fail(&format!(
+                "--only {bad:?}: not an experiment; the ids are {}",
+                known.join(", ")
+            ));
+        }
+        if write_readme {
+            f.fail("--write-readme needs a full table: leave out --only");
+        }
+    }
+    f.finish();
+
     if let Some(only) = &only {
         exps.retain(|e| only.iter().any(|o| o == e.id));
         if !only.iter().any(|o| o == "echo") {
@@ -179,9 +251,8 @@ fn main() {
         }
     }
     let with_http = only.as_ref().is_none_or(|o| o.iter().any(|x| x == "http"));
-    let rows = report::rows(&exps, &load_plan, with_http);
     if list {
-        for r in &rows {
+        for r in &report::rows(&exps, &load_plan, with_http) {
             println!("{}\t{}", r.exp, r.fig.title());
         }
         return;
@@ -195,7 +266,32 @@ fn main() {
         .expect("target dir")
         .to_path_buf();
     let out = out.unwrap_or_else(|| target.join("compare"));
-    clear_previous(&out);
+    let previous = match &only {
+        Some(_) => load_previous(&out),
+        None => Results::default(),
+    };
+    let mut facts = report::machine();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    facts.push((
+        "command".into(),
+        format!(
+            "cargo run --release --example compare -- {}",
+            args.join(" ")
+        ),
+    ));
+    let profile = if bins.parent().is_some_and(|p| p.ends_with("release")) {
+        "release"
+    } else {
+        "debug (figures of an unoptimised build)"
+    };
+    facts.push(("profile".into(), profile.into()));
+
+    let rerun: Vec<String> = exps
+        .iter()
+        .map(|e| e.id.to_string())
+        .chain(load_plan.echo_conns.iter().map(|c| format!("echo C={c}")))
+        .collect();
+    clear_previous(&out, only.as_ref().map(|_| rerun.as_slice()));
     std::fs::create_dir_all(out.join("raw"))
         .unwrap_or_else(|e| common::refuse("compare", &format!("creating {}: {e}", out.display())));
     if !no_build {
@@ -206,45 +302,157 @@ fn main() {
     } else {
         build_go(&out)
     };
-    let total = exps.len() * 3 + load_plan.echo_conns.len() * 3 + if with_http { 3 } else { 0 };
+    let cells_per_run =
+        exps.len() * 3 + load_plan.echo_conns.len() * 3 + if with_http { 3 } else { 0 };
     let mut run = Run {
         out,
         bins,
         go,
         limit: Duration::from_secs(if quick { 60 } else { 600 }),
-        results: Results::new(),
-        log: Vec::new(),
-        progress: Progress { done: 0, total },
+        runs,
+        cells: BTreeMap::new(),
+        progress: Progress {
+            done: 0,
+            total: cells_per_run * runs,
+        },
     };
     let t0 = Instant::now();
     for e in &exps {
-        for col in Col::ALL {
-            run_experiment(&mut run, e, col);
+        for k in 1..=runs {
+            for col in Col::ALL {
+                run_experiment(&mut run, e, col, k);
+            }
         }
     }
     let generator = load::Generator::find(&target);
+    facts.push((
+        "echo load".into(),
+        format!(
+            "{}; {} s measured after {} s of warm-up",
+            generator.describe(),
+            load_plan.secs,
+            load_plan.warmup
+        ),
+    ));
+    facts.push((
+        "http load".into(),
+        if load::on_path("wrk") {
+            format!(
+                "`wrk -t1 -c{} -d{}s --latency` (one wrk thread, {} keep-alive connections, \
+                 closed loop)",
+                load_plan.http_conns,
+                load::wrk_secs(load_plan.secs),
+                load_plan.http_conns
+            )
+        } else {
+            "not run: wrk is not installed".into()
+        },
+    ));
     run_load(&mut run, &load_plan, &generator, with_http);
-    eprintln!("all runs done in {:.1} s", t0.elapsed().as_secs_f64());
+    let took = t0.elapsed().as_secs_f64();
+    eprintln!("all runs done in {took:.1} s");
+    facts.push(("load average at the end".into(), report::load_average()));
+    facts.push((
+        "time for all runs".into(),
+        format!("{took:.0} s (builds not counted)"),
+    ));
 
-    let cells = report::table(&rows, &run.results);
-    let table = report::render(&cells);
+    let info = RunInfo {
+        run: 0,
+        sizes: if quick { "quick" } else { "full" }.into(),
+        runs_per_cell: runs,
+        facts,
+    };
+    let results = previous.merge(info, std::mem::take(&mut run.cells));
+    write(
+        &run.out.join("results.json"),
+        &serde_json::to_string_pretty(&results.to_json()).expect("results as JSON"),
+    );
+    let rows = report::rows_for(&results);
+    let table = report::render(&report::table(&rows, &results));
     println!("{table}");
-    let charts = report::charts(&run.out, &run.results, &load_plan);
-    let md = report_md(&run, &table, &charts, quick, &generator);
+    for entry in std::fs::read_dir(&run.out).into_iter().flatten().flatten() {
+        if entry.path().extension().is_some_and(|e| e == "svg") {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+    let charts = report::charts(&run.out, &results);
     let path = run.out.join("report.md");
-    match std::fs::write(&path, md) {
-        Ok(()) => eprintln!("wrote {} and {} charts", path.display(), charts.len()),
-        Err(e) => common::refuse("compare", &format!("writing {}: {e}", path.display())),
+    write(&path, &report::markdown(&results, &table, &charts));
+    eprintln!("wrote {} and {} charts", path.display(), charts.len());
+    // The README's block is one full run's table: an --only run leaves the
+    // last full run's file as it was.
+    if only.is_some() {
+        eprintln!("readme-table.md is left as the last full run wrote it");
+    } else if let Some(block) = report::readme_block(&results, &table) {
+        write(&run.out.join("readme-table.md"), &block);
+        if write_readme {
+            update_readme(&block, &run.out);
+        }
     }
 }
 
-/// Removes what an earlier run wrote into `out` (raw/, the charts,
-/// report.md), so nothing stale is read or shown.
-fn clear_previous(out: &Path) {
-    let _ = std::fs::remove_dir_all(out.join("raw"));
-    let _ = std::fs::remove_file(out.join("report.md"));
-    for entry in std::fs::read_dir(out).into_iter().flatten().flatten() {
-        if entry.path().extension().is_some_and(|e| e == "svg") {
+/// Writes `text` to `path`, or says why not and exits 2.
+fn write(path: &Path, text: &str) {
+    if let Err(e) = std::fs::write(path, text) {
+        common::refuse("compare", &format!("writing {}: {e}", path.display()));
+    }
+}
+
+/// The results an earlier run left in `out`, for `--only` to update. None
+/// there: an empty set (the report then holds only the rows run now); a
+/// file that cannot be read is an error, never silently replaced.
+fn load_previous(out: &Path) -> Results {
+    let path = out.join("results.json");
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            eprintln!(
+                "no {} yet: the report will hold only the rows run now",
+                path.display()
+            );
+            return Results::default();
+        }
+        Err(e) => common::refuse("compare", &format!("reading {}: {e}", path.display())),
+    };
+    serde_json::from_str(&text)
+        .map_err(|e| e.to_string())
+        .and_then(|v| Results::from_json(&v))
+        .unwrap_or_else(|e| {
+            common::refuse(
+                "compare",
+                &format!(
+                    "{}: {e}; remove it, or run without --only to start a new one",
+                    path.display()
+                ),
+            )
+        })
+}
+
+/// Removes what an earlier run wrote into `out` that this one replaces:
+/// everything (raw/, results.json, the report, the charts) for a full run;
+/// only the rerun experiments' CSVs for `--only` (the rest of the report is
+/// rewritten from results.json at the end).
+fn clear_previous(out: &Path, only: Option<&[String]>) {
+    let Some(ids) = only else {
+        let _ = std::fs::remove_dir_all(out.join("raw"));
+        for f in ["report.md", "results.json", "readme-table.md"] {
+            let _ = std::fs::remove_file(out.join(f));
+        }
+        for entry in std::fs::read_dir(out).into_iter().flatten().flatten() {
+            if entry.path().extension().is_some_and(|e| e == "svg") {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+        return;
+    };
+    for entry in std::fs::read_dir(out.join("raw"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if ids.iter().any(|id| name.starts_with(&format!("{id}."))) {
             let _ = std::fs::remove_file(entry.path());
         }
     }
@@ -296,13 +504,17 @@ fn build_go(out: &Path) -> GoDemos {
     }
 }
 
-/// Runs one experiment in one column and records it.
-fn run_experiment(run: &mut Run, e: &Exp, col: Col) {
-    run.progress.start(e.label, col);
+/// Runs experiment `e` in one column for the `k`th time and records it.
+fn run_experiment(run: &mut Run, e: &Exp, col: Col, k: usize) {
+    if run.gave_up(e.id, col) {
+        run.progress.done += 1;
+        return;
+    }
+    run.progress.start(e.label, col, k, run.runs);
     let mut args = e.args.clone();
     if let Some(flag) = e.csv_flag {
         args.push(flag.to_string());
-        let csv = run.out.join(format!("raw/{}.{}.csv", e.id, col.file()));
+        let csv = run.out.join(report::raw_csv(e.id, col, k));
         args.push(csv.display().to_string());
     }
     let cmd = match col {
@@ -329,56 +541,84 @@ fn run_experiment(run: &mut Run, e: &Exp, col: Col) {
             (GoDemos::Missing(why), _) => why.clone(),
             (GoDemos::Built(_), true) => unreachable!("a built Go run has a command"),
         };
-        run.progress
-            .end(&Outcome::Skipped(why.clone()), Duration::ZERO);
-        run.results
-            .insert((e.id.to_string(), col), Outcome::Skipped(why));
+        let outcome = Outcome::Skipped(why);
+        run.progress.end(&outcome, Duration::ZERO);
+        let sample = Sample {
+            outcome,
+            took_s: 0.0,
+            command: String::new(),
+        };
+        run.record(e.id, col, sample);
         return;
     };
-    let line = command_line(&cmd);
+    let command = command_line(&cmd);
     let ran = child::run(cmd, run.limit);
     run.progress.end(&ran.outcome, ran.took);
-    run.log.push((line, summary(&ran.outcome, ran.took)));
-    run.results.insert((e.id.to_string(), col), ran.outcome);
+    let sample = Sample {
+        outcome: ran.outcome,
+        took_s: ran.took.as_secs_f64(),
+        command,
+    };
+    run.record(e.id, col, sample);
 }
 
-/// The echo rows (every connection count, every column) and the http rows.
+/// The echo rows (every connection count, every column, `runs` times) and
+/// the http rows.
 fn run_load(run: &mut Run, plan: &LoadPlan, generator: &load::Generator, with_http: bool) {
     for &conns in &plan.echo_conns {
         let id = format!("echo C={conns}");
-        for col in Col::ALL {
-            run.progress.start(&id, col);
-            let t = Instant::now();
-            let server = match col {
-                Col::Go => go_command(&run.go, &["echo", "-addr", "127.0.0.1:0"]),
-                _ => {
-                    let mut c = Command::new(run.bins.join("echo"));
-                    c.arg("127.0.0.1:0").env("RUNTIME_MODE", col.file());
-                    Ok(c)
+        for k in 1..=run.runs {
+            for col in Col::ALL {
+                if run.gave_up(&id, col) {
+                    run.progress.done += 1;
+                    continue;
                 }
-            };
-            let outcome = serve_and_load(server, |addr| {
-                generator.run(addr, conns, plan.secs, plan.warmup)
-            });
-            run.progress.end(&outcome, t.elapsed());
-            run.log.push((
-                format!("{id}, {}", col.name()),
-                summary(&outcome, t.elapsed()),
-            ));
-            run.results.insert((id.clone(), col), outcome);
+                run.progress.start(&id, col, k, run.runs);
+                let t = Instant::now();
+                let server = match col {
+                    Col::Go => go_command(&run.go, &["echo", "-addr", "127.0.0.1:0"]),
+                    _ => {
+                        let mut c = Command::new(run.bins.join("echo"));
+                        c.arg("127.0.0.1:0").env("RUNTIME_MODE", col.file());
+                        Ok(c)
+                    }
+                };
+                let command = server.as_ref().map_or(String::new(), |c| {
+                    format!(
+                        "{} (loaded by the echo generator, C={conns})",
+                        command_line(c)
+                    )
+                });
+                let outcome = serve_and_load(server, |addr| {
+                    generator.run(addr, conns, plan.secs, plan.warmup)
+                });
+                run.progress.end(&outcome, t.elapsed());
+                let took_s = t.elapsed().as_secs_f64();
+                run.record(
+                    &id,
+                    col,
+                    Sample {
+                        outcome,
+                        took_s,
+                        command,
+                    },
+                );
+            }
         }
     }
     if !with_http {
         return;
     }
-    let id = format!("http (wrk -c{})", plan.http_conns);
+    let id = plan::http_id(plan);
     let have_wrk = load::on_path("wrk");
-    for col in Col::ALL {
-        run.progress.start(&id, col);
-        let t = Instant::now();
-        let outcome = if !have_wrk {
-            Outcome::Skipped("no wrk".into())
-        } else {
+    for k in 1..=run.runs {
+        for col in Col::ALL {
+            if run.gave_up(&id, col) {
+                run.progress.done += 1;
+                continue;
+            }
+            run.progress.start(&id, col, k, run.runs);
+            let t = Instant::now();
             let server = match col {
                 Col::Go => go_command(&run.go, &["http", "-addr", "127.0.0.1:0"]),
                 _ => {
@@ -388,14 +628,26 @@ fn run_load(run: &mut Run, plan: &LoadPlan, generator: &load::Generator, with_ht
                     Ok(c)
                 }
             };
-            serve_and_load(server, |addr| load::wrk(addr, plan.http_conns, plan.secs))
-        };
-        run.progress.end(&outcome, t.elapsed());
-        run.log.push((
-            format!("{id}, {}", col.name()),
-            summary(&outcome, t.elapsed()),
-        ));
-        run.results.insert((id.clone(), col), outcome);
+            let command = server.as_ref().map_or(String::new(), |c| {
+                format!("{} (loaded by wrk -c{})", command_line(c), plan.http_conns)
+            });
+            let outcome = if !have_wrk {
+                Outcome::Skipped("no wrk".into())
+            } else {
+                serve_and_load(server, |addr| load::wrk(addr, plan.http_conns, plan.secs))
+            };
+            run.progress.end(&outcome, t.elapsed());
+            let took_s = t.elapsed().as_secs_f64();
+            run.record(
+                &id,
+                col,
+                Sample {
+                    outcome,
+                    took_s,
+                    command,
+                },
+            );
+        }
     }
 }
 
@@ -441,83 +693,67 @@ fn command_line(cmd: &Command) -> String {
     s
 }
 
-/// One line saying how a run ended.
-fn summary(o: &Outcome, took: Duration) -> String {
-    let t = took.as_secs_f64();
-    match o {
-        Outcome::Ok(_) => format!("ok, {t:.2} s"),
-        Outcome::Failed { status, message } => format!("{status} after {t:.2} s: {message}"),
-        Outcome::Skipped(why) => format!("not run: {why}"),
+/// Puts `block` between README.md's compare-table markers and copies the
+/// storm chart to `docs/compare-storm-threads.svg`, which the README shows.
+fn update_readme(block: &str, out: &Path) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let path = root.join("README.md");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| common::refuse("compare", &format!("reading {}: {e}", path.display())));
+    let Some(new) = splice(&text, block) else {
+        common::refuse(
+            "compare",
+            &format!(
+                "{} has no {README_BEGIN} … {README_END} block to replace",
+                path.display()
+            ),
+        )
+    };
+    write(&path, &new);
+    let chart = out.join("storm_threads.svg");
+    if chart.is_file() {
+        let docs = root.join("docs/compare-storm-threads.svg");
+        if let Err(e) = std::fs::copy(&chart, &docs) {
+            common::refuse("compare", &format!("copying to {}: {e}", docs.display()));
+        }
     }
+    eprintln!("updated {} (and the storm chart in docs/)", path.display());
 }
 
-/// The text of report.md.
-fn report_md(
-    run: &Run,
-    table: &str,
-    charts: &[(String, String)],
-    quick: bool,
-    generator: &load::Generator,
-) -> String {
-    let mut md = String::new();
-    let _ = writeln!(
-        md,
-        "# switchyard: the seed experiments, single vs mn vs Go\n"
-    );
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let _ = writeln!(
-        md,
-        "Written by `cargo run --release --example compare -- {}` ({} sizes). Each cell is one \
-         run of one child process; figures come from the programs' own measurements.\n",
-        args.join(" "),
-        if quick { "quick" } else { "full" }
-    );
-    let _ = writeln!(md, "| machine | |\n|---|---|");
-    for (k, v) in report::machine() {
-        let _ = writeln!(md, "| {k} | {v} |");
+/// `text` with what lies between the README markers replaced by `block`.
+fn splice(text: &str, block: &str) -> Option<String> {
+    let start = text.find(README_BEGIN)? + README_BEGIN.len();
+    let end = start + text[start..].find(README_END)?;
+    Some(format!(
+        "{}\n{}\n{}",
+        &text[..start],
+        block.trim_end(),
+        &text[end..]
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splice_replaces_only_between_the_markers() {
+        let text = format!("intro\n{README_BEGIN}\nold table\n{README_END}\nafter\n");
+        let got = splice(&text, "new block\n").unwrap();
+        assert_eq!(
+            got,
+            format!("intro\n{README_BEGIN}\nnew block\n{README_END}\nafter\n")
+        );
+        // Twice gives the same text.
+        assert_eq!(splice(&got, "new block").unwrap(), got);
+        assert_eq!(splice("no markers", "x"), None);
     }
-    let _ = writeln!(md, "\n## The table\n\n{table}");
-    let _ = writeln!(
-        md,
-        "* **single** runs each example with `RUNTIME_MODE=single` (the JavaScript model), \
-         **mn** with `RUNTIME_MODE=mn` (the Go model), **Go** runs the same experiment \
-         written in Go (`examples/go/`).\n\
-         * A cell without a number says why: `not built (exit 2)` is a mode this build of \
-         switchyard does not have yet (the child says so and exits 2); `no Go version` is an \
-         experiment Go cannot express without cgo.\n\
-         * ↓ lower is better, ↑ higher is better; no arrow: a fact, not a score.\n\
-         * **ratio**: mn ÷ single where both have a number, else Go ÷ single; on the \
-         `--threads` rows, OS threads ÷ tasks, both in single mode.\n\
-         * OS threads are the process's `Threads:` in `/proc/self/status`, read every 10 ms by \
-         the example's own sampler thread, which is not counted (Go: a sampler goroutine).\n\
-         * Echo load: {}.",
-        generator.describe()
-    );
-    let _ = writeln!(md, "\n## Charts\n");
-    for (file, caption) in charts {
-        let _ = writeln!(md, "### {caption}\n\n![{caption}]({file})\n");
-    }
-    let mut failures: Vec<(String, usize)> = Vec::new();
-    for o in run.results.values() {
-        if let Outcome::Failed { status, message } = o {
-            let line = format!("`{status}`: {message}");
-            match failures.iter_mut().find(|f| f.0 == line) {
-                Some(f) => f.1 += 1,
-                None => failures.push((line, 1)),
-            }
+
+    #[test]
+    fn columns_round_trip_through_their_file_names() {
+        for c in Col::ALL {
+            assert_eq!(Col::from_file(c.file()), Some(c));
         }
+        assert_eq!(Col::from_file("Go"), None);
     }
-    if !failures.is_empty() {
-        let _ = writeln!(md, "## Runs that gave no number\n");
-        for (line, n) in failures {
-            let _ = writeln!(md, "* {n} run(s): {line}");
-        }
-        md.push('\n');
-    }
-    let _ = writeln!(md, "## Commands\n\n```text");
-    for (cmd, how) in &run.log {
-        let _ = writeln!(md, "{cmd}\n    → {how}");
-    }
-    let _ = writeln!(md, "```");
-    md
 }

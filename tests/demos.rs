@@ -6,7 +6,8 @@
 //! mn wall < single wall / 3) run once both modes are there.
 //!
 //! Finally `compare --quick` runs once and its table's shape is checked
-//! (the header, one row per figure of `compare --list`), not its numbers.
+//! (the header, one row per figure of `compare --list`), not its numbers;
+//! then `--only ping_pong` reruns one row and every other row is kept.
 
 mod util;
 
@@ -533,17 +534,7 @@ fn compare_quick_prints_one_row_per_figure() {
     let d = run_child(cmd, Duration::from_secs(120));
     assert!(d.status.success(), "compare: {}\n{}", d.status, d.stderr);
     eprintln!("compare --quick took {:.1} s", t0.elapsed().as_secs_f64());
-    let table: Vec<Vec<String>> = d
-        .stdout
-        .lines()
-        .filter(|l| l.starts_with('|') && !l.starts_with("|-"))
-        .map(|l| {
-            l.trim_matches('|')
-                .split('|')
-                .map(|c| c.trim().to_string())
-                .collect()
-        })
-        .collect();
+    let table = table_of(&d.stdout);
     assert_eq!(
         table[0],
         ["experiment", "figure", "single", "mn", "Go", "ratio"]
@@ -554,7 +545,12 @@ fn compare_quick_prints_one_row_per_figure() {
         assert_eq!((&cells[0], &cells[1]), (exp, fig));
         assert!(cells[2..].iter().all(|c| !c.is_empty()), "{cells:?}");
     }
-    assert!(d.stderr.contains("[ 1/"), "progress on stderr");
+    assert!(
+        d.stderr
+            .lines()
+            .any(|l| l.starts_with("[  1/") && l.contains("spawn_cost")),
+        "progress on stderr"
+    );
     let report = std::fs::read_to_string(out.join("report.md")).expect("report.md");
     assert!(report.contains("| experiment"));
     for chart in [
@@ -565,5 +561,78 @@ fn compare_quick_prints_one_row_per_figure() {
         let svg = std::fs::read_to_string(out.join(chart)).expect(chart);
         assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
     }
+    for part in [
+        "## What each figure includes",
+        "| commit |",
+        "| CPU |",
+        "## Commands",
+    ] {
+        assert!(report.contains(part), "report.md has {part:?}");
+    }
+    let readme = std::fs::read_to_string(out.join("readme-table.md")).expect("readme-table.md");
+    assert!(readme.starts_with("From one `compare` run (quick sizes; one run per cell"));
+    assert!(readme.contains("| experiment"));
+
+    // `--only` reruns one experiment and keeps every other row.
+    let mut cmd = Command::new(example("compare"));
+    cmd.args([
+        "--quick",
+        "--no-build",
+        "--no-go",
+        "--only",
+        "ping_pong",
+        "--out",
+    ])
+    .arg(&out);
+    let again = run_child(cmd, Duration::from_secs(60));
+    assert!(again.status.success(), "compare --only: {}", again.stderr);
+    let merged = table_of(&again.stdout);
+    assert_eq!(merged.len(), table.len(), "every row kept");
+    for (new, old) in merged[1..].iter().zip(&table[1..]) {
+        if old[0] == "ping_pong" {
+            assert_eq!(new[0], "ping_pong [run 2]");
+            assert_eq!(new[4], "left out (--no-go)");
+        } else {
+            assert_eq!(new[0], format!("{} [run 1]", old[0]));
+            assert_eq!(new[1..], old[1..], "a row not rerun keeps its cells");
+        }
+    }
+    let report = std::fs::read_to_string(out.join("report.md")).expect("report.md");
+    assert!(report.contains("## Where the rows come from"));
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap())
+            .expect("results.json");
+    assert_eq!(results["runs"].as_array().map(Vec::len), Some(2));
+    assert_eq!(
+        std::fs::read_to_string(out.join("readme-table.md")).unwrap(),
+        readme,
+        "--only leaves the full run's README block as it was"
+    );
+
+    // A name that is no experiment is refused, naming the ones there are.
+    let mut cmd = Command::new(example("compare"));
+    cmd.args(["--quick", "--no-build", "--only", "ping-pong", "--out"])
+        .arg(&out);
+    let bad = run_child(cmd, Duration::from_secs(30));
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        bad.stderr.contains("\"ping-pong\": not an experiment") && bad.stderr.contains("ping_pong"),
+        "{}",
+        bad.stderr
+    );
     let _ = std::fs::remove_dir_all(&out);
+}
+
+/// The rows of a Markdown table in `stdout` (header first), cells trimmed.
+fn table_of(stdout: &str) -> Vec<Vec<String>> {
+    stdout
+        .lines()
+        .filter(|l| l.starts_with('|') && !l.starts_with("|-"))
+        .map(|l| {
+            l.trim_matches('|')
+                .split('|')
+                .map(|c| c.trim().to_string())
+                .collect()
+        })
+        .collect()
 }

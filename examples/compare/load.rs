@@ -167,7 +167,7 @@ pub fn start_server(mut cmd: Command) -> Result<(Server, SocketAddr), Outcome> {
 
 /// Runs wrk against `addr`; the outcome has `req_per_s` and `p99_ms`.
 pub fn wrk(addr: SocketAddr, conns: usize, secs: f64) -> Outcome {
-    let secs = secs.round().max(1.0) as u64;
+    let secs = wrk_secs(secs);
     let mut cmd = Command::new("wrk");
     cmd.args([
         "-t1",
@@ -195,6 +195,11 @@ pub fn wrk(addr: SocketAddr, conns: usize, secs: f64) -> Outcome {
         }
     }
     Outcome::Ok(f)
+}
+
+/// wrk's `-d`: whole seconds, at least 1.
+pub fn wrk_secs(secs: f64) -> u64 {
+    secs.round().max(1.0) as u64
 }
 
 /// wrk's `3.34ms`, `812.00us`, `1.20s` in milliseconds.

@@ -51,6 +51,8 @@ pub struct Exp {
     pub ratio_to: Option<&'static str>,
     /// Only mn has it (blocking-style Gs): the single column says so.
     pub mn_only: bool,
+    /// What its figures include, for the report.
+    pub note: &'static str,
 }
 
 impl Fig {
@@ -94,6 +96,7 @@ pub fn experiments(quick: bool) -> Vec<Exp> {
             figs: vec![fig("ns_per_task", "ns per task spawned", Lower)],
             ratio_to: None,
             mn_only: false,
+            note: "in-program: each round spawns N tasks that each signal a WaitGroup, then waits for the group; one warm-up round is not counted; the figure is the median round ÷ N",
         },
         Exp {
             id: "spawn_cost_threads",
@@ -108,6 +111,7 @@ pub fn experiments(quick: bool) -> Vec<Exp> {
             figs: vec![fig("ns_per_task", "ns per OS thread spawned", Lower)],
             ratio_to: Some("spawn_cost"),
             mn_only: false,
+            note: "in-program: the same with N `std::thread`s, each joined (started inside `syscall`); the ratio is this ÷ the task row, both in single mode",
         },
         Exp {
             id: "million_sleepers",
@@ -124,6 +128,7 @@ pub fn experiments(quick: bool) -> Vec<Exp> {
             ],
             ratio_to: None,
             mn_only: false,
+            note: "in-program: N tasks each sleep D; wall from the first spawn to the last wake-up; tasks alive at once from a live counter; bytes per live task = (peak RSS − RSS before spawning) ÷ tasks alive at once; OS threads: the most the sampler saw",
         },
         Exp {
             id: "million_sleepers_threads",
@@ -141,6 +146,7 @@ pub fn experiments(quick: bool) -> Vec<Exp> {
             ],
             ratio_to: Some("million_sleepers"),
             mn_only: false,
+            note: "in-program: one `std::thread` per sleeper (fewer of them: `kernel.pid_max`); the ratio is this ÷ the task row, both in single mode",
         },
         Exp {
             id: "million_sleepers_go",
@@ -161,6 +167,7 @@ pub fn experiments(quick: bool) -> Vec<Exp> {
             ],
             ratio_to: None,
             mn_only: true,
+            note: "in-program: blocking-style Gs (`mn::go` + `mn::sleep`), each keeping its stack while it sleeps, as a goroutine does (mn only)",
         },
         Exp {
             id: "ping_pong",
@@ -172,6 +179,7 @@ pub fn experiments(quick: bool) -> Vec<Exp> {
             figs: vec![fig("ns_per_round_trip", "ns per round trip", Lower)],
             ratio_to: None,
             mn_only: false,
+            note: "in-program: an integer through two bounded channels and back between two tasks; after 1000 warm-up round trips, the time of the round trips over `--duration` ÷ their count",
         },
         Exp {
             id: "syscall_storm",
@@ -187,6 +195,7 @@ pub fn experiments(quick: bool) -> Vec<Exp> {
             ],
             ratio_to: None,
             mn_only: false,
+            note: "in-program: N tasks each in a blocking `nanosleep(D)` inside `syscall`; wall from the first spawn to the last return; wall ÷ D is about N when the calls run one after another, about 1 when they overlap; OS threads: the most the sampler saw",
         },
         Exp {
             id: "syscall_storm_cap",
@@ -204,6 +213,7 @@ pub fn experiments(quick: bool) -> Vec<Exp> {
             ],
             ratio_to: None,
             mn_only: false,
+            note: "the same with at most 8 OS threads (`RUNTIME_MAXTHREADS`; Go: `debug.SetMaxThreads(8)`, which ends the program when passed)",
         },
         Exp {
             id: "sleepers_threads",
@@ -218,6 +228,7 @@ pub fn experiments(quick: bool) -> Vec<Exp> {
             figs: vec![fig("threads_asleep", "OS threads while asleep", Lower)],
             ratio_to: None,
             mn_only: false,
+            note: "in-program: N tasks each await a sleep; OS threads read once, `--read-after` into the sleep",
         },
         Exp {
             id: "cpu_scaling",
@@ -236,6 +247,7 @@ pub fn experiments(quick: bool) -> Vec<Exp> {
             ],
             ratio_to: None,
             mn_only: false,
+            note: "in-program: 4 tasks count with no await until a shared deadline, on a fresh runtime for each P count from 1 up to the CPUs (at most 8); the total at the most Ps ÷ the total at 1 P, and the largest task's share at 1 P (0.25 = fair)",
         },
         Exp {
             id: "netpoll_vs_blocking",
@@ -254,6 +266,7 @@ pub fn experiments(quick: bool) -> Vec<Exp> {
             ],
             ratio_to: None,
             mn_only: false,
+            note: "in-program: N tasks wait on sockets, then N tasks read a file through `syscall`; the most OS threads in each phase and the file phase's wall",
         },
         Exp {
             id: "ffi_storm",
@@ -268,6 +281,7 @@ pub fn experiments(quick: bool) -> Vec<Exp> {
             ],
             ratio_to: None,
             mn_only: false,
+            note: "in-program: N tasks each in a blocking libc `usleep` through FFI inside `syscall`; wall from the first spawn to the last return; OS threads: the most the sampler saw",
         },
         Exp {
             id: "ffi_storm_limit",
@@ -285,6 +299,7 @@ pub fn experiments(quick: bool) -> Vec<Exp> {
             ],
             ratio_to: None,
             mn_only: false,
+            note: "the same with a Semaphore of 8 permits around the call",
         },
         Exp {
             id: "lock_thread",
@@ -299,6 +314,7 @@ pub fn experiments(quick: bool) -> Vec<Exp> {
             ],
             ratio_to: None,
             mn_only: false,
+            note: "in-program: a task pinned to its thread yields 100 times and counts thread changes; 8 other tasks yield beside it; the distinct threads they ran on",
         },
         Exp {
             id: "tight_loop",
@@ -313,6 +329,7 @@ pub fn experiments(quick: bool) -> Vec<Exp> {
             ],
             ratio_to: None,
             mn_only: false,
+            note: "in-program: a task spins with no await beside a printer that sleeps 10 ms in a loop, on 1 P; the printer's largest and median gap between lines",
         },
         Exp {
             id: "tight_loop_preempt",
@@ -327,6 +344,7 @@ pub fn experiments(quick: bool) -> Vec<Exp> {
             figs: vec![fig("max_gap_ms", "printer's largest gap ms", Lower)],
             ratio_to: None,
             mn_only: false,
+            note: "the same, the spinner awaiting `yield_now` every 1 ms (preempt points written by hand)",
         },
         Exp {
             id: "timer_lateness",
@@ -344,6 +362,7 @@ pub fn experiments(quick: bool) -> Vec<Exp> {
             ],
             ratio_to: None,
             mn_only: false,
+            note: "in-program: n 10 ms sleeps one after another beside a 3.7 ms ticker task and a socket with a parked reader; each sleep's overshoot past its deadline, median and p99 (HDR histogram)",
         },
         Exp {
             id: "timer_lateness_busy",
@@ -365,6 +384,7 @@ pub fn experiments(quick: bool) -> Vec<Exp> {
             ],
             ratio_to: None,
             mn_only: false,
+            note: "the same beside a task that spins 50 µs between yields, on 1 P (Go: GOMAXPROCS 1)",
         },
     ]
 }
@@ -411,8 +431,13 @@ pub fn load_rows(plan: &LoadPlan, with_http: bool) -> Vec<(String, Fig)> {
     if !with_http {
         return rows;
     }
-    let exp = format!("http (wrk -c{})", plan.http_conns);
+    let exp = http_id(plan);
     rows.push((exp.clone(), fig("req_per_s", "requests/s", Better::Higher)));
     rows.push((exp, fig("p99_ms", "p99 latency ms", Better::Lower)));
     rows
+}
+
+/// The id (and experiment column) of the http rows.
+pub fn http_id(plan: &LoadPlan) -> String {
+    format!("http (wrk -c{})", plan.http_conns)
 }

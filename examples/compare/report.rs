@@ -1,23 +1,21 @@
-//! The side-by-side table, `report.md` and the charts of `compare`.
+//! The side-by-side table, `report.md`, the README block and the charts of
+//! `compare`, all made from [`Results`] (what results.json holds).
 //!
 //! The table has one row per figure of the plan (experiment, figure, single,
-//! mn, Go, ratio). A cell holds the child's own number, or why there is
-//! none: `not built (exit 2)` for a mode this build lacks, `failed (exit 1)`,
-//! `no Go version`, `no go`, `no wrk`. The ratio is mn ÷ single where both
-//! have a number, else Go ÷ single; on the OS-thread rows it is threads ÷
-//! tasks, both in single mode.
+//! mn, Go, ratio). A cell holds the median of its runs with their min–max
+//! (`results.rs`), or why there is no number: `not built (exit 2)` for a
+//! mode this build lacks, `failed (exit 1)`, `no Go version`, `no go`, `no
+//! wrk`. The ratio is mn ÷ single where both have a number, else Go ÷
+//! single, else mn ÷ Go; on the OS-thread rows it is threads ÷ tasks, both
+//! in single mode; always between medians.
 
-use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::path::Path;
 
-use crate::child::Outcome;
 use crate::plan::{Exp, Fig, LoadPlan};
+use crate::results::{ratio, Results};
 use crate::svg::{self, Bar, Group, Series};
 use crate::Col;
-
-/// Every outcome, by (experiment id, column).
-pub type Results = BTreeMap<(String, Col), Outcome>;
 
 /// One row of the table, before its cells are filled.
 pub struct Row {
@@ -55,34 +53,70 @@ pub fn rows(exps: &[Exp], load: &LoadPlan, with_http: bool) -> Vec<Row> {
     rows
 }
 
+/// The echo connection counts that `results` has rows for, ascending.
+pub fn echo_conns(results: &Results) -> Vec<usize> {
+    let mut conns: Vec<usize> = results
+        .cells
+        .keys()
+        .filter_map(|(id, _)| id.strip_prefix("echo C=")?.parse().ok())
+        .collect();
+    conns.sort_unstable();
+    conns.dedup();
+    conns
+}
+
+/// The rows `results` can fill, in the plan's order (ids the plan no
+/// longer has are left out).
+pub fn rows_for(results: &Results) -> Vec<Row> {
+    let has = |id: &str| results.cells.keys().any(|(i, _)| i == id);
+    let exps: Vec<Exp> = crate::plan::experiments(false)
+        .into_iter()
+        .filter(|e| has(e.id))
+        .collect();
+    let mut load = crate::plan::load_plan(false);
+    load.echo_conns = echo_conns(results);
+    rows(&exps, &load, true)
+        .into_iter()
+        .filter(|r| has(&r.id))
+        .collect()
+}
+
 /// The header of the table.
 pub const HEADER: [&str; 6] = ["experiment", "figure", "single", "mn", "Go", "ratio"];
 
-/// The table's cells.
+/// The table's cells. When the rows come from more than one invocation,
+/// each experiment cell says which (`[run 2]`).
 pub fn table(rows: &[Row], results: &Results) -> Vec<[String; 6]> {
-    let get = |id: &str, col: Col| results.get(&(id.to_string(), col));
+    let get = |id: &str, col: Col| results.cells.get(&(id.to_string(), col));
+    let mixed = results.runs.len() > 1;
     rows.iter()
         .map(|r| {
-            let cell = |col| get(&r.id, col).map_or_else(|| "—".to_string(), |o| o.cell(r.fig.key));
-            let num = |id: &str, col| get(id, col).and_then(|o| o.num(r.fig.key));
+            let key = r.fig.key;
+            let cell = |col| get(&r.id, col).map_or_else(|| "—".to_string(), |c| c.text(key));
+            let med = |id: &str, col| get(id, col).and_then(|c| c.agg(key)).map(|a| a.median);
             let ratio = match &r.ratio_to {
-                Some(base) => match (num(&r.id, Col::Single), num(base, Col::Single)) {
-                    (Some(t), Some(b)) if b > 0.0 => format!("threads/tasks {}", times(t / b)),
+                Some(base) => match (med(&r.id, Col::Single), med(base, Col::Single)) {
+                    (Some(t), Some(b)) if b > 0.0 => format!("threads/tasks {}", ratio(t / b)),
                     _ => "—".into(),
                 },
                 None => match (
-                    num(&r.id, Col::Single),
-                    num(&r.id, Col::Mn),
-                    num(&r.id, Col::Go),
+                    med(&r.id, Col::Single),
+                    med(&r.id, Col::Mn),
+                    med(&r.id, Col::Go),
                 ) {
-                    (Some(s), Some(m), _) if s > 0.0 => format!("mn/single {}", times(m / s)),
-                    (Some(s), None, Some(g)) if s > 0.0 => format!("Go/single {}", times(g / s)),
-                    (None, Some(m), Some(g)) if g > 0.0 => format!("mn/Go {}", times(m / g)),
+                    (Some(s), Some(m), _) if s > 0.0 => format!("mn/single {}", ratio(m / s)),
+                    (Some(s), None, Some(g)) if s > 0.0 => format!("Go/single {}", ratio(g / s)),
+                    (None, Some(m), Some(g)) if g > 0.0 => format!("mn/Go {}", ratio(m / g)),
                     _ => "—".into(),
                 },
             };
+            let run = Col::ALL.iter().find_map(|&c| get(&r.id, c)).map(|c| c.run);
+            let exp = match run {
+                Some(n) if mixed => format!("{} [run {n}]", r.exp),
+                _ => r.exp.clone(),
+            };
             [
-                r.exp.clone(),
+                exp,
                 r.fig.title(),
                 cell(Col::Single),
                 cell(Col::Mn),
@@ -91,10 +125,6 @@ pub fn table(rows: &[Row], results: &Results) -> Vec<[String; 6]> {
             ]
         })
         .collect()
-}
-
-fn times(x: f64) -> String {
-    format!("{}×", crate::common::fmt_num(x))
 }
 
 /// The table as aligned Markdown (readable in a terminal, parseable).
@@ -126,7 +156,9 @@ pub fn render(cells: &[[String; 6]]) -> String {
     out
 }
 
-/// The machine, for the report's first lines.
+/// The machine and the build, for the report's first lines: date, commit,
+/// CPU model and the CPUs this process may use, memory, kernel, load
+/// average, rustc and go.
 pub fn machine() -> Vec<(String, String)> {
     let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
     let cpuinfo = read("/proc/cpuinfo");
@@ -143,26 +175,58 @@ pub fn machine() -> Vec<(String, String)> {
             format!("{:.1} GiB", kb as f64 / 1048576.0)
         });
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let command = |prog: &str, arg: &str| {
+    let command = |prog: &str, args: &[&str]| {
         std::process::Command::new(prog)
-            .arg(arg)
+            .args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
             .output()
             .ok()
+            .filter(|o| o.status.success())
             .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
             .filter(|s| !s.is_empty())
-            .unwrap_or_else(|| "not found".into())
     };
+    let commit = match command("git", &["rev-parse", "--short=12", "HEAD"]) {
+        None => "unknown (no git)".to_string(),
+        Some(c) => {
+            let dirty = command("git", &["status", "--porcelain", "--untracked-files=no"])
+                .is_some_and(|s| !s.is_empty());
+            if dirty {
+                format!("{c} with uncommitted changes")
+            } else {
+                c
+            }
+        }
+    };
+    let unknown = || "not found".to_string();
     vec![
         ("date (UTC)".into(), utc_now()),
+        ("commit".into(), commit),
         ("CPU".into(), format!("{model}, {cpus} CPUs usable")),
         ("memory".into(), mem),
         (
             "kernel".into(),
             format!("Linux {}", read("/proc/sys/kernel/osrelease").trim()),
         ),
-        ("rustc".into(), command("rustc", "--version")),
-        ("go".into(), command("go", "version")),
+        ("load average at the start".into(), load_average()),
+        (
+            "rustc".into(),
+            command("rustc", &["--version"]).unwrap_or_else(unknown),
+        ),
+        (
+            "go".into(),
+            command("go", &["version"]).unwrap_or_else(unknown),
+        ),
     ]
+}
+
+/// The 1, 5 and 15 minute load averages (`/proc/loadavg`).
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Now as `YYYY-MM-DD HH:MM`, UTC, from the system clock alone.
@@ -188,11 +252,266 @@ fn utc_now() -> String {
     )
 }
 
+/// The key of the report's list of what every figure includes.
+const NOTES: &str = "\
+* Every row but the echo and http ones is the program's own measurement, \
+read from the `result:` line it prints last: its clock runs inside the \
+experiment's driver task once the runtime is up, so process start-up, \
+runtime start-up and exit are not in it. Build time is in no figure: \
+compare builds everything before the first run. The whole-process wall \
+time of each child (start to exit) is listed under Commands, not in the \
+table.
+* **single** is one thread (the loop). **mn** runs with `RUNTIME_MAXPROCS` \
+unset, so one P per CPU this process may use, unless the row's flags set \
+`--procs`; **Go** with its default GOMAXPROCS (the CPUs), unless `--procs`. \
+The Ps each child reported are in the last two columns below.
+* OS threads are the process's `Threads:` in `/proc/self/status`, read every \
+10 ms by the example's own sampler thread, which is not counted (Go: a \
+sampler goroutine).";
+
+/// The text of report.md.
+pub fn markdown(results: &Results, table: &str, charts: &[(String, String)]) -> String {
+    let mut md = String::new();
+    let Some(latest) = results.latest() else {
+        return "# switchyard: no results\n".into();
+    };
+    let _ = writeln!(
+        md,
+        "# switchyard: the seed experiments, single vs mn vs Go\n"
+    );
+    let runs = latest.runs_per_cell;
+    let cells = if runs > 1 {
+        format!(
+            "the **median of {runs} runs** of a fresh child process, with the smallest and \
+             largest run in brackets: `140 (136–258)`"
+        )
+    } else {
+        "**one run** of a fresh child process: how much it varies from run to run is not \
+         known (run without --quick, or with --runs N, for that)"
+            .to_string()
+    };
+    let _ = writeln!(
+        md,
+        "Written by `{}` ({} sizes). Each cell is {cells}; figures to three significant \
+         figures, ratios to two, computed from the medians.\n",
+        latest.fact("command"),
+        latest.sizes,
+    );
+    let _ = writeln!(md, "| machine and build | |\n|---|---|");
+    for (k, v) in &latest.facts {
+        let _ = writeln!(md, "| {k} | {} |", v.replace('|', "\\|"));
+    }
+    if results.runs.len() > 1 {
+        let _ = writeln!(
+            md,
+            "\n**The rows come from {} invocations of compare** (`--only` reruns some rows \
+             and keeps the others); the experiment column says which (`[run N]`), and \
+             [where the rows come from](#where-the-rows-come-from) lists them. The facts \
+             above are the newest one's.",
+            results.runs.len()
+        );
+    }
+    let _ = writeln!(md, "\n## The table\n\n{table}");
+    let _ = writeln!(
+        md,
+        "* **single** runs each example with `RUNTIME_MODE=single` (the JavaScript model), \
+         **mn** with `RUNTIME_MODE=mn` (the Go model), **Go** runs the same experiment \
+         written in Go (`examples/go/`).\n\
+         * A cell is `median (smallest–largest)` over its runs; the range is left out when \
+         it rounds to one number. `[2/3 ok]`: only 2 of 3 runs gave a number (the others \
+         are under \"Runs that gave no number\"); a run that fails is not repeated.\n\
+         * A cell without a number says why: `not built (exit 2)` is a mode this build of \
+         switchyard does not have (the child says so and exits 2); `no Go version` is an \
+         experiment Go cannot express without cgo.\n\
+         * ↓ lower is better, ↑ higher is better; no arrow: a fact, not a score.\n\
+         * **ratio**: mn ÷ single where both have a number, else Go ÷ single; on the \
+         `--threads` rows, OS threads ÷ tasks, both in single mode; always between medians."
+    );
+    let _ = writeln!(md, "\n## What each figure includes\n\n{NOTES}");
+    let echo = latest.fact("echo load");
+    let http = latest.fact("http load");
+    let _ = writeln!(
+        md,
+        "* **echo** rows: the `echo` example (Go: `examples/go` `echo`) under {echo}. \
+         round trips/s = round trips begun after the warm-up and completed, ÷ the measured \
+         seconds; the p99 is the 99th percentile of the round-trip times the client saw \
+         (an HDR histogram). The generator and the server share the machine's CPUs, so on \
+         a small machine these are the pair's figures, not the server's alone.\n\
+         * **http** rows: {http}: wrk's requests/s and its p99 latency. The single and mn \
+         servers are `examples/http.rs`, a hand-written HTTP/1.1 parser answering one \
+         canned `200 OK`; Go's is the standard `net/http` server with a HandlerFunc \
+         (`examples/go/servers.go`). The Go row pays for a full HTTP stack that the \
+         switchyard rows do not: it compares runtime + minimal server with runtime + \
+         net/http, not the runtimes alone.\n"
+    );
+    let _ = writeln!(
+        md,
+        "| experiment | what its figures include | Ps (mn) | GOMAXPROCS (Go) |\n|---|---|---|---|"
+    );
+    let procs = |id: &str, col: Col| {
+        results
+            .cells
+            .get(&(id.to_string(), col))
+            .and_then(|c| {
+                c.samples.iter().find_map(|s| match &s.outcome {
+                    crate::child::Outcome::Ok(f) => f.get("procs").cloned(),
+                    _ => None,
+                })
+            })
+            .unwrap_or_else(|| "—".into())
+    };
+    for e in crate::plan::experiments(false) {
+        if Col::ALL
+            .iter()
+            .any(|&c| results.cells.contains_key(&(e.id.to_string(), c)))
+        {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} |",
+                e.label,
+                e.note,
+                procs(e.id, Col::Mn),
+                procs(e.id, Col::Go)
+            );
+        }
+    }
+    for (label, id) in [("echo", "echo C="), ("http", "http")] {
+        if results.cells.keys().any(|(i, _)| i.starts_with(id)) {
+            let _ = writeln!(
+                md,
+                "| {label} | see above; the server prints no result line | default: one per \
+                 CPU | default: the CPUs |"
+            );
+        }
+    }
+    let _ = writeln!(md, "\n## Charts\n");
+    let _ = writeln!(
+        md,
+        "A bar is a cell's median, with a whisker from its smallest to its largest run; \
+         a line chart draws the run whose figure was the median.\n"
+    );
+    for (file, caption) in charts {
+        let _ = writeln!(md, "### {caption}\n\n![{caption}]({file})\n");
+    }
+    let mut failures: Vec<(String, usize)> = Vec::new();
+    for c in results.cells.values() {
+        for s in &c.samples {
+            if let crate::child::Outcome::Failed { status, message } = &s.outcome {
+                let line = format!("`{status}`: {message}");
+                match failures.iter_mut().find(|f| f.0 == line) {
+                    Some(f) => f.1 += 1,
+                    None => failures.push((line, 1)),
+                }
+            }
+        }
+    }
+    if !failures.is_empty() {
+        let _ = writeln!(md, "## Runs that gave no number\n");
+        for (line, n) in failures {
+            let _ = writeln!(md, "* {n} run(s): {line}");
+        }
+        md.push('\n');
+    }
+    if results.runs.len() > 1 {
+        let _ = writeln!(md, "## Where the rows come from\n");
+        for r in &results.runs {
+            let ids: Vec<&str> = results
+                .cells
+                .iter()
+                .filter(|(_, c)| c.run == r.run)
+                .map(|((id, _), _)| id.as_str())
+                .fold(Vec::new(), |mut v, id| {
+                    if !v.contains(&id) {
+                        v.push(id);
+                    }
+                    v
+                });
+            let _ = writeln!(
+                md,
+                "* run {}: {} UTC, commit {}, {} sizes, {} run(s) per cell, `{}`, load average \
+                 {}; {}: {}",
+                r.run,
+                r.fact("date (UTC)"),
+                r.fact("commit"),
+                r.sizes,
+                r.runs_per_cell,
+                r.fact("command"),
+                r.fact("load average at the start"),
+                r.fact("CPU"),
+                ids.join(", ")
+            );
+        }
+        md.push('\n');
+    }
+    let _ = writeln!(
+        md,
+        "## Commands\n\nEach child's command line and how it ended; the time is the whole \
+         process's, start to exit.\n\n```text"
+    );
+    for ((id, col), c) in &results.cells {
+        for (i, s) in c.samples.iter().enumerate() {
+            let _ = writeln!(
+                md,
+                "{id}, {}, run {} of {}: {}\n    → {}",
+                col.name(),
+                i + 1,
+                c.samples.len(),
+                s.command,
+                summary(&s.outcome, s.took_s)
+            );
+        }
+    }
+    let _ = writeln!(md, "```");
+    md
+}
+
+/// One line saying how a run ended.
+pub fn summary(o: &crate::child::Outcome, took_s: f64) -> String {
+    use crate::child::Outcome;
+    match o {
+        Outcome::Ok(_) => format!("ok, {took_s:.2} s"),
+        Outcome::Failed { status, message } => format!("{status} after {took_s:.2} s: {message}"),
+        Outcome::Skipped(why) => format!("not run: {why}"),
+    }
+}
+
+/// The README's block: where the table came from, then the table. `None`
+/// when the rows come from more than one invocation: the README's table is
+/// one run's.
+pub fn readme_block(results: &Results, table: &str) -> Option<String> {
+    let [r] = results.runs.as_slice() else {
+        return None;
+    };
+    let runs = if r.runs_per_cell == 1 {
+        "one run per cell".to_string()
+    } else {
+        format!(
+            "each cell the median of {} runs with the smallest and largest in brackets",
+            r.runs_per_cell
+        )
+    };
+    Some(format!(
+        "From one `compare` run ({} sizes; {runs}; figures to three significant figures, \
+         ratios to two, between medians) on {} UTC at commit {}; {}, {}, {}, load average {} \
+         at the start; {}, {}. mn ran with one P per CPU unless the row sets `--procs`; what \
+         each figure includes is in `target/compare/report.md`.\n\n{table}",
+        r.sizes,
+        r.fact("date (UTC)"),
+        r.fact("commit"),
+        r.fact("CPU"),
+        r.fact("memory"),
+        r.fact("kernel"),
+        r.fact("load average at the start"),
+        r.fact("rustc"),
+        r.fact("go"),
+    ))
+}
+
 /// Writes the charts into `dir`; returns (file, caption) for each.
-pub fn charts(dir: &Path, results: &Results, load: &LoadPlan) -> Vec<(String, String)> {
+pub fn charts(dir: &Path, results: &Results) -> Vec<(String, String)> {
     let mut made = Vec::new();
-    // A chart with no data at all (its experiment was left out by --only)
-    // is not written.
+    // A chart with no data at all (its experiment was never run) is not
+    // written.
     let mut put = |file: &str, caption: &str, has_data: bool, body: String| {
         if has_data && std::fs::write(dir.join(file), body).is_ok() {
             made.push((file.to_string(), caption.to_string()));
@@ -205,13 +524,30 @@ pub fn charts(dir: &Path, results: &Results, load: &LoadPlan) -> Vec<(String, St
         (Col::Mn, svg::MN),
         (Col::Go, svg::GO),
     ];
-    let bar = |id: &str, col: Col, key: &str, name: &str, color| Bar {
-        name: name.to_string(),
-        color,
-        value: match results.get(&(id.to_string(), col)) {
-            Some(o) => o.num(key).ok_or_else(|| o.cell(key)),
-            None => Err("not run".into()),
-        },
+    let bar = |id: &str, col: Col, key: &str, name: &str, color| {
+        let cell = results.cells.get(&(id.to_string(), col));
+        let agg = cell.and_then(|c| c.agg(key));
+        Bar {
+            name: name.to_string(),
+            color,
+            value: match (cell, agg) {
+                (_, Some(a)) => Ok(a.median),
+                (Some(c), None) => Err(c.text(key)),
+                (None, None) => Err("not run".into()),
+            },
+            range: agg.map(|a| (a.min, a.max)),
+        }
+    };
+    // The CSV of the run whose `key` was the median.
+    let median_csv = |id: &str, col: Col, key: &str| {
+        let k = results
+            .cells
+            .get(&(id.to_string(), col))
+            .and_then(|c| c.median_run(key));
+        match k {
+            Some(k) => read_csv(&dir.join(raw_csv(id, col, k + 1))),
+            None => Vec::new(),
+        }
     };
 
     let storm: Vec<Series> = cols
@@ -219,7 +555,7 @@ pub fn charts(dir: &Path, results: &Results, load: &LoadPlan) -> Vec<(String, St
         .map(|&(col, color)| Series {
             name: col.name().to_string(),
             color,
-            points: read_csv(&dir.join(format!("raw/syscall_storm.{}.csv", col.file()))),
+            points: median_csv("syscall_storm", col, "wall_ms"),
         })
         .collect();
     put(
@@ -287,6 +623,7 @@ pub fn charts(dir: &Path, results: &Results, load: &LoadPlan) -> Vec<(String, St
         ),
     );
 
+    let conns = echo_conns(results);
     for (key, file, title, unit) in [
         (
             "rps",
@@ -296,8 +633,7 @@ pub fn charts(dir: &Path, results: &Results, load: &LoadPlan) -> Vec<(String, St
         ),
         ("p99_us", "echo_p99.svg", "echo: p99 latency", "µs"),
     ] {
-        let groups: Vec<Group> = load
-            .echo_conns
+        let groups: Vec<Group> = conns
             .iter()
             .map(|c| {
                 let id = format!("echo C={c}");
@@ -328,15 +664,13 @@ pub fn charts(dir: &Path, results: &Results, load: &LoadPlan) -> Vec<(String, St
         .map(|&(col, color)| Series {
             name: col.name().to_string(),
             color,
-            points: steps(read_csv(
-                &dir.join(format!("raw/tight_loop.{}.csv", col.file())),
-            )),
+            points: steps(median_csv("tight_loop", col, "max_gap_ms")),
         })
         .collect();
     gaps.push(Series {
         name: "single, yield every 1 ms".into(),
         color: svg::EXTRA,
-        points: steps(read_csv(&dir.join("raw/tight_loop_preempt.single.csv"))),
+        points: steps(median_csv("tight_loop_preempt", Col::Single, "max_gap_ms")),
     });
     put(
         "tight_loop_gaps.svg",
@@ -351,6 +685,12 @@ pub fn charts(dir: &Path, results: &Results, load: &LoadPlan) -> Vec<(String, St
         ),
     );
     made
+}
+
+/// Where run `k` (from 1) of `id` in `col` writes its CSV, under the
+/// output folder.
+pub fn raw_csv(id: &str, col: Col, k: usize) -> String {
+    format!("raw/{id}.{}.{k}.csv", col.file())
 }
 
 /// Gaps (t, g) — a line printed at t, g after the one before — as a step

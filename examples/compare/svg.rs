@@ -6,7 +6,9 @@
 //! data's minimum, if negative) to a "nice" maximum with 5 or so gridlines,
 //! the legend on the right, and a note under the title. A bar with no value
 //! (a mode that is not built, a run that failed) is drawn as its reason in
-//! small grey text on the baseline, never as a zero bar.
+//! small grey text on the baseline, never as a zero bar. A bar is the median
+//! of a cell's runs; a whisker from its smallest to its largest run is drawn
+//! over it when they differ.
 
 use std::fmt::Write;
 
@@ -47,6 +49,9 @@ pub struct Bar {
     pub color: &'static str,
     /// Its height, or why there is none.
     pub value: Result<f64, String>,
+    /// The smallest and largest of the runs the height is the median of,
+    /// drawn as a whisker when they differ.
+    pub range: Option<(f64, f64)>,
 }
 
 /// Bars drawn side by side under one x label.
@@ -106,7 +111,11 @@ pub fn bar_chart(title: &str, note: &str, y_label: &str, groups: &[Group]) -> St
     let max = groups
         .iter()
         .flat_map(|g| g.bars.iter())
-        .filter_map(|b| b.value.as_ref().ok().copied())
+        .flat_map(|b| {
+            let v = b.value.as_ref().ok().copied();
+            [v, b.range.map(|r| r.1)]
+        })
+        .flatten()
         .fold(1e-9, f64::max);
     let ys = Axis::new(0.0, max);
     let mut svg = head(title, note);
@@ -131,11 +140,27 @@ pub fn bar_chart(title: &str, note: &str, y_label: &str, groups: &[Group]) -> St
                         esc(&b.name),
                         num(*v)
                     );
+                    let cx = x + bw / 2.0 - 1.0;
+                    let mut label_y = y;
+                    if let Some((lo, hi)) = b.range.filter(|r| r.0 < r.1) {
+                        let (y_lo, y_hi) = (ys.px_y(lo), ys.px_y(hi));
+                        let cap = (bw / 6.0).max(2.0);
+                        let _ = writeln!(
+                            svg,
+                            r##"<path d="M{:.1},{y_lo:.1}H{:.1}M{cx:.1},{y_lo:.1}V{y_hi:.1}M{:.1},{y_hi:.1}H{:.1}" stroke="#333" fill="none"><title>min {}, max {}</title></path>"##,
+                            cx - cap,
+                            cx + cap,
+                            cx - cap,
+                            cx + cap,
+                            num(lo),
+                            num(hi)
+                        );
+                        label_y = label_y.min(y_hi);
+                    }
                     let _ = writeln!(
                         svg,
-                        r#"<text x="{:.1}" y="{:.1}" font-size="10" text-anchor="middle">{}</text>"#,
-                        x + bw / 2.0 - 1.0,
-                        y - 3.0,
+                        r#"<text x="{cx:.1}" y="{:.1}" font-size="10" text-anchor="middle">{}</text>"#,
+                        label_y - 3.0,
                         num(*v)
                     );
                 }
@@ -245,7 +270,7 @@ fn grid(svg: &mut String, ys: &Axis, y_label: &str) {
             r#"<text x="{:.1}" y="{:.1}" font-size="11" text-anchor="end">{}</text>"#,
             LEFT - 6.0,
             y + 4.0,
-            num(t)
+            tick(t)
         );
     }
     let _ = writeln!(
@@ -274,7 +299,7 @@ fn x_ticks(svg: &mut String, xs: &Axis, x_label: &str) {
             svg,
             r#"<text x="{x:.1}" y="{:.1}" font-size="11" text-anchor="middle">{}</text>"#,
             base + 16.0,
-            num(t)
+            tick(t)
         );
     }
     let _ = writeln!(
@@ -312,9 +337,14 @@ fn finish(mut svg: String, legend: &[(String, &str, bool)]) -> String {
     svg
 }
 
-/// A number for a label.
-fn num(v: f64) -> String {
+/// An axis tick: as short as it can be (`0.5`, `2000`).
+fn tick(v: f64) -> String {
     crate::common::fmt_num(v)
+}
+
+/// A number for a label, to three significant figures.
+fn num(v: f64) -> String {
+    crate::results::sig(v, 3)
 }
 
 /// XML-escapes `s`.
