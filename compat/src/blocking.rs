@@ -21,6 +21,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use crate::coop::{self, WaitReason};
+use crate::runtime::ThreadHooks;
 use crate::task::JoinError;
 
 type Job = Box<dyn FnOnce() + Send>;
@@ -42,6 +43,8 @@ struct PoolInner {
     cond: Condvar,
     max: usize,
     idle_timeout: Duration,
+    /// Run at each pool thread's start and end (`Builder::on_thread_start`).
+    hooks: ThreadHooks,
 }
 
 impl PoolInner {
@@ -69,7 +72,7 @@ pub(crate) struct Pool {
 }
 
 impl Pool {
-    pub(crate) fn new(max: usize, idle_timeout: Duration) -> Self {
+    pub(crate) fn new(max: usize, idle_timeout: Duration, hooks: ThreadHooks) -> Self {
         Pool {
             inner: Arc::new(PoolInner {
                 state: Mutex::new(State {
@@ -82,6 +85,7 @@ impl Pool {
                 cond: Condvar::new(),
                 max: max.max(1),
                 idle_timeout,
+                hooks,
             }),
         }
     }
@@ -176,6 +180,13 @@ impl Drop for Pool {
 
 /// A pool thread: run jobs; exit after the idle timeout or at shutdown.
 fn worker(inner: Arc<PoolInner>) {
+    ThreadHooks::run(&inner.hooks.start, "on_thread_start");
+    worker_loop(&inner);
+    ThreadHooks::run(&inner.hooks.stop, "on_thread_stop");
+}
+
+/// The body of [`worker`], between its thread hooks.
+fn worker_loop(inner: &PoolInner) {
     let mut s = inner.lock();
     loop {
         if let Some(job) = s.queue.pop_front() {

@@ -24,7 +24,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use crate::runtime::{Config, Error};
+use crate::runtime::{Config, Error, ThreadHooks};
 use crate::shared::Shared;
 use crate::Mode;
 
@@ -53,9 +53,10 @@ impl Engine {
     pub(crate) fn build(
         config: &Config,
         trace: Option<loop_core::trace::TraceFile>,
+        hooks: &ThreadHooks,
     ) -> Result<Engine, Error> {
         start_up();
-        let shared = Arc::new(Shared::new(config));
+        let shared = Arc::new(Shared::new(config, hooks));
         match config.mode {
             Mode::Single => {
                 let mut b = loop_core::Builder::new()
@@ -96,6 +97,12 @@ impl Engine {
                 }
                 if let Some(bytes) = config.stack_size {
                     b = b.stack_size(bytes);
+                }
+                if let Some(f) = &hooks.start {
+                    b = b.on_thread_start(f.clone());
+                }
+                if let Some(f) = &hooks.stop {
+                    b = b.on_thread_stop(f.clone());
                 }
                 b.build()
                     .map(Engine::Mn)

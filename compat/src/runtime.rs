@@ -10,6 +10,7 @@ use std::fmt;
 use std::future::Future;
 use std::io;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::{ConfigError, Debug, EnvConfig, Mode};
@@ -115,6 +116,39 @@ impl From<Error> for io::Error {
 pub struct Builder {
     over: EnvConfig,
     ignore_env: bool,
+    hooks: ThreadHooks,
+}
+
+/// The functions run on each thread the runtime starts and stops
+/// ([`Builder::on_thread_start`], [`Builder::on_thread_stop`]).
+#[derive(Clone, Default)]
+pub(crate) struct ThreadHooks {
+    pub(crate) start: Option<Arc<dyn Fn() + Send + Sync>>,
+    pub(crate) stop: Option<Arc<dyn Fn() + Send + Sync>>,
+}
+
+impl fmt::Debug for ThreadHooks {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ThreadHooks")
+            .field("start", &self.start.is_some())
+            .field("stop", &self.stop.is_some())
+            .finish()
+    }
+}
+
+impl ThreadHooks {
+    /// Runs `hook` on the calling thread; a panic in it is reported on
+    /// stderr and goes no further.
+    pub(crate) fn run(hook: &Option<Arc<dyn Fn() + Send + Sync>>, which: &str) {
+        if let Some(h) = hook {
+            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| h())).is_err() {
+                loop_core::diag::line(&format!(
+                    "switchyard: the {which} hook panicked on thread {:?}; ignored",
+                    std::thread::current().name().unwrap_or("?")
+                ));
+            }
+        }
+    }
 }
 
 impl Builder {
@@ -174,6 +208,31 @@ impl Builder {
     /// A Chrome trace-event file (like `RUNTIME_TRACE`).
     pub fn trace(mut self, path: impl Into<PathBuf>) -> Self {
         self.over.trace = Some(path.into());
+        self
+    }
+
+    /// Runs `f` on every thread the runtime starts, on that thread, before
+    /// it runs anything else: the mn engine's Ms (the threads that run
+    /// tasks in mn) and the `spawn_blocking` pool's threads, in both modes
+    /// (tokio's name and meaning). The thread that calls `run`/`block_on`
+    /// is the caller's, not started by the runtime: in single mode it is
+    /// the only one that runs tasks, and gets no call. mn's sysmon thread
+    /// runs no user code and gets no call either.
+    ///
+    /// Use it for per-thread setup, such as entering another runtime's
+    /// context so that libraries bound to it work inside tasks
+    /// (`examples/tokio_interop.rs`). A panic in `f` is reported on stderr
+    /// and ignored.
+    pub fn on_thread_start<F: Fn() + Send + Sync + 'static>(mut self, f: F) -> Self {
+        self.hooks.start = Some(Arc::new(f));
+        self
+    }
+
+    /// Runs `f` on every thread the runtime started, as that thread ends
+    /// (an idle thread retiring, or at shutdown). A panic in `f` is
+    /// reported on stderr and ignored.
+    pub fn on_thread_stop<F: Fn() + Send + Sync + 'static>(mut self, f: F) -> Self {
+        self.hooks.stop = Some(Arc::new(f));
         self
     }
 
@@ -240,7 +299,7 @@ impl Builder {
             })?),
             None => None,
         };
-        let engine = Engine::build(&config, trace)?;
+        let engine = Engine::build(&config, trace, &self.hooks)?;
         Ok(Runtime { engine, config })
     }
 

@@ -5,7 +5,7 @@
 //! modes share one implementation of it.
 
 use crate::blocking::Pool;
-use crate::runtime::Config;
+use crate::runtime::{Config, ThreadHooks};
 
 /// State shared by all tasks of one runtime.
 pub(crate) struct Shared {
@@ -14,9 +14,13 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub(crate) fn new(config: &Config) -> Self {
+    pub(crate) fn new(config: &Config, hooks: &ThreadHooks) -> Self {
         Shared {
-            pool: Pool::new(config.blocking_threads, config.idle_thread_timeout),
+            pool: Pool::new(
+                config.blocking_threads,
+                config.idle_thread_timeout,
+                hooks.clone(),
+            ),
         }
     }
 }

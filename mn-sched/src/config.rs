@@ -114,6 +114,36 @@ pub struct Config {
     /// A trace destination checked already (compat checks `RUNTIME_TRACE`
     /// itself, to name it in the error); wins over `trace`.
     pub trace_file: Option<TraceFile>,
+    /// Called on every M thread as it starts, before it runs any G (see
+    /// [`Builder::on_thread_start`]).
+    pub on_thread_start: Option<ThreadHook>,
+    /// Called on every M thread as it ends, after its last G (see
+    /// [`Builder::on_thread_stop`]).
+    pub on_thread_stop: Option<ThreadHook>,
+}
+
+/// A function run on each thread the runtime starts or stops (see
+/// [`Builder::on_thread_start`]).
+#[derive(Clone)]
+pub struct ThreadHook(pub Arc<dyn Fn() + Send + Sync>);
+
+impl fmt::Debug for ThreadHook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ThreadHook(..)")
+    }
+}
+
+impl ThreadHook {
+    /// Runs the hook on the calling thread; a panic in it is reported on
+    /// stderr and goes no further (an M must not unwind).
+    pub(crate) fn run(&self, which: &str) {
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (self.0)())).is_err() {
+            loop_core::diag::line(&format!(
+                "switchyard: the {which} hook panicked on thread {:?}; ignored",
+                std::thread::current().name().unwrap_or("?")
+            ));
+        }
+    }
 }
 
 /// An opaque value attached to a runtime (see [`Builder::user_data`]).
@@ -144,6 +174,8 @@ impl Default for Config {
             control_signals: false,
             trace: None,
             trace_file: None,
+            on_thread_start: None,
+            on_thread_stop: None,
         }
     }
 }
@@ -255,6 +287,24 @@ impl Builder {
     /// kernel mappings were left under `vm.max_map_count`.
     pub fn mprotect_map_budget(mut self, maps: usize) -> Self {
         self.config.mprotect_map_budget = Some(maps);
+        self
+    }
+
+    /// Runs `f` on every M thread the runtime starts, on that thread,
+    /// before it runs any G (tokio's name): for per-thread setup such as
+    /// entering another runtime's context, so that code using it works in
+    /// tasks wherever they run. sysmon's thread runs no user code and does
+    /// not call it. Keep it short: the M is not running Gs meanwhile. A
+    /// panic in `f` is reported on stderr and ignored.
+    pub fn on_thread_start(mut self, f: Arc<dyn Fn() + Send + Sync>) -> Self {
+        self.config.on_thread_start = Some(ThreadHook(f));
+        self
+    }
+
+    /// Runs `f` on every M thread as it ends, after its last G (an idle M
+    /// retiring, or at shutdown). A panic in `f` is reported and ignored.
+    pub fn on_thread_stop(mut self, f: Arc<dyn Fn() + Send + Sync>) -> Self {
+        self.config.on_thread_stop = Some(ThreadHook(f));
         self
     }
 

@@ -82,7 +82,7 @@ pub use api::{
 #[cfg(not(loom))]
 pub use api::{dump, tasks};
 pub use config::{
-    BuildError, Builder, Config, GuardPolicy, UserData, DEFAULT_IDLE_THREAD_TIMEOUT,
+    BuildError, Builder, Config, GuardPolicy, ThreadHook, UserData, DEFAULT_IDLE_THREAD_TIMEOUT,
     DEFAULT_MAX_THREADS, DEFAULT_STACK_SIZE, GUARD_SIZE,
 };
 pub use join::{JoinError, JoinHandle};

@@ -583,9 +583,15 @@ fn m_main(m: Arc<M>) {
     set_timer_slack();
     let bomb = AbortOnUnwind;
     super::trace::MLane::open(&m); // issue 7
+    if let Some(hook) = &m.shared.config.on_thread_start {
+        hook.run("on_thread_start");
+    }
     let (p, spinning) = m.take_nextp().expect("spawn_m hands the new M a P");
     super::handoff::adopt_p(&m, p, spinning);
     super::schedule::schedule(&m);
+    if let Some(hook) = &m.shared.config.on_thread_stop {
+        hook.run("on_thread_stop");
+    }
     super::trace::MLane::flush(&m); // issue 7
     std::mem::forget(bomb);
     CURRENT.with(|c| c.set(std::ptr::null()));
