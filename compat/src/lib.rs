@@ -4,11 +4,12 @@
 //! Everything a switchyard program uses is here (and re-exported by the
 //! `switchyard` crate): [`run`], [`Builder`], [`spawn`], [`JoinHandle`],
 //! [`JoinSet`], [`task::Builder`], [`time`], [`net`], [`signal`],
-//! [`spawn_blocking`], [`syscall`], [`stats`]. Each call finds the engine
-//! running the current task and dispatches to it (see `engine.rs` for the
-//! closed enum and the contract each engine meets); the engine is chosen
-//! once, when the runtime is built: `RUNTIME_MODE=single` (the default) or
-//! `mn`.
+//! [`spawn_blocking`], [`syscall`], [`stats`]; with the `hyper` feature,
+//! `hyper` (adapters for hyper 1's runtime traits). Each call finds the
+//! engine running the current task and dispatches to it (see `engine.rs`
+//! for the closed enum and the contract each engine meets); the engine is
+//! chosen once, when the runtime is built: `RUNTIME_MODE=single` (the
+//! default) or `mn`.
 //!
 //! Reading order: `runtime.rs` (run, Builder, precedence), `config.rs` (the
 //! environment, in one place), `engine.rs`, then the API modules.
@@ -21,6 +22,8 @@ mod config;
 mod coop;
 pub mod debug;
 mod engine;
+#[cfg(feature = "hyper")]
+pub mod hyper;
 mod join_set;
 pub mod net;
 pub mod os;
