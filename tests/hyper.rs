@@ -1,13 +1,14 @@
 //! hyper 1 on switchyard through `switchyard::hyper` (the `hyper` feature),
 //! in every mode: a hyper server and hyper's own client
 //! (`client::conn::http1` / `http2`) over real sockets on 127.0.0.1, the
-//! timer adapter behind `header_read_timeout` and HTTP/2 keep-alive, the
-//! executors behind HTTP/2, and the feature's dependency tree (no tokio
-//! runtime in it).
+//! timer adapter behind `header_read_timeout`, the executors behind HTTP/2,
+//! the `hyper` example as a child process, and the feature's dependency
+//! tree (no tokio runtime in it).
 
 mod util;
 
 use std::cell::Cell;
+use std::io::{Read, Write};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -21,7 +22,7 @@ use switchyard::net::{TcpListener, TcpStream};
 use switchyard::sync::WaitGroup;
 use switchyard::time::timeout;
 
-use util::payload;
+use util::{example, mode_envs, payload, Proc};
 
 /// Past this, a test that is still waiting has failed (generous: a loaded
 /// machine's threads wait for a CPU).
@@ -396,6 +397,83 @@ switchyard::test_all_modes! {
         })
         .await
         .expect("done in time");
+    }
+}
+
+/// Reads from a std stream until `n` hello bodies have arrived; panics on
+/// a close first.
+fn read_hellos(c: &mut std::net::TcpStream, n: usize) {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let count = |b: &[u8]| b.windows(13).filter(|w| w == b"Hello, World!").count();
+    while count(&got) < n {
+        let k = c.read(&mut buf).expect("response");
+        assert!(k > 0, "server closed a keep-alive connection");
+        got.extend_from_slice(&buf[..k]);
+    }
+    assert_eq!(count(&got), n);
+}
+
+#[test]
+fn the_hyper_example_serves_keep_alive_and_stops_on_sigint() {
+    let limit = Duration::from_millis(500);
+    for env in mode_envs() {
+        let mut cmd = std::process::Command::new(example("hyper"));
+        cmd.args(["--addr", "127.0.0.1:0", "--header-timeout", "500ms"])
+            .envs(env.iter().copied());
+        let mut p = Proc::spawn(cmd);
+        let addr = p.listening_addr();
+        let connect = || {
+            let c = std::net::TcpStream::connect(addr).unwrap();
+            c.set_read_timeout(Some(GIVE_UP)).unwrap();
+            c
+        };
+        // Three requests on one kept-alive connection (two pipelined),
+        // then one for a path it does not serve.
+        let mut c = connect();
+        let get = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+        c.write_all(get.as_bytes()).unwrap();
+        read_hellos(&mut c, 1);
+        c.write_all(format!("{get}{get}").as_bytes()).unwrap();
+        read_hellos(&mut c, 2);
+        c.write_all(b"GET /nowhere HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let mut buf = [0u8; 4096];
+        let k = c.read(&mut buf).unwrap();
+        assert!(buf[..k].starts_with(b"HTTP/1.1 404"), "{env:?}");
+        // Closed by the client now: left idle, it would meet the header
+        // timeout too (hyper arms it while it waits for the next head).
+        drop(c);
+        // One that asks to close: answered, then end of stream.
+        let mut d = connect();
+        d.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut all = String::new();
+        d.read_to_string(&mut all).unwrap();
+        assert!(all.starts_with("HTTP/1.1 200 OK"), "{all}");
+        assert!(all.ends_with("Hello, World!"), "{all}");
+        // Half a head: cut off by the header-read timeout, not before.
+        let t0 = Instant::now();
+        let mut e = connect();
+        e.write_all(b"GET / HTTP/1.1\r\n").unwrap();
+        let n = e.read(&mut buf).unwrap_or(0);
+        let waited = t0.elapsed();
+        assert_eq!(n, 0, "{env:?}: no answer to half a head");
+        assert!(waited >= limit, "{env:?}: cut after {waited:?}");
+
+        p.signal("INT");
+        let st = p.wait_timeout(GIVE_UP).expect("exits on SIGINT");
+        assert!(st.success(), "{env:?}: {st}");
+        let out = p.rest_of_stdout();
+        assert!(
+            out.contains("hyper: SIGINT: served 5 requests on 3 connections"),
+            "{out}"
+        );
+        let line = out.lines().last().expect("output");
+        assert!(line.starts_with("result: experiment=hyper"), "{out}");
+        for kv in [" requests=5 ", " connections=3 ", " header_timeouts=1"] {
+            assert!(line.contains(kv), "{kv}: {line}");
+        }
     }
 }
 

@@ -19,8 +19,8 @@ fn profile_dir() -> PathBuf {
 }
 
 /// The path of example `name`, after one `cargo build --examples` per test
-/// process (a no-op when they are up to date; never a stale binary from an
-/// older tree).
+/// process, with the features the test was built with (a no-op when they
+/// are up to date; never a stale binary from an older tree).
 pub fn example(name: &str) -> PathBuf {
     static BUILD: Once = Once::new();
     let path = profile_dir().join("examples").join(name);
@@ -30,6 +30,11 @@ pub fn example(name: &str) -> PathBuf {
             let release = profile_dir().ends_with("release");
             let mut cmd = Command::new(cargo);
             cmd.args(["build", "--examples"]);
+            // The examples this test binary was built to drive: with the
+            // `hyper` feature, examples/hyper.rs too.
+            if cfg!(feature = "hyper") {
+                cmd.args(["--features", "hyper"]);
+            }
             if release {
                 cmd.arg("--release");
             }
