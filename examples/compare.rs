@@ -22,8 +22,10 @@
 //!    before it is built: exit 2, "not built yet") shows as that, never as a
 //!    number, and is not repeated.
 //! 3. The load tests (`compare/load.rs`): the echo example under a
-//!    closed-loop generator at several connection counts, and `http` under
-//!    wrk when wrk is installed; a fresh server for each run.
+//!    closed-loop generator at several connection counts, and two HTTP
+//!    servers under wrk when wrk is installed, each beside Go's net/http:
+//!    `http` (hand-written) and `hyper` (hyper 1 on switchyard); a fresh
+//!    server for each run.
 //! 4. Everything measured goes to `DIR/results.json` (`compare/results.rs`).
 //!    With `--only`, the rows it reruns replace theirs in that file and the
 //!    others are kept. From the file it prints the table (experiment,
@@ -68,8 +70,8 @@ const USAGE: &str = "usage: compare [--quick] [--runs N] [--out DIR] [--only EXP
   --runs N        runs per cell (default 3; 1 with --quick): the table shows the median
                   and the smallest and largest run
   --out DIR       where report.md, results.json, the charts and raw/ go (default target/compare)
-  --only LIST     rerun only these experiments (ids as in --list, and echo, http) and
-                  update their rows in DIR/results.json; the other rows are kept
+  --only LIST     rerun only these experiments (ids as in --list, and echo, http, hyper)
+                  and update their rows in DIR/results.json; the other rows are kept
   --no-go         leave the Go column out even when go is installed
   --no-build      use the example binaries as they are (no cargo build first)
   --write-readme  put the table into README.md (between its compare-table markers) and
@@ -231,7 +233,12 @@ fn main() {
     let mut exps = plan::experiments(quick);
     let mut load_plan = plan::load_plan(quick);
     if let Some(only) = &only {
-        let known: Vec<&str> = exps.iter().map(|e| e.id).chain(["echo", "http"]).collect();
+        let known: Vec<&str> = exps
+            .iter()
+            .map(|e| e.id)
+            .chain(["echo"])
+            .chain(plan::WRK_SERVERS)
+            .collect();
         if let Some(bad) = only.iter().find(|o| !known.contains(&o.as_str())) {
             f.fail(&format!(
                 "--only {bad:?}: not an experiment; the ids are {}",
@@ -250,9 +257,12 @@ fn main() {
             load_plan.echo_conns.clear();
         }
     }
-    let with_http = only.as_ref().is_none_or(|o| o.iter().any(|x| x == "http"));
+    let wrk: Vec<&str> = plan::WRK_SERVERS
+        .into_iter()
+        .filter(|s| only.as_ref().is_none_or(|o| o.iter().any(|x| x == s)))
+        .collect();
     if list {
-        for r in &report::rows(&exps, &load_plan, with_http) {
+        for r in &report::rows(&exps, &load_plan, &wrk) {
             println!("{}\t{}", r.exp, r.fig.title());
         }
         return;
@@ -302,8 +312,7 @@ fn main() {
     } else {
         build_go(&out)
     };
-    let cells_per_run =
-        exps.len() * 3 + load_plan.echo_conns.len() * 3 + if with_http { 3 } else { 0 };
+    let cells_per_run = exps.len() * 3 + load_plan.echo_conns.len() * 3 + wrk.len() * 3;
     let mut run = Run {
         out,
         bins,
@@ -339,7 +348,7 @@ fn main() {
         if load::on_path("wrk") {
             format!(
                 "`wrk -t1 -c{} -d{}s --latency` (one wrk thread, {} keep-alive connections, \
-                 closed loop)",
+                 closed loop), the same for the http and the hyper rows",
                 load_plan.http_conns,
                 load::wrk_secs(load_plan.secs),
                 load_plan.http_conns
@@ -348,7 +357,7 @@ fn main() {
             "not run: wrk is not installed".into()
         },
     ));
-    run_load(&mut run, &load_plan, &generator, with_http);
+    run_load(&mut run, &load_plan, &generator, &wrk);
     let took = t0.elapsed().as_secs_f64();
     eprintln!("all runs done in {took:.1} s");
     facts.push(("load average at the end".into(), report::load_average()));
@@ -458,18 +467,20 @@ fn clear_previous(out: &Path, only: Option<&[String]>) {
     }
 }
 
-/// `cargo build --examples` in the profile this binary was built in, so the
-/// siblings are never stale.
+/// `cargo build --examples --features hyper` in the profile this binary
+/// was built in, so the siblings (examples/hyper.rs among them) are never
+/// stale.
 fn build_examples(bins: &Path) {
     let release = bins.parent().is_some_and(|p| p.ends_with("release"));
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml");
     eprintln!(
-        "building the examples (cargo build --examples{})",
+        "building the examples (cargo build --examples --features hyper{})",
         if release { " --release" } else { "" }
     );
     let mut cmd = Command::new(cargo);
-    cmd.args(["build", "-q", "--examples", "--manifest-path"])
+    cmd.args(["build", "-q", "--examples", "--features", "hyper"])
+        .arg("--manifest-path")
         .arg(&manifest);
     if release {
         cmd.arg("--release");
@@ -563,8 +574,8 @@ fn run_experiment(run: &mut Run, e: &Exp, col: Col, k: usize) {
 }
 
 /// The echo rows (every connection count, every column, `runs` times) and
-/// the http rows.
-fn run_load(run: &mut Run, plan: &LoadPlan, generator: &load::Generator, with_http: bool) {
+/// the rows of the servers under wrk (`http`, `hyper`).
+fn run_load(run: &mut Run, plan: &LoadPlan, generator: &load::Generator, wrk: &[&str]) {
     for &conns in &plan.echo_conns {
         let id = format!("echo C={conns}");
         for k in 1..=run.runs {
@@ -606,47 +617,50 @@ fn run_load(run: &mut Run, plan: &LoadPlan, generator: &load::Generator, with_ht
             }
         }
     }
-    if !with_http {
-        return;
-    }
-    let id = plan::http_id(plan);
     let have_wrk = load::on_path("wrk");
-    for k in 1..=run.runs {
-        for col in Col::ALL {
-            if run.gave_up(&id, col) {
-                run.progress.done += 1;
-                continue;
-            }
-            run.progress.start(&id, col, k, run.runs);
-            let t = Instant::now();
-            let server = match col {
-                Col::Go => go_command(&run.go, &["http", "-addr", "127.0.0.1:0"]),
-                _ => {
-                    let mut c = Command::new(run.bins.join("http"));
-                    c.args(["--addr", "127.0.0.1:0"])
-                        .env("RUNTIME_MODE", col.file());
-                    Ok(c)
+    for &example in wrk {
+        let id = plan::wrk_row(example, plan);
+        let bin = run.bins.join(example);
+        for k in 1..=run.runs {
+            for col in Col::ALL {
+                if run.gave_up(&id, col) {
+                    run.progress.done += 1;
+                    continue;
                 }
-            };
-            let command = server.as_ref().map_or(String::new(), |c| {
-                format!("{} (loaded by wrk -c{})", command_line(c), plan.http_conns)
-            });
-            let outcome = if !have_wrk {
-                Outcome::Skipped("no wrk".into())
-            } else {
-                serve_and_load(server, |addr| load::wrk(addr, plan.http_conns, plan.secs))
-            };
-            run.progress.end(&outcome, t.elapsed());
-            let took_s = t.elapsed().as_secs_f64();
-            run.record(
-                &id,
-                col,
-                Sample {
-                    outcome,
-                    took_s,
-                    command,
-                },
-            );
+                run.progress.start(&id, col, k, run.runs);
+                let t = Instant::now();
+                // Go's side of both rows is its net/http server.
+                let server = match col {
+                    Col::Go => go_command(&run.go, &["http", "-addr", "127.0.0.1:0"]),
+                    _ => {
+                        let mut c = Command::new(&bin);
+                        c.args(["--addr", "127.0.0.1:0"])
+                            .env("RUNTIME_MODE", col.file());
+                        Ok(c)
+                    }
+                };
+                let command = server.as_ref().map_or(String::new(), |c| {
+                    format!("{} (loaded by wrk -c{})", command_line(c), plan.http_conns)
+                });
+                let outcome = if !have_wrk {
+                    Outcome::Skipped("no wrk".into())
+                } else if col != Col::Go && !bin.is_file() {
+                    Outcome::Skipped("not built (--features hyper)".into())
+                } else {
+                    serve_and_load(server, |addr| load::wrk(addr, plan.http_conns, plan.secs))
+                };
+                run.progress.end(&outcome, t.elapsed());
+                let took_s = t.elapsed().as_secs_f64();
+                run.record(
+                    &id,
+                    col,
+                    Sample {
+                        outcome,
+                        took_s,
+                        command,
+                    },
+                );
+            }
         }
     }
 }

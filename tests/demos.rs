@@ -7,7 +7,8 @@
 //!
 //! Finally `compare --quick` runs once and its table's shape is checked
 //! (the header, one row per figure of `compare --list`), not its numbers;
-//! then `--only ping_pong` reruns one row and every other row is kept.
+//! then `--only ping_pong,hyper` reruns those rows and every other row
+//! (the http ones among them) is kept.
 
 mod util;
 
@@ -521,6 +522,7 @@ fn compare_quick_prints_one_row_per_figure() {
         "timer_lateness --busy",
         "echo C=",
         "http",
+        "hyper",
     ] {
         assert!(
             rows.iter().any(|(e, _)| e.starts_with(name)),
@@ -566,6 +568,11 @@ fn compare_quick_prints_one_row_per_figure() {
         "| commit |",
         "| CPU |",
         "## Commands",
+        // The hyper rows: what they are, their line in the table of rows,
+        // and the hyper version among the facts.
+        "* **hyper** rows:",
+        "| hyper | see above",
+        "| hyper | 1.",
     ] {
         assert!(report.contains(part), "report.md has {part:?}");
     }
@@ -573,14 +580,15 @@ fn compare_quick_prints_one_row_per_figure() {
     assert!(readme.starts_with("From one `compare` run (quick sizes; one run per cell"));
     assert!(readme.contains("| experiment"));
 
-    // `--only` reruns one experiment and keeps every other row.
+    // `--only` reruns some experiments and keeps every other row: the
+    // hyper rows are rerun, the http rows beside them are kept.
     let mut cmd = Command::new(example("compare"));
     cmd.args([
         "--quick",
         "--no-build",
         "--no-go",
         "--only",
-        "ping_pong",
+        "ping_pong,hyper",
         "--out",
     ])
     .arg(&out);
@@ -588,10 +596,25 @@ fn compare_quick_prints_one_row_per_figure() {
     assert!(again.status.success(), "compare --only: {}", again.stderr);
     let merged = table_of(&again.stdout);
     assert_eq!(merged.len(), table.len(), "every row kept");
+    let rerun = |exp: &str| exp == "ping_pong" || exp.starts_with("hyper (");
+    assert_eq!(
+        table[1..]
+            .iter()
+            .filter(|r| r[0].starts_with("hyper ("))
+            .count(),
+        2,
+        "two hyper rows"
+    );
     for (new, old) in merged[1..].iter().zip(&table[1..]) {
-        if old[0] == "ping_pong" {
-            assert_eq!(new[0], "ping_pong [run 2]");
-            assert_eq!(new[4], "left out (--no-go)");
+        if rerun(&old[0]) {
+            assert_eq!(new[0], format!("{} [run 2]", old[0]));
+            // Without wrk the load rows are skipped before Go is looked at.
+            let go = if old[4] == "no wrk" {
+                "no wrk"
+            } else {
+                "left out (--no-go)"
+            };
+            assert_eq!(new[4], go, "{new:?}");
         } else {
             assert_eq!(new[0], format!("{} [run 1]", old[0]));
             assert_eq!(new[1..], old[1..], "a row not rerun keeps its cells");
@@ -603,6 +626,15 @@ fn compare_quick_prints_one_row_per_figure() {
         serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap())
             .expect("results.json");
     assert_eq!(results["runs"].as_array().map(Vec::len), Some(2));
+    let cells = results["cells"].as_array().expect("cells");
+    for (server, run) in [("http (", 1), ("hyper (", 2)] {
+        assert!(
+            cells.iter().any(
+                |c| c["id"].as_str().is_some_and(|id| id.starts_with(server)) && c["run"] == run
+            ),
+            "results.json has {server}…) cells from run {run}"
+        );
+    }
     assert_eq!(
         std::fs::read_to_string(out.join("readme-table.md")).unwrap(),
         readme,

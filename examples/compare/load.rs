@@ -1,8 +1,9 @@
 //! The load tests of `compare`: the echo server under a closed-loop load
-//! generator at several connection counts, and the `http` example under wrk.
+//! generator at several connection counts, and the `http` and `hyper`
+//! examples under wrk.
 //!
-//! Each run starts the server as a child (`echo`/`http` in a mode, or the Go
-//! program's `echo`/`http`), waits for its `listening on ADDR` line, loads
+//! Each run starts the server as a child (`echo`/`http`/`hyper` in a mode,
+//! or the Go program's `echo`/`http`), waits for its `listening on ADDR` line, loads
 //! it, and kills it. The generator is the peers' `loadgen` when it has been
 //! built (`benches/peers.sh` builds it under `$TMPDIR/switchyard-peers/`, or point
 //! `LOADGEN` at one), else a small one built in here: `compare --loadgen

@@ -389,11 +389,18 @@ pub fn experiments(quick: bool) -> Vec<Exp> {
     ]
 }
 
+/// The HTTP servers loaded by wrk, each an `--only` id and its example:
+/// `http` (hand-written, examples/http.rs) and `hyper` (hyper 1 over
+/// `switchyard::hyper`, examples/hyper.rs; built with `--features hyper`).
+/// The Go column of both is Go's `net/http`: like with like for hyper, a
+/// full HTTP/1.1 stack against the hand-written server's minimum for http.
+pub const WRK_SERVERS: [&str; 2] = ["http", "hyper"];
+
 /// The load tests' sizes.
 pub struct LoadPlan {
     /// Echo connection counts.
     pub echo_conns: Vec<usize>,
-    /// wrk's connection count against `http`.
+    /// wrk's connection count against `http` and `hyper`.
     pub http_conns: usize,
     /// Measured seconds per load run.
     pub secs: f64,
@@ -420,24 +427,24 @@ pub fn load_plan(quick: bool) -> LoadPlan {
     }
 }
 
-/// The rows the load tests contribute: (experiment, figure).
-pub fn load_rows(plan: &LoadPlan, with_http: bool) -> Vec<(String, Fig)> {
+/// The experiment name of a wrk row: `http (wrk -c50)`.
+pub fn wrk_row(server: &str, plan: &LoadPlan) -> String {
+    format!("{server} (wrk -c{})", plan.http_conns)
+}
+
+/// The rows the load tests contribute: (experiment, figure); `wrk` names
+/// the servers of [`WRK_SERVERS`] that run.
+pub fn load_rows(plan: &LoadPlan, wrk: &[&str]) -> Vec<(String, Fig)> {
     let mut rows = Vec::new();
     for c in &plan.echo_conns {
         let exp = format!("echo C={c}");
         rows.push((exp.clone(), fig("rps", "round trips/s", Better::Higher)));
         rows.push((exp, fig("p99_us", "p99 latency µs", Better::Lower)));
     }
-    if !with_http {
-        return rows;
+    for server in wrk {
+        let exp = wrk_row(server, plan);
+        rows.push((exp.clone(), fig("req_per_s", "requests/s", Better::Higher)));
+        rows.push((exp, fig("p99_ms", "p99 latency ms", Better::Lower)));
     }
-    let exp = http_id(plan);
-    rows.push((exp.clone(), fig("req_per_s", "requests/s", Better::Higher)));
-    rows.push((exp, fig("p99_ms", "p99 latency ms", Better::Lower)));
     rows
-}
-
-/// The id (and experiment column) of the http rows.
-pub fn http_id(plan: &LoadPlan) -> String {
-    format!("http (wrk -c{})", plan.http_conns)
 }

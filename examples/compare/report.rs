@@ -4,8 +4,8 @@
 //! The table has one row per figure of the plan (experiment, figure, single,
 //! mn, Go, ratio). A cell holds the median of its runs with their min–max
 //! (`results.rs`), or why there is no number: `not built (exit 2)` for a
-//! mode this build lacks, `failed (exit 1)`, `no Go version`, `no go`, `no
-//! wrk`. The ratio is mn ÷ single where both have a number, else Go ÷
+//! mode this build lacks, `not built (--features hyper)` for a missing hyper
+//! example, `failed (exit 1)`, `no Go version`, `no go`, `no wrk`. The ratio is mn ÷ single where both have a number, else Go ÷
 //! single, else mn ÷ Go; on the OS-thread rows it is threads ÷ tasks, both
 //! in single mode; always between medians.
 
@@ -30,7 +30,7 @@ pub struct Row {
 }
 
 /// The rows of the plan, in order.
-pub fn rows(exps: &[Exp], load: &LoadPlan, with_http: bool) -> Vec<Row> {
+pub fn rows(exps: &[Exp], load: &LoadPlan, wrk: &[&str]) -> Vec<Row> {
     let mut rows = Vec::new();
     for e in exps {
         for f in &e.figs {
@@ -42,7 +42,7 @@ pub fn rows(exps: &[Exp], load: &LoadPlan, with_http: bool) -> Vec<Row> {
             });
         }
     }
-    for (exp, fig) in crate::plan::load_rows(load, with_http) {
+    for (exp, fig) in crate::plan::load_rows(load, wrk) {
         rows.push(Row {
             id: exp.clone(),
             exp,
@@ -66,7 +66,8 @@ pub fn echo_conns(results: &Results) -> Vec<usize> {
 }
 
 /// The rows `results` can fill, in the plan's order (ids the plan no
-/// longer has are left out).
+/// longer has are left out): `--only http` keeps the hyper rows an earlier
+/// run left, and the other way round.
 pub fn rows_for(results: &Results) -> Vec<Row> {
     let has = |id: &str| results.cells.keys().any(|(i, _)| i == id);
     let exps: Vec<Exp> = crate::plan::experiments(false)
@@ -75,7 +76,7 @@ pub fn rows_for(results: &Results) -> Vec<Row> {
         .collect();
     let mut load = crate::plan::load_plan(false);
     load.echo_conns = echo_conns(results);
-    rows(&exps, &load, true)
+    rows(&exps, &load, &crate::plan::WRK_SERVERS)
         .into_iter()
         .filter(|r| has(&r.id))
         .collect()
@@ -158,7 +159,7 @@ pub fn render(cells: &[[String; 6]]) -> String {
 
 /// The machine and the build, for the report's first lines: date, commit,
 /// CPU model and the CPUs this process may use, memory, kernel, load
-/// average, rustc and go.
+/// average, rustc, go and the hyper of the `hyper` rows.
 pub fn machine() -> Vec<(String, String)> {
     let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
     let cpuinfo = read("/proc/cpuinfo");
@@ -216,7 +217,24 @@ pub fn machine() -> Vec<(String, String)> {
             "go".into(),
             command("go", &["version"]).unwrap_or_else(unknown),
         ),
+        ("hyper".into(), hyper_version()),
     ]
+}
+
+/// The hyper that examples/hyper.rs is built with: its version in the
+/// workspace's Cargo.lock.
+fn hyper_version() -> String {
+    let lock = Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.lock");
+    let text = std::fs::read_to_string(lock).unwrap_or_default();
+    let version = text
+        .split("[[package]]")
+        .find(|p| p.lines().any(|l| l.trim() == "name = \"hyper\""))
+        .and_then(|p| p.lines().find_map(|l| l.trim().strip_prefix("version = ")))
+        .map(|v| v.trim_matches('"').to_string());
+    match version {
+        Some(v) => format!("{v} (Cargo.lock)"),
+        None => "not in Cargo.lock".into(),
+    }
 }
 
 /// The 1, 5 and 15 minute load averages (`/proc/loadavg`).
@@ -254,7 +272,7 @@ fn utc_now() -> String {
 
 /// The key of the report's list of what every figure includes.
 const NOTES: &str = "\
-* Every row but the echo and http ones is the program's own measurement, \
+* Every row but the echo, http and hyper ones is the program's own measurement, \
 read from the `result:` line it prints last: its clock runs inside the \
 experiment's driver task once the runtime is up, so process start-up, \
 runtime start-up and exit are not in it. Build time is in no figure: \
@@ -321,8 +339,10 @@ pub fn markdown(results: &Results, table: &str, charts: &[(String, String)]) -> 
          it rounds to one number. `[2/3 ok]`: only 2 of 3 runs gave a number (the others \
          are under \"Runs that gave no number\"); a run that fails is not repeated.\n\
          * A cell without a number says why: `not built (exit 2)` is a mode this build of \
-         switchyard does not have (the child says so and exits 2); `no Go version` is an \
-         experiment Go cannot express without cgo.\n\
+         switchyard does not have (the child says so and exits 2); `not built (--features \
+         hyper)`: the hyper example was not there (compare ran with `--no-build` after a \
+         build without the feature); `no Go version` is an experiment Go cannot express \
+         without cgo.\n\
          * ↓ lower is better, ↑ higher is better; no arrow: a fact, not a score.\n\
          * **ratio**: mn ÷ single where both have a number, else Go ÷ single; on the \
          `--threads` rows, OS threads ÷ tasks, both in single mode; always between medians."
@@ -330,6 +350,7 @@ pub fn markdown(results: &Results, table: &str, charts: &[(String, String)]) -> 
     let _ = writeln!(md, "\n## What each figure includes\n\n{NOTES}");
     let echo = latest.fact("echo load");
     let http = latest.fact("http load");
+    let hyper = latest.fact("hyper");
     let _ = writeln!(
         md,
         "* **echo** rows: the `echo` example (Go: `examples/go` `echo`) under {echo}. \
@@ -342,7 +363,13 @@ pub fn markdown(results: &Results, table: &str, charts: &[(String, String)]) -> 
          canned `200 OK`; Go's is the standard `net/http` server with a HandlerFunc \
          (`examples/go/servers.go`). The Go row pays for a full HTTP stack that the \
          switchyard rows do not: it compares runtime + minimal server with runtime + \
-         net/http, not the runtimes alone.\n"
+         net/http, not the runtimes alone.\n\
+         * **hyper** rows: the same wrk load and figures. The single and mn servers are \
+         `examples/hyper.rs`: hyper 1's http1 server (`hyper::server::conn::http1`, version \
+         {hyper}) on switchyard through `switchyard::hyper` (built with `--features \
+         hyper`), answering the same `GET /` hello with hyper's own parsing, headers and \
+         keep-alive; Go's is the same net/http server as in the http rows. A full HTTP/1.1 \
+         stack on each side: like with like, where the http rows are not.\n"
     );
     let _ = writeln!(
         md,
@@ -375,7 +402,11 @@ pub fn markdown(results: &Results, table: &str, charts: &[(String, String)]) -> 
             );
         }
     }
-    for (label, id) in [("echo", "echo C="), ("http", "http")] {
+    for (label, id) in [
+        ("echo", "echo C="),
+        ("http", "http ("),
+        ("hyper", "hyper ("),
+    ] {
         if results.cells.keys().any(|(i, _)| i.starts_with(id)) {
             let _ = writeln!(
                 md,
