@@ -53,8 +53,8 @@ HAVE_GO=0
 if command -v go >/dev/null && (cd "$OUT/go" && go build -o anchor .); then HAVE_GO=1; else log "go not found: Go rows skipped"; fi
 HAVE_NODE=0
 if command -v node >/dev/null; then HAVE_NODE=1; else log "node not found: Node rows skipped"; fi
-log "building switchyard's examples (release)"
-(cd "$ROOT" && cargo build --release -q --examples) || { log "switchyard build failed"; exit 1; }
+log "building switchyard's anchor (release)"
+(cd "$ROOT" && cargo build --release -q -p switchyard-benches --example anchor) || { log "switchyard build failed"; exit 1; }
 SY=$ROOT/target/release/examples
 GO=$OUT/go/anchor
 NODE="node $OUT/node/anchor.js"

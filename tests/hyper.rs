@@ -477,23 +477,14 @@ fn the_hyper_example_serves_keep_alive_and_stops_on_sigint() {
     }
 }
 
-/// The feature's normal dependencies: tokio only as hyper's own, with no
-/// feature beyond `sync` (channels: no runtime, no reactor, no timer), and
-/// none of the glue crates the feature replaces.
-#[test]
-fn the_hyper_feature_brings_no_tokio_runtime() {
+/// The normal dependencies `package` has with its `hyper` feature, one
+/// `name vX.Y.Z [features]` line per package.
+fn normal_tree(package: &str) -> String {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
     let out = std::process::Command::new(cargo)
         .args(["tree", "--offline", "-e", "normal", "--features", "hyper"])
-        .args([
-            "-p",
-            "switchyard",
-            "--prefix",
-            "none",
-            "--format",
-            "{p} [{f}]",
-        ])
+        .args(["-p", package, "--prefix", "none", "--format", "{p} [{f}]"])
         .args(["--manifest-path", manifest])
         .output()
         .expect("cargo tree");
@@ -502,22 +493,49 @@ fn the_hyper_feature_brings_no_tokio_runtime() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let tree = String::from_utf8(out.stdout).unwrap();
-    assert!(tree.lines().any(|l| l.starts_with("hyper v1.")), "{tree}");
-    for l in tree.lines() {
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// tokio's features on a `cargo tree` line, if the line is tokio's.
+fn tokio_features(line: &str) -> Option<Vec<&str>> {
+    if line.split(' ').next() != Some("tokio") {
+        return None;
+    }
+    let features = line.rsplit_once('[').unwrap().1.trim_end_matches(']');
+    Some(features.split(',').filter(|f| !f.is_empty()).collect())
+}
+
+/// The library's `hyper` feature (switchyard-api's adapters) brings tokio
+/// only as hyper's own, with no feature beyond `sync` (channels: no runtime,
+/// no reactor, no timer), and none of the glue crates it replaces. The
+/// switchyard-rt package's feature adds hyper's http2 and client for the
+/// example and tests (h2 brings tokio's `io-util` traits and tokio-util's
+/// codec), still without tokio's runtime, reactor or timer.
+#[test]
+fn the_hyper_feature_brings_no_tokio_runtime() {
+    let glue = ["hyper-util", "tokio-stream", "async-compat"];
+    let api = normal_tree("switchyard-api");
+    assert!(api.lines().any(|l| l.starts_with("hyper v1.")), "{api}");
+    for l in api.lines() {
         let name = l.split(' ').next().unwrap();
-        assert!(
-            !matches!(
-                name,
-                "tokio-util" | "hyper-util" | "tokio-stream" | "async-compat"
-            ),
-            "{l}"
-        );
-        if name == "tokio" {
-            let features = l.rsplit_once('[').unwrap().1.trim_end_matches(']');
-            for f in features.split(',').filter(|f| !f.is_empty()) {
-                assert!(f == "default" || f == "sync", "tokio feature {f}: {l}");
-            }
+        assert!(name != "tokio-util" && !glue.contains(&name), "{l}");
+        for f in tokio_features(l).unwrap_or_default() {
+            assert!(f == "default" || f == "sync", "tokio feature {f}: {l}");
+        }
+    }
+    let rt = normal_tree("switchyard-rt");
+    assert!(rt.lines().any(|l| l.starts_with("h2 v")), "{rt}");
+    for l in rt.lines() {
+        let name = l.split(' ').next().unwrap();
+        assert!(!glue.contains(&name), "{l}");
+        for f in tokio_features(l).unwrap_or_default() {
+            assert!(
+                !matches!(
+                    f,
+                    "rt" | "rt-multi-thread" | "time" | "net" | "macros" | "full"
+                ),
+                "tokio feature {f}: {l}"
+            );
         }
     }
 }

@@ -169,10 +169,18 @@ fn bad(var: &'static str, value: &str, accepted: &'static str) -> ConfigError {
     }
 }
 
+/// What a build without the M:N engine accepts for the mode, and why.
+#[cfg(not(feature = "mn"))]
+pub(crate) const NO_MN: &str =
+    "single: this build has no M:N engine (switchyard's `mn` cargo feature is off)";
+
 pub(crate) fn parse_mode(v: &str) -> Result<Mode, ConfigError> {
     match v.trim() {
         "single" => Ok(Mode::Single),
+        #[cfg(feature = "mn")]
         "mn" => Ok(Mode::Mn),
+        #[cfg(not(feature = "mn"))]
+        "mn" => Err(bad(MODE, v, NO_MN)),
         _ => Err(bad(MODE, v, "single or mn")),
     }
 }

@@ -32,6 +32,7 @@ use crate::engine::{self, Current};
 pub fn dump() -> String {
     match engine::expect_current("dump") {
         Current::Single => loop_core::dump().expect("inside a loop"),
+        #[cfg(feature = "mn")]
         Current::Mn => mn_sched::dump(),
     }
 }
@@ -43,6 +44,7 @@ pub fn dump() -> String {
 pub fn tasks() -> Vec<TaskInfo> {
     match engine::expect_current("tasks") {
         Current::Single => loop_core::tasks().expect("inside a loop"),
+        #[cfg(feature = "mn")]
         Current::Mn => mn_sched::tasks(),
     }
 }

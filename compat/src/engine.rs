@@ -33,17 +33,37 @@ macro_rules! dispatch {
     ($value:expr, $inner:pat => $body:expr) => {
         match $value {
             Inner::Single($inner) => $body,
+            #[cfg(feature = "mn")]
+            #[cfg(feature = "mn")]
             Inner::Mn($inner) => $body,
         }
     };
 }
 pub(crate) use dispatch;
 
+/// The type of an engine-tagged enum generic over both engines' types:
+/// `Inner<S, M>` with the M:N engine, `Inner<S>` in a build without it (the
+/// M type is then never named, so it need not exist).
+#[cfg(feature = "mn")]
+macro_rules! engines {
+    ($inner:ident < $s:ty, $m:ty >) => {
+        $inner<$s, $m>
+    };
+}
+#[cfg(not(feature = "mn"))]
+macro_rules! engines {
+    ($inner:ident < $s:ty, $m:ty >) => {
+        $inner<$s>
+    };
+}
+pub(crate) use engines;
+
 /// The engine of one runtime.
 pub(crate) enum Engine {
     /// The JavaScript model (loop-core).
     Single(loop_core::Runtime),
     /// The Go model (mn-sched).
+    #[cfg(feature = "mn")]
     Mn(mn_sched::Runtime),
 }
 
@@ -82,6 +102,7 @@ impl Engine {
                 }
                 b.build().map(Engine::Single).map_err(Error::Io)
             }
+            #[cfg(feature = "mn")]
             Mode::Mn => {
                 let mut b = mn_sched::Runtime::builder()
                     .procs(config.procs)
@@ -108,6 +129,8 @@ impl Engine {
                     .map(Engine::Mn)
                     .map_err(|e| Error::Io(std::io::Error::other(e.to_string())))
             }
+            #[cfg(not(feature = "mn"))]
+            Mode::Mn => unreachable!("Builder::config refuses Mode::Mn in a build without mn"),
         }
     }
 
@@ -115,6 +138,7 @@ impl Engine {
     pub(crate) fn block_on<F: Future>(&self, future: F) -> F::Output {
         match self {
             Engine::Single(rt) => rt.block_on(future),
+            #[cfg(feature = "mn")]
             Engine::Mn(rt) => rt.block_on_future(future),
         }
     }
@@ -122,6 +146,7 @@ impl Engine {
     pub(crate) fn handle(&self) -> crate::Handle {
         match self {
             Engine::Single(rt) => crate::Handle::single(rt.handle()),
+            #[cfg(feature = "mn")]
             Engine::Mn(rt) => crate::Handle::mn(rt.handle()),
         }
     }
@@ -142,6 +167,7 @@ pub(crate) enum Current {
     /// A loop-core loop.
     Single,
     /// An mn-sched runtime (a G, or the thread inside its `block_on`).
+    #[cfg(feature = "mn")]
     Mn,
 }
 
@@ -150,6 +176,7 @@ pub(crate) fn current() -> Option<Current> {
     if loop_core::inside_runtime() {
         return Some(Current::Single);
     }
+    #[cfg(feature = "mn")]
     if mn_sched::inside_runtime() {
         return Some(Current::Mn);
     }
@@ -174,6 +201,7 @@ pub(crate) fn expect_current(what: &str) -> Current {
 pub(crate) fn shared() -> Option<Arc<Shared>> {
     match current()? {
         Current::Single => loop_core::user_data()?.downcast::<Shared>().ok(),
+        #[cfg(feature = "mn")]
         Current::Mn => mn_sched::user_data()?.downcast::<Shared>().ok(),
     }
 }

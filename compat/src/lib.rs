@@ -47,11 +47,8 @@ pub use runtime::{
 pub use stats::{stats, Stats};
 pub use task::{spawn, spawn_local, yield_now, Handle, JoinError, JoinHandle, LocalJoinHandle};
 
-/// The M:N engine's own API, for Go-style code in mn mode: `go` (blocking-
-/// style Gs), channels with `Select`, `Mutex`, `WaitGroup`, `sleep`,
-/// `lock_os_thread`, blocking-style `net`. Its `Runtime` is the engine
-/// itself; programs that should run in both modes use the crate root's API.
-pub use mn_sched as mn;
+#[cfg(feature = "mn")]
+pub mod mn;
 
 /// Runs `f` on the blocking pool (at most `RUNTIME_BLOCKING_THREADS` threads,
 /// started on demand, exiting when idle) and resolves to its result; a panic
@@ -82,6 +79,7 @@ where
 ///   on the thread, as the system call would.
 pub fn syscall<F: FnOnce() -> R, R>(f: F) -> R {
     match engine::current() {
+        #[cfg(feature = "mn")]
         Some(engine::Current::Mn) => mn_sched::syscall(f),
         _ => f(),
     }
@@ -92,6 +90,7 @@ pub fn syscall<F: FnOnce() -> R, R>(f: F) -> R {
 /// mode it blocks the loop, like `syscall`.
 pub fn syscall_blocking<F: FnOnce() -> R, R>(f: F) -> R {
     match engine::current() {
+        #[cfg(feature = "mn")]
         Some(engine::Current::Mn) => mn_sched::syscall_blocking(f),
         _ => f(),
     }

@@ -29,7 +29,7 @@ use std::task::{Context, Poll};
 pub use loop_core::net::socket::{is_connection_error, is_resource_exhausted};
 pub use loop_core::net::ListenOptions;
 
-use crate::engine::{self, dispatch, Current};
+use crate::engine::{self, dispatch, engines, Current};
 
 mod sealed {
     /// Keeps [`ToSocketAddrs`](super::ToSocketAddrs) implementable only here.
@@ -153,14 +153,15 @@ where
     Err(last.unwrap_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no addresses to use")))
 }
 
-enum Inner<S, M> {
+enum Inner<S, #[cfg(feature = "mn")] M> {
     Single(S),
+    #[cfg(feature = "mn")]
     Mn(M),
 }
 
 /// A TCP listening socket.
 pub struct TcpListener {
-    inner: Inner<loop_core::net::TcpListener, mn_sched::aio::net::TcpListener>,
+    inner: engines!(Inner<loop_core::net::TcpListener, mn_sched::aio::net::TcpListener>),
 }
 
 impl TcpListener {
@@ -182,6 +183,7 @@ impl TcpListener {
                         inner: Inner::Single(l),
                     })
                 }
+                #[cfg(feature = "mn")]
                 Current::Mn => {
                     mn_sched::aio::net::TcpListener::bind_with(a, &opts).map(|l| TcpListener {
                         inner: Inner::Mn(l),
@@ -198,6 +200,7 @@ impl TcpListener {
             Current::Single => Ok(TcpListener {
                 inner: Inner::Single(loop_core::net::TcpListener::from_std(listener)?),
             }),
+            #[cfg(feature = "mn")]
             Current::Mn => Ok(TcpListener {
                 inner: Inner::Mn(mn_sched::aio::net::TcpListener::from_std(listener)?),
             }),
@@ -213,6 +216,7 @@ impl TcpListener {
                 let inner = Inner::Single(s);
                 (TcpStream { inner }, a)
             }),
+            #[cfg(feature = "mn")]
             Inner::Mn(l) => l.accept().await.map(|(s, a)| {
                 let inner = Inner::Mn(s);
                 (TcpStream { inner }, a)
@@ -234,7 +238,7 @@ impl fmt::Debug for TcpListener {
 
 /// A TCP connection.
 pub struct TcpStream {
-    inner: Inner<loop_core::net::TcpStream, mn_sched::aio::net::TcpStream>,
+    inner: engines!(Inner<loop_core::net::TcpStream, mn_sched::aio::net::TcpStream>),
 }
 
 impl TcpStream {
@@ -247,6 +251,7 @@ impl TcpStream {
                     .map(|s| TcpStream {
                         inner: Inner::Single(s),
                     }),
+                #[cfg(feature = "mn")]
                 Current::Mn => mn_sched::aio::net::TcpStream::connect(a)
                     .await
                     .map(|s| TcpStream {
@@ -263,6 +268,7 @@ impl TcpStream {
             Current::Single => Ok(TcpStream {
                 inner: Inner::Single(loop_core::net::TcpStream::from_std(stream)?),
             }),
+            #[cfg(feature = "mn")]
             Current::Mn => Ok(TcpStream {
                 inner: Inner::Mn(mn_sched::aio::net::TcpStream::from_std(stream)?),
             }),
@@ -502,7 +508,7 @@ async_write!(OwnedWriteHalf, s => s.stream);
 
 /// A UDP socket.
 pub struct UdpSocket {
-    inner: Inner<loop_core::net::UdpSocket, mn_sched::aio::net::UdpSocket>,
+    inner: engines!(Inner<loop_core::net::UdpSocket, mn_sched::aio::net::UdpSocket>),
 }
 
 impl UdpSocket {
@@ -513,6 +519,7 @@ impl UdpSocket {
                 Current::Single => loop_core::net::UdpSocket::bind(a).map(|s| UdpSocket {
                     inner: Inner::Single(s),
                 }),
+                #[cfg(feature = "mn")]
                 Current::Mn => mn_sched::aio::net::UdpSocket::bind(a).map(|s| UdpSocket {
                     inner: Inner::Mn(s),
                 }),

@@ -259,10 +259,19 @@ impl Builder {
             .unwrap_or_else(|| PathBuf::from("/sys/fs/cgroup"));
         let procs = match mode {
             Mode::Single => 1,
+            #[cfg(feature = "mn")]
             Mode::Mn => o
                 .procs
                 .or(env.procs)
                 .unwrap_or_else(|| mn_sched::default_procs_in(&cgroup_root)),
+            #[cfg(not(feature = "mn"))]
+            Mode::Mn => {
+                return Err(Error::Config(ConfigError {
+                    var: "Builder::mode",
+                    value: "Mode::Mn".to_string(),
+                    accepted: crate::config::NO_MN,
+                }))
+            }
         };
         Ok(Config {
             mode,

@@ -76,6 +76,7 @@ mod libc_signal {
 
 enum Inner {
     Single(loop_core::signal::Signal),
+    #[cfg(feature = "mn")]
     Mn(mn_sched::aio::signal::Signal),
 }
 
@@ -103,6 +104,7 @@ pub fn signal(kind: SignalKind) -> io::Result<Signal> {
             inner: Inner::Single(loop_core::signal::Signal::new(kind.0)?),
             ended: false,
         }),
+        #[cfg(feature = "mn")]
         Current::Mn => Ok(Signal {
             inner: Inner::Mn(mn_sched::aio::signal::Signal::new(kind.0)?),
             ended: false,

@@ -296,6 +296,7 @@ pub fn stats() -> Option<Stats> {
             s.polls = l.polls;
             s
         }
+        #[cfg(feature = "mn")]
         Current::Mn => {
             let m = mn_sched::Handle::current()?.stats();
             let mut s = Stats::empty(Mode::Mn);

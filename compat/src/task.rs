@@ -18,7 +18,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use crate::engine::{self, dispatch, Current};
+use crate::engine::{self, dispatch, engines, Current};
 pub use crate::join_set::JoinSet;
 
 mod builder;
@@ -36,8 +36,9 @@ enum Repr {
 }
 
 /// The engines' handles, one variant per engine.
-enum Inner<S, M> {
+enum Inner<S, #[cfg(feature = "mn")] M> {
     Single(S),
+    #[cfg(feature = "mn")]
     Mn(M),
 }
 
@@ -98,6 +99,7 @@ impl JoinError {
     }
 }
 
+#[cfg(feature = "mn")]
 impl From<mn_sched::JoinError> for JoinError {
     fn from(e: mn_sched::JoinError) -> Self {
         match e {
@@ -155,7 +157,7 @@ impl From<JoinError> for std::io::Error {
 
 /// An owned permission to await a task's output; dropping it detaches.
 pub struct JoinHandle<T> {
-    inner: Inner<loop_core::JoinHandle<T>, mn_sched::aio::task::JoinHandle<T>>,
+    inner: engines!(Inner<loop_core::JoinHandle<T>, mn_sched::aio::task::JoinHandle<T>>),
 }
 
 impl<T> JoinHandle<T> {
@@ -179,6 +181,7 @@ impl<T: Send + 'static> Future for JoinHandle<T> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match &mut self.get_mut().inner {
             Inner::Single(h) => Pin::new(h).poll(cx).map(|r| r.map_err(JoinError::from)),
+            #[cfg(feature = "mn")]
             Inner::Mn(h) => Pin::new(h).poll(cx).map(|r| r.map_err(JoinError::from)),
         }
     }
@@ -192,7 +195,7 @@ impl<T> fmt::Debug for JoinHandle<T> {
 
 /// The handle of a [`spawn_local`] task; await it on the same thread.
 pub struct LocalJoinHandle<T> {
-    inner: Inner<loop_core::LocalJoinHandle<T>, mn_sched::aio::LocalJoinHandle<T>>,
+    inner: engines!(Inner<loop_core::LocalJoinHandle<T>, mn_sched::aio::LocalJoinHandle<T>>),
 }
 
 impl<T: 'static> LocalJoinHandle<T> {
@@ -213,6 +216,7 @@ impl<T: 'static> Future for LocalJoinHandle<T> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match &mut self.get_mut().inner {
             Inner::Single(h) => Pin::new(h).poll(cx).map(|r| r.map_err(JoinError::from)),
+            #[cfg(feature = "mn")]
             Inner::Mn(h) => Pin::new(h).poll(cx).map(|r| r.map_err(JoinError::from)),
         }
     }
@@ -238,6 +242,7 @@ where
         Current::Single => JoinHandle {
             inner: Inner::Single(loop_core::spawn(future)),
         },
+        #[cfg(feature = "mn")]
         Current::Mn => JoinHandle {
             inner: Inner::Mn(mn_sched::aio::task::spawn(future)),
         },
@@ -259,6 +264,7 @@ where
         Current::Single => LocalJoinHandle {
             inner: Inner::Single(loop_core::spawn_local(future)),
         },
+        #[cfg(feature = "mn")]
         Current::Mn => LocalJoinHandle {
             inner: Inner::Mn(mn_sched::aio::spawn_local(future)),
         },
@@ -268,6 +274,7 @@ where
 /// Lets every other ready task, timers and I/O go first, then continues.
 pub async fn yield_now() {
     match engine::current() {
+        #[cfg(feature = "mn")]
         Some(Current::Mn) => mn_sched::aio::task::yield_now().await,
         _ => loop_core::yield_now().await,
     }
@@ -276,7 +283,7 @@ pub async fn yield_now() {
 /// Spawns onto a runtime from any thread; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Handle {
-    inner: Inner<loop_core::Handle, mn_sched::Handle>,
+    inner: engines!(Inner<loop_core::Handle, mn_sched::Handle>),
 }
 
 impl Handle {
@@ -286,6 +293,7 @@ impl Handle {
         }
     }
 
+    #[cfg(feature = "mn")]
     pub(crate) fn mn(h: mn_sched::Handle) -> Self {
         Handle {
             inner: Inner::Mn(h),
@@ -304,6 +312,7 @@ impl Handle {
     pub fn try_current() -> Option<Handle> {
         match engine::current()? {
             Current::Single => loop_core::Handle::try_current().map(Handle::single),
+            #[cfg(feature = "mn")]
             Current::Mn => mn_sched::Handle::current().map(Handle::mn),
         }
     }
@@ -319,6 +328,7 @@ impl Handle {
             Inner::Single(h) => JoinHandle {
                 inner: Inner::Single(h.spawn(future)),
             },
+            #[cfg(feature = "mn")]
             Inner::Mn(h) => JoinHandle {
                 inner: Inner::Mn(h.spawn_future(future)),
             },
@@ -326,16 +336,35 @@ impl Handle {
     }
 }
 
+#[cfg(feature = "mn")]
 impl<S: fmt::Debug, M: fmt::Debug> fmt::Debug for Inner<S, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         dispatch!(self, x => x.fmt(f))
     }
 }
 
+#[cfg(not(feature = "mn"))]
+impl<S: fmt::Debug> fmt::Debug for Inner<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        dispatch!(self, x => x.fmt(f))
+    }
+}
+
+#[cfg(not(feature = "mn"))]
+impl<S: Clone> Clone for Inner<S> {
+    fn clone(&self) -> Self {
+        match self {
+            Inner::Single(x) => Inner::Single(x.clone()),
+        }
+    }
+}
+
+#[cfg(feature = "mn")]
 impl<S: Clone, M: Clone> Clone for Inner<S, M> {
     fn clone(&self) -> Self {
         match self {
             Inner::Single(x) => Inner::Single(x.clone()),
+            #[cfg(feature = "mn")]
             Inner::Mn(x) => Inner::Mn(x.clone()),
         }
     }

@@ -15,7 +15,13 @@ use crate::{Builder, Mode};
 /// Single mode, mn with one P (Go's model on one core: Gs interleave, as
 /// in single mode, but each has its own stack and Ms may still block) and mn
 /// with four Ps (real parallelism, stealing, tasks moving between threads).
+/// In a build without the `mn` feature, single mode alone.
+#[cfg(feature = "mn")]
 pub const MODES: &[(Mode, usize)] = &[(Mode::Single, 1), (Mode::Mn, 1), (Mode::Mn, 4)];
+/// Every engine configuration the test macro runs: single mode alone in
+/// this build (its `mn` feature is off).
+#[cfg(not(feature = "mn"))]
+pub const MODES: &[(Mode, usize)] = &[(Mode::Single, 1)];
 
 /// A builder for one entry of [`MODES`], independent of the environment.
 pub fn builder(mode: Mode, procs: usize) -> Builder {
@@ -48,7 +54,9 @@ pub fn block_on<F: Future>(mode: Mode, procs: usize, future: F) -> F::Output {
 /// ```
 ///
 /// expands to `mod spawn_returns_its_output { #[test] fn single() …
-/// #[test] fn mn_1p() … #[test] fn mn_4p() … }`.
+/// #[test] fn mn_1p() … #[test] fn mn_4p() … }` (in a build without the
+/// `mn` feature, `single` alone).
+#[cfg(feature = "mn")]
 #[macro_export]
 macro_rules! test_all_modes {
     ($($(#[$meta:meta])* async fn $name:ident() $(-> $ret:ty)? $body:block)*) => {$(
@@ -73,6 +81,27 @@ macro_rules! test_all_modes {
             #[test]
             fn mn_4p() $(-> $ret)? {
                 $crate::testing::block_on($crate::Mode::Mn, 4, async move $body)
+            }
+        }
+    )*};
+}
+
+/// Defines one `#[test]` per engine configuration for each `async fn`:
+/// in this build (without the `mn` feature), `mod name { #[test] fn
+/// single() … }`.
+#[cfg(not(feature = "mn"))]
+#[macro_export]
+macro_rules! test_all_modes {
+    ($($(#[$meta:meta])* async fn $name:ident() $(-> $ret:ty)? $body:block)*) => {$(
+        #[allow(non_snake_case)]
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            $(#[$meta])*
+            #[test]
+            fn single() $(-> $ret)? {
+                $crate::testing::block_on($crate::Mode::Single, 1, async move $body)
             }
         }
     )*};

@@ -17,6 +17,7 @@ use crate::engine::{self, dispatch, Current};
 
 enum Inner {
     Single(loop_core::time::Sleep),
+    #[cfg(feature = "mn")]
     Mn(mn_sched::aio::time::Sleep),
 }
 
@@ -83,6 +84,7 @@ impl Sleep {
             .inner
             .get_or_insert_with(|| match engine::expect_current("sleep") {
                 Current::Single => Inner::Single(loop_core::time::sleep_until(deadline)),
+                #[cfg(feature = "mn")]
                 Current::Mn => Inner::Mn(mn_sched::aio::time::sleep_until(deadline)),
             });
         dispatch!(inner, s => s.poll_elapsed(cx))

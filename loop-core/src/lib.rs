@@ -21,6 +21,12 @@
 //! runtimes live happily in one process.
 #![cfg_attr(loom, allow(dead_code, unused_imports))]
 
+#[cfg(not(target_os = "linux"))]
+compile_error!(
+    "switchyard runs on Linux only: its event loop is built on epoll, timerfd, \
+     signalfd and eventfd"
+);
+
 // Wakes a thread blocked in epoll at a deadline (the loop, mn's netpoller).
 pub mod alarm;
 #[cfg(not(loom))]

@@ -6,7 +6,7 @@
 //! Why per-P wheels: a million sleeping tasks each insert and cancel once;
 //! the wheel makes both O(1) (a heap pays ~20 comparisons a million deep),
 //! and one wheel per P (a G adds to its own P's wheel) keeps the lock
-//! uncontended while every P adds at once. Measured (`cargo bench --bench
+//! uncontended while every P adds at once. Measured (`cargo bench -p switchyard-benches --bench
 //! mn_net -- timer`, shared 2-core box): insert + cancel 97–146 ns beside
 //! tokio multi_thread's 74–105 ns in the same runs; `cargo run --release
 //! --example mn_timer_million`: 1,000,000 timers armed from 1,000 Gs on 2 Ps

@@ -69,6 +69,7 @@ impl Builder {
         self.check()?;
         let inner = match engine::expect_current("task::Builder::spawn") {
             Current::Single => Inner::Single(loop_core::spawn(future)),
+            #[cfg(feature = "mn")]
             Current::Mn => Inner::Mn(self.mn().spawn(future).map_err(mn_error)?),
         };
         Ok(JoinHandle { inner })
@@ -85,12 +86,21 @@ impl Builder {
         self.check()?;
         let inner = match &handle.inner {
             Inner::Single(h) => Inner::Single(h.spawn(future)),
+            #[cfg(feature = "mn")]
             Inner::Mn(h) => Inner::Mn(self.mn().spawn_on(future, h).map_err(mn_error)?),
         };
         Ok(JoinHandle { inner })
     }
 
+    /// The stack size, if set, is one mn could give (a build without the
+    /// M:N engine has no stacks to size: any size is ignored).
+    #[cfg(not(feature = "mn"))]
+    fn check(&self) -> io::Result<()> {
+        Ok(())
+    }
+
     /// The stack size, if set, is one mn could give.
+    #[cfg(feature = "mn")]
     fn check(&self) -> io::Result<()> {
         use mn_sched::config::{MAX_STACK_SIZE, MIN_STACK_SIZE};
         match self.stack_size {
@@ -102,6 +112,7 @@ impl Builder {
     }
 
     /// The same options for mn's own builder.
+    #[cfg(feature = "mn")]
     fn mn(self) -> mn_sched::task::Builder {
         let mut b = mn_sched::task::Builder::new();
         if let Some(name) = self.name {
@@ -115,6 +126,7 @@ impl Builder {
 }
 
 /// An mn spawn error as an `io::Error` (a bad stack size is invalid input).
+#[cfg(feature = "mn")]
 fn mn_error(e: mn_sched::SpawnError) -> io::Error {
     let kind = match e {
         mn_sched::SpawnError::StackSize(_) => io::ErrorKind::InvalidInput,

@@ -25,8 +25,9 @@
 
 #[cfg(not(target_os = "linux"))]
 compile_error!(
-    "mn-sched runs on Linux only (mmap'd guarded stacks, futex, signal handling); \
-     use RUNTIME_MODE=single (loop-core) on other systems"
+    "switchyard's M:N engine runs on Linux only (mmap'd guarded stacks, futex, \
+     signal handling); build switchyard-rt with `default-features = false` for the \
+     event loop alone (which needs Linux too: epoll, timerfd, signalfd)"
 );
 
 #[cfg(target_arch = "x86_64")]
@@ -36,8 +37,9 @@ pub(crate) use x86_64::{init_stack, switch};
 
 #[cfg(not(target_arch = "x86_64"))]
 compile_error!(
-    "mn-sched has a context switch for x86_64 only (src/arch/x86_64.rs); \
-     aarch64 and other targets are not written yet: use RUNTIME_MODE=single (loop-core)"
+    "switchyard's M:N engine has a context switch for x86_64 only \
+     (src/arch/x86_64.rs); on other CPUs build switchyard-rt with \
+     `default-features = false`: the event loop alone, without the `mn` feature"
 );
 
 /// Reads the current stack pointer (approximately: the address of a local).

@@ -12,7 +12,7 @@
 //!   through a minimal one-slot, waker-based channel written here (the same
 //!   code on both runtimes: only the scheduler differs).
 //!
-//! Run: `cargo bench --bench mn_async`.
+//! Run: `cargo bench -p switchyard-benches --bench mn_async`.
 
 use std::future::Future;
 use std::pin::Pin;

@@ -3,8 +3,8 @@
 //! JSON lines, so `benches/peers.sh` can run them in one run beside the peers.
 //!
 //! ```text
-//! RUNTIME_MODE=single cargo run --release --example anchor -- w1
-//! RUNTIME_MODE=mn RUNTIME_MAXPROCS=2 cargo run --release --example anchor -- w3
+//! RUNTIME_MODE=single cargo run --release -p switchyard-benches --example anchor -- w1
+//! RUNTIME_MODE=mn RUNTIME_MAXPROCS=2 cargo run --release -p switchyard-benches --example anchor -- w3
 //! ```
 //!
 //! Each line is `{"w":"w1","sys":"sy-single (JoinHandle)","metric":"ns_per_task","value":123.4}`;

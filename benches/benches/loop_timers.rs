@@ -13,8 +13,8 @@
 //!   with 2 workers; `examples/timer_lateness.rs` gives the percentiles
 //!   (and Go's, with a parked socket as well).
 //!
-//! Run: `cargo bench --bench loop_timers` (the precision group alone:
-//! `cargo bench --bench loop_timers -- sleep_10ms`).
+//! Run: `cargo bench -p switchyard-benches --bench loop_timers` (the precision group alone:
+//! `cargo bench -p switchyard-benches --bench loop_timers -- sleep_10ms`).
 
 use std::future::Future;
 use std::pin::pin;

@@ -8,7 +8,7 @@
 //!   peers run.
 //!
 //! Targets: ≤ 0.8× Go's (519–564 ns recorded) and ≤ 0.8× may's (598–612 ns).
-//! Run: `cargo bench --bench mn_chan` (Go: `anchor w3 0` from the peers folder).
+//! Run: `cargo bench -p switchyard-benches --bench mn_chan` (Go: `anchor w3 0` from the peers folder).
 
 use std::time::{Duration, Instant};
 

@@ -22,7 +22,7 @@
 //!   default) and 1 MiB stacks: the size does not change the cost.
 //!
 //! Targets: ≤ 0.8× Go's per-goroutine time and ≤ 0.5× may's.
-//! Run: `cargo bench --bench mn_spawn` (Go: `anchor w1` from the peers folder).
+//! Run: `cargo bench -p switchyard-benches --bench mn_spawn` (Go: `anchor w1` from the peers folder).
 
 use std::time::{Duration, Instant};
 

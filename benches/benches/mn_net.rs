@@ -9,7 +9,7 @@
 //!   one at a time from one task: the cost of insert + cancel. mn: the
 //!   per-P timing wheel; tokio: its timer wheel.
 //!
-//! Run: `cargo bench --bench mn_net`.
+//! Run: `cargo bench -p switchyard-benches --bench mn_net`.
 
 use std::future::Future;
 use std::pin::pin;

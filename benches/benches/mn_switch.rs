@@ -9,7 +9,7 @@
 //!   2 Ps; may with 1 worker (`may::config` is per process: this binary sets
 //!   1 worker). Target: ≤ 50 ns.
 //!
-//! Run: `cargo bench --bench mn_switch`.
+//! Run: `cargo bench -p switchyard-benches --bench mn_switch`.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};

@@ -8,7 +8,7 @@
 //! the P from user code (issue 6): the ownership claim beside the bare load
 //! it replaced. Target: a few ns.
 //!
-//! Run: `cargo bench --bench mn_syscall`.
+//! Run: `cargo bench -p switchyard-benches --bench mn_syscall`.
 
 use std::time::{Duration, Instant};
 
