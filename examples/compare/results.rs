@@ -15,9 +15,8 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::{json, Map, Value};
-
 use crate::child::{Fields, Outcome};
+use crate::json::{obj, Value};
 use crate::Col;
 
 /// The `format` field of results.json; a file of another format is not
@@ -230,36 +229,47 @@ impl Results {
         self
     }
 
-    /// As JSON.
+    /// As JSON. Every object has its keys in alphabetical order, the
+    /// layout of results.json since format 1.
     pub fn to_json(&self) -> Value {
         let runs: Vec<Value> = self
             .runs
             .iter()
             .map(|r| {
-                json!({
-                    "run": r.run,
-                    "sizes": r.sizes,
-                    "runs_per_cell": r.runs_per_cell,
-                    "facts": r.facts.iter().map(|(k, v)| json!([k, v])).collect::<Vec<_>>(),
-                })
+                let facts: Vec<Value> = r
+                    .facts
+                    .iter()
+                    .map(|(k, v)| vec![Value::from(k), Value::from(v)].into())
+                    .collect();
+                obj([
+                    ("facts", facts.into()),
+                    ("run", r.run.into()),
+                    ("runs_per_cell", r.runs_per_cell.into()),
+                    ("sizes", (&r.sizes).into()),
+                ])
             })
             .collect();
         let cells: Vec<Value> = self
             .cells
             .iter()
             .map(|((id, col), c)| {
-                json!({
-                    "id": id,
-                    "col": col.file(),
-                    "run": c.run,
-                    "samples": c.samples.iter().map(sample_json).collect::<Vec<_>>(),
-                })
+                let samples: Vec<Value> = c.samples.iter().map(sample_json).collect();
+                obj([
+                    ("col", col.file().into()),
+                    ("id", id.into()),
+                    ("run", c.run.into()),
+                    ("samples", samples.into()),
+                ])
             })
             .collect();
-        json!({ "format": FORMAT, "runs": runs, "cells": cells })
+        obj([
+            ("cells", cells.into()),
+            ("format", FORMAT.into()),
+            ("runs", runs.into()),
+        ])
     }
 
-    /// Reads what [`Results::to_json`] wrote.
+    /// Reads what [`Results::to_json`] wrote (its keys in any order).
     pub fn from_json(v: &Value) -> Result<Results, String> {
         if v["format"].as_u64() != Some(FORMAT) {
             return Err(format!(
@@ -278,7 +288,7 @@ impl Results {
                 .collect::<Option<Vec<_>>>()
                 .ok_or_else(|| bad("fact"))?;
             out.runs.push(RunInfo {
-                run: r["run"].as_u64().ok_or_else(|| bad("run number"))? as u32,
+                run: number_u32(&r["run"]).ok_or_else(|| bad("run number"))?,
                 sizes: r["sizes"].as_str().unwrap_or("?").to_string(),
                 runs_per_cell: r["runs_per_cell"].as_u64().unwrap_or(0) as usize,
                 facts,
@@ -297,7 +307,7 @@ impl Results {
                 .map(sample_from_json)
                 .collect::<Option<Vec<_>>>()
                 .ok_or_else(|| bad("sample"))?;
-            let run = c["run"].as_u64().ok_or_else(|| bad("cell's run"))? as u32;
+            let run = number_u32(&c["run"]).ok_or_else(|| bad("cell's run"))?;
             out.cells
                 .insert((id.to_string(), col), Cell { run, samples });
         }
@@ -305,27 +315,32 @@ impl Results {
     }
 }
 
-fn sample_json(s: &Sample) -> Value {
-    let mut m = Map::new();
-    m.insert("took_s".into(), json!(s.took_s));
-    m.insert("command".into(), json!(s.command));
-    match &s.outcome {
-        Outcome::Ok(f) => {
-            m.insert("ok".into(), json!(f));
-        }
-        Outcome::Failed { status, message } => {
-            m.insert(
-                "failed".into(),
-                json!({ "status": status, "message": message }),
-            );
-        }
-        Outcome::Skipped(why) => {
-            m.insert("skipped".into(), json!(why));
-        }
-    }
-    Value::Object(m)
+/// `v` as a `u32`, if it is a whole number that fits.
+fn number_u32(v: &Value) -> Option<u32> {
+    v.as_u64().and_then(|n| u32::try_from(n).ok())
 }
 
+/// One run as JSON: `command`, `took_s` and one of `ok` (the result
+/// line's fields, as strings), `failed` (`status` and `message`) or
+/// `skipped` (why), keys in alphabetical order.
+fn sample_json(s: &Sample) -> Value {
+    let outcome = match &s.outcome {
+        Outcome::Ok(f) => ("ok", obj(f.iter().map(|(k, v)| (k.as_str(), v.into())))),
+        Outcome::Failed { status, message } => (
+            "failed",
+            obj([("message", message.into()), ("status", status.into())]),
+        ),
+        Outcome::Skipped(why) => ("skipped", why.into()),
+    };
+    obj([
+        ("command", (&s.command).into()),
+        outcome,
+        ("took_s", s.took_s.into()),
+    ])
+}
+
+/// Reads what [`sample_json`] wrote; `None` if anything is missing or of
+/// the wrong kind.
 fn sample_from_json(v: &Value) -> Option<Sample> {
     let outcome = if let Some(f) = v.get("ok") {
         let fields: Fields = f
@@ -516,8 +531,8 @@ mod tests {
         });
         cells.insert(("spawn_cost".to_string(), Col::Go), c);
         let r = Results::default().merge(info("day 1"), cells);
-        let text = serde_json::to_string_pretty(&r.to_json()).unwrap();
-        let back = Results::from_json(&serde_json::from_str(&text).unwrap()).unwrap();
+        let text = r.to_json().to_string_pretty();
+        let back = Results::from_json(&Value::parse(&text).unwrap()).unwrap();
         assert_eq!(back.runs, r.runs);
         let c = &back.cells[&("spawn_cost".to_string(), Col::Go)];
         assert_eq!(c.samples.len(), 3);
@@ -527,9 +542,101 @@ mod tests {
         );
         assert!(matches!(&c.samples[2].outcome, Outcome::Skipped(w) if w == "no Go version"));
 
-        let other = serde_json::json!({ "format": 99 });
+        let other = obj([("format", Value::from(99u64))]);
         assert!(Results::from_json(&other)
             .unwrap_err()
             .contains("format 99"));
+    }
+
+    /// A results.json as compare wrote it before it had its own JSON
+    /// printer, byte for byte, with every outcome in it.
+    const OLD_FILE: &str = r#"{
+  "cells": [
+    {
+      "col": "go",
+      "id": "spawn_cost",
+      "run": 2,
+      "samples": [
+        {
+          "command": "RUNTIME_MODE=single spawn_cost --tasks 1000",
+          "ok": {
+            "experiment": "spawn_cost",
+            "ns_per_task": "82.19"
+          },
+          "took_s": 0.5
+        },
+        {
+          "command": "cmd",
+          "failed": {
+            "message": "line \"one\"\nline two\t\u001b[0m",
+            "status": "exit 1"
+          },
+          "took_s": 12.25
+        },
+        {
+          "command": "",
+          "skipped": "no Go version",
+          "took_s": 0.0
+        }
+      ]
+    }
+  ],
+  "format": 1,
+  "runs": [
+    {
+      "facts": [
+        [
+          "date (UTC)",
+          "day 1 — ünïcode"
+        ]
+      ],
+      "run": 2,
+      "runs_per_cell": 3,
+      "sizes": "quick"
+    }
+  ]
+}"#;
+
+    #[test]
+    fn an_older_file_loads_and_is_written_back_the_same() {
+        let r = Results::from_json(&Value::parse(OLD_FILE).unwrap()).unwrap();
+        assert_eq!(r.runs.len(), 1);
+        assert_eq!(r.runs[0].run, 2);
+        assert_eq!(r.runs[0].fact("date (UTC)"), "day 1 — ünïcode");
+        let c = &r.cells[&("spawn_cost".to_string(), Col::Go)];
+        assert_eq!(c.run, 2);
+        assert_eq!(c.text("ns_per_task"), "82.2 [1/3 ok]");
+        assert!(matches!(
+            &c.samples[1].outcome,
+            Outcome::Failed { message, .. } if message == "line \"one\"\nline two\t\u{1b}[0m"
+        ));
+        assert_eq!(c.samples[1].took_s, 12.25);
+        // Written back the same, but for a whole float's ".0", which
+        // the printer now leaves out.
+        assert_eq!(
+            r.to_json().to_string_pretty(),
+            OLD_FILE.replace("\"took_s\": 0.0\n", "\"took_s\": 0\n")
+        );
+
+        // A tiny float the older printer wrote with an exponent reads back.
+        let tiny = OLD_FILE.replace("\"took_s\": 0.5\n", "\"took_s\": 2.5e-7\n");
+        let r = Results::from_json(&Value::parse(&tiny).unwrap()).unwrap();
+        let c = &r.cells[&("spawn_cost".to_string(), Col::Go)];
+        assert_eq!((c.samples[0].took_s, c.samples[2].took_s), (2.5e-7, 0.0));
+    }
+
+    #[test]
+    fn malformed_files_are_refused_with_a_reason() {
+        let load = |text: &str| Results::from_json(&Value::parse(text).unwrap());
+        assert!(load(r#"{"runs": []}"#).unwrap_err().contains("format null"));
+        assert_eq!(
+            load(r#"{"format": 1, "runs": [], "cells": [{"id": "x", "col": "tpu"}]}"#).unwrap_err(),
+            "a malformed cell column"
+        );
+        let no_took = r#"{"format": 1, "runs": [], "cells": [{"id": "x", "col": "mn",
+            "run": 1, "samples": [{"command": "c", "skipped": "why"}]}]}"#;
+        assert_eq!(load(no_took).unwrap_err(), "a malformed sample");
+        let huge_run = r#"{"format": 1, "cells": [], "runs": [{"run": 5e9, "facts": []}]}"#;
+        assert_eq!(load(huge_run).unwrap_err(), "a malformed run number");
     }
 }
