@@ -11,6 +11,10 @@
 //! (the http ones among them) is kept.
 
 mod util;
+// The JSON reader the examples share (this test uses only part of it).
+#[allow(dead_code)]
+#[path = "../examples/common/json.rs"]
+mod json;
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -622,9 +626,8 @@ fn compare_quick_prints_one_row_per_figure() {
     }
     let report = std::fs::read_to_string(out.join("report.md")).expect("report.md");
     assert!(report.contains("## Where the rows come from"));
-    let results: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap())
-            .expect("results.json");
+    let results = json::Value::parse(&std::fs::read_to_string(out.join("results.json")).unwrap())
+        .expect("results.json");
     assert_eq!(results["runs"].as_array().map(Vec::len), Some(2));
     let cells = results["cells"].as_array().expect("cells");
     for (server, run) in [("http (", 1), ("hyper (", 2)] {

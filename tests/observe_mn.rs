@@ -14,6 +14,10 @@
 //! `harness = false` (like `processes.rs`): the children are this binary.
 
 mod util;
+// The JSON reader the examples share (this test uses only part of it).
+#[allow(dead_code)]
+#[path = "../examples/common/json.rs"]
+mod json;
 
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader, Write};
@@ -193,7 +197,7 @@ fn schedtrace_lines_parse() {
 // ------------------------------------------------------------------ trace
 
 /// Runs the "work" child with `RUNTIME_TRACE`; returns the trace.
-fn traced_work() -> serde_json::Value {
+fn traced_work() -> json::Value {
     let path =
         std::env::temp_dir().join(format!("switchyard-mn-trace-{}.json", std::process::id()));
     let _ = std::fs::remove_file(&path);
@@ -205,11 +209,11 @@ fn traced_work() -> serde_json::Value {
     assert!(st.success());
     let text = std::fs::read_to_string(&path).expect("trace written at exit");
     let _ = std::fs::remove_file(&path);
-    serde_json::from_str(&text).unwrap()
+    json::Value::parse(&text).unwrap()
 }
 
 /// Whether some task other than main ran on two Ms in `json`.
-fn some_g_moved(json: &serde_json::Value) -> bool {
+fn some_g_moved(json: &json::Value) -> bool {
     let mut lanes_of: HashMap<u64, HashSet<u64>> = HashMap::new();
     for e in json["traceEvents"].as_array().unwrap() {
         if e["ph"] == "X" && e["cat"] == "run" {
@@ -380,8 +384,7 @@ fn sigusr2_writes_the_trace() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let json = json::Value::parse(&std::fs::read_to_string(&path).unwrap()).unwrap();
     let _ = std::fs::remove_file(&path);
     let events = json["traceEvents"].as_array().unwrap();
     // The main future's runs so far are in it (its lane is not batched).
@@ -401,7 +404,7 @@ fn sigusr2_writes_the_trace() {
     p.wait_line("ready");
     p.signal("USR2");
     let start = Instant::now();
-    let json: serde_json::Value = loop {
+    let json = loop {
         assert!(
             start.elapsed() < Duration::from_secs(5),
             "no trace after SIGUSR2"
@@ -409,7 +412,7 @@ fn sigusr2_writes_the_trace() {
         std::thread::sleep(Duration::from_millis(50));
         // (The file may be seen half written: parse until it is whole.)
         if let Ok(text) = std::fs::read_to_string(&path) {
-            if let Ok(v) = serde_json::from_str(&text) {
+            if let Ok(v) = json::Value::parse(&text) {
                 break v;
             }
         }
