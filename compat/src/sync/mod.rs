@@ -1,55 +1,55 @@
 //! Async synchronization for tasks, the same in every mode: [`mpsc`] and
 //! [`oneshot`] channels, [`Mutex`], [`Semaphore`], [`WaitGroup`] and
-//! [`Notify`].
+//! [`Notify`], with tokio's names and behaviour.
 //!
-//! Every type here is `Send + Sync` and engine-neutral: it parks a task by
-//! storing its [`std::task::Waker`] and wakes it through that waker, nothing
-//! else. In single mode the waker pushes the task on the loop's ready queue;
-//! in mn mode it may make a task runnable on another OS thread. So the state
-//! of each primitive sits behind one `std::sync::Mutex`, held for a few
-//! dozen instructions and never across user code or a wake.
+//! What they have in common:
 //!
-//! # The waiter protocol
+//! * Waiting parks the task, never the thread: in single mode the loop
+//!   runs other tasks meanwhile, in mn the thread does.
+//! * Every type is `Send + Sync` and works across threads and modes; share
+//!   one through an `Arc` or a `'static`.
+//! * **Fair**: waiters are served first come, first served, and the
+//!   resource (a lock, permits, a message's place) is handed straight to
+//!   the oldest waiter, so nobody who asks later gets it first.
+//! * **Cancel-safe**: dropping a waiting future — through
+//!   [`timeout`](crate::time::timeout), `select!`, an aborted task — loses
+//!   no permit, lock, notification or message; one granted to it just
+//!   before is passed on.
+//! * The `blocking_*` methods (`blocking_send`, `blocking_recv`,
+//!   `blocking_lock`) wait from a plain thread outside any runtime (a
+//!   `std::thread`, a [`spawn_blocking`](crate::spawn_blocking) job); they
+//!   panic inside a runtime, where they would stop every task.
 //!
-//! Each primitive keeps its parked futures in a FIFO (`waiters.rs`) and
-//! follows the same steps:
+//! For Go-style blocking code in mn mode (`switchyard::mn::go`),
+//! `switchyard::mn` has its own channels, `Mutex` and `WaitGroup`, which
+//! block the calling task instead of returning a future.
 //!
-//! 1. **Fast path.** A poll first spends one unit of the task's cooperative
-//!    budget (`coop::poll_proceed`), then takes the lock; if the operation
-//!    can complete at once *and nobody is queued before it*, it completes.
-//!    Nobody can overtake a queued waiter.
-//! 2. **Park.** Otherwise the future appends a waiter (its waker and its
-//!    request) to the FIFO and keeps the key. A later poll of a still-waiting
-//!    future only replaces the waker, without a clone when `will_wake` says
-//!    the stored one wakes the same task.
-//! 3. **Grant.** Whoever frees the resource (unlock, release, send, notify,
-//!    receive) hands it to the oldest waiter under the same lock: it unlinks
-//!    the waiter, *writes the grant into the waiter's slot* (the lock's value,
-//!    the permits, "your message was taken"), takes its waker, and wakes it
-//!    after the lock is released. The resource never becomes free in between,
-//!    so there is no thundering herd and no barging: handoff is FIFO.
-//! 4. **Complete.** The woken future's next poll finds the grant in its slot,
-//!    frees the slot and returns `Ready`.
-//! 5. **Cancel.** A future dropped while waiting unlinks itself. A future
-//!    dropped after a grant but before its poll *passes the grant on* (step 3
-//!    again, for the next waiter, or back to the pool). So dropping any
-//!    future — through `timeout`, `select`, an aborted task — loses no
-//!    permit, lock, notification or message.
+//! ```
+//! # extern crate compat as switchyard;
+//! use std::sync::Arc;
+//! use switchyard::sync::{mpsc, Mutex, Semaphore};
 //!
-//! Wakers are collected under the lock and woken after it (`WakeList`);
-//! user values (messages, a mutex's data) are dropped after it too, since
-//! their destructors may use the very same primitive.
-//!
-//! Rejected designs: an intrusive list threaded through the pinned futures
-//! (as tokio does) needs `unsafe`, and compat forbids it; waking every
-//! waiter and letting them race for the resource (a condvar's way) is
-//! neither fair nor cheap; a lock-free queue per primitive buys little in
-//! single mode, where the lock is never contended, and is much harder to
-//! make cancellation-safe.
-//!
-//! A poisoned internal lock (a foreign waker panicked in `clone` while it was
-//! held) is entered anyway: every step leaves the state consistent before it
-//! calls into a waker.
+//! switchyard::run(async {
+//!     let (tx, mut rx) = mpsc::channel(16);
+//!     let total = Arc::new(Mutex::new(0u64));
+//!     let limit = Arc::new(Semaphore::new(2)); // two workers at a time
+//!     for i in 1..=10u64 {
+//!         let (tx, total, limit) = (tx.clone(), total.clone(), limit.clone());
+//!         switchyard::spawn(async move {
+//!             let _permit = limit.acquire().await.unwrap();
+//!             *total.lock().await += i;
+//!             tx.send(i).await.unwrap();
+//!         });
+//!     }
+//!     drop(tx); // rx ends when every sender is gone
+//!     let mut received = 0;
+//!     while let Some(_) = rx.recv().await {
+//!         received += 1;
+//!     }
+//!     assert_eq!(received, 10);
+//!     assert_eq!(*total.lock().await, 55);
+//! });
+//! ```
 
 pub mod mpsc;
 pub mod oneshot;
@@ -69,8 +69,8 @@ pub use semaphore::{
 };
 pub use wait_group::{WaitFuture, WaitGroup};
 
-/// Locks a primitive's internal state, entering it even if poisoned (see the
-/// module documentation).
+/// Locks a primitive's internal state, entering it even if poisoned (see
+/// `waiters.rs`).
 #[inline]
 fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)

@@ -6,7 +6,7 @@
 //! [`MutexGuard`] while locked, and in a waiter's slot between a handoff and
 //! that waiter's next poll. Locking moves a pointer, not the value.
 //!
-//! Rules (with the `sync` module's waiter protocol):
+//! Rules (with the waiter protocol of `waiters.rs`):
 //! 1. The mutex is unlocked exactly when its `value` is `Some`; then nobody
 //!    waits (a release hands the box to the oldest waiter if there is one).
 //! 2. `lock` with the box present takes it; otherwise it parks.
@@ -32,6 +32,36 @@ use crate::coop::{self, WaitReason};
 
 /// An async mutex: [`lock`](Mutex::lock) waits without blocking the thread,
 /// and the guard may be held across `.await`.
+///
+/// Fair: the lock goes to waiters in the order they asked for it. No
+/// poisoning: a task that panics while holding the guard unlocks it. For
+/// data locked only briefly and never across an `.await`, a
+/// `std::sync::Mutex` is cheaper, as with tokio.
+///
+/// ```
+/// # extern crate compat as switchyard;
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use switchyard::sync::Mutex;
+///
+/// switchyard::run(async {
+///     let log = Arc::new(Mutex::new(Vec::new()));
+///     let mut tasks = Vec::new();
+///     for i in 0..3 {
+///         let log = log.clone();
+///         tasks.push(switchyard::spawn(async move {
+///             let mut guard = log.lock().await;
+///             // Held across an await: the other tasks wait their turn.
+///             switchyard::time::sleep(Duration::from_millis(1)).await;
+///             guard.push(i);
+///         }));
+///     }
+///     for t in tasks {
+///         t.await.unwrap();
+///     }
+///     assert_eq!(log.lock().await.len(), 3);
+/// });
+/// ```
 pub struct Mutex<T> {
     state: StdMutex<State<T>>,
 }

@@ -1,6 +1,6 @@
 //! Wake-up signals between tasks, without data: [`Notify`].
 //!
-//! Rules (with the `sync` module's waiter protocol):
+//! Rules (with the waiter protocol of `waiters.rs`):
 //! 1. `notify_one` grants the oldest parked waiter (`One`); if nobody is
 //!    parked it stores a single permit instead (several calls still store
 //!    one), which the next `notified().await` consumes at once.
@@ -27,13 +27,14 @@ use crate::coop::{self, WaitReason};
 /// Notifies one task or all waiting tasks of an event.
 ///
 /// ```
-/// # compat::testing::block_on(compat::Mode::Single, 1, async {
+/// # extern crate compat as switchyard;
+/// # switchyard::run(async {
 /// use std::sync::Arc;
-/// use compat::sync::Notify;
+/// use switchyard::sync::Notify;
 ///
 /// let notify = Arc::new(Notify::new());
 /// let n = notify.clone();
-/// let h = compat::spawn(async move { n.notified().await; "woken" });
+/// let h = switchyard::spawn(async move { n.notified().await; "woken" });
 /// notify.notify_one();
 /// assert_eq!(h.await.unwrap(), "woken");
 /// # });

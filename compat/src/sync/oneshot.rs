@@ -2,21 +2,28 @@
 //! `send` consumes it and a [`Receiver`] that is itself the future of the
 //! value.
 //!
-//! One `std::sync::Mutex` guards the slot, both sides' wakers and two flags.
-//!
-//! Rules:
-//! 1. `send` stores the value, unless the receiver is gone or closed (then
-//!    the value comes back), and wakes the receiver.
-//! 2. The sender's drop (without a send) marks the channel finished and
-//!    wakes the receiver, which then sees [`RecvError`].
-//! 3. The receiver's `close` or drop marks it closed and wakes a task in
-//!    [`Sender::closed`]; a value sent before `close` can still be taken with
-//!    [`Receiver::try_recv`], and is dropped (after the lock) with the
-//!    receiver.
-//!
-//! Cancellation: the value stays in the slot until a poll returns it, so
+//! Cancel-safe: the value stays in the channel until a poll returns it, so
 //! awaiting `&mut receiver` inside a `timeout` and giving up loses nothing;
 //! await it again later.
+//!
+//! ```
+//! # extern crate compat as switchyard;
+//! use switchyard::sync::oneshot;
+//!
+//! switchyard::run(async {
+//!     // A request carrying the channel its reply goes back on.
+//!     let (reply_tx, reply_rx) = oneshot::channel();
+//!     switchyard::spawn(async move {
+//!         let _ = reply_tx.send(2 + 2); // Err(value) if nobody waits any more
+//!     });
+//!     assert_eq!(reply_rx.await, Ok(4));
+//!
+//!     // A sender dropped without sending: the receiver gets an error.
+//!     let (tx, rx) = oneshot::channel::<u32>();
+//!     drop(tx);
+//!     assert!(rx.await.is_err());
+//! });
+//! ```
 
 use std::fmt;
 use std::future::Future;
@@ -45,6 +52,18 @@ pub fn channel<T>() -> (Sender<T>, Receiver<T>) {
 }
 
 /// Both halves' shared state.
+///
+/// One `std::sync::Mutex` guards the slot, both sides' wakers and two flags.
+///
+/// Rules:
+/// 1. `send` stores the value, unless the receiver is gone or closed (then
+///    the value comes back), and wakes the receiver.
+/// 2. The sender's drop (without a send) marks the channel finished and
+///    wakes the receiver, which then sees [`RecvError`].
+/// 3. The receiver's `close` or drop marks it closed and wakes a task in
+///    [`Sender::closed`]; a value sent before `close` can still be taken with
+///    [`Receiver::try_recv`], and is dropped (after the lock) with the
+///    receiver.
 struct State<T> {
     /// The value, between `send` and the receive.
     value: Option<T>,
@@ -221,7 +240,8 @@ impl<T> Receiver<T> {
         blocking::block_on("oneshot::Receiver::blocking_recv", self)
     }
 
-    /// Refuses the value from now on (rule 3); one already sent can still be
+    /// Refuses the value from now on (a later `send` fails, and a task in
+    /// [`Sender::closed`] wakes); one already sent can still be
     /// taken with [`try_recv`](Self::try_recv).
     pub fn close(&mut self) {
         let waker = {

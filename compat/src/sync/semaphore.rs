@@ -1,7 +1,7 @@
 //! A counting semaphore, fair: waiters are served strictly in FIFO order,
 //! so a large request at the head is not starved by later small ones.
 //!
-//! Rules (with the `sync` module's waiter protocol):
+//! Rules (with the waiter protocol of `waiters.rs`):
 //! 1. An acquire of `n` takes `n` free permits at once only if nobody waits;
 //!    otherwise it parks with its request `n`.
 //! 2. Whenever permits come back (a permit dropped, `add_permits`, a waiter
@@ -25,6 +25,38 @@ use super::waiters::{WaiterKey, Waiters, WakeList};
 use crate::coop::{self, WaitReason};
 
 /// A pool of permits; `acquire` waits until one is free.
+///
+/// Fair: waiters are served in order, so a request for many permits at the
+/// head is not starved by later small ones. A permit goes back when it is
+/// dropped. Use it to bound how much runs at once:
+///
+/// ```
+/// # extern crate compat as switchyard;
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use switchyard::sync::Semaphore;
+///
+/// switchyard::run(async {
+///     let slots = Arc::new(Semaphore::new(2)); // at most 2 at a time
+///     let running = Arc::new(AtomicUsize::new(0));
+///     let mut set = switchyard::JoinSet::new();
+///     for _ in 0..6 {
+///         let (slots, running) = (slots.clone(), running.clone());
+///         set.spawn(async move {
+///             let _permit = slots.acquire_owned().await.unwrap();
+///             let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+///             switchyard::time::sleep(Duration::from_millis(1)).await;
+///             running.fetch_sub(1, Ordering::SeqCst);
+///             now
+///         });
+///     }
+///     while let Some(at_once) = set.join_next().await {
+///         assert!(at_once.unwrap() <= 2);
+///     }
+///     assert_eq!(slots.available_permits(), 2);
+/// });
+/// ```
 pub struct Semaphore {
     state: StdMutex<State>,
 }

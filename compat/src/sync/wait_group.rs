@@ -1,7 +1,7 @@
 //! A Go-style wait group: a counter that tasks `add` to and mark `done`,
 //! and a `wait` that completes when it drops to zero.
 //!
-//! Rules (with the `sync` module's waiter protocol):
+//! Rules (with the waiter protocol of `waiters.rs`):
 //! 1. `wait` with the counter at zero completes at once; otherwise it parks.
 //! 2. The `done` that brings the counter to zero grants *every* parked
 //!    waiter and wakes them; a later `add` does not un-grant them, so a
@@ -23,14 +23,15 @@ use crate::coop::{self, WaitReason};
 /// counter.
 ///
 /// ```
-/// # compat::testing::block_on(compat::Mode::Single, 1, async {
-/// use compat::sync::WaitGroup;
+/// # extern crate compat as switchyard;
+/// # switchyard::run(async {
+/// use switchyard::sync::WaitGroup;
 ///
 /// let wg = WaitGroup::new();
 /// for _ in 0..3 {
 ///     wg.add(1);
 ///     let wg = wg.clone();
-///     compat::spawn(async move {
+///     switchyard::spawn(async move {
 ///         // ... work ...
 ///         wg.done();
 ///     });

@@ -30,6 +30,57 @@
 //! Cost: insert, pop and unlink are O(1) and allocate only when the arena
 //! grows past its largest size so far; the arena never shrinks (its size is
 //! the most waiters that were ever parked at once).
+//!
+//! # How the `sync` primitives use it
+//!
+//! Every `sync` type is `Send + Sync` and engine-neutral: it parks a task by
+//! storing its [`std::task::Waker`] and wakes it through that waker, nothing
+//! else. In single mode the waker pushes the task on the loop's ready queue;
+//! in mn mode it may make a task runnable on another OS thread. So the state
+//! of each primitive sits behind one `std::sync::Mutex`, held for a few
+//! dozen instructions and never across user code or a wake.
+//!
+//! # The waiter protocol
+//!
+//! Each primitive keeps its parked futures in a FIFO (this module's
+//! [`Waiters`]) and follows the same steps:
+//!
+//! 1. **Fast path.** A poll first spends one unit of the task's cooperative
+//!    budget (`coop::poll_proceed`), then takes the lock; if the operation
+//!    can complete at once *and nobody is queued before it*, it completes.
+//!    Nobody can overtake a queued waiter.
+//! 2. **Park.** Otherwise the future appends a waiter (its waker and its
+//!    request) to the FIFO and keeps the key. A later poll of a still-waiting
+//!    future only replaces the waker, without a clone when `will_wake` says
+//!    the stored one wakes the same task.
+//! 3. **Grant.** Whoever frees the resource (unlock, release, send, notify,
+//!    receive) hands it to the oldest waiter under the same lock: it unlinks
+//!    the waiter, *writes the grant into the waiter's slot* (the lock's value,
+//!    the permits, "your message was taken"), takes its waker, and wakes it
+//!    after the lock is released. The resource never becomes free in between,
+//!    so there is no thundering herd and no barging: handoff is FIFO.
+//! 4. **Complete.** The woken future's next poll finds the grant in its slot,
+//!    frees the slot and returns `Ready`.
+//! 5. **Cancel.** A future dropped while waiting unlinks itself. A future
+//!    dropped after a grant but before its poll *passes the grant on* (step 3
+//!    again, for the next waiter, or back to the pool). So dropping any
+//!    future — through `timeout`, `select`, an aborted task — loses no
+//!    permit, lock, notification or message.
+//!
+//! Wakers are collected under the lock and woken after it (`WakeList`);
+//! user values (messages, a mutex's data) are dropped after it too, since
+//! their destructors may use the very same primitive.
+//!
+//! Rejected designs: an intrusive list threaded through the pinned futures
+//! (as tokio does) needs `unsafe`, and compat forbids it; waking every
+//! waiter and letting them race for the resource (a condvar's way) is
+//! neither fair nor cheap; a lock-free queue per primitive buys little in
+//! single mode, where the lock is never contended, and is much harder to
+//! make cancellation-safe.
+//!
+//! A poisoned internal lock (a foreign waker panicked in `clone` while it was
+//! held) is entered anyway: every step leaves the state consistent before it
+//! calls into a waker.
 
 use std::task::Waker;
 

@@ -11,37 +11,33 @@
 //! synchronous send — tokio's `UnboundedSender::send(v)` — is
 //! [`Sender::try_send`], which never returns `Full` there.
 //!
-//! One lock (`StateLock`, a test-and-set lock released by a plain store)
-//! guards the channel's state: a ring buffer
-//! (`VecDeque`, which for a bounded channel never grows past its capacity,
-//! so a message costs no allocation), the receiver's waker, the sender count,
-//! and a FIFO of *blocked senders*, each parked with its message.
+//! Cancel-safe: dropping a [`RecvFuture`] (in a `timeout` or `select!`)
+//! never loses a message; dropping a [`SendFuture`] that waits for room
+//! takes its message back out (it was never sent), and one dropped after
+//! its message went in leaves it sent. Blocked senders are served in the
+//! order they came.
 //!
-//! Rules:
-//! 1. A send that finds room (and, by rule 2, nobody blocked) pushes the
-//!    message and takes the receiver's waker, waking it after the lock.
-//! 2. A send that finds the buffer full parks in the FIFO *with its message*.
-//!    So "someone is blocked" implies "the buffer is full", and no later
-//!    send can overtake a blocked one.
-//! 3. A receive that pops a message refills the freed place at once from the
-//!    oldest blocked sender: its message moves into the buffer, its slot is
-//!    marked `Taken`, and it is woken only to return `Ok`. The receiver never
-//!    sleeps while a blocked sender holds a message for it.
-//! 4. When the receiver closes (or is dropped) every blocked sender is
-//!    marked `Refused` with its message, to hand back in `SendError`; new
-//!    sends fail at once. Messages already buffered can still be received.
-//! 5. When the last sender is dropped the receiver is woken; once the
-//!    buffer is empty it sees `None`.
+//! ```
+//! # extern crate compat as switchyard;
+//! use switchyard::sync::mpsc;
 //!
-//! Cancellation: a message is never moved into a waiting receive future —
-//! it stays in the buffer until a poll returns it — so dropping a
-//! [`RecvFuture`] never loses one. A [`SendFuture`] dropped while blocked
-//! takes its message back out of the FIFO (it was never sent and is dropped
-//! with the future); dropped after rule 3 took it, the message stays sent.
-//! Either way the channel's capacity is intact.
-//!
-//! Cost of an uncontended operation: one lock, no allocation, and no waker
-//! clone when the receiver re-polls with the same waker.
+//! switchyard::run(async {
+//!     let (tx, mut rx) = mpsc::channel(8);
+//!     for id in 0..3 {
+//!         let tx = tx.clone(); // one Sender per producer
+//!         switchyard::spawn(async move {
+//!             tx.send(format!("hello from {id}")).await.unwrap();
+//!         });
+//!     }
+//!     drop(tx); // recv gives None once every sender is gone
+//!     let mut got = Vec::new();
+//!     while let Some(msg) = rx.recv().await {
+//!         got.push(msg);
+//!     }
+//!     got.sort();
+//!     assert_eq!(got, ["hello from 0", "hello from 1", "hello from 2"]);
+//! });
+//! ```
 
 mod error;
 
@@ -67,6 +63,21 @@ const PREALLOCATE: usize = 64;
 
 /// A channel holding at most `capacity` messages: a send waits while it is
 /// full.
+///
+/// ```
+/// # extern crate compat as switchyard;
+/// use switchyard::sync::mpsc::{self, TrySendError};
+///
+/// switchyard::run(async {
+///     let (tx, mut rx) = mpsc::channel(2);
+///     tx.try_send(1).unwrap();
+///     tx.try_send(2).unwrap();
+///     assert!(matches!(tx.try_send(3), Err(TrySendError::Full(3))));
+///     assert_eq!(rx.recv().await, Some(1)); // room again
+///     tx.send(3).await.unwrap();
+///     assert_eq!(rx.len(), 2);
+/// });
+/// ```
 ///
 /// # Panics
 /// If `capacity` is 0 (for a rendezvous use [`oneshot`](super::oneshot) or
@@ -94,8 +105,9 @@ pub fn unbounded<T>() -> (Sender<T>, Receiver<T>) {
 /// `tx.send(v).await` works too.
 ///
 /// ```
-/// # compat::testing::block_on(compat::Mode::Single, 1, async {
-/// use compat::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
+/// # extern crate compat as switchyard;
+/// # switchyard::run(async {
+/// use switchyard::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
 ///
 /// let (tx, mut rx): (UnboundedSender<u32>, UnboundedReceiver<u32>) =
 ///     mpsc::unbounded_channel();
@@ -138,6 +150,38 @@ fn new_pair<T>(capacity: usize, queue: VecDeque<T>) -> (Sender<T>, Receiver<T>) 
 }
 
 /// What senders and the receiver share.
+///
+/// One lock (`StateLock`, a test-and-set lock released by a plain store)
+/// guards the channel's state: a ring buffer
+/// (`VecDeque`, which for a bounded channel never grows past its capacity,
+/// so a message costs no allocation), the receiver's waker, the sender count,
+/// and a FIFO of *blocked senders*, each parked with its message.
+///
+/// Rules:
+/// 1. A send that finds room (and, by rule 2, nobody blocked) pushes the
+///    message and takes the receiver's waker, waking it after the lock.
+/// 2. A send that finds the buffer full parks in the FIFO *with its message*.
+///    So "someone is blocked" implies "the buffer is full", and no later
+///    send can overtake a blocked one.
+/// 3. A receive that pops a message refills the freed place at once from the
+///    oldest blocked sender: its message moves into the buffer, its slot is
+///    marked `Taken`, and it is woken only to return `Ok`. The receiver never
+///    sleeps while a blocked sender holds a message for it.
+/// 4. When the receiver closes (or is dropped) every blocked sender is
+///    marked `Refused` with its message, to hand back in `SendError`; new
+///    sends fail at once. Messages already buffered can still be received.
+/// 5. When the last sender is dropped the receiver is woken; once the
+///    buffer is empty it sees `None`.
+///
+/// Cancellation: a message is never moved into a waiting receive future —
+/// it stays in the buffer until a poll returns it — so dropping a
+/// [`RecvFuture`] never loses one. A [`SendFuture`] dropped while blocked
+/// takes its message back out of the FIFO (it was never sent and is dropped
+/// with the future); dropped after rule 3 took it, the message stays sent.
+/// Either way the channel's capacity is intact.
+///
+/// Cost of an uncontended operation: one lock, no allocation, and no waker
+/// clone when the receiver re-polls with the same waker.
 struct Chan<T> {
     /// The bound; `usize::MAX` for an unbounded channel.
     capacity: usize,
@@ -218,7 +262,7 @@ impl<T> Sender<T> {
     /// Sends `value`, waiting for room while a bounded channel is full.
     /// Fails, handing `value` back, if the receiver is gone or closed.
     ///
-    /// Cancel-safe in the sense of the module's rules: dropping the future
+    /// Cancel-safe (see the module docs): dropping the future
     /// either leaves the message sent or takes it back out; capacity and
     /// the order of other senders are unaffected. Blocked senders are
     /// served in FIFO order.
@@ -501,10 +545,11 @@ impl<T> Stream for Receiver<T> {
 /// without `.fuse()`.
 ///
 /// ```
-/// # compat::testing::block_on(compat::Mode::Single, 1, async {
+/// # extern crate compat as switchyard;
+/// # switchyard::run(async {
 /// use futures_core::stream::FusedStream;
 ///
-/// let (tx, mut rx) = compat::sync::mpsc::channel(4);
+/// let (tx, mut rx) = switchyard::sync::mpsc::channel(4);
 /// tx.send(1).await.unwrap();
 /// drop(tx);
 /// assert!(!rx.is_terminated(), "a message is still buffered");
