@@ -27,6 +27,17 @@ use crate::engine::{self, Current};
 /// Every task of the current runtime, Go-style, as text (SIGQUIT prints the
 /// same on stderr).
 ///
+/// ```
+/// # extern crate compat as switchyard;
+/// switchyard::run(async {
+///     let _idle = switchyard::spawn(std::future::pending::<()>());
+///     switchyard::yield_now().await; // let it start and park
+///     let dump = switchyard::dump();
+///     assert!(dump.starts_with("switchyard: task dump"));
+///     eprintln!("{dump}");
+/// });
+/// ```
+///
 /// # Panics
 /// Outside a runtime.
 pub fn dump() -> String {

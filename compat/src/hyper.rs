@@ -32,11 +32,12 @@
 //! A server and a client on one runtime, one keep-alive connection:
 //!
 //! ```
+//! # extern crate compat as switchyard;
 //! use std::convert::Infallible;
 //! use std::time::Duration;
 //!
-//! use compat::hyper::{Io, Timer};
-//! use compat::net::{TcpListener, TcpStream};
+//! use switchyard::hyper::{Io, Timer};
+//! use switchyard::net::{TcpListener, TcpStream};
 //! use http_body_util::{BodyExt, Full};
 //! use hyper::body::{Bytes, Incoming};
 //! use hyper::{Request, Response};
@@ -45,10 +46,10 @@
 //!     Ok(Response::new(Full::new(Bytes::from_static(b"Hello, World!"))))
 //! }
 //!
-//! # compat::testing::block_on(compat::Mode::Single, 1, async {
+//! # switchyard::run(async {
 //! let listener = TcpListener::bind("127.0.0.1:0").await?;
 //! let addr = listener.local_addr()?;
-//! compat::spawn(async move {
+//! switchyard::spawn(async move {
 //!     let (stream, _) = listener.accept().await.expect("accept");
 //!     let conn = hyper::server::conn::http1::Builder::new()
 //!         .timer(Timer)
@@ -61,9 +62,12 @@
 //! let (mut sender, conn) = hyper::client::conn::http1::handshake(Io::new(stream))
 //!     .await
 //!     .expect("handshake");
-//! compat::spawn(conn);
+//! switchyard::spawn(conn);
 //! for _ in 0..3 {
 //!     let req = Request::get("/").header("host", "x").body(Full::new(Bytes::new()))?;
+//!     // HTTP/1: the connection takes the next request once the last one
+//!     // is done (in mn its task may still be finishing on another thread).
+//!     sender.ready().await.expect("connection ready");
 //!     let res = sender.send_request(req).await.expect("response");
 //!     assert_eq!(res.status(), 200);
 //!     let body = res.into_body().collect().await.expect("body").to_bytes();

@@ -51,14 +51,15 @@ const POLLS_PER_CALL: usize = 128;
 /// [`detach_all`](JoinSet::detach_all) to let them run on).
 ///
 /// ```
-/// # compat::testing::block_on(compat::Mode::Single, 1, async {
+/// # extern crate compat as switchyard;
+/// # switchyard::run(async {
 /// use std::time::Duration;
-/// use compat::JoinSet;
+/// use switchyard::JoinSet;
 ///
 /// let mut set = JoinSet::new();
 /// for ms in [30u64, 10, 20] {
 ///     set.spawn(async move {
-///         compat::time::sleep(Duration::from_millis(ms)).await;
+///         switchyard::time::sleep(Duration::from_millis(ms)).await;
 ///         ms
 ///     });
 /// }
@@ -145,7 +146,8 @@ impl<T> JoinSet<T> {
     /// An empty set.
     ///
     /// ```
-    /// let set = compat::JoinSet::<()>::new();
+    /// # extern crate compat as switchyard;
+    /// let set = switchyard::JoinSet::<()>::new();
     /// assert!(set.is_empty());
     /// ```
     pub fn new() -> Self {
@@ -167,8 +169,9 @@ impl<T> JoinSet<T> {
     /// output was not taken count).
     ///
     /// ```
-    /// # compat::testing::block_on(compat::Mode::Single, 1, async {
-    /// let mut set = compat::JoinSet::new();
+    /// # extern crate compat as switchyard;
+    /// # switchyard::run(async {
+    /// let mut set = switchyard::JoinSet::new();
     /// set.spawn(async { 1 });
     /// set.spawn(async { 2 });
     /// assert_eq!(set.len(), 2);
@@ -181,8 +184,9 @@ impl<T> JoinSet<T> {
     /// Whether the set holds no task.
     ///
     /// ```
-    /// # compat::testing::block_on(compat::Mode::Single, 1, async {
-    /// let mut set = compat::JoinSet::new();
+    /// # extern crate compat as switchyard;
+    /// # switchyard::run(async {
+    /// let mut set = switchyard::JoinSet::new();
     /// set.spawn(async {});
     /// set.join_next().await;
     /// assert!(set.is_empty());
@@ -197,8 +201,9 @@ impl<T> JoinSet<T> {
     /// that had not finished.
     ///
     /// ```
-    /// # compat::testing::block_on(compat::Mode::Single, 1, async {
-    /// let mut set = compat::JoinSet::new();
+    /// # extern crate compat as switchyard;
+    /// # switchyard::run(async {
+    /// let mut set = switchyard::JoinSet::new();
     /// set.spawn(std::future::pending::<()>());
     /// set.abort_all();
     /// assert!(set.join_next().await.unwrap().unwrap_err().is_cancelled());
@@ -214,9 +219,10 @@ impl<T> JoinSet<T> {
     /// and its output is dropped.
     ///
     /// ```
-    /// # compat::testing::block_on(compat::Mode::Single, 1, async {
-    /// let (tx, rx) = compat::sync::oneshot::channel();
-    /// let mut set = compat::JoinSet::new();
+    /// # extern crate compat as switchyard;
+    /// # switchyard::run(async {
+    /// let (tx, rx) = switchyard::sync::oneshot::channel();
+    /// let mut set = switchyard::JoinSet::new();
     /// set.spawn(async move { tx.send(7).unwrap() });
     /// set.detach_all();
     /// assert!(set.is_empty());
@@ -273,8 +279,9 @@ impl<T: Send + 'static> JoinSet<T> {
     /// [`spawn`](crate::spawn)) and adds it to the set.
     ///
     /// ```
-    /// # compat::testing::block_on(compat::Mode::Single, 1, async {
-    /// let mut set = compat::JoinSet::new();
+    /// # extern crate compat as switchyard;
+    /// # switchyard::run(async {
+    /// let mut set = switchyard::JoinSet::new();
     /// set.spawn(async { "done" });
     /// assert_eq!(set.join_next().await.unwrap().unwrap(), "done");
     /// # });
@@ -299,8 +306,9 @@ impl<T: Send + 'static> JoinSet<T> {
     /// stays in the set).
     ///
     /// ```
-    /// # compat::testing::block_on(compat::Mode::Single, 1, async {
-    /// let mut set = compat::JoinSet::new();
+    /// # extern crate compat as switchyard;
+    /// # switchyard::run(async {
+    /// let mut set = switchyard::JoinSet::new();
     /// set.spawn(async { panic!("boom") });
     /// let err = set.join_next().await.unwrap().unwrap_err();
     /// assert!(err.is_panic());
@@ -315,8 +323,9 @@ impl<T: Send + 'static> JoinSet<T> {
     /// [`join_next`](JoinSet::join_next).
     ///
     /// ```
-    /// # compat::testing::block_on(compat::Mode::Single, 1, async {
-    /// let mut set = compat::JoinSet::new();
+    /// # extern crate compat as switchyard;
+    /// # switchyard::run(async {
+    /// let mut set = switchyard::JoinSet::new();
     /// set.spawn(async { 5 });
     /// let out = std::future::poll_fn(|cx| set.poll_join_next(cx)).await;
     /// assert_eq!(out.unwrap().unwrap(), 5);
@@ -350,12 +359,13 @@ impl<T: Send + 'static> JoinSet<T> {
     /// now; `None` if none has (or the set is empty). Never waits.
     ///
     /// ```
-    /// # compat::testing::block_on(compat::Mode::Single, 1, async {
-    /// let mut set = compat::JoinSet::new();
+    /// # extern crate compat as switchyard;
+    /// # switchyard::run(async {
+    /// let mut set = switchyard::JoinSet::new();
     /// set.spawn(async { 3 });
     /// let mut out = None;
     /// while out.is_none() {
-    ///     compat::yield_now().await;
+    ///     switchyard::yield_now().await;
     ///     out = set.try_join_next();
     /// }
     /// assert_eq!(out.unwrap().unwrap(), 3);
@@ -373,8 +383,9 @@ impl<T: Send + 'static> JoinSet<T> {
     /// dropped); the set is empty after. Outputs are dropped.
     ///
     /// ```
-    /// # compat::testing::block_on(compat::Mode::Single, 1, async {
-    /// let mut set = compat::JoinSet::new();
+    /// # extern crate compat as switchyard;
+    /// # switchyard::run(async {
+    /// let mut set = switchyard::JoinSet::new();
     /// for _ in 0..3 {
     ///     set.spawn(std::future::pending::<()>());
     /// }

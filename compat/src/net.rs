@@ -6,10 +6,11 @@
 //! the loop never blocks on DNS. Binding and connecting try each resolved
 //! address in turn and return the last error if none works.
 //!
-//! The socket types wrap the engine's own (an enum with one variant per
-//! engine); every operation works through `&self`, so one task may read while
-//! another writes, and streams implement futures-io's `AsyncRead` and
-//! `AsyncWrite` (for the stream and for `&stream`).
+//! Every operation works through `&self`, so one task may read while
+//! another writes on the same stream, with no split needed (or move the
+//! halves of [`TcpStream::into_split`] to different tasks). Streams
+//! implement futures-io's `AsyncRead` and `AsyncWrite` (for the stream and
+//! for `&stream`), not tokio's.
 //!
 //! A socket belongs to the runtime it was created in. In single mode it
 //! works only on that runtime's thread; an mn socket works from any thread
@@ -160,6 +161,29 @@ enum Inner<S, #[cfg(feature = "mn")] M> {
 }
 
 /// A TCP listening socket.
+///
+/// ```
+/// # extern crate compat as switchyard;
+/// use switchyard::net::{TcpListener, TcpStream};
+///
+/// switchyard::run(async {
+///     let listener = TcpListener::bind("127.0.0.1:0").await?; // port 0: any free port
+///     let addr = listener.local_addr()?;
+///     let client = switchyard::spawn(async move {
+///         let stream = TcpStream::connect(addr).await?;
+///         stream.write_all(b"ping").await
+///     });
+///
+///     let (stream, peer) = listener.accept().await?;
+///     assert_eq!(peer, stream.peer_addr()?);
+///     let mut buf = [0u8; 4];
+///     stream.read_exact(&mut buf).await?;
+///     assert_eq!(&buf, b"ping");
+///     client.await??;
+///     Ok::<_, std::io::Error>(())
+/// })
+/// .unwrap();
+/// ```
 pub struct TcpListener {
     inner: engines!(Inner<loop_core::net::TcpListener, mn_sched::aio::net::TcpListener>),
 }
@@ -237,6 +261,50 @@ impl fmt::Debug for TcpListener {
 }
 
 /// A TCP connection.
+///
+/// Reads and writes take `&self`: one task may read while another writes,
+/// through a shared reference (or the halves of
+/// [`into_split`](TcpStream::into_split)).
+///
+/// ```
+/// # extern crate compat as switchyard;
+/// use std::net::Shutdown;
+/// use switchyard::net::{TcpListener, TcpStream};
+///
+/// switchyard::run(async {
+///     let listener = TcpListener::bind("127.0.0.1:0").await?;
+///     let addr = listener.local_addr()?;
+///     // An upper-casing server for one connection.
+///     switchyard::spawn(async move {
+///         let (stream, _) = listener.accept().await?;
+///         let mut buf = [0u8; 64];
+///         loop {
+///             let n = stream.read(&mut buf).await?;
+///             if n == 0 {
+///                 return stream.shutdown(Shutdown::Write).await; // end of our replies
+///             }
+///             stream.write_all(&buf[..n].to_ascii_uppercase()).await?;
+///         }
+///     });
+///
+///     let stream = TcpStream::connect(addr).await?;
+///     stream.set_nodelay(true)?;
+///     stream.write_all(b"hello").await?;
+///     stream.shutdown(Shutdown::Write).await?; // the server reads end of stream
+///     let mut reply = Vec::new();
+///     let mut buf = [0u8; 64];
+///     loop {
+///         let n = stream.read(&mut buf).await?;
+///         if n == 0 {
+///             break;
+///         }
+///         reply.extend_from_slice(&buf[..n]);
+///     }
+///     assert_eq!(reply, b"HELLO");
+///     Ok::<_, std::io::Error>(())
+/// })
+/// .unwrap();
+/// ```
 pub struct TcpStream {
     inner: engines!(Inner<loop_core::net::TcpStream, mn_sched::aio::net::TcpStream>),
 }
@@ -379,8 +447,9 @@ pub struct OwnedReadHalf(Arc<TcpStream>);
 /// [`forget`](OwnedWriteHalf::forget) drops it without the shutdown.
 ///
 /// ```
-/// # compat::testing::block_on(compat::Mode::Single, 1, async {
-/// use compat::net::{TcpListener, TcpStream};
+/// # extern crate compat as switchyard;
+/// # switchyard::run(async {
+/// use switchyard::net::{TcpListener, TcpStream};
 ///
 /// let listener = TcpListener::bind("127.0.0.1:0").await?;
 /// let client = TcpStream::connect(listener.local_addr()?).await?;
@@ -408,9 +477,10 @@ impl OwnedWriteHalf {
     /// socket then closes).
     ///
     /// ```
-    /// # compat::testing::block_on(compat::Mode::Single, 1, async {
+    /// # extern crate compat as switchyard;
+    /// # switchyard::run(async {
     /// use std::time::Duration;
-    /// use compat::net::{TcpListener, TcpStream};
+    /// use switchyard::net::{TcpListener, TcpStream};
     ///
     /// let listener = TcpListener::bind("127.0.0.1:0").await?;
     /// let client = TcpStream::connect(listener.local_addr()?).await?;
@@ -418,7 +488,7 @@ impl OwnedWriteHalf {
     /// let (read, write) = client.into_split();
     /// write.forget();
     /// let mut buf = [0u8; 1];
-    /// let read_soon = compat::time::timeout(Duration::from_millis(20), server.read(&mut buf));
+    /// let read_soon = switchyard::time::timeout(Duration::from_millis(20), server.read(&mut buf));
     /// assert!(read_soon.await.is_err(), "no end of stream yet");
     /// drop(read); // the last half: the socket closes
     /// assert_eq!(server.read(&mut buf).await?, 0);
@@ -507,6 +577,29 @@ async_write!(&TcpStream, s => *s);
 async_write!(OwnedWriteHalf, s => s.stream);
 
 /// A UDP socket.
+///
+/// ```
+/// # extern crate compat as switchyard;
+/// use switchyard::net::UdpSocket;
+///
+/// switchyard::run(async {
+///     let a = UdpSocket::bind("127.0.0.1:0").await?;
+///     let b = UdpSocket::bind("127.0.0.1:0").await?;
+///     a.send_to(b"hi", b.local_addr()?).await?;
+///
+///     let mut buf = [0u8; 16];
+///     let (n, from) = b.recv_from(&mut buf).await?;
+///     assert_eq!((&buf[..n], from), (&b"hi"[..], a.local_addr()?));
+///
+///     // connect: send/recv with one peer only.
+///     b.connect(from).await?;
+///     b.send(b"back").await?;
+///     let n = a.recv(&mut buf).await?;
+///     assert_eq!(&buf[..n], b"back");
+///     Ok::<_, std::io::Error>(())
+/// })
+/// .unwrap();
+/// ```
 pub struct UdpSocket {
     inner: engines!(Inner<loop_core::net::UdpSocket, mn_sched::aio::net::UdpSocket>),
 }

@@ -1,4 +1,12 @@
-//! Small readings of the process from /proc, used by `stats()` and defaults.
+//! Small readings of this process from `/proc/self/status`: its thread
+//! count and memory, as [`stats`](crate::stats) reports them.
+//!
+//! ```
+//! # extern crate compat as switchyard;
+//! let threads = switchyard::os::thread_count();
+//! assert!(threads >= 1);
+//! println!("{threads} threads, {} KiB resident", switchyard::os::rss_kb());
+//! ```
 
 /// OS threads of this process, from `/proc/self/status` (0 if unreadable).
 pub fn thread_count() -> usize {

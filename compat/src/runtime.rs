@@ -111,7 +111,32 @@ impl From<Error> for io::Error {
 }
 
 /// Configures and builds a [`Runtime`]. Every setting left alone comes from
-/// the environment (`RUNTIME_*`), or else from the default.
+/// the environment (`RUNTIME_*`), or else from the default: a builder
+/// setting wins over the environment, the environment over the default.
+///
+/// [`Builder::run`] builds and runs a future in one step, as [`run`] does;
+/// [`Builder::build`] gives a [`Runtime`] to call
+/// [`block_on`](Runtime::block_on) on, and returns a bad setting as an
+/// [`Error`] instead of exiting.
+///
+/// ```
+/// # extern crate compat as switchyard;
+/// use switchyard::{Builder, Mode};
+///
+/// let answer = Builder::new()
+///     .mode(Mode::Mn) // Go's model, whatever RUNTIME_MODE says
+///     .procs(2)       // two tasks run at once (RUNTIME_MAXPROCS)
+///     .run(async {
+///         let h = switchyard::spawn(async { 6 * 7 });
+///         h.await.unwrap()
+///     });
+/// assert_eq!(answer, 42);
+///
+/// // Or build first, to handle a bad setting yourself.
+/// let rt = Builder::new().mode(Mode::Single).build().expect("runtime");
+/// assert_eq!(rt.mode(), Mode::Single);
+/// assert_eq!(rt.block_on(async { 1 + 1 }), 2);
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct Builder {
     over: EnvConfig,
@@ -163,37 +188,45 @@ impl Builder {
         self
     }
 
-    /// Number of Ps (mn). At least 1.
+    /// mn: the number of processors (Ps), that is how many tasks run at
+    /// once (`RUNTIME_MAXPROCS`, Go's `GOMAXPROCS`). At least 1; single
+    /// mode always has 1.
     pub fn procs(mut self, n: usize) -> Self {
         self.over.procs = Some(n.max(1));
         self
     }
 
-    /// Cap on the runtime's OS threads.
+    /// Cap on the runtime's OS threads (`RUNTIME_MAXTHREADS`). At least 1.
     pub fn max_threads(mut self, n: usize) -> Self {
         self.over.max_threads = Some(n.max(1));
         self
     }
 
-    /// Size of the `spawn_blocking` pool. At least 1.
+    /// Size of the [`spawn_blocking`](crate::spawn_blocking) pool
+    /// (`RUNTIME_BLOCKING_THREADS`). At least 1.
     pub fn blocking_threads(mut self, n: usize) -> Self {
         self.over.blocking_threads = Some(n.max(1));
         self
     }
 
-    /// G stack size in bytes (mn).
+    /// mn: every task's stack size in bytes (`RUNTIME_STACK_SIZE`); 16 KiB
+    /// to 1 GiB, checked by [`build`](Self::build). Single mode ignores it.
+    /// [`task::Builder::stack_size`](crate::task::Builder::stack_size)
+    /// sets one task's.
     pub fn stack_size(mut self, bytes: usize) -> Self {
         self.over.stack_size = Some(bytes);
         self
     }
 
-    /// Idle threads exit after this long.
+    /// Idle threads exit after this long (`RUNTIME_IDLE_THREAD_TIMEOUT`).
     pub fn idle_thread_timeout(mut self, d: Duration) -> Self {
         self.over.idle_thread_timeout = Some(d);
         self
     }
 
-    /// Where cgroup files are read (tests point it at fakes).
+    /// Where cgroup files are read (`RUNTIME_CGROUP_ROOT`; default
+    /// `/sys/fs/cgroup`): mn lowers its default processor count to the
+    /// cgroup's CPU quota. Tests point it at fake files.
     pub fn cgroup_root(mut self, path: impl Into<PathBuf>) -> Self {
         self.over.cgroup_root = Some(path.into());
         self
@@ -220,9 +253,27 @@ impl Builder {
     /// runs no user code and gets no call either.
     ///
     /// Use it for per-thread setup, such as entering another runtime's
-    /// context so that libraries bound to it work inside tasks
-    /// (`examples/tokio_interop.rs`). A panic in `f` is reported on stderr
-    /// and ignored.
+    /// context so that libraries bound to it work inside tasks (in mn
+    /// mode, tasks run on the threads this hook sees). A panic in `f` is
+    /// reported on stderr and ignored.
+    ///
+    /// ```
+    /// # extern crate compat as switchyard;
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    ///
+    /// let started = Arc::new(AtomicUsize::new(0));
+    /// let count = started.clone();
+    /// switchyard::Builder::new()
+    ///     .on_thread_start(move || {
+    ///         count.fetch_add(1, Ordering::Relaxed);
+    ///     })
+    ///     .run(async {
+    ///         // The first spawn_blocking job starts a pool thread.
+    ///         switchyard::spawn_blocking(|| ()).await.unwrap();
+    ///     });
+    /// assert!(started.load(Ordering::Relaxed) >= 1);
+    /// ```
     pub fn on_thread_start<F: Fn() + Send + Sync + 'static>(mut self, f: F) -> Self {
         self.hooks.start = Some(Arc::new(f));
         self
@@ -337,8 +388,30 @@ impl Builder {
 /// `single`) and returns its output. Tasks still alive when it completes are
 /// dropped (their destructors run).
 ///
+/// This is the program's entry point, in place of tokio's
+/// `#[tokio::main]` (there is no attribute macro): `main` calls it, and
+/// the future may return a `Result` for `main` to return. Every other
+/// setting comes from the `RUNTIME_*` environment; [`Builder`] sets them in
+/// code.
+///
 /// A bad `RUNTIME_*` value prints one line naming the variable and what is
 /// accepted, and exits with status 2.
+///
+/// ```
+/// # extern crate compat as switchyard;
+/// use std::time::Duration;
+///
+/// fn main() -> std::io::Result<()> {
+///     switchyard::run(async {
+///         let task = switchyard::spawn(async {
+///             switchyard::time::sleep(Duration::from_millis(5)).await;
+///             "slept"
+///         });
+///         println!("{}", task.await?);
+///         Ok(())
+///     })
+/// }
+/// ```
 ///
 /// # Panics
 /// If called inside a runtime (from a task or inside another `run`).
@@ -355,7 +428,20 @@ fn assert_outside_runtime() {
     );
 }
 
-/// A runtime: one engine, chosen when it was built.
+/// A runtime in one mode, chosen when it was built ([`Builder::build`],
+/// [`Runtime::new`]). Dropping it shuts it down: the tasks still alive are
+/// dropped.
+///
+/// ```
+/// # extern crate compat as switchyard;
+/// let rt = switchyard::Runtime::new().expect("a runtime"); // from RUNTIME_*
+/// let handle = rt.handle();
+/// let sum = rt.block_on(async move {
+///     let task = handle.spawn(async { 2 + 2 });
+///     task.await.unwrap()
+/// });
+/// assert_eq!(sum, 4);
+/// ```
 pub struct Runtime {
     engine: Engine,
     config: Config,

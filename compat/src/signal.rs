@@ -1,10 +1,10 @@
 //! Unix signals as async streams, the same in every mode.
 //!
-//! `ctrl_c().await` completes at the next SIGINT; `signal(SignalKind::terminate())`
-//! gives a stream of SIGTERM deliveries. No thread is started: the signal
-//! handler writes to a pipe the engine polls (see loop-core's `signal.rs`).
-//! Once a program listens for a signal, that signal's default action (such as
-//! SIGINT terminating the process) no longer happens: the program decides.
+//! [`ctrl_c`]`().await` completes at the next SIGINT;
+//! [`signal`]`(SignalKind::terminate())` gives a stream of SIGTERM
+//! deliveries. No thread is started for them. Once a program listens for a
+//! signal, that signal's default action (such as SIGINT terminating the
+//! process) no longer happens: the program decides.
 //!
 //! A delivery that finds no listener — a SIGINT between two `ctrl_c()`
 //! calls, or after a `Signal` was dropped — is kept for the next listener
@@ -80,7 +80,23 @@ enum Inner {
     Mn(mn_sched::aio::signal::Signal),
 }
 
-/// A stream of deliveries of one signal.
+/// A stream of deliveries of one signal, from [`signal`].
+///
+/// ```
+/// # extern crate compat as switchyard;
+/// use std::time::Duration;
+/// use switchyard::signal::{signal, SignalKind};
+///
+/// switchyard::run(async {
+///     let mut hangups = signal(SignalKind::hangup())?;
+///     // Reload on every SIGHUP; here, give up waiting after 5 ms.
+///     while let Ok(Some(())) = switchyard::time::timeout(Duration::from_millis(5), hangups.recv()).await {
+///         println!("reloading");
+///     }
+///     Ok::<_, std::io::Error>(())
+/// })
+/// .unwrap();
+/// ```
 ///
 /// A [`FusedStream`](futures_core::stream::FusedStream): it ends (gives
 /// `None`) only if the engine's signal pipe breaks, and says so from then on,
@@ -97,7 +113,17 @@ impl std::fmt::Debug for Signal {
     }
 }
 
-/// Starts listening for `kind` on the current runtime.
+/// Starts listening for `kind` on the current runtime: from now on its
+/// default action (such as terminating the process) no longer happens, and
+/// each delivery comes out of the returned [`Signal`].
+///
+/// # Errors
+/// For a signal that cannot or must not be caught (SIGKILL, SIGSTOP, the
+/// faults SIGSEGV, SIGBUS, SIGILL, SIGFPE), a number out of range, or when
+/// 128 listeners already exist in the process.
+///
+/// # Panics
+/// Outside a runtime.
 pub fn signal(kind: SignalKind) -> io::Result<Signal> {
     match engine::expect_current("signal") {
         Current::Single => Ok(Signal {
@@ -115,6 +141,25 @@ pub fn signal(kind: SignalKind) -> io::Result<Signal> {
 /// Completes at the next Ctrl-C (SIGINT), or at once if a SIGINT came
 /// while nothing listened for it (between two calls, say; see the module
 /// docs).
+///
+/// A graceful shutdown waits for it beside the work; here a `timeout`
+/// stands in for the user, so the example ends:
+///
+/// ```
+/// # extern crate compat as switchyard;
+/// use std::time::Duration;
+/// use switchyard::time::timeout;
+///
+/// switchyard::run(async {
+///     let server = switchyard::spawn(std::future::pending::<()>()); // serves for ever
+///     match timeout(Duration::from_millis(5), switchyard::signal::ctrl_c()).await {
+///         Ok(Ok(())) => println!("Ctrl-C: shutting down"),
+///         Ok(Err(e)) => eprintln!("cannot listen for Ctrl-C: {e}"),
+///         Err(_) => println!("no Ctrl-C within 5 ms: shutting down anyway"),
+///     }
+///     server.abort();
+/// });
+/// ```
 pub async fn ctrl_c() -> io::Result<()> {
     let mut s = signal(SignalKind::interrupt())?;
     s.recv().await;
@@ -149,10 +194,11 @@ impl futures_core::Stream for Signal {
 /// Terminated once [`Signal::poll_recv`] gave `None`.
 ///
 /// ```
-/// # compat::testing::block_on(compat::Mode::Single, 1, async {
+/// # extern crate compat as switchyard;
+/// # switchyard::run(async {
 /// use futures_core::stream::FusedStream;
 ///
-/// let s = compat::signal::signal(compat::signal::SignalKind::user_defined1()).unwrap();
+/// let s = switchyard::signal::signal(switchyard::signal::SignalKind::user_defined1()).unwrap();
 /// assert!(!s.is_terminated());
 /// # });
 /// ```

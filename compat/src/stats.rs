@@ -8,7 +8,12 @@
 use crate::engine::{self, Current};
 use crate::Mode;
 
-/// A snapshot of a runtime's state and counters.
+/// A snapshot of a runtime's state and counters, from [`stats`].
+///
+/// Every field is present in both modes; a field that has no meaning in
+/// the running mode is 0 (single mode has no Ms, no Ps beyond one, no
+/// steals or handoffs). [`Stats::to_prometheus`] renders it for a
+/// `/metrics` endpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Stats {
@@ -275,13 +280,25 @@ impl Stats {
 /// A snapshot of the runtime running the current task; `None` outside a
 /// runtime (on a thread that is not running a task or `run`'s future), so
 /// a library may report what it can without knowing where it is called.
+/// (tokio's `Handle::current().metrics()` panics there instead.)
 ///
 /// ```
-/// # compat::testing::block_on(compat::Mode::Single, 1, async {
-/// let s = compat::stats().expect("inside a runtime");
-/// assert_eq!(s.mode, compat::Mode::Single);
-/// # });
-/// assert!(compat::stats().is_none(), "no runtime here");
+/// # extern crate compat as switchyard;
+/// use std::time::Duration;
+///
+/// assert!(switchyard::stats().is_none(), "no runtime here");
+///
+/// switchyard::run(async {
+///     let sleeper = switchyard::spawn(switchyard::time::sleep(Duration::from_millis(20)));
+///     let s = switchyard::stats().expect("inside a runtime");
+///     println!(
+///         "mode={} procs={} threads={} live tasks={} timers={}",
+///         s.mode, s.procs, s.threads, s.live_tasks, s.timers
+///     );
+///     assert!(s.live_tasks >= 1, "the sleeper is alive");
+///     print!("{}", s.to_prometheus()); // for a /metrics endpoint
+///     sleeper.await.unwrap();
+/// });
 /// ```
 pub fn stats() -> Option<Stats> {
     let mut s = match engine::current()? {

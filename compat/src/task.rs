@@ -1,16 +1,18 @@
 //! Spawning and joining tasks, the same in every mode.
 //!
-//! `spawn` asks the engine running the current thread to start the future
-//! (a slab task in single mode; a G with its own stack in mn). The returned
-//! [`JoinHandle`] is an enum over the engines' handles; awaiting it yields the
-//! output, or a [`JoinError`] if the task panicked or was aborted. Dropping
-//! the handle detaches the task. [`JoinSet`] holds many tasks and joins them
-//! in the order they finish. [`Builder`] spawns one task with a name and
-//! (mn) a stack size of its own.
+//! [`spawn`] starts a future as a task on the current runtime: in single
+//! mode a future on the event loop's thread, in mn a task with its own
+//! stack that may run on any of the runtime's threads. Awaiting the
+//! returned [`JoinHandle`] gives the output, or a [`JoinError`] if the task
+//! panicked or was aborted: a panic ends its task, never the runtime.
+//! Dropping the handle detaches the task. [`JoinSet`] holds many tasks and
+//! joins them in the order they finish. [`Builder`] spawns one task with a
+//! name and (mn) a stack size of its own.
 //!
-//! Everything here is also at the crate root (`spawn`, `JoinHandle`, …);
-//! the module gives the paths tokio users know (`task::JoinSet`,
-//! `task::spawn`, `task::yield_now`, `task::Builder`).
+//! Everything here is also at the crate root (`switchyard::spawn`,
+//! `switchyard::JoinHandle`, …); the module gives the paths tokio users
+//! know (`task::JoinSet`, `task::spawn`, `task::yield_now`,
+//! `task::Builder`).
 
 use std::any::Any;
 use std::fmt;
@@ -156,6 +158,27 @@ impl From<JoinError> for std::io::Error {
 }
 
 /// An owned permission to await a task's output; dropping it detaches.
+///
+/// Awaiting it gives `Ok(output)`, or `Err(JoinError)` if the task
+/// panicked ([`JoinError::is_panic`]) or was aborted
+/// ([`JoinError::is_cancelled`]).
+///
+/// ```
+/// # extern crate compat as switchyard;
+/// switchyard::run(async {
+///     let ok = switchyard::spawn(async { "done" });
+///     assert_eq!(ok.await.unwrap(), "done");
+///
+///     let bad = switchyard::spawn(async { panic!("boom") });
+///     let err = bad.await.unwrap_err();
+///     assert!(err.is_panic());
+///     assert_eq!(err.panic_message(), Some("boom"));
+///
+///     let forever = switchyard::spawn(std::future::pending::<()>());
+///     forever.abort();
+///     assert!(forever.await.unwrap_err().is_cancelled());
+/// });
+/// ```
 pub struct JoinHandle<T> {
     inner: engines!(Inner<loop_core::JoinHandle<T>, mn_sched::aio::task::JoinHandle<T>>),
 }
@@ -193,7 +216,9 @@ impl<T> fmt::Debug for JoinHandle<T> {
     }
 }
 
-/// The handle of a [`spawn_local`] task; await it on the same thread.
+/// The handle of a [`spawn_local`] task; await it on the thread that
+/// spawned the task. As a [`JoinHandle`], it gives `Err` if the task
+/// panicked or was aborted.
 pub struct LocalJoinHandle<T> {
     inner: engines!(Inner<loop_core::LocalJoinHandle<T>, mn_sched::aio::LocalJoinHandle<T>>),
 }
@@ -228,7 +253,28 @@ impl<T> fmt::Debug for LocalJoinHandle<T> {
     }
 }
 
-/// Starts `future` as a new task on the current runtime.
+/// Starts `future` as a new task on the current runtime and returns its
+/// [`JoinHandle`]. The task runs whether or not the handle is awaited
+/// (in single mode once the caller yields; in mn possibly at once on
+/// another thread); dropping the handle lets it run on, detached.
+///
+/// The future must be `Send + 'static`, in both modes (in mn a task may
+/// move to another thread between two polls); [`spawn_local`] takes
+/// futures that are not `Send`.
+///
+/// ```
+/// # extern crate compat as switchyard;
+/// switchyard::run(async {
+///     let tasks: Vec<_> = (0..4u64)
+///         .map(|i| switchyard::spawn(async move { i * i }))
+///         .collect();
+///     let mut sum = 0;
+///     for task in tasks {
+///         sum += task.await.expect("the task did not panic");
+///     }
+///     assert_eq!(sum, 0 + 1 + 4 + 9);
+/// });
+/// ```
 ///
 /// # Panics
 /// Outside a runtime.
@@ -250,7 +296,24 @@ where
 }
 
 /// Starts a `!Send` future as a task that stays on the current thread
-/// (single mode: the loop thread; mn: the current M, never stolen).
+/// (single mode: the loop thread; mn: the thread of the calling task,
+/// which stays on that thread until its local tasks have finished).
+///
+/// ```
+/// # extern crate compat as switchyard;
+/// use std::cell::RefCell;
+/// use std::rc::Rc;
+///
+/// switchyard::run(async {
+///     let log = Rc::new(RefCell::new(Vec::new())); // Rc: not Send
+///     let l = log.clone();
+///     let task = switchyard::spawn_local(async move {
+///         l.borrow_mut().push("from the local task");
+///     });
+///     task.await.unwrap();
+///     assert_eq!(log.borrow().len(), 1);
+/// });
+/// ```
 ///
 /// # Panics
 /// Outside a runtime.
@@ -272,6 +335,22 @@ where
 }
 
 /// Lets every other ready task, timers and I/O go first, then continues.
+/// Call it inside long computations, so that in single mode the loop (and
+/// in mn mode the other tasks of the thread) get a turn.
+///
+/// ```
+/// # extern crate compat as switchyard;
+/// switchyard::run(async {
+///     let mut sum = 0u64;
+///     for i in 0..10_000u64 {
+///         sum += i;
+///         if i % 1_000 == 0 {
+///             switchyard::yield_now().await;
+///         }
+///     }
+///     assert_eq!(sum, 49_995_000);
+/// });
+/// ```
 pub async fn yield_now() {
     match engine::current() {
         #[cfg(feature = "mn")]
@@ -281,6 +360,18 @@ pub async fn yield_now() {
 }
 
 /// Spawns onto a runtime from any thread; cheap to clone.
+///
+/// ```
+/// # extern crate compat as switchyard;
+/// switchyard::run(async {
+///     let handle = switchyard::Handle::current();
+///     // A plain OS thread spawns a task onto the runtime.
+///     let from_thread = std::thread::spawn(move || handle.spawn(async { 7 }))
+///         .join()
+///         .unwrap();
+///     assert_eq!(from_thread.await.unwrap(), 7);
+/// });
+/// ```
 #[derive(Clone, Debug)]
 pub struct Handle {
     inner: engines!(Inner<loop_core::Handle, mn_sched::Handle>),

@@ -1,10 +1,12 @@
-//! Running one test body in every mode.
+//! Running one test body in every mode, for your own tests.
 //!
 //! [`test_all_modes!`](crate::test_all_modes) turns each `async fn` into a
-//! module with one `#[test]` per engine configuration in [`MODES`], so every
-//! compat test checks both models with the same code. Runtimes are built with
+//! module with one `#[test]` per configuration in [`MODES`] (single, mn with
+//! one processor, mn with four), so a test checks that code behaves the
+//! same under both models. Runtimes are built with
 //! [`Builder::ignore_env`](crate::Builder::ignore_env): a test's outcome does
-//! not depend on the caller's `RUNTIME_*` variables.
+//! not depend on the caller's `RUNTIME_*` variables. [`block_on`] runs one
+//! future in one configuration.
 
 use std::future::Future;
 
@@ -28,7 +30,18 @@ pub fn builder(mode: Mode, procs: usize) -> Builder {
     Builder::new().ignore_env().mode(mode).procs(procs)
 }
 
-/// Runs `future` on a fresh runtime of the given mode.
+/// Runs `future` on a fresh runtime of the given mode, independent of the
+/// environment.
+///
+/// ```
+/// # extern crate compat as switchyard;
+/// use switchyard::{testing, Mode};
+///
+/// let procs = testing::block_on(Mode::Mn, 2, async {
+///     switchyard::stats().unwrap().procs
+/// });
+/// assert_eq!(procs, 2);
+/// ```
 ///
 /// # Panics
 /// If the runtime cannot be built, or if the future panics.
@@ -43,10 +56,10 @@ pub fn block_on<F: Future>(mode: Mode, procs: usize, future: F) -> F::Output {
 /// Defines one `#[test]` per engine configuration for each `async fn`:
 ///
 /// ```
-/// // (through the `switchyard` facade: `switchyard::test_all_modes!`)
-/// compat::test_all_modes! {
+/// # extern crate compat as switchyard;
+/// switchyard::test_all_modes! {
 ///     async fn spawn_returns_its_output() {
-///         let h = compat::spawn(async { 6 * 7 });
+///         let h = switchyard::spawn(async { 6 * 7 });
 ///         assert_eq!(h.await.unwrap(), 42);
 ///     }
 /// }

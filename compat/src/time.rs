@@ -1,9 +1,10 @@
-//! Time: `sleep`, `sleep_until`, `interval`, `timeout`, the same in every mode.
+//! Time: [`sleep`], [`sleep_until`], [`interval`], [`timeout`], the same in
+//! every mode.
 //!
-//! A [`Sleep`] only records its deadline when made; it binds to the engine
-//! running it at its first poll (so it can be created outside a runtime and
-//! awaited inside one). `Interval` and `timeout` are written once, over
-//! `Sleep`, for every engine.
+//! A timer never fires early, and an idle runtime wakes within about a
+//! tenth of a millisecond of a deadline. A [`Sleep`] may be created
+//! anywhere, even outside a runtime: it only records its deadline until it
+//! is first awaited inside one. [`Instant`] is `std::time::Instant`.
 
 use std::fmt;
 use std::future::{poll_fn, Future};
@@ -22,6 +23,21 @@ enum Inner {
 }
 
 /// Waits until `duration` has passed.
+///
+/// Only the task waits: in single mode the loop runs other tasks, in mn the
+/// thread does (`std::thread::sleep` would stop them; see
+/// [`syscall`](crate::syscall)).
+///
+/// ```
+/// # extern crate compat as switchyard;
+/// use std::time::{Duration, Instant};
+///
+/// switchyard::run(async {
+///     let start = Instant::now();
+///     switchyard::time::sleep(Duration::from_millis(10)).await;
+///     assert!(start.elapsed() >= Duration::from_millis(10), "never early");
+/// });
+/// ```
 pub fn sleep(duration: Duration) -> Sleep {
     sleep_until(
         Instant::now()
@@ -121,6 +137,25 @@ pub struct Interval {
 
 /// Ticks every `period`, the first tick at once.
 ///
+/// Ticks keep to the schedule: a tick that is late does not push the next
+/// ones back, and ticks missed while the task was busy come back to back
+/// ([`MissedTickBehavior`] chooses otherwise). An [`Interval`] is also a
+/// `Stream` of ticks.
+///
+/// ```
+/// # extern crate compat as switchyard;
+/// use std::time::{Duration, Instant};
+///
+/// switchyard::run(async {
+///     let start = Instant::now();
+///     let mut ticks = switchyard::time::interval(Duration::from_millis(5));
+///     for _ in 0..3 {
+///         ticks.tick().await; // at 0, 5 and 10 ms
+///     }
+///     assert!(start.elapsed() >= Duration::from_millis(10));
+/// });
+/// ```
+///
 /// # Panics
 /// If `period` is zero.
 pub fn interval(period: Duration) -> Interval {
@@ -191,15 +226,16 @@ impl Interval {
 /// terminated: `select!`'s `select_next_some()` takes it as it is.
 ///
 /// ```
-/// # compat::testing::block_on(compat::Mode::Single, 1, async {
+/// # extern crate compat as switchyard;
+/// # switchyard::run(async {
 /// use std::pin::Pin;
 /// use std::time::Duration;
 /// use futures_core::Stream;
 ///
-/// let mut ticks = compat::time::interval(Duration::from_millis(1));
+/// let mut ticks = switchyard::time::interval(Duration::from_millis(1));
 /// for _ in 0..3 {
 ///     let due = std::future::poll_fn(|cx| Pin::new(&mut ticks).poll_next(cx)).await;
-///     assert!(due.unwrap() <= compat::time::Instant::now());
+///     assert!(due.unwrap() <= switchyard::time::Instant::now());
 /// }
 /// # });
 /// ```
@@ -238,6 +274,24 @@ impl From<Elapsed> for std::io::Error {
 
 /// Runs `future` for at most `duration`: `Err(Elapsed)` if time ran out first
 /// (the future is then dropped). The future is polled before the clock.
+///
+/// ```
+/// # extern crate compat as switchyard;
+/// use std::time::Duration;
+/// use switchyard::time::{sleep, timeout};
+///
+/// switchyard::run(async {
+///     let quick = timeout(Duration::from_millis(50), async { 7 }).await;
+///     assert_eq!(quick, Ok(7));
+///
+///     let slow = timeout(Duration::from_millis(5), sleep(Duration::from_secs(10))).await;
+///     assert!(slow.is_err(), "gave up after 5 ms");
+///
+///     // Elapsed converts into io::Error (TimedOut), for `?`.
+///     let as_io: std::io::Result<()> = slow.map_err(Into::into);
+///     assert_eq!(as_io.unwrap_err().kind(), std::io::ErrorKind::TimedOut);
+/// });
+/// ```
 ///
 /// The deadline is checked at every poll without spending the task's
 /// cooperative budget: a future that is always ready (a busy channel or

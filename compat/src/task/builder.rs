@@ -1,6 +1,5 @@
 //! `switchyard::task::Builder`: spawn one task with a name and, in mn mode,
-//! a stack size of its own — in the spirit of `std::thread::Builder` and
-//! `tokio::task::Builder`. A child of `task.rs` (it builds that module's
+//! a stack size of its own. A child of `task.rs` (it builds that module's
 //! `JoinHandle` and reads its `Handle`), kept in its own file.
 
 use std::future::Future;
@@ -9,19 +8,24 @@ use std::io;
 use super::{Handle, Inner, JoinHandle};
 use crate::engine::{self, Current};
 
-/// Options for one task. Unset options take the runtime's.
+/// Options for one task: a name and, in mn mode, a stack size. Unset
+/// options take the runtime's. Like `std::thread::Builder` and
+/// `tokio::task::Builder`.
 ///
-/// ```no_run
-/// // (through the `switchyard` facade: `switchyard::task::Builder`)
-/// compat::run(async {
+/// ```
+/// # extern crate compat as switchyard;
+/// switchyard::run(async {
 ///     // A task with a large local array: its own 1 MiB stack in mn mode,
 ///     // where the default stack is 256 KiB (`RUNTIME_STACK_SIZE`).
-///     let handle = compat::task::Builder::new()
+///     let handle = switchyard::task::Builder::new()
 ///         .name("parser")
 ///         .stack_size(1 << 20)
-///         .spawn(async { 42 })
+///         .spawn(async {
+///             let table = [1u8; 300 * 1024];
+///             table.iter().map(|&b| b as usize).sum::<usize>()
+///         })
 ///         .expect("spawn");
-///     assert_eq!(handle.await.unwrap(), 42);
+///     assert_eq!(handle.await.unwrap(), 300 * 1024);
 /// });
 /// ```
 #[derive(Debug, Clone, Default)]
