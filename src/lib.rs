@@ -21,7 +21,9 @@
 //! processors (`RUNTIME_MAXPROCS`, default: the CPUs this process may use).
 //! Idle threads steal work, a netpoller wakes tasks whose sockets are
 //! ready, and a monitor thread hands a thread's work to another thread when
-//! it blocks in [`syscall`] or computes for more than 10 ms.
+//! it blocks in [`syscall`] or computes for more than 10 ms. (In Go's
+//! words, which [`stats`] and the scheduler trace use: tasks are Gs,
+//! threads Ms, processors Ps, and the monitor is `sysmon`.)
 //! `switchyard::mn` adds Go-style blocking code (`go`, channels with
 //! `Select`); read `CAVEATS-mn.md` in the repository before moving code to
 //! this mode.

@@ -102,8 +102,8 @@ const MAX_READ: usize = 64 * 1024;
 /// that implements `AsyncRead` + `AsyncWrite` (pin a `!Unpin` stream with
 /// `Box::pin` first).
 ///
-/// hyper hands a read a buffer it has not initialised, and compat has no
-/// `unsafe` code to fill such a buffer in place: each read goes into a
+/// hyper hands a read a buffer it has not initialised, and switchyard's API
+/// has no `unsafe` code to fill such a buffer in place: each read goes into a
 /// buffer of this type's own (allocated at the first read, as large as
 /// hyper's free space, at most 64 KiB) and is copied into hyper's. The copy
 /// costs far less than the system call before it.

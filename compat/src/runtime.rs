@@ -35,7 +35,8 @@ pub struct Config {
     pub max_threads: usize,
     /// Size of the `spawn_blocking` pool.
     pub blocking_threads: usize,
-    /// G stack size in bytes (mn); `None` means the engine's default.
+    /// Every task's stack size in bytes (mn); `None` means the default,
+    /// 256 KiB.
     pub stack_size: Option<usize>,
     /// Idle threads exit after this.
     pub idle_thread_timeout: Duration,
@@ -346,9 +347,12 @@ impl Builder {
         })
     }
 
-    /// Builds the runtime. A trace path is checked here
-    /// ([`TraceFile::open`](loop_core::trace::TraceFile::open)): one where
-    /// no trace can be written is an [`Error::Trace`].
+    /// Builds the runtime. A bad `RUNTIME_*` value is an
+    /// [`Error::Config`]; a trace path where no trace can be written an
+    /// [`Error::Trace`] (checked here, not when the trace is written); a
+    /// resource the OS refused, or in mn a builder value out of range
+    /// (`procs` above 1024, `stack_size` outside 16 KiB to 1 GiB), an
+    /// [`Error::Io`].
     pub fn build(self) -> Result<Runtime, Error> {
         let config = self.config()?;
         let trace = match &config.trace {
