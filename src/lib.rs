@@ -26,7 +26,7 @@
 //! threads Ms, processors Ps, and the monitor is `sysmon`.)
 //! `switchyard::mn` adds Go-style blocking code (`go`, channels with
 //! `Select`); read `CAVEATS-mn.md` in the repository before moving code to
-//! this mode.
+//! this mode. (mn comes with the `mn` cargo feature, on by default.)
 //!
 //! The mode comes from the `RUNTIME_MODE` environment variable
 //! (`single` or `mn`), or from [`Builder::mode`]; the program is the same.
@@ -34,6 +34,13 @@
 //! multi-threaded runtime ([`spawn_local`] takes the others).
 //!
 //! # A first program
+//!
+//! The package is `switchyard-rt`; the library it gives is `switchyard`:
+//!
+//! ```toml
+//! [dependencies]
+//! switchyard-rt = "0.1"
+//! ```
 //!
 //! An echo server and a client that talks to it:
 //!
@@ -89,8 +96,11 @@
 //!
 //! # Platform
 //!
-//! Linux on x86_64 only: the mn engine switches task stacks with x86_64
-//! code, and both engines are built on Linux's epoll, eventfd and timerfd.
+//! Linux only. The event loop is built on Linux's epoll, eventfd and
+//! timerfd; the M:N engine switches task stacks with x86_64 assembly, so
+//! it builds on x86_64 only. It sits behind the `mn` cargo feature, on by
+//! default: on other Linux CPUs, build without default features for the
+//! event loop alone (`RUNTIME_MODE=mn` is then a configuration error).
 //!
 //! # Where next
 //!

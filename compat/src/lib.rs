@@ -1,8 +1,9 @@
 //! The API of switchyard: one async Rust program, two execution models,
 //! chosen when the program starts.
 //!
-//! This crate is what the `switchyard` crate re-exports, item for item:
-//! depend on `switchyard` and write `switchyard::spawn`,
+//! This crate (package `switchyard-api`) is what the `switchyard` library
+//! (package `switchyard-rt`) re-exports, item for item: depend on
+//! `switchyard-rt` and write `switchyard::spawn`,
 //! `switchyard::net::TcpListener` and so on (the examples here do).
 //!
 //! # The two modes
@@ -23,7 +24,7 @@
 //! threads Ms, processors Ps, and the monitor is `sysmon`.)
 //! `switchyard::mn` adds Go-style blocking code (`go`, channels with
 //! `Select`); read `CAVEATS-mn.md` in the repository before moving code to
-//! this mode.
+//! this mode. (mn comes with the `mn` cargo feature, on by default.)
 //!
 //! The mode comes from the `RUNTIME_MODE` environment variable
 //! (`single` or `mn`), or from [`Builder::mode`]; the program is the same.
@@ -87,8 +88,11 @@
 //!
 //! # Platform
 //!
-//! Linux on x86_64 only: the mn engine switches task stacks with x86_64
-//! code, and both engines are built on Linux's epoll, eventfd and timerfd.
+//! Linux only. The event loop is built on Linux's epoll, eventfd and
+//! timerfd; the M:N engine switches task stacks with x86_64 assembly, so
+//! it builds on x86_64 only. It sits behind the `mn` cargo feature, on by
+//! default: on other Linux CPUs, build without default features for the
+//! event loop alone (`RUNTIME_MODE=mn` is then a configuration error).
 //!
 //! # Where next
 //!
