@@ -23,8 +23,8 @@
 
 #[cfg(not(target_os = "linux"))]
 compile_error!(
-    "switchyard runs on Linux only: its event loop is built on epoll, timerfd, \
-     signalfd and eventfd"
+    "switchyard runs on Linux only: its event loop is built on epoll, timerfd \
+     and eventfd"
 );
 
 // Wakes a thread blocked in epoll at a deadline (the loop, mn's netpoller).

@@ -27,7 +27,7 @@
 compile_error!(
     "switchyard's M:N engine runs on Linux only (mmap'd guarded stacks, futex, \
      signal handling); build switchyard-rt with `default-features = false` for the \
-     event loop alone (which needs Linux too: epoll, timerfd, signalfd)"
+     event loop alone (which needs Linux too: epoll, timerfd, eventfd)"
 );
 
 #[cfg(target_arch = "x86_64")]
