@@ -409,3 +409,41 @@ fn run_inside_a_runtime_panics_clearly() {
         switchyard::run(async {});
     });
 }
+
+#[test]
+fn builder_numbers_out_of_range_are_config_errors_naming_the_method() {
+    for (b, method, accepted) in [
+        (
+            switchyard::Builder::new().procs(5000),
+            "Builder::procs",
+            "from 1 to 1024",
+        ),
+        (
+            switchyard::Builder::new().stack_size(100),
+            "Builder::stack_size",
+            "16K to 1G",
+        ),
+        (
+            switchyard::Builder::new().stack_size(2 << 30),
+            "Builder::stack_size",
+            "16K to 1G",
+        ),
+    ] {
+        match b.ignore_env().build() {
+            Err(switchyard::Error::Config(e)) => {
+                assert_eq!(e.var, method);
+                assert!(e.accepted.contains(accepted), "{e}");
+            }
+            Err(e) => panic!("{method}: not a config error: {e}"),
+            Ok(_) => panic!("{method}: out of range, but the runtime was built"),
+        }
+    }
+    // The edges are accepted.
+    let c = switchyard::Builder::new()
+        .ignore_env()
+        .procs(1024)
+        .stack_size(16 * 1024)
+        .config()
+        .unwrap();
+    assert_eq!(c.stack_size, Some(16 * 1024));
+}

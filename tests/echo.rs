@@ -129,8 +129,8 @@ fn bad_environment_values_exit_2_with_one_clear_line() {
     for (var, value, accepted) in [
         ("RUNTIME_MODE", "javascript", "single or mn"),
         ("RUNTIME_MAXPROCS", "lots", "from 1 to 1024"),
-        ("RUNTIME_MAXTHREADS", "0", "at least 1"),
-        ("RUNTIME_BLOCKING_THREADS", "-1", "at least 1"),
+        ("RUNTIME_MAXTHREADS", "0", "from 1 to 1048576"),
+        ("RUNTIME_BLOCKING_THREADS", "-1", "from 1 to 65536"),
         ("RUNTIME_STACK_SIZE", "2", "16K to 1G"),
         ("RUNTIME_IDLE_THREAD_TIMEOUT", "whenever", "10s"),
         ("RUNTIME_DEBUG", "schedtrace", "schedtrace=MS"),

@@ -137,7 +137,7 @@ impl EnvConfig {
                         &v,
                         1,
                         1 << 20,
-                        "a whole number of threads, at least 1",
+                        "a whole number of threads from 1 to 1048576",
                     )
                 })
                 .transpose()?,
@@ -148,7 +148,7 @@ impl EnvConfig {
                         &v,
                         1,
                         1 << 16,
-                        "a whole number of threads, at least 1",
+                        "a whole number of threads from 1 to 65536",
                     )
                 })
                 .transpose()?,
@@ -320,8 +320,10 @@ mod tests {
             ("RUNTIME_MODE", "js", "single or mn"),
             ("RUNTIME_MAXPROCS", "0", "from 1 to 1024"),
             ("RUNTIME_MAXPROCS", "two", "from 1 to 1024"),
-            ("RUNTIME_MAXTHREADS", "-3", "at least 1"),
-            ("RUNTIME_BLOCKING_THREADS", "0", "at least 1"),
+            ("RUNTIME_MAXTHREADS", "-3", "from 1 to 1048576"),
+            ("RUNTIME_MAXTHREADS", "2000000", "from 1 to 1048576"),
+            ("RUNTIME_BLOCKING_THREADS", "0", "from 1 to 65536"),
+            ("RUNTIME_BLOCKING_THREADS", "70000", "from 1 to 65536"),
             ("RUNTIME_STACK_SIZE", "1K", "16K to 1G"),
             ("RUNTIME_STACK_SIZE", "64Q", "16K to 1G"),
             ("RUNTIME_IDLE_THREAD_TIMEOUT", "soon", "10s"),

@@ -190,7 +190,8 @@ impl Builder {
     }
 
     /// mn: the number of processors (Ps), that is how many tasks run at
-    /// once (`RUNTIME_MAXPROCS`, Go's `GOMAXPROCS`). At least 1; single
+    /// once (`RUNTIME_MAXPROCS`, Go's `GOMAXPROCS`): 1 to 1024 (0 counts as
+    /// 1; more is an [`Error::Config`] from [`build`](Self::build)); single
     /// mode always has 1.
     pub fn procs(mut self, n: usize) -> Self {
         self.over.procs = Some(n.max(1));
@@ -211,7 +212,8 @@ impl Builder {
     }
 
     /// mn: every task's stack size in bytes (`RUNTIME_STACK_SIZE`); 16 KiB
-    /// to 1 GiB, checked by [`build`](Self::build). Single mode ignores it.
+    /// to 1 GiB, checked by [`build`](Self::build) (an [`Error::Config`]
+    /// outside that range, in both modes). Single mode ignores it.
     /// [`task::Builder::stack_size`](crate::task::Builder::stack_size)
     /// sets one task's.
     pub fn stack_size(mut self, bytes: usize) -> Self {
@@ -303,6 +305,28 @@ impl Builder {
             EnvConfig::from_env().map_err(Error::Config)?
         };
         let o = &self.over;
+        // The builder's own numbers get the environment's ranges and the
+        // same kind of error, not a failure from deep inside the engine.
+        let out_of_range = |var, value: usize, accepted| {
+            Err(Error::Config(ConfigError {
+                var,
+                value: value.to_string(),
+                accepted,
+            }))
+        };
+        match (o.procs, o.stack_size) {
+            (Some(n), _) if !(1..=crate::config::MAX_PROCS).contains(&n) => {
+                return out_of_range("Builder::procs", n, "from 1 to 1024 processors")
+            }
+            (_, Some(n)) if !(crate::config::MIN_STACK..=crate::config::MAX_STACK).contains(&n) => {
+                return out_of_range(
+                    "Builder::stack_size",
+                    n,
+                    "16K to 1G bytes (16384 to 1073741824)",
+                )
+            }
+            _ => {}
+        }
         let mode = o.mode.or(env.mode).unwrap_or(Mode::Single);
         let cgroup_root = o
             .cgroup_root
