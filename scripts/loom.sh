@@ -4,7 +4,7 @@
 # types under --cfg loom; the tests are named loom_*:
 # - loop-core: the remote wake queue, the channel state lock (state_lock.rs);
 # - mn-sched: the run queue (push, pop, steal, runnext with a 4-slot ring),
-#   park/wake (Go's order, the NOTIFIED bit, issue 5's clear-before-poll,
+#   park/wake (Go's order, the NOTIFIED bit, the async tasks' clear-before-poll,
 #   a park on the thread inside syscall),
 #   the spinning protocol, a local task's queued flag (aio), the
 #   netpoller's readiness word (no lost wake, no erased event) and the

@@ -1,6 +1,6 @@
-//! The comparison demos (issue 8) as their users run them: each example is a
-//! child process with small sizes, in every mode the build has
-//! (`util::mode_envs`), and its `result:` line is checked for sense — not
+//! The comparison demos (the examples and `compare`) as their users run
+//! them: each example is a child process with small sizes, in every mode
+//! the build has (`util::mode_envs`), and its `result:` line is checked for sense — not
 //! for speed. Expectations that differ by model are written per mode, so mn
 //! joins by being added to `mode_envs`; the mn-only ones (syscall_storm's
 //! mn wall < single wall / 3) run once both modes are there.

@@ -1,4 +1,4 @@
-//! Issue 7, mn half: seeing inside an mn program, from the outside. Each
+//! Observability, mn half: seeing inside an mn program, from the outside. Each
 //! check starts this binary again as a child (`observe_mn child KIND`) in
 //! `RUNTIME_MODE=mn` and reads what it prints or writes:
 //!

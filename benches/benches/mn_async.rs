@@ -1,4 +1,4 @@
-//! Async tasks on mn-sched's Gs (issue 5) beside tokio multi_thread with 2
+//! Async tasks on mn-sched's Gs beside tokio multi_thread with 2
 //! workers, in the same criterion groups:
 //!
 //! * `async_spawn_join_100k` — one iteration spawns 100,000 async tasks at

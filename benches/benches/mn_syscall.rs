@@ -5,7 +5,7 @@
 //! Target: ≤ 50 ns added.
 //!
 //! A second group times what a runtime call pays for sysmon's right to take
-//! the P from user code (issue 6): the ownership claim beside the bare load
+//! the P from user code: the ownership claim beside the bare load
 //! it replaced. Target: a few ns.
 //!
 //! Run: `cargo bench -p switchyard-benches --bench mn_syscall`.
@@ -50,7 +50,7 @@ fn syscall_cost(c: &mut Criterion) {
     g.finish();
 }
 
-/// Issue 6's "retake the P, not the G": every runtime call from user code
+/// Sysmon's "retake the P, not the G": every runtime call from user code
 /// now claims its P from sysmon (a store to the M's call count, a compiler
 /// fence, two loads, then a store back: the membarrier-backed claim of
 /// sched/syscall.rs; it was a CAS until 2026-12-05). This group times that

@@ -8,9 +8,10 @@
 //! spawned task. `iter_custom` times a batch of `iters` round trips inside
 //! the driver, so runtime start-up and task spawning stay out of the figure.
 //!
-//! Run: `cargo bench -p switchyard-benches --bench sync_pingpong`. Targets (issue 3): at most 0.7×
-//! tokio current_thread's time per round trip, and at most Node's (352 ns
-//! recorded in ../shared/peers/results.md on the same machine kind).
+//! Run: `cargo bench -p switchyard-benches --bench sync_pingpong`.
+//! Targets of the sync primitives: at most 0.7× tokio current_thread's
+//! time per round trip, and at most Node's (352 ns recorded in
+//! ../shared/peers/results.md on the same machine kind).
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};

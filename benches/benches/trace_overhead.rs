@@ -1,5 +1,5 @@
 //! What recording a trace costs: spawn+join and channel ping-pong with
-//! `RUNTIME_TRACE` off and on, in single mode and (issue 7, mn half) in mn
+//! `RUNTIME_TRACE` off and on, in single mode and in mn
 //! with 2 Ps (the `trace_mn_*` groups; there both ends of the ping-pong are
 //! Gs). Off must cost nothing but one branch per poll (per G run in mn);
 //! on, each poll/run appends a slice (and each wake an arrow) to its lane's

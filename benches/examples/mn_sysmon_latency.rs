@@ -1,4 +1,4 @@
-//! Handoff latency of mn-sched's syscall support (issue 6): how long a G
+//! Handoff latency of mn-sched's syscall support (sysmon's handoff): how long a G
 //! queued on a P waits once the G running there enters a blocking call.
 //!
 //! Two Ps; P0 is kept busy by a computing G (no runtime call for the whole

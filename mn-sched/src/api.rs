@@ -61,7 +61,7 @@ where
     let handle = Handle::current().ok_or(SpawnError::NoRuntime)?;
     // SAFETY: forwarded from the caller.
     let h = unsafe { handle.spawn(f) };
-    // Issue 6 hook: a G that sysmon flagged (ran > 10 ms) yields here.
+    // Preemption: a G that sysmon flagged (ran > 10 ms) yields here.
     if crate::sched::sysmon::preempt_requested() {
         crate::g::run::yield_now();
     }
@@ -85,7 +85,7 @@ pub fn sleep(d: Duration) {
 /// Parks the current G (or thread) until `deadline`.
 pub fn sleep_until(deadline: Instant) {
     while Instant::now() < deadline {
-        crate::park::note_wait(crate::park::why::SLEEP); // issue 7
+        crate::park::note_wait(crate::park::why::SLEEP); // for the dump
         crate::park::park_until(deadline);
     }
 }
@@ -114,7 +114,7 @@ pub fn current_task_id() -> Option<u64> {
 }
 
 #[cfg(not(loom))]
-/// Issue 7: the Go-style dump of the current runtime's tasks (every running
+/// The Go-style dump of the current runtime's tasks (every running
 /// G, and every G that has parked and is not dead, with its state, wait
 /// reason and M). Called from a G or inside `block_on_future`.
 ///
@@ -127,7 +127,7 @@ pub fn dump() -> String {
 }
 
 #[cfg(not(loom))]
-/// Issue 7: the current runtime's tasks as data (see [`dump`]).
+/// The current runtime's tasks as data (see [`dump`]).
 ///
 /// # Panics
 /// Outside a runtime.

@@ -55,7 +55,7 @@ pub fn fences_expedited() -> bool {
     crate::sched::syscall::asym::expedited()
 }
 
-/// Issue 6: what the P ownership check costs a runtime call made from user
+/// What the P ownership check (sysmon's right to take the P) costs a runtime call made from user
 /// code on a G. `claim`: `iters` times the check of today (step U2 of
 /// sched/syscall.rs: two plain stores and a load around a compiler fence,
 /// U3's store when the token drops);

@@ -24,7 +24,8 @@ use crate::runtime::Runtime;
 /// changes is the address space per G and with it the page tables
 /// (`VmPTE`) per parked G: 0.19 KiB at 32 KiB, 0.25 at 64, 0.38 at 128,
 /// 0.63 at 256, 1.13 at 512, 2.13 at 1 MiB. 256 KiB is the largest size that
-/// keeps a parked G under issue 5's ~4.8 KiB even counting its page tables
+/// keeps a parked G under the async tasks' target of ~4.8 KiB (1.6× Go's
+/// ~3 KiB per goroutine) even counting its page tables
 /// (4.6 KiB), while leaving ordinary Rust code (formatting, std I/O,
 /// moderate recursion) far more room than may's 32 KiB; raise it with
 /// `RUNTIME_STACK_SIZE` for deep recursion, or give one task its own with
@@ -93,20 +94,20 @@ pub struct Config {
     /// mappings are left under `vm.max_map_count` (None: read the real figures).
     pub mprotect_map_budget: Option<usize>,
     /// A value every task of the runtime can read with
-    /// [`user_data`](crate::user_data) (issue 5; compat keeps its context
+    /// [`user_data`](crate::user_data) (compat keeps its context
     /// here).
     pub user_data: Option<UserData>,
-    /// Issue 7: print Go's `SCHED` line on stderr every period (sysmon
+    /// Print Go's `SCHED` line on stderr every period (sysmon
     /// prints it; `RUNTIME_DEBUG=schedtrace=MS`).
     pub schedtrace: Option<Duration>,
-    /// Issue 7: with `schedtrace`, also a line per P, M and G
+    /// With `schedtrace`, also a line per P, M and G
     /// (`scheddetail=1`).
     pub scheddetail: bool,
-    /// Issue 7: SIGQUIT prints the task dump on stderr (the program goes
+    /// SIGQUIT prints the task dump on stderr (the program goes
     /// on), SIGUSR2 writes the trace if one is recorded and is ignored
     /// otherwise; sysmon watches both signals.
     pub control_signals: bool,
-    /// Issue 7: write a Chrome trace-event JSON here at drop and on
+    /// Write a Chrome trace-event JSON here at drop and on
     /// SIGUSR2 (`RUNTIME_TRACE`; sched/trace.rs). Checked when the
     /// runtime is built ([`TraceFile::open`]): a path where no trace can be
     /// written is a [`BuildError::Trace`].
@@ -316,7 +317,7 @@ impl Builder {
         self
     }
 
-    /// Issue 7: sysmon prints Go's `SCHED` line on stderr every `period`
+    /// Sysmon prints Go's `SCHED` line on stderr every `period`
     /// (and with `detail`, a line per P, M and G).
     pub fn schedtrace(mut self, period: Duration, detail: bool) -> Self {
         self.config.schedtrace = Some(period);
@@ -324,7 +325,7 @@ impl Builder {
         self
     }
 
-    /// Issue 7: SIGQUIT prints the task dump ([`crate::dump`]) on stderr
+    /// SIGQUIT prints the task dump ([`crate::dump`]) on stderr
     /// and the program goes on, and SIGUSR2 writes the trace (see
     /// [`trace`](Self::trace)) or, without one, is ignored: as in single
     /// mode.
@@ -333,7 +334,7 @@ impl Builder {
         self
     }
 
-    /// Issue 7: records a Chrome trace (a lane per M, a slice per G run,
+    /// Records a Chrome trace (a lane per M, a slice per G run,
     /// syscalls, steals, handoffs, retakes, preemptions, parks, wake
     /// arrows), written to `path` when the runtime is dropped and on
     /// SIGUSR2.

@@ -174,7 +174,7 @@ impl<T> JoinHandle<T> {
         let join = &g.header().join;
         if !join.is_done() && join.register(crate::park::current_waker()) {
             while !join.is_done() {
-                crate::park::note_wait(crate::park::why::JOIN); // issue 7
+                crate::park::note_wait(crate::park::why::JOIN); // for the dump
                 crate::park::park();
             }
         }

@@ -78,7 +78,7 @@ pub use aio::{inside_runtime, user_data};
 pub use api::{
     current_task_id, go, lock_os_thread, sleep, sleep_until, try_go, unlock_os_thread, yield_now,
 };
-// Issue 7: the task dump (not under loom: loop-core has no trace there).
+// The task dump (not under loom: loop-core has no trace there).
 #[cfg(not(loom))]
 pub use api::{dump, tasks};
 pub use config::{

@@ -21,7 +21,7 @@ pub(crate) use std::{
     sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicU32, AtomicUsize},
 };
 
-// Issue 5: the netpoller's readiness word and waiter list (netpoll/io.rs),
+// For the netpoller's readiness word and waiter list (netpoll/io.rs) and
 // the timers' sleeper protocol (timer.rs).
 #[cfg(loom)]
 pub(crate) use loom::sync::{atomic::AtomicU64, Mutex, MutexGuard};

@@ -1,5 +1,5 @@
 //! The park/unpark primitive every blocking operation is built on, public so
-//! other crates (compat, issue 5's async tasks) can build on it too.
+//! other crates (compat, the async tasks of `aio`) can build on it too.
 //!
 //! * [`current_waker`] — a `std::task::Waker` that unparks the caller: the
 //!   running G, or the calling thread outside any runtime.
@@ -41,7 +41,7 @@ pub fn current_waker() -> Waker {
 
 /// Parks the caller until a wake from its [`current_waker`] (or spuriously).
 pub fn park() {
-    // Issue 7: a reason set by what the G polled (e.g. a socket's
+    // For the task dump: a reason set by what the G polled (e.g. a socket's
     // readiness, net/mod.rs) is kept in its header for the dump.
     #[cfg(not(loom))]
     {
@@ -53,7 +53,7 @@ pub fn park() {
     crate::g::run::park();
 }
 
-/// Issue 7: codes of `loop_core::trace::WaitReason` (in its order) that
+/// Codes of `loop_core::trace::WaitReason` (in its order) that
 /// blocking-style waits keep in the G header (`note_wait`) for the dump.
 pub(crate) mod why {
     /// A timer.
@@ -72,7 +72,7 @@ pub(crate) mod why {
     pub(crate) const SELECT: u8 = 14;
 }
 
-/// Issue 7: records why the running G is about to park (a [`why`] code),
+/// Records why the running G is about to park (a [`why`] code),
 /// for the dump; nothing off a G. One relaxed store.
 #[inline]
 pub(crate) fn note_wait(code: u8) {

@@ -183,7 +183,7 @@ impl Runtime {
         // Before any M or sysmon exists: the fences of syscall.rs U2/U4.
         crate::sched::syscall::asym::register();
         let shared = Shared::new(config, trace);
-        // Issue 6 hook: sysmon runs from the start (it sleeps deeply while
+        // Sysmon (syscall handoff, preemption) runs from the start (it sleeps deeply while
         // every P is idle).
         crate::sched::sysmon::start(&shared);
         Ok(Self { shared })
@@ -271,7 +271,7 @@ impl Drop for Runtime {
         }
         shutdown(&self.shared);
         if let Some(t) = &self.shared.trace {
-            t.write(); // issue 7: after the Ms flushed their lanes
+            t.write(); // the Chrome trace, after the Ms flushed their lanes
         }
         // Lines queued while stderr was full, if it has room now.
         loop_core::diag::flush(Duration::ZERO);
@@ -331,13 +331,13 @@ impl Handle {
     }
 
     #[cfg(not(loom))]
-    /// Issue 7: the Go-style task dump of this runtime (see [`crate::dump`]).
+    /// The Go-style task dump of this runtime (see [`crate::dump`]).
     pub fn dump(&self) -> String {
         crate::sched::observe::dump(&self.shared, "dump()")
     }
 
     #[cfg(not(loom))]
-    /// Issue 7: this runtime's tasks as data (see [`crate::tasks`]).
+    /// This runtime's tasks as data (see [`crate::tasks`]).
     pub fn tasks(&self) -> Vec<loop_core::trace::TaskInfo> {
         crate::sched::observe::tasks(&self.shared)
     }
@@ -349,14 +349,14 @@ impl fmt::Debug for Handle {
     }
 }
 
-/// Issue 7 hook: `stats` for sched/observe.rs.
+/// `stats` for sched/observe.rs (schedtrace's lines).
 #[cfg_attr(loom, allow(dead_code))]
 pub(crate) fn stats_of(shared: &Shared) -> Stats {
     stats(shared)
 }
 
 fn stats(shared: &Shared) -> Stats {
-    // Per-P counters (issue 5), summed on read.
+    // Per-P counters, summed on read.
     let sum = |pick: fn(&crate::sched::p::P) -> &std::sync::atomic::AtomicU64| -> u64 {
         shared
             .ps
@@ -457,7 +457,7 @@ fn shutdown(shared: &Arc<Shared>) {
     shared.timers.clear();
     shared.netpoll_clear();
     join_threads(shared, deadline);
-    // Issue 6 hook: sysmon after the Ms (it may still be handing off Ps).
+    // Sysmon after the Ms (it may still be handing off Ps).
     shared.sysmon.stop_and_join();
 }
 

@@ -11,8 +11,7 @@
 //! tokio multi_thread's 74–105 ns in the same runs; `cargo run --release
 //! --example mn_timer_million`: 1,000,000 timers armed from 1,000 Gs on 2 Ps
 //! in 113 ns each, ~92 B of RSS per timer (Sleep and G stacks included).
-//! A 4-ary heap per P was not built to compare (no time in issue 5's
-//! session): the choice rests on the O(1) argument above, not on a race.
+//! A 4-ary heap per P was not built to compare: the choice rests on the O(1) argument above, not on a race.
 //! A timer added from outside any
 //! P goes to wheel `thread hash % procs`. Firing "steals": any M that finds
 //! a wheel's earliest deadline past fires it (`try_lock`; a wheel another M

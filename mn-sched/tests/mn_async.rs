@@ -1,4 +1,4 @@
-//! Async tasks on Gs (issue 5): spawn/join, panics, abort, wakers from
+//! Async tasks on Gs: spawn/join, panics, abort, wakers from
 //! foreign threads, `block_on_future`, user data, `Handle::spawn_future`,
 //! shutdown with parked tasks.
 

@@ -1,4 +1,4 @@
-//! Memory per live async task (issue 5): a child process spawns many async
+//! Memory per live async task: a child process spawns many async
 //! tasks, each parked on a future a plain thread wakes later, and reads its
 //! own VmRSS from /proc. Run in a child so the figure is not mixed with
 //! other tests' memory. The 1,000,000-task run was a soak while each parked

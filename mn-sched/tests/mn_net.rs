@@ -1,4 +1,4 @@
-//! Networking on the mn runtime (issue 5), over real sockets on 127.0.0.1:
+//! Networking on the mn runtime, over real sockets on 127.0.0.1:
 //! the blocking-style `mn_sched::net` types on Gs, the async
 //! `mn_sched::aio::net` types polled from Gs, readiness races, deadlines
 //! and signals.

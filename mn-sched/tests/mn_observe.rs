@@ -1,4 +1,4 @@
-//! Issue 7: the task dump of blocking-style Gs (`go`): each parked G is
+//! The task dump of blocking-style Gs (`go`): each parked G is
 //! listed with the reason its wait recorded (`park::note_wait`) and how
 //! long it has waited, and the G calling `dump()` is listed as running on
 //! its M.

@@ -1,4 +1,4 @@
-//! Issue 6: `syscall` / `syscall_blocking` hand the P on while a call blocks
+//! Sysmon: `syscall` / `syscall_blocking` hand the P on while a call blocks
 //! its thread (sysmon retakes it, or the eager path gives it away), the
 //! thread cap holds with no deadlock, and the default procs follow the
 //! cgroup CPU quota.

@@ -1,4 +1,4 @@
-//! Timers of the mn runtime (issue 5): async `Sleep` polled from Gs, its
+//! Timers of the mn runtime: async `Sleep` polled from Gs, its
 //! reset and cancel, firing order across Ps, and the blocked poller woken
 //! by an earlier timer and by a spawn from another thread; the Ms' timer
 //! slack.

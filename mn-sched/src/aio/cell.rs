@@ -127,7 +127,7 @@ unsafe fn drive<F: Future>(g: NonNull<Header>, st: *mut Stage<F, F::Output>) -> 
         if header.cancel.load(Ordering::Acquire) {
             return Step::Cancelled;
         }
-        // Preemption (issue 6): a poll that saw sysmon's flag at a budgeted
+        // Sysmon's preemption: a poll that saw sysmon's flag at a budgeted
         // await returned Pending with reason Yield, so it takes the `yield`
         // path below, between polls, never inside one.
         if after_yield {

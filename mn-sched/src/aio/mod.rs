@@ -1,4 +1,4 @@
-//! Async tasks on Gs (issue 5): futures run as Gs, the Go model, so that
+//! Async tasks on Gs: futures run as Gs, the Go model, so that
 //! compat's `spawn(future)` in `RUNTIME_MODE=mn` is a G like any other.
 //!
 //! * [`task`] — `spawn`, `try_spawn`, `yield_now`, [`task::JoinHandle`]:
@@ -109,13 +109,13 @@ impl Runtime {
         let _enter = EnterGuard::enter(self.handle());
         let mut waker = crate::g::waker::for_thread();
         if self.handle().shared().trace.is_some() {
-            // Issue 7: wakes of the main future draw arrows too.
+            // Wakes of the main future draw trace arrows too.
             waker = crate::sched::trace::main_waker(self.handle().shared().clone(), waker);
         }
         let mut cx = Context::from_waker(&waker);
         let host = local::LocalHost::new(&waker, false);
         let mut f = pin!(f);
-        // Issue 7: the dump shows this future as task 0 (main).
+        // The task dump shows this future as task 0 (main).
         let sh = self.handle();
         let main = &sh.shared().main;
         let _main = main.enter(std::panic::Location::caller());
@@ -127,7 +127,7 @@ impl Runtime {
             let polled = task::poll_round(&host, Some(f.as_mut()), &mut cx);
             if let Some(t) = tracer {
                 let flow = sh.shared().main.take_flow();
-                t.main_run(t0, std::panic::Location::caller(), flow); // issue 7
+                t.main_run(t0, std::panic::Location::caller(), flow);
             }
             match polled {
                 task::Polled::Ready(v) => return v,

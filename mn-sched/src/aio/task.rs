@@ -97,7 +97,7 @@ where
     // between polls, holding no thread-local reference or lock guard (the
     // coop budget, wait reason and local host are reached through
     // `#[inline(never)]` `poll_round`, afresh each time).
-    // Issue 7: the spawn site, for the dump and the trace (one relaxed
+    // The spawn site, for the task dump and the trace (one relaxed
     // store), before the G is queued: stored after, another M could run
     // the task first and trace its run slice without it ("task 1", once
     // in some 40 runs of observe_mn with the CPUs busy).
@@ -190,7 +190,7 @@ pub(crate) fn poll_round<F: Future>(
             WaitReason::Unknown
         });
     };
-    // Issue 6: a budgeted await (socket, timer, join, compat's sync) in a
+    // Preemption: a budgeted await (socket, timer, join, compat's sync) in a
     // poll that outlives sysmon's 10 ms slice returns Pending (Yield).
     let flag = crate::sched::sysmon::preempt_flag();
     // SAFETY: the flag is a P's, and Ps live as long as the runtime, which
@@ -334,7 +334,7 @@ impl<T> Future for JoinHandle<T> {
         }
         let r = poll_join(&mut self.g, cx);
         if r.is_pending() {
-            // Issue 7: why the task waits, for the dump.
+            // Why the task waits, for the task dump.
             loop_core::trace::set_wait_reason(loop_core::trace::WaitReason::Join);
         }
         r

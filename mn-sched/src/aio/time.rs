@@ -104,7 +104,7 @@ impl Sleep {
         if let Some(a) = &self.armed {
             match a.key {
                 Some(k) if a.shared.timers.set_waker(k, cx.waker()) => {
-                    // Issue 7: why the task waits, for the dump.
+                    // Why the task waits, for the task dump.
                     return loop_core::trace::pending(loop_core::trace::WaitReason::Sleep);
                 }
                 // Fired (the deadline passed since the check above) or never

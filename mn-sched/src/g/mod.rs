@@ -64,23 +64,23 @@ pub(crate) struct Header {
     pub(crate) own: UnsafeCell<Own>,
     /// The M this G is locked to (lock_os_thread or a park while panicking).
     pub(crate) locked_m: AtomicPtr<M>,
-    /// Hook for sysmon (issue 6): set to ask the G to yield at its next
+    /// Hook for sysmon's preemption: set to ask the G to yield at its next
     /// runtime call.
     pub(crate) preempt: AtomicBool,
-    /// Issue 5 (aio/task.rs): `abort` was called on this async task's
+    /// Async tasks (aio/task.rs): `abort` was called on this async task's
     /// handle; its body drops the future at the next poll boundary.
     pub(crate) cancel: AtomicBool,
-    /// Issue 5 (aio/task.rs): why the async task last returned Pending (a
+    /// Async tasks (aio/task.rs): why the async task last returned Pending (a
     /// `loop_core::trace::WaitReason` as u8), for task dumps.
     pub(crate) wait_reason: AtomicU8,
-    /// Issue 7: sysmon's coarse clock (ms) when the G last parked, for the
+    /// Sysmon's coarse clock (ms) when the G last parked, for the
     /// dump's waiting times; written by its M before the park is published.
     pub(crate) parked_ms: AtomicU32,
-    /// Issue 7: where the task was spawned (set by `aio::task::spawn` after
+    /// Where the task was spawned (set by `aio::task::spawn` after
     /// the G is made, read by the dump and the trace) and, for a G made by a
     /// task builder, its name and stack size (spawned.rs).
     pub(crate) spawned: spawned::Spawned,
-    /// Issue 7: the flow id of the wake that made this G runnable (0:
+    /// The Chrome trace flow id of the wake that made this G runnable (0:
     /// none), ended by its next run's trace slice (sched/trace.rs).
     pub(crate) flow: std::sync::atomic::AtomicU64,
     /// Next G in the global run queue (rule 5).

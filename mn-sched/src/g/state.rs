@@ -141,7 +141,7 @@ impl State {
     }
 
     /// The running G, right before an async poll that follows a yield
-    /// (issue 5, aio/task.rs): drops a NOTIFIED that the poll will observe
+    /// (async tasks, aio/task.rs): drops a NOTIFIED that the poll will observe
     /// anyway (the wake happened before the poll starts), so the next park
     /// really parks instead of returning at once.
     #[cfg_attr(loom, allow(dead_code))]
@@ -248,7 +248,7 @@ mod loom_tests {
         });
     }
 
-    /// Issue 5's yield path: a wake lands while the G is queued after a
+    /// The async tasks' yield path: a wake lands while the G is queued after a
     /// yield (NOTIFIED); the G clears NOTIFIED, polls (reads the event),
     /// and parks if it saw nothing. The event is seen, or the park is
     /// cancelled, or the waker enqueues the parked G.

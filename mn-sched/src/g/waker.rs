@@ -2,7 +2,7 @@
 //!
 //! Every wait list in the crate (channels, Mutex, WaitGroup, JoinHandle,
 //! timers) stores a `Waker`, so a waiter can be a G of any runtime or an
-//! ordinary thread, and issue 5's async tasks plug in unchanged: a G that
+//! ordinary thread, and the async tasks (`aio`) plug in unchanged: a G that
 //! polls a future hands the future this same waker. Waking a G is
 //! `State::unpark` and, if that moved it out of WAITING, `ready`.
 

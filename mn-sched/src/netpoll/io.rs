@@ -223,7 +223,7 @@ impl IoState {
         if s & want != 0 {
             Poll::Ready(ready_word(s))
         } else {
-            // Issue 7: why the task waits, for the dump.
+            // Why the task waits, for the task dump.
             #[cfg(not(loom))]
             loop_core::trace::set_wait_reason(match dir {
                 Direction::Read => loop_core::trace::WaitReason::IoRead,

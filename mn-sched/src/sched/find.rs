@@ -36,7 +36,7 @@ pub(crate) const GLOBAL_CHECK_TICKS: u32 = 61;
 pub(crate) fn find_runnable(m: &Arc<M>) -> Option<NonNull<Header>> {
     let shared = &*m.shared;
     loop {
-        super::observe::safe_point(m); // issue 7: a dump may be reading the queues
+        super::observe::safe_point(m); // a task dump may be reading the queues
         if shared.exiting.load(Ordering::SeqCst) {
             if let Some(p) = release_p(m) {
                 pidleput(shared, &mut shared.lock(), p);
@@ -101,7 +101,7 @@ fn look_locally(m: &M) -> Option<NonNull<Header>> {
             return Some(g);
         }
     }
-    // Issue 5: I/O readiness, non-blocking, before stealing.
+    // The netpoller: I/O readiness, non-blocking, before stealing.
     shared.netpoll_now();
     held.pop()
 }
@@ -148,9 +148,9 @@ fn steal_round(m: &M, held: &Held<'_>, steal_next: bool) -> Option<NonNull<Heade
         .filter(|v| v.id != me)
         .find_map(|v| held.steal_from(v, steal_next))
         .inspect(|_| {
-            // Issue 7: a steal instant on this M's trace lane.
+            // A steal instant on this M's trace lane.
             super::trace::instant(m, super::trace::EventKind::Steal, me as u64);
-            held.count(|c| &c.steals); // issue 5: Stats::steals
+            held.count(|c| &c.steals); // Stats::steals
         })
 }
 
@@ -207,7 +207,7 @@ fn stop_spinning_and_recheck(m: &Arc<M>) -> bool {
     }
     m.set_spinning(false);
     shared.idle.stop_spinning();
-    // The global queue too (issue 5 fix): a G pushed there by a thread
+    // The global queue too: a G pushed there by a thread
     // without a P (a spawn from a plain thread, the netpoller's blocked M, a
     // timer fired while idle) between D1 and D2 sees `nmspinning != 0` and
     // wakes no one, so this M is the one that must see it (SeqCst store of

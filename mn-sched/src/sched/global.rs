@@ -128,7 +128,7 @@ impl GlobalQueue {
         g
     }
 
-    /// Issue 7 (task dump): calls `f` on every queued G, in queue order.
+    /// For the task dump: calls `f` on every queued G, in queue order.
     /// Under the sched lock a queued G can neither run nor exit, so its
     /// header may be read.
     #[cfg_attr(loom, allow(dead_code))]

@@ -23,7 +23,7 @@ pub(crate) fn acquire_p(m: &M, p: &P) {
     let prev = p.owner.swap(m.id + 1, Ordering::SeqCst);
     debug_assert_eq!(prev, 0, "P {} acquired while held", p.id);
     m.set_p(Some(p));
-    // Issue 6 hook: a P starts running Gs; wake sysmon from its deep sleep.
+    // A P starts running Gs: wake sysmon from its deep sleep.
     if m.shared.sysmon.wake_if_sleeping() {
         super::sysmon::tick_coarse_clocks(&m.shared);
     }
@@ -63,7 +63,7 @@ pub(crate) fn startm(shared: &Shared, p: Option<usize>, spinning: bool) {
         }
         return;
     };
-    // Issue 5: an idle M readying Gs itself (the netpoller's M after
+    // An idle M readying Gs itself (the netpoller's M after
     // epoll_wait, the timer sleeper firing timers) takes the P: it is awake
     // already, and another M would cost a futex wake and a thread switch.
     let me = M::current().and_then(|cur| {
@@ -132,11 +132,11 @@ pub(crate) fn handoffp(shared: &Shared, p: usize) {
 /// Returns false when the runtime is exiting, or when the M idled longer
 /// than `idle_thread_timeout` with more Ms than Ps alive (it then ends).
 pub(crate) fn stopm(m: &Arc<M>) -> bool {
-    super::trace::MLane::flush(m); // issue 7: going idle, hand the batch over
+    super::trace::MLane::flush(m); // going idle: hand the trace batch over
     let shared = &*m.shared;
     loop {
         // With a netpoller, the sleeper waits in epoll (netpoll/mod.rs),
-        // with or without a timer. Issue 6 hook: an M that is not the
+        // with or without a timer. An M that is not the
         // sleeper sleeps at most `idle_thread_timeout`, then exits if more
         // Ms than Ps are alive.
         let (idle_until, woken) = match shared.timers.become_sleeper(m, shared.netpoll_active()) {

@@ -31,8 +31,8 @@
 //! on this very code. The global queue: pushes to it take the sched lock,
 //! which D1 holds while it checks the queue and idles the P; but a push
 //! between D1 and D2 finds `nmspinning != 0` and wakes no one, so D3 also
-//! loads `global_len` (stored SeqCst by every push) — found by issue 5's
-//! `wake_before_park_is_not_lost`, where a G spawned from a plain thread
+//! loads `global_len` (stored SeqCst by every push) — found by the async
+//! tasks' test `wake_before_park_is_not_lost`, where a G spawned from a plain thread
 //! sat in the global queue behind two sleeping Ms.
 //!
 //! Only one M is woken per submission (S3's CAS); a spinning M that finds
@@ -203,7 +203,7 @@ mod loom_tests {
         });
     }
 
-    /// The global-queue case (issue 5 fix): a push (SeqCst store of
+    /// The global-queue case: a push (SeqCst store of
     /// `global_len`, as `global_push` does) lands after the spinner's D1,
     /// so D1's locked check missed it; then D3's load of `global_len` or
     /// the pusher's S3 must catch it.

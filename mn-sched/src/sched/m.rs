@@ -4,7 +4,7 @@
 //!
 //! Ownership: fields marked "M thread" are touched only by the M's own
 //! thread (the scheduler on g0, or a G running on that thread). The others
-//! are atomics read by other Ms (`nextp`, `note`), by sysmon in issue 6
+//! are atomics read by other Ms (`nextp`, `note`), by sysmon
 //! (`curg`, `p`, `syscall`), or by the overflow signal handler (`curg`).
 
 use std::cell::{Cell, UnsafeCell};
@@ -39,12 +39,12 @@ pub(crate) struct M {
     g0_sp: UnsafeCell<usize>,
     /// The G running on this M, if any.
     curg: AtomicPtr<Header>,
-    /// Issue 7 hook: the id of `curg` (0: none), readable from any thread
+    /// The id of `curg` (0: none), readable from any thread
     /// without following a pointer to a G that may be exiting (dump,
     /// scheddetail).
     #[cfg_attr(loom, allow(dead_code))]
     pub(crate) curg_id: AtomicU64,
-    /// Issue 7 hook: this M's trace writer (M thread only; sched/trace.rs).
+    /// This M's Chrome trace writer (M thread only; sched/trace.rs).
     #[cfg_attr(loom, allow(dead_code))]
     pub(crate) trace: super::trace::MLane,
     /// The P held (M thread writes; sysmon reads).
@@ -76,13 +76,13 @@ pub(crate) struct M {
     io_batch: UnsafeCell<GList>,
     /// Leave the scheduler loop and end the thread (a G exited locked).
     exit_thread: AtomicBool,
-    /// Issue 6 hook: the M left as idle too long (`Threads::try_retire`
+    /// The M left as idle too long (`Threads::try_retire`
     /// already gave its thread back to the budget).
     pub(crate) retired: AtomicBool,
     /// Nonzero while the M is in a system call (sched/syscall.rs): 1 in
     /// `syscall`/`syscall_blocking`. Written by the M thread only.
     pub(crate) syscall: AtomicU32,
-    /// Issue 6: sysmon took this M's P while its G ran user code or sat in
+    /// Sysmon took this M's P while its G ran user code or sat in
     /// `syscall`, and the M has not got one back (set by sysmon before its
     /// CAS, cleared by the M in `exit_slow`). Sysmon reads the thread's CPU
     /// clock while it is set, to tell a computing M from a blocked one.
@@ -187,7 +187,7 @@ impl M {
         unsafe { *self.g0_sp.get() }
     }
 
-    /// Issue 7 hook: the index of the P this M holds, read from any thread
+    /// The index of the P this M holds, read from any thread
     /// (a racy snapshot, for schedtrace).
     #[cfg_attr(loom, allow(dead_code))]
     pub(crate) fn p_id(&self) -> Option<usize> {
@@ -438,7 +438,7 @@ pub(crate) struct Threads {
     warned: AtomicBool,
     /// Join handles of every M thread.
     pub(crate) handles: Mutex<Vec<std::thread::JoinHandle<()>>>,
-    /// Issue 7 hook: every M made (weak: an M holds the runtime), for the
+    /// Every M made (weak: an M holds the runtime), for the
     /// task dump and scheddetail (sched/observe.rs).
     #[cfg_attr(loom, allow(dead_code))]
     pub(crate) all: Mutex<Vec<std::sync::Weak<M>>>,
@@ -457,7 +457,7 @@ impl Threads {
         }
     }
 
-    /// Ms ever created (issue 5: Stats::ms_created).
+    /// Ms ever created (`Stats::ms_created`).
     pub(crate) fn created(&self) -> usize {
         self.created.load(Ordering::Relaxed)
     }
@@ -480,7 +480,7 @@ impl Threads {
         self.alive.fetch_sub(1, Ordering::SeqCst);
     }
 
-    /// Issue 6: an idle M may exit if more than `keep` Ms are alive; gives
+    /// An idle M may exit if more than `keep` Ms are alive; gives
     /// its thread back to the budget at once (so two idle Ms never both
     /// leave when only one may).
     pub(crate) fn try_retire(&self, keep: usize) -> bool {
@@ -532,7 +532,7 @@ pub(crate) fn spawn_m(shared: &Shared, p: &P, spinning: bool) -> Result<(), ()> 
     let threads = &shared.threads;
     if !threads.reserve() {
         threads.warn_cap("work that needs another M");
-        // Issue 6 hook: counted in `Stats::threads_capped`.
+        // Counted in `Stats::threads_capped`.
         shared
             .sysmon
             .counts
@@ -544,7 +544,7 @@ pub(crate) fn spawn_m(shared: &Shared, p: &P, spinning: bool) -> Result<(), ()> 
     let m = Arc::new(M::new(id, shared.arc()));
     m.hand_p(p, spinning);
     {
-        // Issue 7 hook: listed for the dump; dead entries pruned here.
+        // Listed for the task dump; dead entries pruned here.
         let mut all = threads.all.lock().unwrap_or_else(|e| e.into_inner());
         all.retain(|w| w.strong_count() > 0);
         all.push(Arc::downgrade(&m));
@@ -582,7 +582,7 @@ fn m_main(m: Arc<M>) {
     let _alt = AltStack::ensure();
     set_timer_slack();
     let bomb = AbortOnUnwind;
-    super::trace::MLane::open(&m); // issue 7
+    super::trace::MLane::open(&m); // this M's Chrome trace lane
     if let Some(hook) = &m.shared.config.on_thread_start {
         hook.run("on_thread_start");
     }
@@ -592,7 +592,7 @@ fn m_main(m: Arc<M>) {
     if let Some(hook) = &m.shared.config.on_thread_stop {
         hook.run("on_thread_stop");
     }
-    super::trace::MLane::flush(&m); // issue 7
+    super::trace::MLane::flush(&m); // hand the trace batch over
     std::mem::forget(bomb);
     CURRENT.with(|c| c.set(std::ptr::null()));
     if !m.retired.load(Ordering::Relaxed) {

@@ -46,7 +46,7 @@ pub(crate) mod idle;
 pub(crate) mod locked;
 pub(crate) mod m;
 pub(crate) mod note;
-// Issue 7: task dump and schedtrace (observe.rs), the Chrome trace
+// Observability: task dump and schedtrace (observe.rs), the Chrome trace
 // (trace.rs). Under loom, loop-core has no trace/signal modules: no-op
 // stand-ins (observe_loom.rs).
 #[cfg(not(loom))]
@@ -63,7 +63,7 @@ pub(crate) mod schedule;
 pub(crate) mod spare;
 #[cfg(not(loom))]
 pub(crate) mod trace;
-// Issue 6: syscall handoff and the sysmon thread.
+// Syscall handoff and the sysmon thread.
 pub(crate) mod syscall;
 pub(crate) mod sysmon;
 
@@ -100,7 +100,7 @@ pub(crate) struct Shared {
     pub(crate) cells: CachePadded<CellPool>,
     /// Timers (sleep, select timeouts).
     pub(crate) timers: Timers,
-    /// The netpoller, created by the first I/O source (issue 5).
+    /// The netpoller, created by the first I/O source.
     pub(crate) netpoll: crate::netpoll::NetpollCell,
     /// Gs that have parked at least once (shutdown unwinds them).
     pub(crate) registry: Registry,
@@ -115,16 +115,16 @@ pub(crate) struct Shared {
     pub(crate) external: ExternalCounts,
     /// Next batch of task ids (Ps take 64 at a time).
     pub(crate) goid: CachePadded<AtomicU64>,
-    /// Issue 6 hook: the sysmon thread's handle and counters (sysmon.rs).
+    /// The sysmon thread's handle and counters (sysmon.rs).
     pub(crate) sysmon: sysmon::Sysmon,
     /// Whether the machine has a CPU to spare for a helper M (spare.rs).
     pub(crate) spare_cpu: spare::SpareCpu,
-    /// Issue 7 hook: the future inside `block_on_future`, for the dump.
+    /// The future inside `block_on_future`, for the task dump.
     #[cfg_attr(loom, allow(dead_code))]
     pub(crate) main: observe::MainSlot,
-    /// Issue 7 hook: the Chrome trace recorder, when tracing (trace.rs).
+    /// The Chrome trace recorder, when tracing (trace.rs).
     pub(crate) trace: Option<Box<trace::Tracer>>,
-    /// Issue 7: a dump (or a SIGUSR2 trace write) asks every M holding a P
+    /// A task dump (or a SIGUSR2 trace write) asks every M holding a P
     /// to stop at its next safe point, so that it may read the Ps' run
     /// queues (or have every M's trace batch handed over): observe.rs.
     pub(crate) dump_stop: AtomicBool,

@@ -1,4 +1,4 @@
-//! Issue 7, seeing inside mn: the task dump ([`crate::dump`],
+//! Seeing inside mn: the task dump ([`crate::dump`],
 //! [`crate::tasks`], SIGQUIT) and Go's `schedtrace`/`scheddetail` lines.
 //!
 //! Both are read from the outside, with no cost on the scheduler's paths:
@@ -57,7 +57,7 @@ fn unknown_site() -> &'static Location<'static> {
 pub(crate) struct MainSlot {
     state: AtomicU8,
     site: AtomicPtr<Location<'static>>,
-    /// Issue 7 (trace): the flow of the wake not yet followed by a run.
+    /// Chrome trace: the flow of the wake not yet followed by a run.
     pub(crate) flow: std::sync::atomic::AtomicU64,
 }
 
@@ -423,7 +423,7 @@ pub(crate) fn schedtrace(shared: &Shared, start: Instant, detail: bool) -> Strin
     out
 }
 
-/// What sysmon does for issue 7 between its ticks: print the `SCHED` lines
+/// What sysmon does for observability between its ticks: print the `SCHED` lines
 /// when due, print the dump on SIGQUIT.
 pub(crate) struct Watch {
     start: Instant,

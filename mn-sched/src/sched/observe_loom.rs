@@ -1,4 +1,4 @@
-//! Issue 7 under `--cfg loom`: loop-core builds no `trace` or `signal`
+//! Observability under `--cfg loom`: loop-core builds no `trace` or `signal`
 //! module there, so the task dump, schedtrace and the Chrome trace
 //! (`observe.rs`, `trace.rs`) are replaced by these no-op stand-ins with
 //! the same names, keeping the scheduler's hooks unchanged.

@@ -30,8 +30,8 @@ pub(crate) struct P {
     pub(crate) id: usize,
     /// Local run queue (runq.rs).
     pub(crate) runq: RunQueue<Header>,
-    /// Ownership word: 0 when idle, else the holding M's id + 1. Issue 6's
-    /// sysmon retakes a P from an M stuck in a syscall by CASing this word;
+    /// Ownership word: 0 when idle, else the holding M's id + 1. Sysmon
+    /// retakes a P from an M stuck in a syscall by CASing this word;
     /// the M checks it at its next runtime call.
     /// (A loom atomic under `--cfg loom`: syscall.rs models its protocol.)
     pub(crate) owner: crate::loom::AtomicUsize,
@@ -39,7 +39,7 @@ pub(crate) struct P {
     /// (syscall.rs step U4); a runtime call that sees it waits for the
     /// decision (U2).
     pub(crate) retaking: crate::loom::AtomicBool,
-    /// Schedule ticks: +1 per G switched in. A tick sysmon (issue 6) sees
+    /// Schedule ticks: +1 per G switched in. A tick sysmon sees
     /// unchanged for 10 ms means the same G has run that long — Go's
     /// `schedtick`, the run-start hook, with no clock read per switch.
     pub(crate) tick: AtomicU32,
@@ -49,10 +49,10 @@ pub(crate) struct P {
     /// late (the OS may put it on the CPU the new run spins on), and it
     /// counts the run's 10 ms from here instead.
     pub(crate) run_start: (AtomicU64, AtomicU32),
-    /// Issue 6 hook (sched/syscall.rs): +1 per `syscall` entered on this P
+    /// For sysmon (sched/syscall.rs): +1 per `syscall` entered on this P
     /// (holder writes; sysmon reads to tell one long syscall from many).
     pub(crate) syscalltick: AtomicU32,
-    /// Issue 6 hook: set by sysmon when the G running on this P has run
+    /// Set by sysmon when the G running on this P has run
     /// more than 10 ms (its `tick` unchanged); cleared at the next switch-in. The
     /// per-G preempt flag lives here: a P runs one G at a time.
     pub(crate) preempt: std::sync::atomic::AtomicBool,
@@ -67,14 +67,14 @@ pub(crate) struct P {
     /// That look found a timer due within a coarse tick or two: yields
     /// look at every handoff until it fires (holder only).
     pub(crate) timer_near: std::sync::atomic::AtomicBool,
-    /// Issue 7: the holder is stopped at a safe point for a dump
+    /// The holder is stopped at a safe point for a task dump
     /// (observe.rs `stop_at_safe_point`).
     pub(crate) dump_parked: std::sync::atomic::AtomicBool,
     /// Gs spawned by Gs on this P (written by the holder only).
     pub(crate) spawned: AtomicU64,
     /// Gs that exited on this P (written by the holder only).
     pub(crate) exited: AtomicU64,
-    /// Issue 5 stats, written by the holder only (summed on read):
+    /// `Stats` counters, written by the holder only (summed on read):
     /// Gs stolen by this P, parks committed on it, stacks given to Gs
     /// starting on it and taken back from Gs exiting on it.
     pub(crate) counts: PCounts,
@@ -82,7 +82,7 @@ pub(crate) struct P {
     local: UnsafeCell<PLocal>,
 }
 
-/// Per-P statistics (issue 5): written by the holder with a plain
+/// Per-P statistics: written by the holder with a plain
 /// load + store (no read-modify-write), read by `stats()` from anywhere.
 #[derive(Debug, Default)]
 pub(crate) struct PCounts {
@@ -311,7 +311,7 @@ impl<'a> Held<'a> {
                 .store(super::sysmon::now_ns(), Ordering::Relaxed);
             self.p.run_start.1.store(t, Ordering::Relaxed);
         }
-        // Issue 6 hook: a new run starts, any preemption request is met.
+        // A new run starts: any preemption request is met.
         if self.p.preempt.load(Ordering::Relaxed) {
             self.p.preempt.store(false, Ordering::Relaxed);
         }

@@ -21,7 +21,7 @@ use crate::runtime::SpawnError;
 pub(crate) fn unpark(g: &GRef) {
     if g.header().state.unpark() {
         // SAFETY: we won the unpark CAS: the G and its runtime are alive.
-        crate::sched::trace::wake(unsafe { g.header().shared() }, g.header()); // issue 7
+        crate::sched::trace::wake(unsafe { g.header().shared() }, g.header()); // trace arrow
         ready(g.as_ptr());
     }
 }

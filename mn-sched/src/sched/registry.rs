@@ -106,7 +106,7 @@ impl Registry {
         out
     }
 
-    /// Issue 7 (task dump): what the dump shows of every listed G that is
+    /// For the task dump: what the dump shows of every listed G that is
     /// not dead, read under the lock (no reference taken).
     #[cfg_attr(loom, allow(dead_code))]
     pub(crate) fn snapshot(&self) -> Vec<Listed> {

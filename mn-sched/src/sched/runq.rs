@@ -80,7 +80,7 @@ impl<T> RunQueue<T> {
         ring + usize::from(!self.runnext.load(Acquire).is_null())
     }
 
-    /// Issue 7 (task dump): what is queued, `runnext` first, then the ring
+    /// For the task dump: what is queued, `runnext` first, then the ring
     /// from head to tail.
     ///
     /// # Safety

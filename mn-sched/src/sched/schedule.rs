@@ -36,7 +36,7 @@ use crate::join::JoinError;
 pub(crate) fn schedule(m: &Arc<M>) {
     let shared = &*m.shared;
     loop {
-        super::observe::safe_point(m); // issue 7: a dump may be reading the queues
+        super::observe::safe_point(m); // a task dump may be reading the queues
         if m.exit_thread() {
             if let Some(p) = release_p(m) {
                 handoffp(shared, p);
@@ -48,7 +48,7 @@ pub(crate) fn schedule(m: &Arc<M>) {
             execute(m, g);
             continue;
         }
-        // Issue 6 hook: an M back from a syscall waits for a P: ours goes
+        // An M back from a syscall waits for a P: ours goes
         // to it (its G is as runnable as any queued one) and we idle.
         if super::syscall::give_p_to_waiter(m) {
             if !super::handoff::idle_and_stop(m) {
@@ -86,23 +86,23 @@ fn execute(m: &M, mut g: NonNull<Header>) {
     }
     loop {
         m.held().expect("execute without a P").bump_tick(&m.shared);
-        let t0 = super::trace::run_start(m); // issue 7
-                                             // Step U1 of syscall.rs: from here sysmon may take the P if the G
-                                             // runs 10 ms without a runtime call. Its switch back undoes it.
+        let t0 = super::trace::run_start(m);
+        // Step U1 of syscall.rs: from here sysmon may take the P if the G
+        // runs 10 ms without a runtime call. Its switch back undoes it.
         m.enter_user();
         // SAFETY: on m's thread, g0; `g` is RUNNING on us with a context.
         let (req, back) = unsafe { switch_in(m, g.as_ref()) };
         g = back;
         // SAFETY: the G that switched back is RUNNING on us (rule 2).
         let h = unsafe { g.as_ref() };
-        // Issue 7: the run's slice, before a park is published.
+        // The run's trace slice, before a park is published.
         super::trace::run_end(m, h, t0, matches!(req, Request::Park | Request::Release));
         if matches!(req, Request::Park) {
             stamp_park(m, h);
         }
         match req {
             Request::Park if h.state.commit_park() => {
-                // issue 5: Stats::parks
+                // Stats::parks
                 m.held().expect("park without a P").count(|c| &c.parks);
                 return;
             }
@@ -151,7 +151,7 @@ fn yield_to_back(m: &M, g: NonNull<Header>) {
     }
 }
 
-/// Issue 7: when the G parks, for the dump (before the park is published:
+/// When the G parks, for the task dump (before the park is published:
 /// after it, the G may already run elsewhere).
 #[inline]
 fn stamp_park(m: &M, h: &Header) {

@@ -134,7 +134,7 @@ pub fn syscall<R>(f: impl FnOnce() -> R) -> R {
         user,
         back,
     };
-    let _span = super::trace::SyscallSpan::start(m); // issue 7
+    let _span = super::trace::SyscallSpan::start(m); // a Chrome trace slice
     f()
 }
 
@@ -159,7 +159,7 @@ pub fn syscall_blocking<R>(f: impl FnOnce() -> R) -> R {
             .counts
             .handoffs
             .fetch_add(1, Ordering::Relaxed);
-        // Issue 7: the handoff on this M's lane.
+        // The handoff on this M's trace lane.
         super::trace::instant(m, super::trace::EventKind::Handoff, p as u64);
         handoffp(shared, p);
     }
@@ -169,7 +169,7 @@ pub fn syscall_blocking<R>(f: impl FnOnce() -> R) -> R {
         user,
         back: 0,
     };
-    let _span = super::trace::SyscallSpan::start(m); // issue 7
+    let _span = super::trace::SyscallSpan::start(m); // a Chrome trace slice
     f()
 }
 

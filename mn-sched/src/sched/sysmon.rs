@@ -110,7 +110,7 @@ pub(crate) struct Sysmon {
     waiters: Mutex<std::collections::VecDeque<usize>>,
     /// `waiters.len()`, readable without the lock.
     pub(crate) waiting: AtomicUsize,
-    /// Issue 7: a coarse clock (ms since the process epoch, wrapping),
+    /// A coarse clock (ms since the process epoch, wrapping),
     /// moved on by sysmon each time it looks and by the M that wakes it
     /// from its deep sleep, so it is at most a tick (1 ms) old whenever a
     /// P runs. A park stamps it into the G (`Header::parked_ms`) for the
@@ -410,8 +410,8 @@ fn run(weak: &Weak<Shared>, wake: &Wake, mut watch: super::observe::Watch) {
             // `sleeping`; we store `sleeping`, then load the owners.
             if all_idle(&shared) {
                 drop(shared);
-                // Issue 7: no deeper than the next schedtrace line or
-                // signal check.
+                // No deeper than the next schedtrace line or control
+                // signal check (SIGQUIT, SIGUSR2).
                 wake.note.sleep(watch.deadline());
             }
             // Runs that began meanwhile carry their start (`catching_up`);
@@ -611,7 +611,7 @@ fn take_p(
         return false;
     }
     if let Some(t) = &shared.trace {
-        // Issue 7: on the sysmon lane.
+        // On the sysmon lane of the Chrome trace.
         t.other(super::trace::EventKind::Retake, p.id as u64);
         t.other(super::trace::EventKind::Handoff, p.id as u64);
     }
@@ -716,7 +716,7 @@ fn preempt_long_runner(
                 .preemptions
                 .fetch_add(1, Ordering::Relaxed);
             if let Some(t) = &shared.trace {
-                t.other(super::trace::EventKind::Preempt, p.id as u64); // issue 7
+                t.other(super::trace::EventKind::Preempt, p.id as u64);
             }
         }
         return true;

@@ -1,4 +1,4 @@
-//! Issue 7: the Chrome trace of an mn runtime (`RUNTIME_TRACE=FILE`,
+//! The Chrome trace of an mn runtime (`RUNTIME_TRACE=FILE`,
 //! [`Builder::trace`](crate::Builder::trace)), in loop-core's format
 //! ([`loop_core::trace::Recorder`]).
 //!

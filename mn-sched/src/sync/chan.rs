@@ -173,8 +173,8 @@ impl<T> Sender<T> {
         // completed or removed by the Unqueue guard of `block_on`.
         unsafe { st.sendq.push_back(wp) };
         drop(st);
-        crate::park::note_wait(crate::park::why::CHAN_SEND); // issue 7
-                                                             // SAFETY: (in the closure) under the lock; `wp` is alive.
+        crate::park::note_wait(crate::park::why::CHAN_SEND);
+        // SAFETY: (in the closure) under the lock; `wp` is alive.
         let outcome = block_on(&waiter, || unsafe {
             self.chan.lock().sendq.remove(wp);
         });
@@ -227,8 +227,8 @@ impl<T: Send> Receiver<T> {
         // SAFETY: as in `send`.
         unsafe { st.recvq.push_back(wp) };
         drop(st);
-        crate::park::note_wait(crate::park::why::CHAN_RECEIVE); // issue 7
-                                                                // SAFETY: (in the closure) under the lock; `wp` is alive.
+        crate::park::note_wait(crate::park::why::CHAN_RECEIVE);
+        // SAFETY: (in the closure) under the lock; `wp` is alive.
         let outcome = block_on(&waiter, || unsafe {
             self.chan.lock().recvq.remove(wp);
         });

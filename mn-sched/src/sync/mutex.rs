@@ -81,7 +81,7 @@ impl<T: ?Sized> Mutex<T> {
         // completed or removed (block_on's guard).
         unsafe { list.push_back(wp) };
         drop(list);
-        crate::park::note_wait(crate::park::why::LOCK); // issue 7
+        crate::park::note_wait(crate::park::why::LOCK); // for the dump
         let outcome = block_on(&waiter, || self.abandon(wp));
         debug_assert_eq!(outcome, COMPLETED);
         MutexGuard { mutex: self }

@@ -255,11 +255,11 @@ fn wait(sel: &SelectShared, deadline: Option<Instant>) {
                 }
             }
             Some(d) => {
-                crate::park::note_wait(crate::park::why::SELECT); // issue 7
+                crate::park::note_wait(crate::park::why::SELECT); // for the dump
                 park_until(d)
             }
             None => {
-                crate::park::note_wait(crate::park::why::SELECT); // issue 7
+                crate::park::note_wait(crate::park::why::SELECT);
                 park()
             }
         }

@@ -73,7 +73,7 @@ impl WaitGroup {
         // completed or removed by block_on's guard.
         unsafe { list.push_back(wp) };
         drop(list);
-        // Issue 7: why this G waits, for the dump.
+        // Why this G waits, for the task dump.
         crate::park::note_wait(crate::park::why::WAIT_GROUP);
         // SAFETY: (in the closure) under the list lock; `wp` is alive.
         block_on(&waiter, || unsafe {
