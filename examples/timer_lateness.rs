@@ -33,8 +33,8 @@
 //! A sleep must never end early (the count `early` is 0 or the runtime is
 //! wrong); how late it ends is what differs. A runtime that rounds its
 //! epoll timeout up to the next whole millisecond wakes ~1 ms late (tokio
-//! current_thread: a 10 ms sleep takes 11.1 ms); switchyard arms a timerfd
-//! alarm at the deadline and wakes 0.05–0.15 ms late. Figures beside Go
+//! current_thread among them); switchyard arms a timerfd alarm at the
+//! deadline and wakes ~0.1 ms late. Figures beside Go
 //! and tokio: `benches/README.md`. `--procs P` sets the Ps (mn; default
 //! `RUNTIME_MAXPROCS`, else the CPUs).
 //!

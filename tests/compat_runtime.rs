@@ -232,9 +232,9 @@ switchyard::test_all_modes! {
         // runs: none in single mode (the yielder is woken after the timers
         // at the next turn; it used to be queued ahead of them: one slice,
         // and a 10 ms ticker beside a task yielding every millisecond
-        // ticked every 12 ms). In mn B's timer fires by the coarse clock
-        // (1 ms ticks), so a slice may begin first; 60 did while a yield's
-        // handoff skipped the timers.
+        // ticked a couple of ms late). In mn B's timer fires by the coarse
+        // clock (1 ms ticks), so a slice may begin first; dozens did while a
+        // yield's handoff skipped the timers.
         let stop = Arc::new(AtomicBool::new(false));
         let b = spawn(async move {
             let deadline = Instant::now() + Duration::from_millis(1);
@@ -262,9 +262,9 @@ switchyard::test_all_modes! {
         // Two tasks compute in 1 ms slices and yield; this task echoes a
         // socket a plain thread writes to. The loop (or the P) is never
         // idle, yet the socket is served at most a couple of milliseconds
-        // late: median round trip ~1 ms in single mode (it was 145 ms:
-        // epoll was asked only every 128 task polls while tasks were
-        // ready), ~2 ms in mn at 1 P (10 ms: sysmon's poll).
+        // late: median round trip ~1 ms in single mode (it was over a
+        // hundred ms: epoll was asked only every 128 task polls while tasks
+        // were ready), ~2 ms in mn at 1 P (10 ms: sysmon's poll).
         let stop = Arc::new(AtomicBool::new(false));
         let busy: Vec<_> = (0..2)
             .map(|_| spawn_slicer(Duration::from_millis(1), &stop).0)
@@ -296,9 +296,9 @@ switchyard::test_all_modes! {
         // waits in epoll, whose timeout counts whole milliseconds) and a
         // ticker of another phase beside: 15 sleeps of 4–8 ms, each never
         // early, their median overshoot well under a millisecond. It was
-        // 1.1–1.4 ms in single mode (1 ms wheel ticks, then a rounded-up
-        // epoll timeout) and 0.56–0.76 ms in mn (the rounded-up timeout);
-        // 0.1 and 0.05 ms with the alarm (a timerfd). A noisy machine may
+        // over a millisecond in single mode (1 ms wheel ticks, then a
+        // rounded-up epoll timeout) and most of one in mn (the rounded-up
+        // timeout); about a tenth of one with the alarm (a timerfd). A noisy machine may
         // delay a wake-up: up to three tries.
         let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = l.local_addr().unwrap();
@@ -345,9 +345,10 @@ switchyard::test_all_modes! {
         // B ran, a measure of lateness that a busy machine does not move
         // (a thread the OS holds off runs no slices either). In mn at 1 P
         // timers were looked at by sysmon's coarse clock while the P stayed
-        // busy: a 10 ms sleep ended 0.85 ms late at the median (Go's 0.03),
-        // a median of 9 slices here; now 0.01–0.1 ms, 0 slices (single
-        // mode: 0–1, its wheel ticks 32.8 µs). At 4 Ps A and B may run on
+        // busy: a 10 ms sleep ended most of a millisecond late at the
+        // median (Go's a few tens of µs), some ten slices here; now under
+        // 0.1 ms and no slice (single mode: at most one, its wheel ticks
+        // 32.8 µs). At 4 Ps A and B may run on
         // different Ps: only "never early" holds there.
         let stop = Arc::new(AtomicBool::new(false));
         let (a, a_starts) = spawn_slicer(Duration::from_micros(50), &stop);

@@ -340,8 +340,9 @@ fn tight_loop_starves_the_printer_in_single_but_not_in_mn() {
 
 /// How late a 10 ms sleep may end at the median before the test calls it
 /// wrong. Whole-millisecond rounding (the timers before their alarm) made
-/// it ~1,200 µs in single mode and 600–800 µs in mn; with the alarm it is
-/// 30–150 µs, also with three spinning processes on two CPUs. The margin
+/// it over a millisecond in single mode and most of one in mn; with the
+/// alarm it is around a tenth of a millisecond, also with spinning
+/// processes beside it on two CPUs. The margin
 /// is for a loaded CI machine, so it catches the single mode's rounding,
 /// not necessarily mn's.
 const P50_LATE_BOUND_US: f64 = 700.0;
@@ -384,18 +385,18 @@ fn timer_lateness_never_wakes_early_and_is_late_by_a_fraction_of_a_ms() {
 
 /// How many slices of a task spinning 50 µs between yields may begin past
 /// a 10 ms sleep's deadline, at the median of the sleeps, before the
-/// sleeper runs (one P). On a quiet machine: 0 in single mode (1–2 while
-/// its wheel ticked 0.1 ms), mn and Go; 5–12 in mn before its timers were looked at by
-/// the clock between slices (they fired by a coarse 1 ms tick: up to 20
-/// slices). The OS cannot add slices by preempting the thread, so this
-/// holds on a loaded machine too (median 0–2 with six spinning processes
-/// on two CPUs).
+/// sleeper runs (one P). On a quiet machine: none in single mode (one or
+/// two while its wheel ticked 0.1 ms), mn and Go; around ten in mn before
+/// its timers were looked at by the clock between slices (they fired by a
+/// coarse 1 ms tick: up to 20 slices). The OS cannot add slices by
+/// preempting the thread, so this holds on a loaded machine too (a median
+/// of at most a couple with spinning processes on two CPUs).
 const BUSY_P50_LATE_SLICES_BOUND: f64 = 3.0;
 
 /// The same sleep's median lateness in µs, which the OS does move: the busy
 /// thread is always runnable, so on a machine whose CPUs other processes
-/// take, a wake waits for its next time slice (quiet: 0.01–0.1 ms; six
-/// spinning processes on two CPUs: 0.8–6 ms). The bound catches a sleep
+/// take, a wake waits for its next time slice (quiet: under 0.1 ms; with
+/// spinning processes on two CPUs: milliseconds). The bound catches a sleep
 /// that ends a whole sleep late; a run above it is done again.
 const BUSY_P50_LATE_BOUND_US: f64 = 10_000.0;
 

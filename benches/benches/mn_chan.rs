@@ -7,7 +7,8 @@
 //! * `may mpsc 2 workers` — `may::sync::mpsc` (unbounded), as in the recorded
 //!   peers run.
 //!
-//! Targets: ≤ 0.8× Go's (519–564 ns recorded) and ≤ 0.8× may's (598–612 ns).
+//! Targets: ≤ 0.8× Go's and ≤ 0.8× may's time per round trip (their
+//! recorded figures: docs/perf-journal.md).
 //! Run: `cargo bench -p switchyard-benches --bench mn_chan` (Go: `anchor w3 0` from the peers folder).
 
 use std::time::{Duration, Instant};

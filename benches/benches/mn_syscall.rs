@@ -53,7 +53,7 @@ fn syscall_cost(c: &mut Criterion) {
 /// Sysmon's "retake the P, not the G": every runtime call from user code
 /// now claims its P from sysmon (a store to the M's call count, a compiler
 /// fence, two loads, then a store back: the membarrier-backed claim of
-/// sched/syscall.rs; it was a CAS until 2026-12-05). This group times that
+/// sched/syscall.rs; it was a CAS before). This group times that
 /// check beside the bare load it replaced, on a G.
 fn runtime_call_check(c: &mut Criterion) {
     let rt = Runtime::builder().procs(1).build().unwrap();

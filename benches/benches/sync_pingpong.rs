@@ -10,7 +10,7 @@
 //!
 //! Run: `cargo bench -p switchyard-benches --bench sync_pingpong`.
 //! Targets of the sync primitives: at most 0.7× tokio current_thread's
-//! time per round trip, and at most Node's (352 ns recorded in
+//! time per round trip, and at most Node's (its figure recorded in
 //! ../shared/peers/results.md on the same machine kind).
 
 use std::hint::black_box;

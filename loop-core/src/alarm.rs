@@ -5,8 +5,9 @@
 //! `epoll_wait` counts its timeout in whole milliseconds; rounded up (never
 //! early) it wakes a sleeper up to a millisecond after the deadline it was
 //! computed for. With the loop's old one-millisecond wheel ticks on top, a
-//! 10 ms sleep took 11.2 ms at the median (tokio's takes the same, Node's
-//! 10.4, Go's 10.3). A sleeper now arms the alarm for the instant it means
+//! 10 ms sleep ended over a millisecond late at the median (tokio's
+//! likewise; Node's and Go's a few tenths of a millisecond). A sleeper now
+//! arms the alarm for the instant it means
 //! to wake and keeps the rounded epoll timeout as a backstop; the alarm's
 //! event itself does nothing (what follows the wake fires the timers).
 //! Arming costs one `timerfd_settime`, and only when a thread is about to

@@ -687,9 +687,9 @@ impl Core {
     /// more. Tasks that compute in slices and yield keep the loop busy, so
     /// epoll was asked only every `event_interval` polls: 128 ms with two
     /// tasks yielding every millisecond, and a socket beside them waited
-    /// that long (median echo round trip 145 ms; Node polls I/O at every
-    /// loop iteration, tokio polls its driver at each `yield_now`). A clock
-    /// read per turn, and only while tasks yield.
+    /// that long (an echo's median round trip was of that order; Node
+    /// polls I/O at every loop iteration, tokio polls its driver at each
+    /// `yield_now`). A clock read per turn, and only while tasks yield.
     fn io_overdue(&self) -> bool {
         self.yielded_since_io.get()
             && (self.start.elapsed().as_millis() as u32).wrapping_sub(self.turn_ms.get()) >= 1
@@ -707,9 +707,10 @@ impl Core {
     /// Step 1, after the timers: wakes the tasks that yielded during the
     /// last turn. They used to be queued at once, ahead of what timers and
     /// epoll woke later: a task sleeping 10 ms beside one that yields every
-    /// millisecond ticked every 12 ms (the documented order is "after
-    /// timers, other tasks and epoll"; Node runs timer callbacks before
-    /// `setImmediate`'s, tokio defers a `yield_now` past its driver).
+    /// millisecond ticked a couple of ms late each time (the documented
+    /// order is "after timers, other tasks and epoll"; Node runs timer
+    /// callbacks before `setImmediate`'s, tokio defers a `yield_now` past
+    /// its driver).
     fn wake_deferred(&self) {
         if self.deferred.borrow().is_empty() {
             return;

@@ -6,17 +6,17 @@
 //! Why per-P wheels: a million sleeping tasks each insert and cancel once;
 //! the wheel makes both O(1) (a heap pays ~20 comparisons a million deep),
 //! and one wheel per P (a G adds to its own P's wheel) keeps the lock
-//! uncontended while every P adds at once. Measured (`cargo bench -p switchyard-benches --bench
-//! mn_net -- timer`, shared 2-core box): insert + cancel 97–146 ns beside
-//! tokio multi_thread's 74–105 ns in the same runs; `cargo run --release
-//! --example mn_timer_million`: 1,000,000 timers armed from 1,000 Gs on 2 Ps
-//! in 113 ns each, ~92 B of RSS per timer (Sleep and G stacks included).
-//! A 4-ary heap per P was not built to compare: the choice rests on the O(1) argument above, not on a race.
-//! A timer added from outside any
-//! P goes to wheel `thread hash % procs`. Firing "steals": any M that finds
-//! a wheel's earliest deadline past fires it (`try_lock`; a wheel another M
-//! is firing is skipped), and the wakes of one pass are sorted by deadline,
-//! so firing order across Ps follows the deadlines.
+//! uncontended while every P adds at once. An insert + cancel costs about
+//! a hundred ns, near tokio multi_thread's, and an armed timer about a
+//! hundred bytes of RSS (`cargo bench -p switchyard-benches --bench mn_net
+//! -- timer`; `cargo run --release -p switchyard-benches --example
+//! mn_timer_million`). A 4-ary heap per P was not built to compare: the
+//! choice rests on the O(1) argument above, not on a race. A timer added
+//! from outside any P goes to wheel `thread hash % procs`. Firing
+//! "steals": any M that finds a wheel's earliest deadline past fires it
+//! (`try_lock`; a wheel another M is firing is skipped), and the wakes of
+//! one pass are sorted by deadline, so firing order across Ps follows the
+//! deadlines.
 //!
 //! Contract:
 //!
@@ -312,16 +312,17 @@ impl Timers {
     /// when the earliest deadline is [`NEAR`] or less after the coarse
     /// tick, so the scheduler asks at every schedule (a task that yields
     /// every millisecond, alone on its P, kept timers waiting up to 61
-    /// schedules: the tight_loop demo's printer slipped 63 ms). By the
+    /// schedules: the tight_loop demo's printer slipped tens of ms). By the
     /// coarse tick alone a timer fired up to a millisecond late while its
     /// P stayed busy: a 10 ms sleep beside a G computing 50 µs between
-    /// yields took 10.87 ms at the median (Go's 10.03, as its findrunnable
-    /// reads the clock whenever its P has timers).
+    /// yields ended most of a millisecond late at the median (Go's a few
+    /// tens of µs, as its findrunnable reads the clock whenever its P has
+    /// timers).
     ///
     /// A stream of deadlines (a million sleepers firing one after another)
     /// would have nearly every schedule fire a few timers, each time with
     /// the locks, the sort and the wakes of [`fire_due`](Self::fire_due):
-    /// the million sleepers' last 0.33 s took 0.1–0.15 s longer. By the
+    /// the million sleepers' firing took about a third longer. By the
     /// clock, timers are due [`FINE_BATCH`] after the last firing at the
     /// earliest; those in between wait for that batch.
     #[inline]

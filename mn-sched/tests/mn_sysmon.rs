@@ -702,8 +702,8 @@ fn sysmon_naps_while_the_ms_poll_the_network() {
         let woke = sysmon_switches() - s0;
         // A G on the only P enters a syscall for 50 ms: sysmon, napping or
         // not (the entry wakes it), retakes the P, so the echo stalls a
-        // millisecond or so (0.3–0.9 ms on an idle machine, 4–5 ms with
-        // every CPU busy elsewhere), never the whole call.
+        // millisecond or so (under one on an idle machine, a few with every
+        // CPU busy elsewhere), never the whole call.
         let mut stalls = Vec::new();
         for _ in 0..7 {
             std::thread::sleep(Duration::from_millis(20));
@@ -811,9 +811,9 @@ fn a_sleeper_beside_gs_that_yield_wakes_on_time() {
     // Two Gs compute in 1 ms slices and hand the only P to each other at
     // each yield; a third sleeps 2 ms, 40 times. Its timer fires at a
     // schedule by the coarse clock, which sysmon ticks each millisecond
-    // while no M does: median 3 ms. It was 60 ms while a yield handed the
-    // P on without looking at due timers, and 11 ms while sysmon took its
-    // own tick for an M's and napped 10 ms.
+    // while no M does: a median of a few ms. It was tens of ms while a
+    // yield handed the P on without looking at due timers, and a whole
+    // nap (~10 ms) while sysmon took its own tick for an M's.
     let rt = Runtime::builder().procs(1).build().unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     let busy = yielders(&rt, &stop);
@@ -921,11 +921,11 @@ fn sysmon_reads_the_sigquit_pipe_only_after_a_sigquit() {
         let (reads, wakes) = watcher.join().unwrap();
         println!("quiet: sysmon reads={reads} wakes={wakes}; slices={slices}");
         assert!(wakes >= 10, "sysmon hardly ticked ({wakes} wake-ups)");
-        // One read per tick before the delivery count (356 in 356). None
+        // One read per tick before the delivery count (every tick). None
         // is on the pipe now, but on a loaded machine sysmon still reads
         // /proc now and then (the state of an M whose G has not come back
-        // for 10 ms, the load average): 6 in 353 ticks beside two
-        // spinning processes.
+        // for 10 ms, the load average): a few in hundreds of ticks beside
+        // two spinning processes.
         assert!(
             reads * 4 <= wakes,
             "sysmon made {reads} read calls in {wakes} ticks with no signal"

@@ -177,8 +177,8 @@ fn timers_fire_in_deadline_order_across_ps_and_never_early() {
     // Firing order follows deadlines: a timer fires after one due more than
     // 60 ms later only if firing was that late. (20 ms failed once in a
     // full ASan run: an M that is firing a P's timers holds them, and on
-    // this VM other processes' threads take a CPU for up to 55 ms at a
-    // time, benches/README.md "W6 in the evening of 2026-12-05".)
+    // a shared VM other processes' threads take a CPU for tens of ms at a
+    // time, as scheduler traces of the echo benchmark showed.)
     let mut inversions = 0;
     for (a, &(i, _)) in order.iter().enumerate() {
         for &(j, _) in &order[a + 1..] {

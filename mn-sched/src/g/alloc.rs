@@ -3,9 +3,9 @@
 //! A spawn-and-join burst allocates and frees a cell per G. Left to the
 //! system allocator, a burst of 100,000 cells (~20 MB) is trimmed back to
 //! the kernel when freed (glibc shrinks a thread arena's top with
-//! `MADV_DONTNEED`) and faulted in again by the next burst, at ~2 µs a
-//! page: measured here, that doubled the cost of a spawn+join (300–700 ns
-//! instead of 110–170 ns). So cells are kept:
+//! `MADV_DONTNEED`) and faulted in again by the next burst, at a few µs a
+//! page: that more than doubled the cost of a spawn+join. So cells are
+//! kept:
 //!
 //! * Cells up to [`CLASSES`] × 64 bytes (alignment ≤ 16) come in size
 //!   classes of 64 bytes; bigger or over-aligned ones go straight to the
@@ -22,9 +22,8 @@
 //!   in address order. Cells freed on other Ps (detached Gs exit where they
 //!   ran) come back in scattered order, and without the sort every round of
 //!   a spawn burst touched its cells in a more random order than the last:
-//!   measured here, detached spawn+done went from ~65 to ~130 ns per G over
-//!   15 rounds of 100,000, and stayed at 45–75 ns with the sort (about 1 µs
-//!   of sorting per 128 cells).
+//!   detached spawn+done doubled in cost over a dozen rounds of 100,000,
+//!   and stays flat with the sort (about a µs of sorting per 128 cells).
 
 use std::alloc::{alloc, dealloc, handle_alloc_error, Layout};
 use std::ptr::NonNull;

@@ -175,14 +175,14 @@ fn handoff_yield(m: &M, me: NonNull<Header>) -> bool {
         return false;
     }
     // Due timers are g0's to fire too (two Gs yielding every millisecond
-    // kept a 2 ms sleeper on their P waiting 60 ms), and so is a network
-    // poll that is due (schedule.rs `YIELD_POLL_MS`). Both follow the
-    // coarse clock: looked at once per tick of it (a 1-P yield round trip
-    // took 50.9 ns looking each time, 48.2 ns before either look), and,
-    // while a timer is near (`Timers::near`), at every yield, so it fires
-    // within microseconds of its deadline, not at the next coarse tick (a
-    // 10 ms sleep beside a G yielding every 50 µs took 10.87 ms; looking
-    // at every yield regardless cost 2 ns of the 48.6; this flag, 0.6 ns).
+    // kept a 2 ms sleeper on their P waiting tens of ms), and so is a
+    // network poll that is due (schedule.rs `YIELD_POLL_MS`). Both follow
+    // the coarse clock: looked at once per tick of it (looking at every
+    // yield cost a ~50 ns 1-P yield round trip a few ns), and, while a
+    // timer is near (`Timers::near`), at every yield, so it fires within
+    // microseconds of its deadline, not at the next coarse tick (a 10 ms
+    // sleep beside a G yielding every 50 µs ended most of a millisecond
+    // late; this flag costs under a ns of the round trip).
     let now = m.shared.sysmon.coarse_ms();
     if p.yield_looked_at.load(Ordering::Relaxed) != now || p.timer_near.load(Ordering::Relaxed) {
         p.yield_looked_at.store(now, Ordering::Relaxed);

@@ -68,8 +68,8 @@ const ASIDE_AT_MOST: Duration = Duration::from_millis(10);
 pub(crate) struct Netpoll {
     /// The poll, its event buffer, and the alarm that wakes the sleeper at
     /// its deadline to the microsecond (epoll counts milliseconds: a 10 ms
-    /// sleep beside a 3.7 ms ticker took 10.6–10.8 ms at the median, as in
-    /// Go); tried, never waited for but by the sleeper.
+    /// sleep beside a ticker ended most of a millisecond late at the median,
+    /// as in Go); tried, never waited for but by the sleeper.
     poll: Mutex<(mio::Poll, Events, Alarm)>,
     /// For (de)registering without the poll lock.
     registry: mio::Registry,
@@ -364,8 +364,8 @@ impl Shared {
     /// leaves the coarse clocks alone: it comes because the coarse clock
     /// said a poll was due, so it must not count as the Ms keeping that
     /// clock fresh (sysmon would nap, the clock stop, and the polls with
-    /// it: echo round trips beside yielding Gs took 5 ms (median) and
-    /// 12 ms (p90), against 2–3 and 4 ms).
+    /// it: echo round trips beside yielding Gs took about twice as long at
+    /// the median, three times at p90).
     pub(crate) fn netpoll_for_yield(&self) {
         if let Some(np) = self.netpoll.get() {
             np.poll_now();

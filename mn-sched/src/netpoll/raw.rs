@@ -7,12 +7,12 @@
 //! `__pthread_disable_asynccancel`, two atomic read-modify-writes of the
 //! thread's cancel state. An mn runtime always has several threads and
 //! never cancels one, so its streams enter the kernel through `syscall(2)`
-//! with the arguments std passes. A `recvfrom` that finds nothing, one
-//! million calls with a second thread alive: 153 ns through `recv`, 132 ns
-//! through `syscall`. In a user-space profile of the W6 echo server (2 Ps,
-//! 1,000 connections) the samples in and around the two calls fell from
-//! 23% to 12% of its user time (user time is about a tenth of its CPU; the
-//! whole-process A/B is inside the noise).
+//! with the arguments std passes. A `recvfrom` that finds nothing costs
+//! some 20 ns less through `syscall` than through `recv` with a second
+//! thread alive, and in a user-space profile of an echo server (2 Ps,
+//! 1,000 connections) the share of its user time in and around the two
+//! calls about halved (user time is about a tenth of its CPU; the
+//! whole-process difference is inside the noise).
 
 use std::io;
 use std::os::fd::RawFd;

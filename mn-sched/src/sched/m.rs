@@ -605,8 +605,9 @@ fn m_main(m: Arc<M>) {
 /// Linux may defer the end of a timed sleep by up to the sleeping thread's
 /// slack, to wake several sleepers at once. An M that sleeps on its futex
 /// until the earliest timer (a runtime with no socket: netpoll/mod.rs
-/// `sleeper_wait`) woke 0.13–0.15 ms after a deadline at the median, 0.07–
-/// 0.11 ms with this slack (`timer_lateness --alone`). Waits in epoll end
+/// `sleeper_wait`) woke about a tenth of a millisecond after a deadline at
+/// the median, and some tens of µs sooner with this slack
+/// (`timer_lateness --alone`). Waits in epoll end
 /// by a timerfd (loop-core's `alarm`), which has no slack.
 const TIMER_SLACK_NS: libc::c_ulong = 1_000;
 

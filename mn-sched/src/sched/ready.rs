@@ -47,8 +47,8 @@ fn ready(g: NonNull<Header>) {
 /// Wakes `wakers` (the Gs a poll of the network readied) so that, on this
 /// M's P, they queue at the back of its ring in order rather than each
 /// taking `runnext` (which would let the newest readiness overtake the Gs
-/// already queued: with 1,000 echo connections at one P, p99.9 was 166 ms
-/// against the single mode's 22 ms). Go queues netpoll's Gs the same way
+/// already queued: with 1,000 echo connections at one P, p99.9 was several
+/// times the single mode's). Go queues netpoll's Gs the same way
 /// (`injectglist`).
 ///
 /// Whether to wake another M for them is decided once per batch, and
@@ -61,9 +61,9 @@ fn ready(g: NonNull<Header>) {
 /// otherwise the P notes when the backlog began and `io_backlog_check`
 /// (every schedule) wakes one if the backlog is still there a millisecond
 /// later by sysmon's coarse clock (at least one whole tick: two ms
-/// boundaries). Echo at 2 Ps, 50 connections, four alternating runs
-/// against waking at once: 156–168k vs 117–138k round trips per server
-/// core, p99 0.61–1.21 vs 1.50–1.77 ms.
+/// boundaries). On an echo server at 2 Ps and 50 connections this does
+/// about a quarter more round trips per server core than waking at once,
+/// at about half the p99.
 ///
 /// Both wakes also ask whether a CPU is free (spare.rs): when every CPU
 /// already runs a thread, a helper only takes one from a running thread,

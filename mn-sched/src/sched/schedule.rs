@@ -132,8 +132,8 @@ fn execute(m: &M, mut g: NonNull<Header>) {
 /// ms, so 1–2 ms): Gs that compute and yield never leave their P idle, so
 /// without it sockets beside them waited for sysmon's poll of a network
 /// idle 10 ms (Go's bound; tokio polls its driver at each `yield_now`).
-/// An echo beside two Gs yielding every millisecond on the only P: median
-/// round trip 10 ms → 2–3 ms.
+/// An echo beside two Gs yielding every millisecond on the only P: the
+/// median round trip falls from sysmon's 10 ms to a few ms.
 pub(crate) const YIELD_POLL_MS: u32 = 2;
 
 /// A yielded G goes behind the Gs already waiting: at the back of our

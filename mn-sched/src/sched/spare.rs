@@ -8,13 +8,13 @@
 //! taking it from a running thread — as often as not the very M whose
 //! queue it came to share, whose Gs then wait in its ring until the kernel
 //! gives that M its CPU back, or the client that is about to send the next
-//! request. Measured under the W6 echo load, 2 Ps beside the load
-//! generator on 2 CPUs: the two Ms each ran half the round trips at ~0.5
-//! CPU, with 200–450 involuntary context switches a second each; with the
+//! request. Under an echo load, 2 Ps beside the load generator on 2 CPUs,
+//! the two Ms each ran half the round trips at about half a CPU, with
+//! hundreds of involuntary context switches a second each; with the
 //! helper held back (and the sleeper waiting aside, netpoll/mod.rs) one M
-//! does the work, and in six alternating runs p99 at 1,000 connections
-//! went from a median of 9.6 to 8.6 ms (every pair better), at 50 from
-//! 326–1,246 to 271–287 µs with 2–5% more round trips.
+//! does the work, p99 drops (by about a tenth at 1,000 connections; at 50
+//! the runs' occasional millisecond spikes go) and a few percent more
+//! round trips are done.
 //!
 //! The count is the fourth field of `/proc/loadavg`, `running/total`: the
 //! threads runnable now, machine-wide, the caller included, against the

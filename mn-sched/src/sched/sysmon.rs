@@ -52,7 +52,7 @@ const FRESH_TICKS: u32 = 3;
 /// before sysmon sleeps deeply (until a P is taken). Ps that flip between
 /// idle and busy thousands of times a second (an echo server: each burst
 /// of readiness is a few µs of work) would otherwise wake sysmon on every
-/// flip — 5,400 wake-ups a second measured under the W6 echo load, each
+/// flip — thousands of wake-ups a second under an echo load, each
 /// a futex wake on the M taking the P and two thread switches. Until then
 /// sysmon ticks as if a P ran (at most every `MAX_TICK`).
 const DEEP_AFTER: Duration = Duration::from_millis(10);
@@ -367,8 +367,8 @@ fn run(weak: &Weak<Shared>, wake: &Wake, mut watch: super::observe::Watch) {
     // The coarse ms sysmon itself last stored: only an M's tick past it
     // counts as the Ms keeping the clock fresh (a 1 ms sleep leaves our
     // own tick within a ms of now, which once passed for theirs: sysmon
-    // napped beside Gs that never poll, and a 2 ms sleep on their P took
-    // 11 ms).
+    // napped beside Gs that never poll, and a 2 ms sleep on their P lasted
+    // a whole nap, some 10 ms).
     let mut own_tick = 0u32;
     // Ticks in a row that found the clock moved on by an M: one alone may
     // be an M's occasional poll (every 61st schedule) beside Gs that never

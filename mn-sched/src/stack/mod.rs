@@ -11,10 +11,10 @@
 //!   a G's stack grows down from its top towards its own guard
 //! ```
 //!
-//! Costs measured on this machine (2-vCPU KVM, Linux 6.18): a fresh mapping
-//! with an mprotect guard, touched once and unmapped, ~9 µs; a first touch of
-//! a page ~2–3 µs; a guard install ~1.2 µs; a syscall ~0.6 µs; popping a
-//! cached stack a few ns. Hence:
+//! Orders of magnitude on a small VM: a fresh mapping with an mprotect
+//! guard, touched once and unmapped, ~10 µs; a first touch of a page a few
+//! µs; a guard install or a syscall about a µs; popping a cached stack a
+//! few ns. Hence:
 //!
 //! 1. **Reuse.** A P keeps up to [`CACHE_MAX`] stacks; it refills and spills
 //!    [`CACHE_BATCH`] at a time from/to the global pool under one lock. New
