@@ -257,8 +257,9 @@ impl Builder {
     ///
     /// Use it for per-thread setup, such as entering another runtime's
     /// context so that libraries bound to it work inside tasks (in mn
-    /// mode, tasks run on the threads this hook sees). A panic in `f` is
-    /// reported on stderr and ignored.
+    /// mode, tasks run on the threads this hook sees; tokio's timers and
+    /// sockets this way: `benches/examples/tokio_interop.rs` in the
+    /// repository). A panic in `f` is reported on stderr and ignored.
     ///
     /// ```
     /// # extern crate compat as switchyard;
