@@ -170,7 +170,8 @@ fn tokio_sleep_works_in_switchyard_tasks_with_the_hook() {
                 Mode::Mn => assert!(thread.starts_with("mn-m"), "mn: ran on {thread:?}"),
             }
         }
-        // Concurrent: the eight sleeps overlapped.
+        // Concurrent: the eight sleeps overlapped (one after another they
+        // would take their sum, 360 ms).
         assert!(
             t.elapsed() < Duration::from_millis(360),
             "{:?}",
