@@ -71,12 +71,9 @@ mod without {
 
     #[test]
     fn the_builder_refuses_mn_naming_the_feature() {
-        let err = Builder::new()
-            .ignore_env()
-            .mode(Mode::Mn)
-            .build()
-            .err()
-            .expect("a build without mn must refuse Mode::Mn");
+        let Err(err) = Builder::new().ignore_env().mode(Mode::Mn).build() else {
+            panic!("a build without mn must refuse Mode::Mn");
+        };
         let msg = err.to_string();
         assert!(msg.contains("`mn` cargo feature"), "{msg}");
     }
