@@ -38,37 +38,55 @@ fn main() -> io::Result<()> {
     let addr = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "127.0.0.1:7000".to_string());
-    switchyard::run(async move {
-        let listener = TcpListener::bind(addr.as_str()).await?;
-        let mut interrupt = signal(SignalKind::interrupt())?;
-        let mut terminate = signal(SignalKind::terminate())?;
-        say(format_args!("listening on {}", listener.local_addr()?));
-
-        let served = Arc::new(Served::default());
-        switchyard::spawn(accept_loop(listener, served.clone()));
-
-        let which = poll_fn(|cx| {
-            if interrupt.poll_recv(cx).is_ready() {
-                return Poll::Ready("SIGINT");
+    let served = Arc::new(Served::default());
+    // One main per loop: with RUNTIME_LOOPS=N (single mode) every loop
+    // binds the address (SO_REUSEPORT) and serves its share; otherwise
+    // this is `run` of one main.
+    let ends = switchyard::run_each(|id| {
+        let (addr, served) = (addr.as_str(), served.clone());
+        async move {
+            let listener = TcpListener::bind(addr).await?;
+            let mut interrupt = signal(SignalKind::interrupt())?;
+            let mut terminate = signal(SignalKind::terminate())?;
+            if id == 0 {
+                say(format_args!("listening on {}", listener.local_addr()?));
             }
-            if terminate.poll_recv(cx).is_ready() {
-                return Poll::Ready("SIGTERM");
-            }
-            Poll::Pending
-        })
-        .await;
-        let s = switchyard::stats().expect("inside switchyard::run");
-        say(format_args!(
-            "echo: {which}: served {} connections, {} bytes; mode={} threads={} live_tasks={} total_tasks={}",
-            served.connections.load(Ordering::Relaxed),
-            served.bytes.load(Ordering::Relaxed),
-            s.mode,
-            s.threads,
-            s.live_tasks,
-            s.total_tasks
-        ));
-        Ok(())
-    })
+            switchyard::spawn(accept_loop(listener, served));
+
+            let which = poll_fn(|cx| {
+                if interrupt.poll_recv(cx).is_ready() {
+                    return Poll::Ready("SIGINT");
+                }
+                if terminate.poll_recv(cx).is_ready() {
+                    return Poll::Ready("SIGTERM");
+                }
+                Poll::Pending
+            })
+            .await;
+            let s = switchyard::stats().expect("inside switchyard::run_each");
+            Ok::<_, io::Error>((which, s))
+        }
+    });
+    let mut ends = ends.into_iter().collect::<io::Result<Vec<_>>>()?;
+    let (which, first) = ends.remove(0);
+    let (live, total) = ends
+        .iter()
+        .fold((first.live_tasks, first.total_tasks), |(l, t), (_, s)| {
+            (l + s.live_tasks, t + s.total_tasks)
+        });
+    let loops = if first.loops > 1 {
+        format!(" loops={}", first.loops)
+    } else {
+        String::new()
+    };
+    say(format_args!(
+        "echo: {which}: served {} connections, {} bytes; mode={}{loops} threads={} live_tasks={live} total_tasks={total}",
+        served.connections.load(Ordering::Relaxed),
+        served.bytes.load(Ordering::Relaxed),
+        first.mode,
+        first.threads,
+    ));
+    Ok(())
 }
 
 async fn accept_loop(listener: TcpListener, served: Arc<Served>) {

@@ -163,8 +163,13 @@ fn main() {
     f.finish();
 
     let sampler = Sampler::start();
-    let (here, bound, why, served, wall) =
-        common::run_task(switchyard::Builder::new(), async move {
+    let served = Arc::new(Served::default());
+    // One driver per loop (RUNTIME_LOOPS=N in single mode: every loop binds
+    // the address with SO_REUSEPORT and serves its share; the connection
+    // cap is split between them); one driver otherwise.
+    let ends = common::run_each_task(switchyard::Builder::new(), |id| {
+        let (addr, served) = (addr.clone(), served.clone());
+        async move {
             let here = Here::now();
             let listener = TcpListener::bind(addr.as_str())
                 .await
@@ -172,17 +177,19 @@ fn main() {
             let bound = listener.local_addr().expect("local addr");
             let mut interrupt = signal(SignalKind::interrupt()).expect("SIGINT handler");
             let mut terminate = signal(SignalKind::terminate()).expect("SIGTERM handler");
-            say(format_args!("listening on {bound}"));
+            if id == 0 {
+                say(format_args!("listening on {bound}"));
+            }
             let t0 = Instant::now();
-            let served = Arc::new(Served::default());
+            let loops = switchyard::stats().map_or(1, |s| s.loops);
             // Read after the runtime raised the soft limit to the hard one.
             let max_conns = max_conns.unwrap_or_else(|| {
                 fd_limit()
                     .saturating_sub(SPARE_FDS)
                     .clamp(1, DEFAULT_MAX_CONNS)
             });
-            let table = Arc::new(Table::new(max_conns, timeouts));
-            switchyard::spawn(accept_loop(listener, served.clone(), table));
+            let table = Arc::new(Table::new((max_conns / loops).max(1), timeouts));
+            switchyard::spawn(accept_loop(listener, served, table));
 
             let mut deadline = run_for.map(switchyard::time::sleep);
             let why = poll_fn(|cx| {
@@ -198,8 +205,10 @@ fn main() {
                 }
             })
             .await;
-            (here, bound, why, served, t0.elapsed())
-        });
+            (here, bound, why, t0.elapsed())
+        }
+    });
+    let (here, bound, why, wall) = ends.into_iter().next().expect("loop 0's end");
     let samples = sampler.finish();
 
     let requests = served.requests.load(Ordering::Relaxed);

@@ -72,8 +72,12 @@ fn main() {
     f.finish();
 
     let sampler = Sampler::start();
-    let (here, bound, why, served, wall) =
-        common::run_task(switchyard::Builder::new(), async move {
+    let served = Arc::new(Served::default());
+    // One driver per loop (RUNTIME_LOOPS=N in single mode: every loop binds
+    // the address with SO_REUSEPORT and serves its share); one otherwise.
+    let ends = common::run_each_task(switchyard::Builder::new(), |id| {
+        let (addr, served) = (addr.clone(), served.clone());
+        async move {
             let here = Here::now();
             let listener = TcpListener::bind(addr.as_str())
                 .await
@@ -81,11 +85,12 @@ fn main() {
             let bound = listener.local_addr().expect("local addr");
             let mut interrupt = signal(SignalKind::interrupt()).expect("SIGINT handler");
             let mut terminate = signal(SignalKind::terminate()).expect("SIGTERM handler");
-            println!("listening on {bound}");
-            let _ = std::io::stdout().flush();
+            if id == 0 {
+                println!("listening on {bound}");
+                let _ = std::io::stdout().flush();
+            }
             let t0 = Instant::now();
-            let served = Arc::new(Served::default());
-            switchyard::spawn(accept_loop(listener, served.clone(), header_timeout));
+            switchyard::spawn(accept_loop(listener, served, header_timeout));
 
             let mut deadline = run_for.map(switchyard::time::sleep);
             let why = poll_fn(|cx| {
@@ -101,8 +106,10 @@ fn main() {
                 }
             })
             .await;
-            (here, bound, why, served, t0.elapsed())
-        });
+            (here, bound, why, t0.elapsed())
+        }
+    });
+    let (here, bound, why, wall) = ends.into_iter().next().expect("loop 0's end");
     let samples = sampler.finish();
 
     let requests = served.requests.load(Ordering::Relaxed);

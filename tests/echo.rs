@@ -8,7 +8,7 @@ use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use util::{example, mode_envs, payload, Proc};
+use util::{example, mode_envs, payload, server_envs, Proc};
 
 fn start_echo(env: &[(&str, &str)]) -> (Proc, SocketAddr) {
     let mut cmd = Command::new(example("echo"));
@@ -38,7 +38,7 @@ fn round_trip(addr: SocketAddr, data: &[u8]) -> Vec<u8> {
 
 #[test]
 fn concurrent_clients_get_their_random_payloads_back_byte_for_byte() {
-    for env in mode_envs() {
+    for env in server_envs() {
         let (_p, addr) = start_echo(&env);
         let clients: Vec<_> = (0..64u64)
             .map(|i| {
@@ -105,7 +105,7 @@ fn half_closed_connections_get_everything_echoed_then_eof() {
 
 #[test]
 fn sigint_and_sigterm_exit_zero_after_printing_stats() {
-    for env in mode_envs() {
+    for env in server_envs() {
         for sig in ["INT", "TERM"] {
             let (mut p, addr) = start_echo(&env);
             assert_eq!(round_trip(addr, b"abc"), b"abc");
@@ -120,6 +120,10 @@ fn sigint_and_sigterm_exit_zero_after_printing_stats() {
                 "{out}"
             );
             assert!(out.contains("mode="), "{out}");
+            if env.contains(&("RUNTIME_LOOPS", "2")) {
+                // Two loops, each one thread, nothing else running.
+                assert!(out.contains("mode=single loops=2 threads=2 "), "{out}");
+            }
         }
     }
 }

@@ -14,7 +14,7 @@ use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use util::{example, mode_envs, proc_status, Proc};
+use util::{example, mode_envs, proc_status, server_envs, Proc};
 
 /// Starts http on a free port in mode `env`, with `args` besides.
 fn start_http(env: &[(&str, &str)], args: &[&str]) -> (Proc, SocketAddr) {
@@ -194,7 +194,7 @@ fn content_lengths_must_agree_and_be_digits_and_bodies_are_skipped() {
 
 #[test]
 fn bare_lf_heads_are_answered_and_malformed_ones_get_400() {
-    for env in mode_envs() {
+    for env in server_envs() {
         let (_p, addr) = start_http(&env, &[]);
         for (req, want) in [
             (

@@ -22,7 +22,7 @@ use switchyard::net::{TcpListener, TcpStream};
 use switchyard::sync::WaitGroup;
 use switchyard::time::timeout;
 
-use util::{example, mode_envs, payload, Proc};
+use util::{example, payload, server_envs, Proc};
 
 /// Past this, a test that is still waiting has failed (generous: a loaded
 /// machine's threads wait for a CPU).
@@ -417,7 +417,7 @@ fn read_hellos(c: &mut std::net::TcpStream, n: usize) {
 #[test]
 fn the_hyper_example_serves_keep_alive_and_stops_on_sigint() {
     let limit = Duration::from_millis(500);
-    for env in mode_envs() {
+    for env in server_envs() {
         let mut cmd = std::process::Command::new(example("hyper"));
         cmd.args(["--addr", "127.0.0.1:0", "--header-timeout", "500ms"])
             .envs(env.iter().copied());

@@ -16,6 +16,8 @@
 //! | `RUNTIME_IDLE_THREAD_TIMEOUT` | an idle M exits after this | `10s` |
 //! | `RUNTIME_CGROUP_ROOT` | where cgroup files are read | `/sys/fs/cgroup` |
 //! | `RUNTIME_DEBUG` | `schedtrace=MS[,scheddetail=1]` | off |
+//! | `RUNTIME_LOOPS` | single-mode loops, each on its own thread (`run_each`); `auto` or `0`: the usable CPUs | 1 |
+//! | `RUNTIME_PIN` | `1`: pin each loop's thread to a CPU of the affinity mask | `0` |
 //! | `RUNTIME_TRACE` | file for a Chrome trace-event JSON (checked at start: see [`TraceFile`](loop_core::trace::TraceFile)) | off |
 
 use std::fmt;
@@ -91,6 +93,9 @@ pub(crate) struct EnvConfig {
     pub(crate) cgroup_root: Option<PathBuf>,
     pub(crate) debug: Option<Debug>,
     pub(crate) trace: Option<PathBuf>,
+    /// `RUNTIME_LOOPS`; 0 means "the usable CPUs".
+    pub(crate) loops: Option<usize>,
+    pub(crate) pin: Option<bool>,
 }
 
 const MODE: &str = "RUNTIME_MODE";
@@ -102,6 +107,11 @@ const IDLE: &str = "RUNTIME_IDLE_THREAD_TIMEOUT";
 const CGROUP: &str = "RUNTIME_CGROUP_ROOT";
 const DEBUG: &str = "RUNTIME_DEBUG";
 const TRACE: &str = "RUNTIME_TRACE";
+pub(crate) const LOOPS: &str = "RUNTIME_LOOPS";
+const PIN: &str = "RUNTIME_PIN";
+/// What `RUNTIME_LOOPS` accepts.
+pub(crate) const LOOPS_ACCEPTED: &str =
+    "a whole number of loops from 1 to 1024, or 0 or auto for the usable CPUs";
 
 /// Limits on numeric settings.
 pub(crate) const MAX_PROCS: usize = 1024;
@@ -157,6 +167,14 @@ impl EnvConfig {
             cgroup_root: get(CGROUP).map(PathBuf::from),
             debug: get(DEBUG).map(|v| parse_debug(&v)).transpose()?,
             trace: get(TRACE).map(PathBuf::from),
+            loops: get(LOOPS).map(|v| parse_loops(&v)).transpose()?,
+            pin: get(PIN)
+                .map(|v| match v.trim() {
+                    "1" => Ok(true),
+                    "0" => Ok(false),
+                    _ => Err(bad(PIN, &v, "1 (pin each loop's thread to a CPU) or 0")),
+                })
+                .transpose()?,
         })
     }
 }
@@ -183,6 +201,15 @@ pub(crate) fn parse_mode(v: &str) -> Result<Mode, ConfigError> {
         "mn" => Err(bad(MODE, v, NO_MN)),
         _ => Err(bad(MODE, v, "single or mn")),
     }
+}
+
+/// `RUNTIME_LOOPS`: `auto` and `0` are 0 (the usable CPUs, counted when
+/// the runtime is built).
+fn parse_loops(v: &str) -> Result<usize, ConfigError> {
+    if v.trim() == "auto" {
+        return Ok(0);
+    }
+    parse_count(LOOPS, v, 0, MAX_PROCS, LOOPS_ACCEPTED)
 }
 
 fn parse_count(
@@ -294,8 +321,13 @@ mod tests {
             ("RUNTIME_IDLE_THREAD_TIMEOUT", "500ms"),
             ("RUNTIME_DEBUG", "schedtrace=1000,scheddetail=1"),
             ("RUNTIME_TRACE", "/tmp/t.json"),
+            ("RUNTIME_LOOPS", "3"),
+            ("RUNTIME_PIN", "1"),
         ])
         .unwrap();
+        assert_eq!((c.loops, c.pin), (Some(3), Some(true)));
+        assert_eq!(env(&[("RUNTIME_LOOPS", "auto")]).unwrap().loops, Some(0));
+        assert_eq!(env(&[("RUNTIME_LOOPS", "0")]).unwrap().loops, Some(0));
         assert_eq!(c.mode, Some(Mode::Mn));
         assert_eq!(c.procs, Some(4));
         assert_eq!(c.max_threads, Some(64));
@@ -329,6 +361,9 @@ mod tests {
             ("RUNTIME_IDLE_THREAD_TIMEOUT", "soon", "10s"),
             ("RUNTIME_DEBUG", "schedtrace=0", "schedtrace=MS"),
             ("RUNTIME_DEBUG", "gctrace=1", "schedtrace=MS"),
+            ("RUNTIME_LOOPS", "many", "or auto"),
+            ("RUNTIME_LOOPS", "5000", "from 1 to 1024"),
+            ("RUNTIME_PIN", "yes", "1 (pin"),
         ] {
             let e = env(&[(var, value)]).unwrap_err();
             assert_eq!(e.var, var);

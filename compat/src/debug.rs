@@ -5,7 +5,7 @@
 //! where it was spawned — like Go's goroutine dump:
 //!
 //! ```text
-//! switchyard: task dump (dump()), mode=single, runtime 3, 2 tasks
+//! switchyard: task dump (dump()), mode=single, runtime 3, thread main, 2 tasks
 //!
 //! task 1 [running] on loop:
 //!         spawned at examples/echo.rs:49

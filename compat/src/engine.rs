@@ -69,21 +69,32 @@ pub(crate) enum Engine {
 
 impl Engine {
     /// Builds the engine `config` asks for, tracing to `trace` (the checked
-    /// `config.trace`).
+    /// `config.trace`), with compat's state `shared`. `lane` is set for
+    /// one of several loops (`run_each`): its trace goes into that lane of
+    /// the loops' shared recorder.
     pub(crate) fn build(
         config: &Config,
         trace: Option<loop_core::trace::TraceFile>,
         hooks: &ThreadHooks,
+        shared: Arc<Shared>,
+        lane: Option<(Arc<loop_core::trace::Recorder>, String)>,
     ) -> Result<Engine, Error> {
         start_up();
-        let shared = Arc::new(Shared::new(config, hooks));
+        // The loop starts no thread of its own: the hooks are mn's (and
+        // the blocking pool's, which `shared` carries).
+        #[cfg(not(feature = "mn"))]
+        let _ = hooks;
         match config.mode {
             Mode::Single => {
                 let mut b = loop_core::Builder::new()
                     .user_data(shared)
                     .control_signals(true);
-                if let Some(file) = trace {
-                    b = b.trace_file(file);
+                match (trace, lane) {
+                    (Some(file), Some((recorder, name))) => {
+                        b = b.trace_shared(file, recorder, name);
+                    }
+                    (Some(file), None) => b = b.trace_file(file),
+                    (None, _) => {}
                 }
                 if let Some(period) = config.debug.schedtrace {
                     let start = std::time::Instant::now();

@@ -112,6 +112,7 @@ mod engine;
 #[cfg(feature = "hyper")]
 pub mod hyper;
 mod join_set;
+mod loops;
 pub mod net;
 pub mod os;
 mod runtime;
@@ -127,6 +128,7 @@ pub use blocking::{BlockingHandle, PoolStats};
 pub use config::{ConfigError, Debug as DebugConfig, Mode};
 pub use debug::dump;
 pub use join_set::JoinSet;
+pub use loops::{loop_id, run_each};
 pub use runtime::{
     run, Builder, Config, Error, Runtime, DEFAULT_BLOCKING_THREADS, DEFAULT_IDLE_THREAD_TIMEOUT,
     DEFAULT_MAX_THREADS,

@@ -203,7 +203,18 @@ impl TcpListener {
         each_addr(addr, |a| async move {
             match engine::expect_current("TcpListener::bind") {
                 Current::Single => {
-                    loop_core::net::TcpListener::bind_with(a, &opts).map(|l| TcpListener {
+                    // Several loops: every loop binds the port, and the
+                    // kernel spreads the connections between them.
+                    let opts = ListenOptions {
+                        reuse_port: opts.reuse_port || crate::loops::reuse_port(),
+                        ..opts
+                    };
+                    crate::loops::shared_port_bind(a, |a| {
+                        let l = loop_core::net::TcpListener::bind_with(a, &opts)?;
+                        let bound = l.local_addr()?;
+                        Ok((l, bound))
+                    })
+                    .map(|l| TcpListener {
                         inner: Inner::Single(l),
                     })
                 }
@@ -609,7 +620,12 @@ impl UdpSocket {
     pub async fn bind(addr: impl ToSocketAddrs) -> io::Result<UdpSocket> {
         each_addr(addr, |a| async move {
             match engine::expect_current("UdpSocket::bind") {
-                Current::Single => loop_core::net::UdpSocket::bind(a).map(|s| UdpSocket {
+                Current::Single => crate::loops::shared_port_bind(a, |a| {
+                    let s = loop_core::net::UdpSocket::bind_with(a, crate::loops::reuse_port())?;
+                    let bound = s.local_addr()?;
+                    Ok((s, bound))
+                })
+                .map(|s| UdpSocket {
                     inner: Inner::Single(s),
                 }),
                 #[cfg(feature = "mn")]

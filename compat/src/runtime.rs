@@ -9,12 +9,13 @@
 use std::fmt;
 use std::future::Future;
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::{ConfigError, Debug, EnvConfig, Mode};
 use crate::engine::Engine;
+use crate::shared::Shared;
 use loop_core::trace::TraceFile;
 
 /// Default size of the `spawn_blocking` pool.
@@ -46,6 +47,12 @@ pub struct Config {
     pub debug: Debug,
     /// `RUNTIME_TRACE`.
     pub trace: Option<PathBuf>,
+    /// Single-mode loops, each on its own thread (`RUNTIME_LOOPS`,
+    /// [`Builder::loops`]): 1 unless the program runs with
+    /// [`run_each`](crate::run_each); always 1 in mn.
+    pub loops: usize,
+    /// Whether each loop's thread is pinned to a CPU (`RUNTIME_PIN`).
+    pub pin: bool,
 }
 
 /// Why a runtime could not be built.
@@ -291,6 +298,24 @@ impl Builder {
         self
     }
 
+    /// Single mode: how many event loops run the program, each on its own
+    /// OS thread with its own tasks, timers and epoll, sharing nothing but
+    /// listening ports (Node's `cluster`; `RUNTIME_LOOPS`). 0 means the
+    /// usable CPUs (affinity mask and cgroup quota, as mn counts its Ps).
+    /// Default 1. More than one needs [`run_each`](Self::run_each) (each
+    /// loop runs its own main future) and single mode; mn refuses it.
+    pub fn loops(mut self, n: usize) -> Self {
+        self.over.loops = Some(n);
+        self
+    }
+
+    /// Pins each loop's thread to its own CPU of the affinity mask, round
+    /// robin (`RUNTIME_PIN=1`); only with more than one loop.
+    pub fn pin(mut self, on: bool) -> Self {
+        self.over.pin = Some(on);
+        self
+    }
+
     /// Ignores the `RUNTIME_*` environment: only builder settings and
     /// defaults apply (tests use this to be independent of the caller's env).
     pub fn ignore_env(mut self) -> Self {
@@ -332,7 +357,7 @@ impl Builder {
         let cgroup_root = o
             .cgroup_root
             .clone()
-            .or(env.cgroup_root)
+            .or(env.cgroup_root.clone())
             .unwrap_or_else(|| PathBuf::from("/sys/fs/cgroup"));
         let procs = match mode {
             Mode::Single => 1,
@@ -350,9 +375,11 @@ impl Builder {
                 }))
             }
         };
+        let loops = self.resolve_loops(mode, &env, &cgroup_root)?;
         Ok(Config {
             mode,
             procs,
+            loops,
             max_threads: o
                 .max_threads
                 .or(env.max_threads)
@@ -368,28 +395,93 @@ impl Builder {
                 .unwrap_or(DEFAULT_IDLE_THREAD_TIMEOUT),
             cgroup_root,
             debug: o.debug.or(env.debug).unwrap_or_default(),
-            trace: o.trace.clone().or(env.trace),
+            trace: o.trace.clone().or(env.trace.clone()),
+            pin: o.pin.or(env.pin).unwrap_or(false),
         })
     }
 
-    /// Builds the runtime. A bad `RUNTIME_*` value is an
-    /// [`Error::Config`]; a trace path where no trace can be written an
-    /// [`Error::Trace`] (checked here, not when the trace is written); a
-    /// resource the OS refused, or in mn a builder value out of range
-    /// (`procs` above 1024, `stack_size` outside 16 KiB to 1 GiB), an
-    /// [`Error::Io`].
+    /// The number of loops asked for (builder over environment; 0 is the
+    /// usable CPUs): more than one only in single mode.
+    fn resolve_loops(
+        &self,
+        mode: Mode,
+        env: &EnvConfig,
+        cgroup_root: &Path,
+    ) -> Result<usize, Error> {
+        let (asked, var) = match (self.over.loops, env.loops) {
+            (Some(n), _) => (n, "Builder::loops"),
+            (None, Some(n)) => (n, crate::config::LOOPS),
+            (None, None) => return Ok(1),
+        };
+        let n = if asked == 0 {
+            loop_core::procs::default_procs_in(cgroup_root)
+        } else {
+            asked
+        };
+        if n > crate::config::MAX_PROCS {
+            return Err(Error::Config(ConfigError {
+                var,
+                value: n.to_string(),
+                accepted: crate::config::LOOPS_ACCEPTED,
+            }));
+        }
+        if n > 1 && mode != Mode::Single {
+            return Err(Error::Config(ConfigError {
+                var,
+                value: asked.to_string(),
+                accepted: "1 in mn mode: loops are single mode's way to use more \
+                           cores; mn spreads its tasks over RUNTIME_MAXPROCS Ps",
+            }));
+        }
+        Ok(n)
+    }
+
+    /// Builds the runtime. A bad `RUNTIME_*` value or a builder value out
+    /// of range (`procs` above 1024, `stack_size` outside 16 KiB to 1 GiB)
+    /// is an [`Error::Config`]; a trace path where no trace can be written
+    /// an [`Error::Trace`] (checked here, not when the trace is written); a
+    /// resource the OS refused an [`Error::Io`]. More than one loop
+    /// (`RUNTIME_LOOPS`) is an [`Error::Config`] too: a [`Runtime`] runs one
+    /// main future, and N loops each need their own — use
+    /// [`run_each`](Self::run_each).
     pub fn build(self) -> Result<Runtime, Error> {
         let config = self.config()?;
-        let trace = match &config.trace {
-            Some(path) => Some(TraceFile::open(path).map_err(|source| Error::Trace {
-                path: path.clone(),
-                from_env: self.over.trace.is_none(),
-                source,
-            })?),
-            None => None,
-        };
-        let engine = Engine::build(&config, trace, &self.hooks)?;
+        if config.loops > 1 {
+            return Err(Error::Config(ConfigError {
+                var: if self.over.loops.is_some() {
+                    "Builder::loops"
+                } else {
+                    crate::config::LOOPS
+                },
+                value: config.loops.to_string(),
+                accepted: "1 here: `run`, `block_on` and `Runtime` run one main future; \
+                           N loops each run their own, so start them with \
+                           switchyard::run_each(|loop_id| async move { ... })",
+            }));
+        }
+        let trace = self.trace_file(&config)?;
+        let shared = Arc::new(Shared::new(&config, &self.hooks));
+        let engine = Engine::build(&config, trace, &self.hooks, shared, None)?;
         Ok(Runtime { engine, config })
+    }
+
+    /// The checked trace destination `config` names, if any.
+    pub(crate) fn trace_file(&self, config: &Config) -> Result<Option<TraceFile>, Error> {
+        match &config.trace {
+            Some(path) => Ok(Some(TraceFile::open(path).map_err(|source| {
+                Error::Trace {
+                    path: path.clone(),
+                    from_env: self.over.trace.is_none(),
+                    source,
+                }
+            })?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The thread hooks (for the loops of `run_each`).
+    pub(crate) fn hooks(&self) -> &ThreadHooks {
+        &self.hooks
     }
 
     /// Builds the runtime and runs `future` on it; on a configuration error
@@ -449,7 +541,7 @@ pub fn run<F: Future>(future: F) -> F::Output {
     Builder::new().run(future)
 }
 
-fn assert_outside_runtime() {
+pub(crate) fn assert_outside_runtime() {
     assert!(
         !crate::engine::inside_runtime(),
         "switchyard: cannot start a runtime from within a runtime (run or block_on was \
@@ -481,6 +573,14 @@ impl fmt::Debug for Runtime {
         f.debug_struct("Runtime")
             .field("mode", &self.config.mode)
             .finish_non_exhaustive()
+    }
+}
+
+impl Runtime {
+    /// A runtime from an engine built for `config` (the loops of
+    /// `run_each` build theirs one by one).
+    pub(crate) fn from_parts(engine: Engine, config: Config) -> Runtime {
+        Runtime { engine, config }
     }
 }
 

@@ -4,6 +4,10 @@
 //! hands it back from any of its tasks: the blocking pool lives here, so both
 //! modes share one implementation of it.
 
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Mutex;
+
 use crate::blocking::Pool;
 use crate::runtime::{Config, ThreadHooks};
 
@@ -11,6 +15,9 @@ use crate::runtime::{Config, ThreadHooks};
 pub(crate) struct Shared {
     /// The `spawn_blocking` pool.
     pub(crate) pool: Pool,
+    /// With several loops (`run_each`): the ports chosen for each port-0
+    /// address, in the order the loops first bound it.
+    pub(crate) ports: Mutex<HashMap<SocketAddr, Vec<SocketAddr>>>,
 }
 
 impl Shared {
@@ -21,6 +28,7 @@ impl Shared {
                 config.idle_thread_timeout,
                 hooks.clone(),
             ),
+            ports: Mutex::new(HashMap::new()),
         }
     }
 }

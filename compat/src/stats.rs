@@ -21,6 +21,11 @@ pub struct Stats {
     pub mode: Mode,
     /// Processors (Ps): 1 in single mode.
     pub procs: usize,
+    /// Single mode with several loops (`run_each`, `RUNTIME_LOOPS`): how
+    /// many; 1 otherwise. The task counts below are this loop's.
+    pub loops: usize,
+    /// Which loop these figures are of (0 without several loops).
+    pub loop_id: usize,
     /// OS threads of the whole process, from `/proc/self/status`.
     pub threads: usize,
     /// Tasks alive: spawned, not yet finished (or finished with an unclaimed
@@ -79,6 +84,8 @@ impl Stats {
         Stats {
             mode,
             procs: 1,
+            loops: crate::loops::loop_count(),
+            loop_id: crate::loop_id().unwrap_or(0),
             threads: crate::os::thread_count(),
             live_tasks: 0,
             total_tasks: 0,
@@ -264,8 +271,13 @@ impl Stats {
     /// The single-mode line of `RUNTIME_DEBUG=schedtrace`, after
     /// `SCHED <ms>ms: `.
     pub fn single_trace_line(&self) -> String {
+        let which = if self.loops > 1 {
+            format!("loop={}/{} ", self.loop_id, self.loops)
+        } else {
+            String::new()
+        };
         format!(
-            "mode=single threads={} tasks={} ready={} timers={} io={} polls={} blocking={}",
+            "{which}mode=single threads={} tasks={} ready={} timers={} io={} polls={} blocking={}",
             self.threads,
             self.live_tasks,
             self.runnable_tasks,

@@ -362,6 +362,8 @@ pub struct Here {
     pub mode: Mode,
     /// Its processors (1 in single mode).
     pub procs: usize,
+    /// Single-mode loops (`RUNTIME_LOOPS`; 1 without).
+    pub loops: usize,
 }
 
 impl Here {
@@ -374,6 +376,7 @@ impl Here {
         Here {
             mode: s.mode,
             procs: s.procs,
+            loops: s.loops,
         }
     }
 }
@@ -389,12 +392,16 @@ pub struct Report {
 impl Report {
     /// A line for `experiment`, run in `here`.
     pub fn new(experiment: &str, here: Here) -> Report {
+        let mut head = vec![
+            ("experiment".into(), experiment.into()),
+            ("mode".into(), here.mode.to_string()),
+            ("procs".into(), here.procs.to_string()),
+        ];
+        if here.loops > 1 {
+            head.push(("loops".into(), here.loops.to_string()));
+        }
         Report {
-            head: vec![
-                ("experiment".into(), experiment.into()),
-                ("mode".into(), here.mode.to_string()),
-                ("procs".into(), here.procs.to_string()),
-            ],
+            head,
             fields: Vec::new(),
         }
     }
@@ -470,6 +477,31 @@ where
             Err(e) => {
                 eprintln!("the experiment's task failed: {e}");
                 std::process::exit(1)
+            }
+        }
+    })
+}
+
+/// [`run_task`] on every loop: with `RUNTIME_LOOPS=N` in single mode,
+/// `make(loop_id)` makes each loop's driver and runs it as a task there
+/// (`Builder::run_each`); otherwise this is `run_task(builder,
+/// make(0))`. Returns the drivers' outputs in loop order.
+#[allow(dead_code)]
+pub fn run_each_task<M, F>(builder: Builder, make: M) -> Vec<F::Output>
+where
+    M: Fn(usize) -> F + Sync,
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    builder.run_each(|id| {
+        let driver = make(id);
+        async move {
+            match switchyard::spawn(driver).await {
+                Ok(v) => v,
+                Err(e) => {
+                    eprintln!("the experiment's task failed on loop {id}: {e}");
+                    std::process::exit(1)
+                }
             }
         }
     })

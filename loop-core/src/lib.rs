@@ -42,6 +42,8 @@ mod loom;
 pub mod net;
 #[cfg(not(loom))]
 mod observe;
+// The CPUs this process may use (mn's Ps, single mode's loops, pinning).
+pub mod procs;
 #[cfg(not(loom))]
 mod remote;
 #[cfg(loom)]

@@ -44,8 +44,13 @@ pub(crate) struct Tracing {
 
 impl Tracing {
     pub(crate) fn new(file: TraceFile) -> Tracing {
-        let recorder = Recorder::new();
-        let lane = recorder.lane("loop (single mode)");
+        Tracing::shared(file, Recorder::new(), "loop (single mode)")
+    }
+
+    /// Recording into a new lane `lane` of `recorder` (shared by several
+    /// loops, or this loop's own).
+    pub(crate) fn shared(file: TraceFile, recorder: Arc<Recorder>, lane: &str) -> Tracing {
+        let lane = recorder.lane(lane);
         Tracing {
             recorder,
             writer: RefCell::new(LaneWriter::new(lane)),
@@ -193,8 +198,9 @@ impl Core {
         tasks.sort_by_key(|t| t.id);
         format_dump(
             &format!(
-                "switchyard: task dump ({why}), mode=single, runtime {}",
-                self.remote.id
+                "switchyard: task dump ({why}), mode=single, runtime {}, thread {}",
+                self.remote.id,
+                std::thread::current().name().unwrap_or("unnamed")
             ),
             &tasks,
         )

@@ -232,6 +232,9 @@ impl Core {
         } = builder;
         let tracing = match trace {
             Some(Trace::File(file)) => Some(Tracing::new(file)),
+            Some(Trace::Shared(file, recorder, lane)) => {
+                Some(Tracing::shared(file, recorder, &lane))
+            }
             Some(Trace::Path(path)) => match TraceFile::open(&path) {
                 Ok(file) => Some(Tracing::new(file)),
                 Err(e) => {
@@ -882,6 +885,9 @@ pub struct Builder {
 enum Trace {
     Path(PathBuf),
     File(TraceFile),
+    /// One lane of a recorder that several loops share (single mode with
+    /// `RUNTIME_LOOPS`): each writes the whole recorder, every loop's lane.
+    Shared(TraceFile, Arc<trace::Recorder>, String),
 }
 
 impl Default for Builder {
@@ -944,6 +950,21 @@ impl Builder {
     /// Like [`trace`](Builder::trace), to a destination already checked.
     pub fn trace_file(mut self, file: TraceFile) -> Self {
         self.trace = Some(Trace::File(file));
+        self
+    }
+
+    /// Like [`trace_file`](Builder::trace_file), into the lane `lane` of
+    /// `recorder`, which other loops share: several loops of one program
+    /// make one trace with a lane each. The runtime writes the whole
+    /// recorder (every loop's lane so far) when dropped and on SIGUSR2, so
+    /// the loop that ends last writes the complete trace.
+    pub fn trace_shared(
+        mut self,
+        file: TraceFile,
+        recorder: Arc<trace::Recorder>,
+        lane: impl Into<String>,
+    ) -> Self {
+        self.trace = Some(Trace::Shared(file, recorder, lane.into()));
         self
     }
 

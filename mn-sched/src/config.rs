@@ -160,7 +160,7 @@ impl fmt::Debug for UserData {
 impl Default for Config {
     fn default() -> Self {
         Self {
-            procs: crate::procs::default_procs(),
+            procs: loop_core::procs::default_procs(),
             max_threads: DEFAULT_MAX_THREADS,
             stack_size: DEFAULT_STACK_SIZE,
             guard: GuardPolicy::Auto,

@@ -63,7 +63,6 @@ mod loom;
 pub mod net;
 mod netpoll;
 mod park;
-mod procs;
 mod runtime;
 mod sched;
 mod stack;
@@ -86,8 +85,8 @@ pub use config::{
     DEFAULT_MAX_THREADS, DEFAULT_STACK_SIZE, GUARD_SIZE,
 };
 pub use join::{JoinError, JoinHandle};
+pub use loop_core::procs::{default_procs, default_procs_in};
 pub use park::{current_waker, park, park_until};
-pub use procs::{default_procs, default_procs_in};
 pub use runtime::{Handle, Runtime, SpawnError, Stats};
 pub use sched::locked::ThreadLimitError;
 pub use sched::syscall::{syscall, syscall_blocking};

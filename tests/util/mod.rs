@@ -168,6 +168,19 @@ pub fn payload(seed: u64, len: usize) -> Vec<u8> {
         .collect()
 }
 
+/// Two single-mode loops (`RUNTIME_LOOPS=2`), as `RUNTIME_*` variables.
+pub fn loops_env() -> Vec<(&'static str, &'static str)> {
+    vec![("RUNTIME_MODE", "single"), ("RUNTIME_LOOPS", "2")]
+}
+
+/// [`mode_envs`] and two single-mode loops ([`loops_env`]), for the
+/// servers written with `run_each`.
+pub fn server_envs() -> Vec<Vec<(&'static str, &'static str)>> {
+    let mut envs = mode_envs();
+    envs.push(loops_env());
+    envs
+}
+
 /// The modes a child process can be started in, as `RUNTIME_*` variables.
 pub fn mode_envs() -> Vec<Vec<(&'static str, &'static str)>> {
     vec![

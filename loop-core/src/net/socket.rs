@@ -58,11 +58,21 @@ pub fn tcp_listen(addr: SocketAddr, opts: &ListenOptions) -> io::Result<std::net
 
 /// A non-blocking UDP socket bound to `addr`.
 pub fn udp_bind(addr: SocketAddr) -> io::Result<std::net::UdpSocket> {
+    udp_bind_with(addr, false)
+}
+
+/// A non-blocking UDP socket bound to `addr`, with `SO_REUSEPORT` if
+/// `reuse_port` (several sockets share the port; the kernel spreads the
+/// datagrams by their source).
+pub fn udp_bind_with(addr: SocketAddr, reuse_port: bool) -> io::Result<std::net::UdpSocket> {
     let socket = Socket::new(
         Domain::for_address(addr),
         Type::DGRAM.nonblocking().cloexec(),
         Some(Protocol::UDP),
     )?;
+    if reuse_port {
+        socket.set_reuse_port(true)?;
+    }
     socket.bind(&addr.into())?;
     Ok(socket.into())
 }

@@ -23,6 +23,11 @@ impl UdpSocket {
         Self::from_std(socket::udp_bind(addr)?)
     }
 
+    /// Binds to `addr` with `SO_REUSEPORT` if `reuse_port`.
+    pub fn bind_with(addr: SocketAddr, reuse_port: bool) -> io::Result<Self> {
+        Self::from_std(socket::udp_bind_with(addr, reuse_port)?)
+    }
+
     /// Adopts a std socket (switched to non-blocking mode).
     pub fn from_std(socket: std::net::UdpSocket) -> io::Result<Self> {
         socket.set_nonblocking(true)?;

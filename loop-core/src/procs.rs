@@ -1,6 +1,7 @@
-//! The default number of Ps: the CPUs this process may run on (its
-//! affinity mask), lowered to its cgroup v2 CPU quota (`cpu.max`) when one
-//! is set. `Builder`'s default `procs` comes from here.
+//! The CPUs this process may use: its affinity mask, lowered to its cgroup
+//! v2 CPU quota (`cpu.max`) when one is set. mn's default number of Ps and
+//! single mode's `RUNTIME_LOOPS=auto` both come from here, and loop threads
+//! pinned with `RUNTIME_PIN` take their CPUs from [`allowed_cpus`].
 
 use std::path::{Path, PathBuf};
 
@@ -86,5 +87,45 @@ mod tests {
         assert_eq!(parse_cpu_max("max 100000"), None);
         assert_eq!(parse_cpu_max("junk"), None);
         assert_eq!(parse_cpu_max(""), None);
+    }
+}
+
+/// The CPU numbers in this thread's affinity mask, ascending (empty if it
+/// cannot be read).
+pub fn allowed_cpus() -> Vec<usize> {
+    // SAFETY: a zeroed cpu_set_t is a valid empty set; sched_getaffinity
+    // writes at most `size_of::<cpu_set_t>()` bytes into it, and CPU_ISSET
+    // reads a bit of that set for an index below CPU_SETSIZE.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            return Vec::new();
+        }
+        (0..libc::CPU_SETSIZE as usize)
+            .filter(|&c| libc::CPU_ISSET(c, &set))
+            .collect()
+    }
+}
+
+/// Pins the calling thread to CPU `cpu` (`sched_setaffinity`).
+pub fn pin_current_thread(cpu: usize) -> std::io::Result<()> {
+    if cpu >= libc::CPU_SETSIZE as usize {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("CPU {cpu} is beyond the affinity set's size"),
+        ));
+    }
+    // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET writes the
+    // bit of an index checked above to be below CPU_SETSIZE, and
+    // sched_setaffinity reads `size_of::<cpu_set_t>()` bytes of it.
+    let rc = unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set)
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
     }
 }
