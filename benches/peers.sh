@@ -11,6 +11,7 @@
 #   benches/peers.sh                      # W1 W2 W3 W4 W5 W6 W7, REPS=3
 #   ONLY="w1 w3" REPS=5 benches/peers.sh  # some workloads, more repetitions
 #   SY_MODES="single mn2" PEERS="tokio-ct go-P2" benches/peers.sh
+#   ONLY=w6 SY_MODES="single loops2 mn2" PEERS="tokio-mt2 go-P2 node20 node-cluster2" benches/peers.sh
 #   W6_SECS=5 W6_REPS=3 benches/peers.sh
 #
 # Output: $OUT/results.md (default $TMPDIR/switchyard-peers/results.md) and
@@ -53,8 +54,9 @@ HAVE_GO=0
 if command -v go >/dev/null && (cd "$OUT/go" && go build -o anchor .); then HAVE_GO=1; else log "go not found: Go rows skipped"; fi
 HAVE_NODE=0
 if command -v node >/dev/null; then HAVE_NODE=1; else log "node not found: Node rows skipped"; fi
-log "building switchyard's anchor (release)"
-(cd "$ROOT" && cargo build --release -q -p switchyard-benches --example anchor) || { log "switchyard build failed"; exit 1; }
+log "building switchyard's anchor and echo (release)"
+(cd "$ROOT" && cargo build --release -q -p switchyard-benches --example anchor \
+  && cargo build --release -q -p switchyard-rt --example echo) || { log "switchyard build failed"; exit 1; }
 SY=$ROOT/target/release/examples
 GO=$OUT/go/anchor
 NODE="node $OUT/node/anchor.js"
@@ -81,6 +83,18 @@ pm() {
   "$R/procmon" --tag "$w|$label" --timeout "$to" -- "$@" >>"$RAW/$w.jsonl" 2>>"$RAW/$w.log"
 }
 
+# tree_cpu_ticks PID: user+system CPU ticks of PID and its children now
+# (for servers that fork workers, such as Node's cluster).
+tree_cpu_ticks() {
+  local total=0 p f
+  for p in "$1" $(pgrep -P "$1"); do
+    f=$(sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null) || continue
+    set -- $f
+    total=$(( total + ${12} + ${13} ))
+  done
+  echo "$total"
+}
+
 # sy W TIMEOUT ARGS...: switchyard's anchor in every mode of SY_MODES
 sy() {
   local w=$1 to=$2; shift 2
@@ -89,6 +103,8 @@ sy() {
     case $m in
       single) pm "$w" sy-single "$to" env RUNTIME_MODE=single "$SY/anchor" "$@" ;;
       mn*) pm "$w" "sy-mnP${m#mn}" "$to" env RUNTIME_MODE=mn RUNTIME_MAXPROCS="${m#mn}" "$SY/anchor" "$@" ;;
+      # loopsN: single mode on N loops, a server shape (W6 only).
+      loops*) ;;
     esac
   done
 }
@@ -165,6 +181,7 @@ if want w6; then
     case $m in
       single) SERVERS+=("sy-single|env RUNTIME_MODE=single $SY/echo 127.0.0.1:$port") ;;
       mn*) SERVERS+=("sy-mnP${m#mn}|env RUNTIME_MODE=mn RUNTIME_MAXPROCS=${m#mn} $SY/echo 127.0.0.1:$port") ;;
+      loops*) SERVERS+=("sy-loops${m#loops}|env RUNTIME_MODE=single RUNTIME_LOOPS=${m#loops} $SY/echo 127.0.0.1:$port") ;;
     esac
     port=$((port + 1))
   done
@@ -173,6 +190,10 @@ if want w6; then
   [ $HAVE_GO = 1 ] && peer go-P2 && SERVERS+=("go-P2|$GO w6 7203")
   peer may-2w && SERVERS+=("may-2w|$R/may_anchor w6 7204")
   [ $HAVE_NODE = 1 ] && peer node20 && SERVERS+=("node20|$NODE w6 7205")
+  # Node's cluster with 2 workers. The load generator reads the CPU of the
+  # PID it is given, the primary; the workers' CPU is added from the
+  # process tree below (a "tree_cpu" line in w6.log).
+  [ $HAVE_NODE = 1 ] && peer node-cluster2 && SERVERS+=("node-cluster2|$NODE w6cluster 7206 2")
   for _ in $(seq "$W6_REPS"); do
     for s in "${SERVERS[@]}"; do
       name=${s%%|*}; cmd=${s#*|}; port=${cmd##*[ :]}
@@ -181,7 +202,10 @@ if want w6; then
       sleep 0.5
       # `env` execs the server, so SPID is the server's own PID.
       for C in 50 1000; do
+        before=$(tree_cpu_ticks "$SPID")
         "$R/loadgen" "127.0.0.1:$port" "$C" "$W6_SECS" "$SPID" "$name" >>"$RAW/w6.jsonl" 2>>"$RAW/w6.log"
+        after=$(tree_cpu_ticks "$SPID")
+        echo "tree_cpu $name C=$C: $(( after - before )) ticks of $(getconf CLK_TCK)/s, server and its children" >>"$RAW/w6.log"
       done
       kill "$SPID"; wait "$SPID" 2>/dev/null; SPID=""
       sleep 0.5
