@@ -193,10 +193,12 @@ if want w6; then
   # Node's cluster with 2 workers. The load generator reads the CPU of the
   # PID it is given, the primary; the workers' CPU is added from the
   # process tree below (a "tree_cpu" line in w6.log).
-  [ $HAVE_NODE = 1 ] && peer node-cluster2 && SERVERS+=("node-cluster2|$NODE w6cluster 7206 2")
+  [ $HAVE_NODE = 1 ] && peer node-cluster2 && SERVERS+=("node-cluster2|$NODE w6cluster 7206 2|7206")
   for _ in $(seq "$W6_REPS"); do
     for s in "${SERVERS[@]}"; do
+      # NAME|COMMAND, the port last on the command line; or NAME|COMMAND|PORT.
       name=${s%%|*}; cmd=${s#*|}; port=${cmd##*[ :]}
+      if [[ $cmd == *"|"* ]]; then port=${cmd##*|}; cmd=${cmd%|*}; fi
       $cmd >>"$RAW/w6.log" 2>&1 &
       SPID=$!
       sleep 0.5
