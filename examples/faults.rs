@@ -9,7 +9,8 @@
 //! ```
 //!
 //! Each test starts the server as a child process in each mode (`--modes`,
-//! default `single,mn`), does something hostile to it, and checks that it
+//! default `single,mn,loops2`: `loopsN` is single mode on N loops,
+//! `RUNTIME_LOOPS=N`), does something hostile to it, and checks that it
 //! behaves like a server people trust:
 //!
 //! * `fd` — under `ulimit -n 64`, 200 connections at once: the server does
@@ -61,7 +62,7 @@ use switchyard::{Builder, Mode};
 const USAGE: &str = "usage: faults [--only LIST] [--modes LIST] [--iterations N] [--load-for DUR]
               [--conns N] [--slowloris-for DUR] [--fuzz-for DUR] [--seed N] [--bins DIR]
   --only LIST          only these tests: fd,slowloris,noread,rst,stderr,sigint,fuzz (default all)
-  --modes LIST         the RUNTIME_MODE values to run (default single,mn)
+  --modes LIST         single, mn, loopsN (single on N loops) (default single,mn,loops2)
   --iterations N       start/load/SIGINT rounds per mode (default 500)
   --load-for DUR       load before each SIGINT (default 1s)
   --conns N            connections of that load (default 1000)
@@ -135,12 +136,14 @@ fn main() {
     }
     let modes: Vec<String> = f
         .text("--modes")
-        .unwrap_or_else(|| "single,mn".into())
+        .unwrap_or_else(|| "single,mn,loops2".into())
         .split(',')
         .map(str::to_string)
         .collect();
-    if let Some(bad) = modes.iter().find(|m| *m != "single" && *m != "mn") {
-        f.fail(&format!("--modes: {bad:?} is not single or mn"));
+    if let Some(bad) = modes.iter().find(|m| mode_env(m).is_none()) {
+        f.fail(&format!(
+            "--modes: {bad:?} is not single, mn or loopsN (single mode on N loops)"
+        ));
     }
     let here = std::env::current_exe()
         .ok()
@@ -321,7 +324,7 @@ impl Server {
         };
         cmd.args(listen)
             .args(args)
-            .env("RUNTIME_MODE", mode)
+            .envs(mode_env(mode).expect("checked at start"))
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped());
@@ -545,6 +548,23 @@ fn status_text(st: Option<ExitStatus>) -> String {
 }
 
 /// A row for a server that did not start.
+/// The `RUNTIME_*` variables of a `--modes` entry: `single`, `mn`, or
+/// `loopsN` (single mode on N loops, `RUNTIME_LOOPS=N`).
+fn mode_env(mode: &str) -> Option<Vec<(&'static str, String)>> {
+    match mode {
+        "single" | "mn" => Some(vec![("RUNTIME_MODE", mode.to_string())]),
+        _ => {
+            let n: usize = mode.strip_prefix("loops")?.parse().ok()?;
+            (n >= 1).then(|| {
+                vec![
+                    ("RUNTIME_MODE", "single".to_string()),
+                    ("RUNTIME_LOOPS", n.to_string()),
+                ]
+            })
+        }
+    }
+}
+
 fn not_started(test: &str, server: &str, mode: &str, e: String) -> Row {
     Row {
         test: test.into(),
