@@ -337,7 +337,7 @@ fn main() {
             }
         }
     }
-    let generator = load::Generator::find(&target);
+    let generator = load::Generator::find(&target, &exe);
     facts.push((
         "echo load".into(),
         format!(

@@ -33,8 +33,12 @@ pub enum Generator {
 }
 
 impl Generator {
-    /// The peers' generator if built (or `LOADGEN`), else the built-in one.
-    pub fn find(target_dir: &Path) -> Generator {
+    /// The peers' generator if built (or `LOADGEN`), else the built-in one:
+    /// `exe`, the path compare was started from, read before it built the
+    /// examples. That build relinks compare itself when its features differ
+    /// (`--features hyper`), and the running binary's own path then reads
+    /// `… (deleted)`; the path it was started from holds the new one.
+    pub fn find(target_dir: &Path, exe: &Path) -> Generator {
         let tmp = std::env::var_os("TMPDIR")
             .map(PathBuf::from)
             .unwrap_or_else(|| "/tmp".into());
@@ -48,7 +52,7 @@ impl Generator {
                 return Generator::Peers(c);
             }
         }
-        Generator::BuiltIn(std::env::current_exe().expect("current_exe"))
+        Generator::BuiltIn(exe.to_path_buf())
     }
 
     /// For the report.
