@@ -178,6 +178,13 @@ pub fn configured_mode() -> Mode {
         .unwrap_or(Mode::Single)
 }
 
+/// The single-mode loops `RUNTIME_LOOPS` asks for (`auto` resolved), read
+/// without starting a runtime: 1 without it, in mn, or for a bad value
+/// (`run_each` then reports it properly).
+pub fn configured_loops() -> usize {
+    Builder::new().config().map_or(1, |c| c.loops)
+}
+
 // ---------------------------------------------------------------- sampler
 
 /// One reading of the sampler.
