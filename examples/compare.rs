@@ -2,6 +2,10 @@
 //! `RUNTIME_MODE=mn` — and in Go, side by side in one table, `report.md`
 //! and SVG charts; and, after the seeds', `timer_lateness` (how long after
 //! its deadline a 10 ms sleep ends, beside a ticker and a parked socket).
+//! Where cores matter (`cpu_scaling`, `imbalance`, the echo, http and hyper
+//! servers) a fourth column, cluster, runs the same program in single mode
+//! on as many loops as mn has Ps (`RUNTIME_LOOPS=N`: Node's cluster, one
+//! event loop per core, no work stealing between them).
 //!
 //! ```text
 //! cargo run --release --example compare -- [--quick] [--runs N] [--out DIR] [--only a,b] [--no-go] [--no-build] [--write-readme]
@@ -14,7 +18,7 @@
 //!    binary, and, when `go` is on the PATH, builds `examples/go/` into
 //!    `DIR/go-demos`. No figure includes build time.
 //! 2. Each experiment of `compare/plan.rs` runs as a fresh child process per
-//!    column (single, mn, Go), `--runs N` times (default 3, 1 with
+//!    column (single, cluster where it applies, mn, Go), `--runs N` times (default 3, 1 with
 //!    `--quick`), the columns taking turns, so thread counts and RSS are
 //!    each run's own and a slow minute of the machine does not fall on one
 //!    column only; progress goes to stderr. The child's last line, `result:
@@ -29,8 +33,8 @@
 //! 4. Everything measured goes to `DIR/results.json` (`compare/results.rs`).
 //!    With `--only`, the rows it reruns replace theirs in that file and the
 //!    others are kept. From the file it prints the table (experiment,
-//!    figure, single, mn, Go, ratio; each cell the median of its runs with
-//!    the min–max) and writes `DIR/report.md` and the charts
+//!    figure, single, cluster, mn, Go, ratio, cluster ratios; each cell the
+//!    median of its runs with the min–max) and writes `DIR/report.md` and the charts
 //!    (`compare/svg.rs`, hand-written SVG); a run without `--only` also
 //!    writes `DIR/readme-table.md`, the README's block, which
 //!    `--write-readme` puts into README.md. The children's CSVs are under
@@ -74,7 +78,8 @@ const USAGE: &str = "usage: compare [--quick] [--runs N] [--out DIR] [--only EXP
   --runs N        runs per cell (default 3; 1 with --quick): the table shows the median
                   and the smallest and largest run
   --out DIR       where report.md, results.json, the charts and raw/ go (default target/compare)
-  --only LIST     rerun only these experiments (ids as in --list, and echo, http, hyper)
+  --only LIST     rerun only these experiments (ids as in --list, and echo, http, hyper;
+                  e.g. cpu_scaling,imbalance,echo,http)
                   and update their rows in DIR/results.json; the other rows are kept
   --no-go         leave the Go column out even when go is installed
   --no-build      use the example binaries as they are (no cargo build first)
@@ -90,8 +95,12 @@ const README_END: &str = "<!-- compare-table:end -->";
 /// A column of the table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Col {
-    /// `RUNTIME_MODE=single`.
+    /// `RUNTIME_MODE=single`: one loop.
     Single,
+    /// `RUNTIME_MODE=single RUNTIME_LOOPS=N`: N loops sharing the port, N
+    /// the Ps of the mn column (`plan::cluster_loops`). Only the
+    /// experiments where cores matter have it.
+    Cluster,
     /// `RUNTIME_MODE=mn`.
     Mn,
     /// The Go program.
@@ -99,13 +108,14 @@ pub enum Col {
 }
 
 impl Col {
-    /// All three, in table order.
-    pub const ALL: [Col; 3] = [Col::Single, Col::Mn, Col::Go];
+    /// All four, in table order.
+    pub const ALL: [Col; 4] = [Col::Single, Col::Cluster, Col::Mn, Col::Go];
 
     /// The column's header.
     pub fn name(self) -> &'static str {
         match self {
             Col::Single => "single",
+            Col::Cluster => "cluster",
             Col::Mn => "mn",
             Col::Go => "Go",
         }
@@ -115,8 +125,27 @@ impl Col {
     pub fn file(self) -> &'static str {
         match self {
             Col::Single => "single",
+            Col::Cluster => "cluster",
             Col::Mn => "mn",
             Col::Go => "go",
+        }
+    }
+
+    /// Sets the `RUNTIME_*` variables of a switchyard run in this column
+    /// on `cmd` (`loops`: the cluster's). Single and mn run without
+    /// `RUNTIME_LOOPS`, so one in compare's own environment changes
+    /// neither.
+    pub fn set_env(self, cmd: &mut Command, loops: usize) {
+        match self {
+            Col::Single | Col::Mn => {
+                cmd.env("RUNTIME_MODE", self.file())
+                    .env_remove("RUNTIME_LOOPS");
+            }
+            Col::Cluster => {
+                cmd.env("RUNTIME_MODE", "single")
+                    .env("RUNTIME_LOOPS", loops.to_string());
+            }
+            Col::Go => {}
         }
     }
 
@@ -150,7 +179,7 @@ impl Progress {
             String::new()
         };
         eprint!(
-            "[{:>3}/{}] {what:<32} {:<6} {rep:<5} ",
+            "[{:>3}/{}] {what:<32} {:<7} {rep:<5} ",
             self.done,
             self.total,
             col.name()
@@ -182,6 +211,8 @@ struct Run {
     go: GoDemos,
     /// Per-child time limit.
     limit: Duration,
+    /// The cluster column's loops.
+    loops: usize,
     /// Runs per cell.
     runs: usize,
     /// This invocation's cells.
@@ -316,12 +347,23 @@ fn main() {
     } else {
         build_go(&out)
     };
-    let cells_per_run = exps.len() * 3 + load_plan.echo_conns.len() * 3 + wrk.len() * 3;
+    let loops = plan::cluster_loops();
+    facts.push((
+        "cluster".into(),
+        format!("single mode on {loops} loops (`RUNTIME_LOOPS={loops}`: the Ps of the mn column)"),
+    ));
+    let cols = Col::ALL.len();
+    let cells_per_run = exps
+        .iter()
+        .map(|e| if e.cluster { cols } else { cols - 1 })
+        .sum::<usize>()
+        + (load_plan.echo_conns.len() + wrk.len()) * cols;
     let mut run = Run {
         out,
         bins,
         go,
         limit: Duration::from_secs(if quick { 60 } else { 600 }),
+        loops,
         runs,
         cells: BTreeMap::new(),
         progress: Progress {
@@ -333,7 +375,9 @@ fn main() {
     for e in &exps {
         for k in 1..=runs {
             for col in Col::ALL {
-                run_experiment(&mut run, e, col, k);
+                if col != Col::Cluster || e.cluster {
+                    run_experiment(&mut run, e, col, k);
+                }
             }
         }
     }
@@ -533,9 +577,10 @@ fn run_experiment(run: &mut Run, e: &Exp, col: Col, k: usize) {
     }
     let cmd = match col {
         Col::Single if e.mn_only => None,
-        Col::Single | Col::Mn => {
+        Col::Single | Col::Cluster | Col::Mn => {
             let mut c = Command::new(run.bins.join(e.example));
-            c.args(&args).env("RUNTIME_MODE", col.file());
+            c.args(&args);
+            col.set_env(&mut c, run.loops);
             Some(c)
         }
         Col::Go => match (&run.go, e.go) {
@@ -593,7 +638,8 @@ fn run_load(run: &mut Run, plan: &LoadPlan, generator: &load::Generator, wrk: &[
                     Col::Go => go_command(&run.go, &["echo", "-addr", "127.0.0.1:0"]),
                     _ => {
                         let mut c = Command::new(run.bins.join("echo"));
-                        c.arg("127.0.0.1:0").env("RUNTIME_MODE", col.file());
+                        c.arg("127.0.0.1:0");
+                        col.set_env(&mut c, run.loops);
                         Ok(c)
                     }
                 };
@@ -637,8 +683,8 @@ fn run_load(run: &mut Run, plan: &LoadPlan, generator: &load::Generator, wrk: &[
                     Col::Go => go_command(&run.go, &["http", "-addr", "127.0.0.1:0"]),
                     _ => {
                         let mut c = Command::new(&bin);
-                        c.args(["--addr", "127.0.0.1:0"])
-                            .env("RUNTIME_MODE", col.file());
+                        c.args(["--addr", "127.0.0.1:0"]);
+                        col.set_env(&mut c, run.loops);
                         Ok(c)
                     }
                 };
@@ -772,5 +818,48 @@ mod tests {
             assert_eq!(Col::from_file(c.file()), Some(c));
         }
         assert_eq!(Col::from_file("Go"), None);
+    }
+
+    #[test]
+    fn each_column_sets_its_runtime_variables() {
+        let env = |col: Col| {
+            let mut c = Command::new("x");
+            col.set_env(&mut c, 3);
+            c.get_envs()
+                .map(|(k, v)| {
+                    (
+                        k.to_string_lossy().into_owned(),
+                        v.map(|v| v.to_string_lossy().into_owned()),
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        let pair = |k: &str, v: Option<&str>| (k.to_string(), v.map(String::from));
+        // Single and mn drop a RUNTIME_LOOPS compare itself was given.
+        assert_eq!(
+            env(Col::Single),
+            [
+                pair("RUNTIME_LOOPS", None),
+                pair("RUNTIME_MODE", Some("single"))
+            ]
+        );
+        assert_eq!(
+            env(Col::Mn),
+            [
+                pair("RUNTIME_LOOPS", None),
+                pair("RUNTIME_MODE", Some("mn"))
+            ]
+        );
+        assert_eq!(
+            env(Col::Cluster),
+            [
+                pair("RUNTIME_LOOPS", Some("3")),
+                pair("RUNTIME_MODE", Some("single"))
+            ]
+        );
+        assert!(env(Col::Go).is_empty());
+        let mut c = Command::new("echo");
+        Col::Cluster.set_env(&mut c, 2);
+        assert_eq!(command_line(&c), "RUNTIME_LOOPS=2 RUNTIME_MODE=single echo");
     }
 }

@@ -1,8 +1,9 @@
 //! What `compare` runs: every experiment with its quick and full sizes, and
 //! the figures (result keys) each contributes to the table.
 //!
-//! One [`Exp`] is one child command, run once per column (single, mn, Go);
-//! each of its [`Fig`]s is one row of the table. The echo and http rows
+//! One [`Exp`] is one child command, run once per column (single, mn, Go,
+//! and cluster where cores matter: [`Exp::cluster`]); each of its [`Fig`]s
+//! is one row of the table. The echo and http rows
 //! are load tests rather than one command; `load.rs` adds them, and
 //! [`load_rows`] names them here so the table's shape is known up front
 //! (the test checks it against `compare --list`).
@@ -51,6 +52,10 @@ pub struct Exp {
     pub ratio_to: Option<&'static str>,
     /// Only mn has it (blocking-style Gs): the single column says so.
     pub mn_only: bool,
+    /// Whether it also runs in the cluster column (single mode on
+    /// [`cluster_loops`] loops): the experiments where cores matter. The
+    /// others leave that cell empty.
+    pub cluster: bool,
     /// What its figures include, for the report.
     pub note: &'static str,
 }
@@ -96,6 +101,7 @@ pub fn experiments(quick: bool) -> Vec<Exp> {
             figs: vec![fig("ns_per_task", "ns per task spawned", Lower)],
             ratio_to: None,
             mn_only: false,
+            cluster: false,
             note: "in-program: each round spawns N tasks that each signal a WaitGroup, then waits for the group; one warm-up round is not counted; the figure is the median round ÷ N",
         },
         Exp {
@@ -111,6 +117,7 @@ pub fn experiments(quick: bool) -> Vec<Exp> {
             figs: vec![fig("ns_per_task", "ns per OS thread spawned", Lower)],
             ratio_to: Some("spawn_cost"),
             mn_only: false,
+            cluster: false,
             note: "in-program: the same with N `std::thread`s, each joined (started inside `syscall`); the ratio is this ÷ the task row, both in single mode",
         },
         Exp {
@@ -128,6 +135,7 @@ pub fn experiments(quick: bool) -> Vec<Exp> {
             ],
             ratio_to: None,
             mn_only: false,
+            cluster: false,
             note: "in-program: N tasks each sleep D; wall from the first spawn to the last wake-up; tasks alive at once from a live counter; bytes per live task = (peak RSS − RSS before spawning) ÷ tasks alive at once; OS threads: the most the sampler saw",
         },
         Exp {
@@ -146,6 +154,7 @@ pub fn experiments(quick: bool) -> Vec<Exp> {
             ],
             ratio_to: Some("million_sleepers"),
             mn_only: false,
+            cluster: false,
             note: "in-program: one `std::thread` per sleeper (fewer of them: `kernel.pid_max`); the ratio is this ÷ the task row, both in single mode",
         },
         Exp {
@@ -167,6 +176,7 @@ pub fn experiments(quick: bool) -> Vec<Exp> {
             ],
             ratio_to: None,
             mn_only: true,
+            cluster: false,
             note: "in-program: blocking-style Gs (`mn::go` + `mn::sleep`), each keeping its stack while it sleeps, as a goroutine does (mn only)",
         },
         Exp {
@@ -179,6 +189,7 @@ pub fn experiments(quick: bool) -> Vec<Exp> {
             figs: vec![fig("ns_per_round_trip", "ns per round trip", Lower)],
             ratio_to: None,
             mn_only: false,
+            cluster: false,
             note: "in-program: an integer through two bounded channels and back between two tasks; after 1000 warm-up round trips, the time of the round trips over `--duration` ÷ their count",
         },
         Exp {
@@ -195,6 +206,7 @@ pub fn experiments(quick: bool) -> Vec<Exp> {
             ],
             ratio_to: None,
             mn_only: false,
+            cluster: false,
             note: "in-program: N tasks each in a blocking `nanosleep(D)` inside `syscall`; wall from the first spawn to the last return; wall ÷ D is about N when the calls run one after another, about 1 when they overlap; OS threads: the most the sampler saw",
         },
         Exp {
@@ -213,6 +225,7 @@ pub fn experiments(quick: bool) -> Vec<Exp> {
             ],
             ratio_to: None,
             mn_only: false,
+            cluster: false,
             note: "the same with at most 8 OS threads (`RUNTIME_MAXTHREADS`; Go: `debug.SetMaxThreads(8)`, which ends the program when passed)",
         },
         Exp {
@@ -228,6 +241,7 @@ pub fn experiments(quick: bool) -> Vec<Exp> {
             figs: vec![fig("threads_asleep", "OS threads while asleep", Lower)],
             ratio_to: None,
             mn_only: false,
+            cluster: false,
             note: "in-program: N tasks each await a sleep; OS threads read once, `--read-after` into the sleep",
         },
         Exp {
@@ -247,7 +261,36 @@ pub fn experiments(quick: bool) -> Vec<Exp> {
             ],
             ratio_to: None,
             mn_only: false,
-            note: "in-program: 4 tasks count with no await until a shared deadline, on a fresh runtime for each P count from 1 up to the CPUs (at most 8); the total at the most Ps ÷ the total at 1 P, and the largest task's share at 1 P (0.25 = fair)",
+            cluster: true,
+            note: "in-program: 4 tasks count with no await until a shared deadline, on a fresh runtime for each P count from 1 up to the CPUs (at most 8); the total at the most Ps ÷ the total at 1 P, and the largest task's share at 1 P (0.25 = fair); cluster: the same counts with each entry a number of loops, task i on loop i mod N",
+        },
+        Exp {
+            id: "imbalance",
+            label: "imbalance",
+            example: "imbalance",
+            // 2 expensive connections (4 ms of CPU per request, 6 ms
+            // between) placed on one loop, 16 cheap ones spread over the
+            // loops, one request each every 10 ms (the example's defaults).
+            args: q(
+                "--duration 1s --warmup 300ms",
+                "--duration 3s --warmup 500ms",
+            ),
+            go: false,
+            csv_flag: None,
+            figs: vec![
+                fig("cheap_p50_us", "cheap requests' p50 µs", Lower),
+                fig("cheap_p99_us", "cheap requests' p99 µs", Lower),
+                fig(
+                    "hot_loop_cheap_p50_us",
+                    "cheap p50 on the hot loop µs",
+                    Lower,
+                ),
+                fig("hot_rps", "expensive requests/s", Higher),
+            ],
+            ratio_to: None,
+            mn_only: false,
+            cluster: true,
+            note: "in-program client on OS threads beside the server: 2 connections whose requests each compute 4 ms with no await (6 ms pause between an answer and the next request), all placed on one loop (the client opens connections until they share one), and 16 cheap connections spread evenly over the loops, one request every 10 ms each; cheap latency from the send (or from when it was due, if the previous answer came late), an HDR histogram of the requests after the warm-up; the hot loop is the expensive connections' (the only one in single and mn)",
         },
         Exp {
             id: "netpoll_vs_blocking",
@@ -266,6 +309,7 @@ pub fn experiments(quick: bool) -> Vec<Exp> {
             ],
             ratio_to: None,
             mn_only: false,
+            cluster: false,
             note: "in-program: N tasks wait on sockets, then N tasks read a file through `syscall`; the most OS threads in each phase and the file phase's wall",
         },
         Exp {
@@ -281,6 +325,7 @@ pub fn experiments(quick: bool) -> Vec<Exp> {
             ],
             ratio_to: None,
             mn_only: false,
+            cluster: false,
             note: "in-program: N tasks each in a blocking libc `usleep` through FFI inside `syscall`; wall from the first spawn to the last return; OS threads: the most the sampler saw",
         },
         Exp {
@@ -299,6 +344,7 @@ pub fn experiments(quick: bool) -> Vec<Exp> {
             ],
             ratio_to: None,
             mn_only: false,
+            cluster: false,
             note: "the same with a Semaphore of 8 permits around the call",
         },
         Exp {
@@ -314,6 +360,7 @@ pub fn experiments(quick: bool) -> Vec<Exp> {
             ],
             ratio_to: None,
             mn_only: false,
+            cluster: false,
             note: "in-program: a task pinned to its thread yields 100 times and counts thread changes; 8 other tasks yield beside it; the distinct threads they ran on",
         },
         Exp {
@@ -329,6 +376,7 @@ pub fn experiments(quick: bool) -> Vec<Exp> {
             ],
             ratio_to: None,
             mn_only: false,
+            cluster: false,
             note: "in-program: a task spins with no await beside a printer that sleeps 10 ms in a loop, on 1 P; the printer's largest and median gap between lines",
         },
         Exp {
@@ -344,6 +392,7 @@ pub fn experiments(quick: bool) -> Vec<Exp> {
             figs: vec![fig("max_gap_ms", "printer's largest gap ms", Lower)],
             ratio_to: None,
             mn_only: false,
+            cluster: false,
             note: "the same, the spinner awaiting `yield_now` every 1 ms (preempt points written by hand)",
         },
         Exp {
@@ -362,6 +411,7 @@ pub fn experiments(quick: bool) -> Vec<Exp> {
             ],
             ratio_to: None,
             mn_only: false,
+            cluster: false,
             note: "in-program: n 10 ms sleeps one after another beside a 3.7 ms ticker task and a socket with a parked reader; each sleep's overshoot past its deadline, median and p99 (HDR histogram)",
         },
         Exp {
@@ -384,9 +434,28 @@ pub fn experiments(quick: bool) -> Vec<Exp> {
             ],
             ratio_to: None,
             mn_only: false,
+            cluster: false,
             note: "the same beside a task that spins 50 µs between yields, on 1 P (Go: GOMAXPROCS 1)",
         },
     ]
+}
+
+/// The loops of the cluster column (`RUNTIME_MODE=single
+/// RUNTIME_LOOPS=N`): the Ps mn gets in the mn column (`RUNTIME_MAXPROCS`
+/// if set, else one per usable CPU), so the two spread over the same
+/// cores; the usable CPUs in a build without mn.
+pub fn cluster_loops() -> usize {
+    #[cfg(feature = "mn")]
+    let mn = switchyard::Builder::new()
+        .mode(switchyard::Mode::Mn)
+        .loops(1)
+        .config()
+        .ok()
+        .map(|c| c.procs);
+    #[cfg(not(feature = "mn"))]
+    let mn: Option<usize> = None;
+    mn.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1)
 }
 
 /// The HTTP servers loaded by wrk, each an `--only` id and its example:

@@ -2,12 +2,15 @@
 //! `compare`, all made from [`Results`] (what results.json holds).
 //!
 //! The table has one row per figure of the plan (experiment, figure, single,
-//! mn, Go, ratio). A cell holds the median of its runs with their min–max
+//! cluster, mn, Go, ratio, cluster ratios). A cell holds the median of its runs with their min–max
 //! (`results.rs`), or why there is no number: `not built (exit 2)` for a
 //! mode this build lacks, `not built (--features hyper)` for a missing hyper
 //! example, `failed (exit 1)`, `no Go version`, `no go`, `no wrk`. The ratio is mn ÷ single where both have a number, else Go ÷
 //! single, else mn ÷ Go; on the OS-thread rows it is threads ÷ tasks, both
-//! in single mode; always between medians.
+//! in single mode; always between medians. The cluster column (single mode
+//! on N loops) is filled only where the plan runs it (`Exp::cluster`, the
+//! load rows); its ratios, cluster ÷ single and cluster ÷ mn, have a column
+//! of their own.
 
 use std::fmt::Write;
 use std::path::Path;
@@ -83,11 +86,23 @@ pub fn rows_for(results: &Results) -> Vec<Row> {
 }
 
 /// The header of the table.
-pub const HEADER: [&str; 6] = ["experiment", "figure", "single", "mn", "Go", "ratio"];
+pub const HEADER: [&str; COLUMNS] = [
+    "experiment",
+    "figure",
+    "single",
+    "cluster",
+    "mn",
+    "Go",
+    "ratio",
+    "cluster ratios",
+];
+
+/// How many columns the table has.
+pub const COLUMNS: usize = 8;
 
 /// The table's cells. When the rows come from more than one invocation,
 /// each experiment cell says which (`[run 2]`).
-pub fn table(rows: &[Row], results: &Results) -> Vec<[String; 6]> {
+pub fn table(rows: &[Row], results: &Results) -> Vec<[String; COLUMNS]> {
     let get = |id: &str, col: Col| results.cells.get(&(id.to_string(), col));
     let mixed = results.runs.len() > 1;
     rows.iter()
@@ -111,6 +126,25 @@ pub fn table(rows: &[Row], results: &Results) -> Vec<[String; 6]> {
                     _ => "—".into(),
                 },
             };
+            let cluster_ratios = match med(&r.id, Col::Cluster) {
+                Some(c) if r.ratio_to.is_none() => {
+                    let over = |col: Col| {
+                        med(&r.id, col).filter(|&b| b > 0.0).map(|b| {
+                            format!("cluster/{} {}", col.name(), crate::results::ratio(c / b))
+                        })
+                    };
+                    let parts: Vec<String> = [Col::Single, Col::Mn]
+                        .into_iter()
+                        .filter_map(over)
+                        .collect();
+                    if parts.is_empty() {
+                        "—".into()
+                    } else {
+                        parts.join(", ")
+                    }
+                }
+                _ => "—".into(),
+            };
             let run = Col::ALL.iter().find_map(|&c| get(&r.id, c)).map(|c| c.run);
             let exp = match run {
                 Some(n) if mixed => format!("{} [run {n}]", r.exp),
@@ -120,16 +154,18 @@ pub fn table(rows: &[Row], results: &Results) -> Vec<[String; 6]> {
                 exp,
                 r.fig.title(),
                 cell(Col::Single),
+                cell(Col::Cluster),
                 cell(Col::Mn),
                 cell(Col::Go),
                 ratio,
+                cluster_ratios,
             ]
         })
         .collect()
 }
 
 /// The table as aligned Markdown (readable in a terminal, parseable).
-pub fn render(cells: &[[String; 6]]) -> String {
+pub fn render(cells: &[[String; COLUMNS]]) -> String {
     let mut widths = HEADER.map(|h| h.chars().count());
     for row in cells {
         for (w, c) in widths.iter_mut().zip(row) {
@@ -279,13 +315,54 @@ runtime start-up and exit are not in it. Build time is in no figure: \
 compare builds everything before the first run. The whole-process wall \
 time of each child (start to exit) is listed under Commands, not in the \
 table.
-* **single** is one thread (the loop). **mn** runs with `RUNTIME_MAXPROCS` \
+* **single** is one thread (the loop). **cluster** is single mode on N \
+loops (`RUNTIME_LOOPS=N`), N the Ps of the mn column, each loop on its own \
+thread. **mn** runs with `RUNTIME_MAXPROCS` \
 unset, so one P per CPU this process may use, unless the row's flags set \
 `--procs`; **Go** with its default GOMAXPROCS (the CPUs), unless `--procs`. \
-The Ps each child reported are in the last two columns below.
+The loops and Ps each child reported are in the last three columns below.
 * OS threads are the process's `Threads:` in `/proc/self/status`, read every \
 10 ms by the example's own sampler thread, which is not counted (Go: a \
 sampler goroutine).";
+
+/// The report's section on the cluster column: what it runs (`how`, the
+/// run's `cluster` fact) and the trade it makes.
+pub fn cluster_section(how: &str) -> String {
+    let how = if how == "?" {
+        "single mode on N loops (`RUNTIME_LOOPS=N`)"
+    } else {
+        how
+    };
+    format!(
+        "## The cluster column: single × N loops\n\n\
+         **cluster** is {how}: Node's cluster, or a thread-per-core server, in one process. \
+         Each loop is one OS thread with its own tasks, timers and epoll; every loop binds \
+         the listening port with `SO_REUSEPORT`, and the kernel gives each new connection \
+         to one loop by a hash of its addresses. Nothing moves between loops after that: a \
+         connection's task lives and dies on the loop that accepted it. Per loop, all that \
+         single mode promises still holds (no task runs on two threads, no atomics on the \
+         task path, a blocking call stops one loop and not the others), and the cores are \
+         used as long as the work comes evenly: `cpu_scaling` splits independent CPU work \
+         over the loops, and the echo, http and hyper servers take many alike connections.\n\n\
+         The trade: **no work stealing, so an imbalance stays on its loop**. When a few \
+         connections are expensive and the hash puts them on one loop, that loop's other \
+         connections wait behind them while another loop idles. mn can run the waiting \
+         tasks on an idle P, as Go does, but does so only when it sees a CPU to spare \
+         (`mn-sched/src/sched/spare.rs`: the threads runnable machine-wide, its own \
+         included, against the CPUs); on a small or busy machine it holds its idle threads \
+         back, and the cheap requests wait for the computing P as on the hot loop. The \
+         `imbalance` row measures it: two connections whose requests compute 4 ms each \
+         share one loop beside cheap connections spread over all the loops; the cheap \
+         requests' latency is given over all of them and for those on the hot loop (in \
+         single and mn the only loop: there, all of them).\n\n\
+         The load rows' client (compare's echo generator, wrk) runs on the same machine. \
+         With N loops on N CPUs it needs a CPU of theirs: the OS then time-slices the loops, \
+         and a loop descheduled for a slice holds every request of its connections that \
+         long (no other loop can serve them), which shows in the p99. On a machine with \
+         few cores the cluster's gain over single is bounded by what the client leaves, and \
+         its figures, like every server's here, are the pair's, not the server's alone."
+    )
+}
 
 /// The text of report.md.
 pub fn markdown(results: &Results, table: &str, charts: &[(String, String)]) -> String {
@@ -295,7 +372,7 @@ pub fn markdown(results: &Results, table: &str, charts: &[(String, String)]) -> 
     };
     let _ = writeln!(
         md,
-        "# switchyard: the seed experiments, single vs mn vs Go\n"
+        "# switchyard: the seed experiments, single vs cluster vs mn vs Go\n"
     );
     let runs = latest.runs_per_cell;
     let cells = if runs > 1 {
@@ -333,6 +410,8 @@ pub fn markdown(results: &Results, table: &str, charts: &[(String, String)]) -> 
     let _ = writeln!(
         md,
         "* **single** runs each example with `RUNTIME_MODE=single` (the JavaScript model), \
+         **cluster** with `RUNTIME_MODE=single RUNTIME_LOOPS=N` (N event loops, one per \
+         core: Node's cluster; only the rows where cores matter, `—` elsewhere), \
          **mn** with `RUNTIME_MODE=mn` (the Go model), **Go** runs the same experiment \
          written in Go (`examples/go/`).\n\
          * A cell is `median (smallest–largest)` over its runs; the range is left out when \
@@ -345,8 +424,10 @@ pub fn markdown(results: &Results, table: &str, charts: &[(String, String)]) -> 
          without cgo.\n\
          * ↓ lower is better, ↑ higher is better; no arrow: a fact, not a score.\n\
          * **ratio**: mn ÷ single where both have a number, else Go ÷ single; on the \
-         `--threads` rows, OS threads ÷ tasks, both in single mode; always between medians."
+         `--threads` rows, OS threads ÷ tasks, both in single mode; always between medians. \
+         **cluster ratios**: cluster ÷ single and cluster ÷ mn, where the cluster ran."
     );
+    let _ = writeln!(md, "\n{}", cluster_section(latest.fact("cluster")));
     let _ = writeln!(md, "\n## What each figure includes\n\n{NOTES}");
     let echo = latest.fact("echo load");
     let http = latest.fact("http load");
@@ -358,13 +439,14 @@ pub fn markdown(results: &Results, table: &str, charts: &[(String, String)]) -> 
          seconds; the p99 is the 99th percentile of the round-trip times the client saw \
          (an HDR histogram). The generator and the server share the machine's CPUs, so on \
          a small machine these are the pair's figures, not the server's alone.\n\
-         * **http** rows: {http}: wrk's requests/s and its p99 latency. The single and mn \
-         servers are `examples/http.rs`, a hand-written HTTP/1.1 parser answering one \
+         * **http** rows: {http}: wrk's requests/s and its p99 latency. The single, cluster \
+         and mn servers are `examples/http.rs`, a hand-written HTTP/1.1 parser answering one \
          canned `200 OK`; Go's is the standard `net/http` server with a HandlerFunc \
          (`examples/go/servers.go`). The Go row pays for a full HTTP stack that the \
          switchyard rows do not: it compares runtime + minimal server with runtime + \
          net/http, not the runtimes alone.\n\
-         * **hyper** rows: the same wrk load and figures. The single and mn servers are \
+         * **hyper** rows: the same wrk load and figures. The single, cluster and mn servers \
+         are \
          `examples/hyper.rs`: hyper 1's http1 server (`hyper::server::conn::http1`, version \
          {hyper}) on switchyard through `switchyard::hyper` (built with `--features \
          hyper`), answering the same `GET /` hello with hyper's own parsing, headers and \
@@ -373,20 +455,21 @@ pub fn markdown(results: &Results, table: &str, charts: &[(String, String)]) -> 
     );
     let _ = writeln!(
         md,
-        "| experiment | what its figures include | Ps (mn) | GOMAXPROCS (Go) |\n|---|---|---|---|"
+        "| experiment | what its figures include | loops (cluster) | Ps (mn) | GOMAXPROCS (Go) |\n|---|---|---|---|---|"
     );
-    let procs = |id: &str, col: Col| {
+    let field = |id: &str, col: Col, key: &str| {
         results
             .cells
             .get(&(id.to_string(), col))
             .and_then(|c| {
                 c.samples.iter().find_map(|s| match &s.outcome {
-                    crate::child::Outcome::Ok(f) => f.get("procs").cloned(),
+                    crate::child::Outcome::Ok(f) => f.get(key).cloned(),
                     _ => None,
                 })
             })
             .unwrap_or_else(|| "—".into())
     };
+    let procs = |id: &str, col: Col| field(id, col, "procs");
     for e in crate::plan::experiments(false) {
         if Col::ALL
             .iter()
@@ -394,9 +477,10 @@ pub fn markdown(results: &Results, table: &str, charts: &[(String, String)]) -> 
         {
             let _ = writeln!(
                 md,
-                "| {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} |",
                 e.label,
                 e.note,
+                field(e.id, Col::Cluster, "loops"),
                 procs(e.id, Col::Mn),
                 procs(e.id, Col::Go)
             );
@@ -410,8 +494,8 @@ pub fn markdown(results: &Results, table: &str, charts: &[(String, String)]) -> 
         if results.cells.keys().any(|(i, _)| i.starts_with(id)) {
             let _ = writeln!(
                 md,
-                "| {label} | see above; the server prints no result line | default: one per \
-                 CPU | default: the CPUs |"
+                "| {label} | see above; the server prints no result line | `RUNTIME_LOOPS` as \
+                 above | default: one per CPU | default: the CPUs |"
             );
         }
     }
@@ -524,8 +608,9 @@ pub fn readme_block(results: &Results, table: &str) -> Option<String> {
     Some(format!(
         "From one `compare` run ({} sizes; {runs}; figures to three significant figures, \
          ratios to two, between medians) on {} UTC at commit {}; {}, {}, {}, load average {} \
-         at the start; {}, {}. mn ran with one P per CPU unless the row sets `--procs`; what \
-         each figure includes is in `target/compare/report.md`.\n\n{table}",
+         at the start; {}, {}. mn ran with one P per CPU unless the row sets `--procs`, the \
+         cluster (single mode on N loops, only where cores matter) with as many loops as mn \
+         has Ps; what each figure includes is in `target/compare/report.md`.\n\n{table}",
         r.sizes,
         r.fact("date (UTC)"),
         r.fact("commit"),
@@ -552,6 +637,13 @@ pub fn charts(dir: &Path, results: &Results) -> Vec<(String, String)> {
     let bars = |g: &[Group]| g.iter().flat_map(|g| &g.bars).any(|b| b.value.is_ok());
     let cols = [
         (Col::Single, svg::SINGLE),
+        (Col::Mn, svg::MN),
+        (Col::Go, svg::GO),
+    ];
+    // The charts of rows where cores matter have the cluster column too.
+    let with_cluster = [
+        (Col::Single, svg::SINGLE),
+        (Col::Cluster, svg::CLUSTER),
         (Col::Mn, svg::MN),
         (Col::Go, svg::GO),
     ];
@@ -670,7 +762,7 @@ pub fn charts(dir: &Path, results: &Results) -> Vec<(String, String)> {
                 let id = format!("echo C={c}");
                 Group {
                     label: format!("{c} connections"),
-                    bars: cols
+                    bars: with_cluster
                         .iter()
                         .map(|&(col, color)| bar(&id, col, key, col.name(), color))
                         .collect(),
@@ -689,6 +781,47 @@ pub fn charts(dir: &Path, results: &Results) -> Vec<(String, String)> {
             ),
         );
     }
+
+    // The imbalance row: only the columns that ran it (Go has no version).
+    let ran = |id: &str| {
+        with_cluster
+            .into_iter()
+            .filter(|&(col, _)| {
+                results.cells.get(&(id.to_string(), col)).is_some_and(|c| {
+                    !c.samples
+                        .iter()
+                        .all(|s| matches!(s.outcome, crate::child::Outcome::Skipped(_)))
+                })
+            })
+            .collect::<Vec<_>>()
+    };
+    let imbalance_cols = ran("imbalance");
+    let groups: Vec<Group> = [
+        ("cheap_p50_us", "cheap p50"),
+        ("cheap_p99_us", "cheap p99"),
+        ("hot_loop_cheap_p50_us", "cheap p50, hot loop"),
+        ("hot_loop_cheap_p99_us", "cheap p99, hot loop"),
+    ]
+    .iter()
+    .map(|&(key, label)| Group {
+        label: label.into(),
+        bars: imbalance_cols
+            .iter()
+            .map(|&(col, color)| bar("imbalance", col, key, col.name(), color))
+            .collect(),
+    })
+    .collect();
+    put(
+        "imbalance_latency.svg",
+        "imbalance: the cheap requests' latency beside two expensive connections on one loop",
+        bars(&groups),
+        svg::bar_chart(
+            "imbalance: cheap requests beside expensive ones",
+            "2 connections computing 4 ms per request share one loop; 16 cheap ones spread over the loops",
+            "µs",
+            &groups,
+        ),
+    );
 
     let mut gaps: Vec<Series> = cols
         .iter()
@@ -744,4 +877,145 @@ fn read_csv(path: &Path) -> Vec<(f64, f64)> {
             Some((a.trim().parse().ok()?, b.trim().parse().ok()?))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::child::Outcome;
+    use crate::results::{Cell, RunInfo, Sample};
+
+    /// A cell whose runs gave `key` these values.
+    fn cell(key: &str, values: &[&str]) -> Cell {
+        Cell {
+            run: 0,
+            samples: values
+                .iter()
+                .map(|v| Sample {
+                    outcome: Outcome::Ok([(key.to_string(), v.to_string())].into()),
+                    took_s: 1.0,
+                    command: "cmd".into(),
+                })
+                .collect(),
+        }
+    }
+
+    fn results(cells: Vec<((&str, Col), Cell)>) -> Results {
+        let cells: BTreeMap<(String, Col), Cell> = cells
+            .into_iter()
+            .map(|((id, col), c)| ((id.to_string(), col), c))
+            .collect();
+        let info = RunInfo {
+            run: 0,
+            sizes: "quick".into(),
+            runs_per_cell: 1,
+            facts: vec![(
+                "cluster".into(),
+                "single mode on 2 loops (`RUNTIME_LOOPS=2`: the Ps of the mn column)".into(),
+            )],
+        };
+        Results::default().merge(info, cells)
+    }
+
+    #[test]
+    fn the_cluster_column_and_its_ratios() {
+        let r = results(vec![
+            (("cpu_scaling", Col::Single), cell("scaling", &["1.0"])),
+            (("cpu_scaling", Col::Cluster), cell("scaling", &["1.9"])),
+            (("cpu_scaling", Col::Mn), cell("scaling", &["0.95"])),
+            (("cpu_scaling", Col::Go), cell("scaling", &["1.6"])),
+            (
+                ("ping_pong", Col::Single),
+                cell("ns_per_round_trip", &["100"]),
+            ),
+            (("ping_pong", Col::Mn), cell("ns_per_round_trip", &["150"])),
+        ]);
+        let rows = rows_for(&r);
+        // Only the figures these cells have: cpu_scaling's other figure
+        // and ping_pong's one are rows too, filled or not.
+        let t = table(&rows, &r);
+        let scaling = t.iter().find(|c| c[1].starts_with("total work")).unwrap();
+        assert_eq!(
+            scaling,
+            &[
+                "cpu_scaling",
+                "total work, most Ps ÷ 1 P ↑",
+                "1",
+                "1.90",
+                "0.950",
+                "1.60",
+                "mn/single 0.95×",
+                "cluster/single 1.9×, cluster/mn 2.0×",
+            ]
+            .map(String::from)
+        );
+        // A row the cluster does not run: an empty cell and no ratio.
+        let pp = t.iter().find(|c| c[0] == "ping_pong").unwrap();
+        assert_eq!((pp[3].as_str(), pp[7].as_str()), ("—", "—"));
+        assert_eq!(pp[6], "mn/single 1.5×");
+        // The rendered table has the header's eight columns on every line.
+        let text = render(&t);
+        assert!(text.lines().next().unwrap().contains("| cluster "));
+        for line in text.lines() {
+            assert_eq!(line.matches('|').count(), COLUMNS + 1, "{line}");
+        }
+    }
+
+    #[test]
+    fn a_cluster_ratio_needs_a_base_above_zero() {
+        let r = results(vec![
+            (("imbalance", Col::Single), cell("cheap_p50_us", &["0"])),
+            (("imbalance", Col::Cluster), cell("cheap_p50_us", &["100"])),
+            (("imbalance", Col::Mn), cell("cheap_p50_us", &["400"])),
+        ]);
+        let t = table(&rows_for(&r), &r);
+        let row = t
+            .iter()
+            .find(|c| c[1].starts_with("cheap requests' p50"))
+            .unwrap();
+        assert_eq!(row[7], "cluster/mn 0.25×");
+        // The imbalance row's other figures have no cells: "—".
+        let rps = t.iter().find(|c| c[1].starts_with("expensive")).unwrap();
+        assert_eq!(&rps[2..], &["—", "—", "—", "—", "—", "—"].map(String::from));
+    }
+
+    #[test]
+    fn the_report_explains_the_cluster_and_draws_the_imbalance() {
+        let r = results(vec![
+            (("imbalance", Col::Single), cell("cheap_p99_us", &["4000"])),
+            (("imbalance", Col::Cluster), cell("cheap_p99_us", &["3000"])),
+            (("imbalance", Col::Mn), cell("cheap_p99_us", &["1000"])),
+            (
+                ("imbalance", Col::Go),
+                Cell {
+                    run: 0,
+                    samples: vec![Sample {
+                        outcome: Outcome::Skipped("no Go version".into()),
+                        took_s: 0.0,
+                        command: String::new(),
+                    }],
+                },
+            ),
+        ]);
+        let table = render(&table(&rows_for(&r), &r));
+        let md = markdown(&r, &table, &[]);
+        assert!(md.contains("## The cluster column: single × N loops"));
+        assert!(md.contains("**cluster** is single mode on 2 loops (`RUNTIME_LOOPS=2`"));
+        assert!(md.contains("no work stealing, so an imbalance stays on its loop"));
+        assert!(md.contains("| loops (cluster) | Ps (mn) |"));
+        let dir = std::env::temp_dir().join(format!("compare-report-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let charts = charts(&dir, &r);
+        let svg = std::fs::read_to_string(dir.join("imbalance_latency.svg"));
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(charts.iter().any(|(f, _)| f == "imbalance_latency.svg"));
+        let svg = svg.expect("the imbalance chart");
+        // Single, cluster and mn have bars; Go, which has no version, none.
+        for name in ["single", "cluster", "mn"] {
+            assert!(svg.contains(&format!("<title>{name}: ")), "{name}");
+        }
+        assert!(!svg.contains(">Go<"), "no Go bar or legend entry");
+    }
 }

@@ -22,6 +22,8 @@ const BOTTOM: f64 = 56.0;
 
 /// The columns' colours, shared by every chart.
 pub const SINGLE: &str = "#1f77b4";
+/// The cluster's colour (single mode on N loops).
+pub const CLUSTER: &str = "#9467bd";
 /// mn's colour.
 pub const MN: &str = "#d62728";
 /// Go's colour.
