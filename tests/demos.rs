@@ -6,7 +6,8 @@
 //! mn wall < single wall / 3) run once both modes are there.
 //!
 //! Finally `compare --quick` runs once and its table's shape is checked
-//! (the header, one row per figure of `compare --list`), not its numbers;
+//! (the header, one row per figure of `compare --list`, the cluster column
+//! filled where cores matter), not its numbers;
 //! then `--only ping_pong,hyper` reruns those rows and every other row
 //! (the http ones among them) is kept.
 
@@ -22,7 +23,7 @@ use std::net::TcpStream;
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use util::{example, mode_envs, Proc};
+use util::{example, loops_env, mode_envs, server_envs, Proc};
 
 /// The key=value pairs of a result line.
 type Fields = BTreeMap<String, String>;
@@ -263,6 +264,30 @@ fn cpu_scaling_reports_work_and_shares() {
 }
 
 #[test]
+fn cpu_scaling_on_two_loops_splits_the_tasks_between_them() {
+    let env = loops_env();
+    let f = result(
+        "cpu_scaling",
+        &["--duration", "200ms", "--procs", "1,2"],
+        &env,
+    );
+    // The entries of --procs are loops here; the last one ran 2.
+    assert_eq!(f["loops"], "2", "{f:?}");
+    assert_eq!(f["loops_list"], "1,2", "{f:?}");
+    assert_eq!(f["procs_list"], "1,2", "{f:?}");
+    assert!(num(&f, "total_m_p1") > 0.0);
+    assert!(num(&f, "total_m_p2") > 0.0);
+    assert!(num(&f, "scaling") > 0.0);
+    // One loop: no preemption, its first task spins alone.
+    assert!(num(&f, "max_share_p1") > 0.9, "{f:?}");
+    // Two loops: each spins the first of its two tasks, so two tasks
+    // count and neither has it all (0.5 each with a CPU per loop).
+    let share = num(&f, "max_share_p2");
+    assert!((0.25..0.9).contains(&share), "two loops each spun: {f:?}");
+    assert!(num(&f, "peak_threads") >= 2.0, "a thread per loop: {f:?}");
+}
+
+#[test]
 fn netpoll_vs_blocking_reads_files_and_sockets() {
     for env in mode_envs() {
         let f = result(
@@ -479,6 +504,75 @@ fn http_answers_keep_alive_requests_and_counts_them() {
     }
 }
 
+#[test]
+fn imbalance_puts_the_expensive_connections_on_one_loop() {
+    // Small sizes: 2 expensive connections computing 2 ms per request
+    // (3 ms between), 4 cheap ones each sending every 10 ms, for 300 ms.
+    let args = [
+        "--hot",
+        "2",
+        "--cost",
+        "2ms",
+        "--hot-think",
+        "3ms",
+        "--cheap",
+        "4",
+        "--duration",
+        "300ms",
+        "--warmup",
+        "100ms",
+    ];
+    for env in server_envs() {
+        let f = result("imbalance", &args, &env);
+        let loops: usize = f.get("loops").map_or(1, |l| l.parse().unwrap());
+        assert_eq!((num(&f, "hot"), num(&f, "cheap")), (2.0, 4.0));
+        assert_eq!(num(&f, "errors"), 0.0, "{f:?}");
+        // Every cheap request due in the 300 ms was sent and answered:
+        // 4 connections × 30.
+        let cheap_rps = num(&f, "cheap_rps");
+        assert!((cheap_rps - 400.0).abs() < 1.0, "{f:?}");
+        assert!(num(&f, "hot_rps") > 0.0, "{f:?}");
+        assert!(num(&f, "hot_p50_ms") >= 2.0, "each computes 2 ms: {f:?}");
+        let (p50, p99) = (num(&f, "cheap_p50_us"), num(&f, "cheap_p99_us"));
+        assert!(p50 <= p99 && p99 <= num(&f, "cheap_max_us"), "{f:?}");
+        // The server's count: every expensive request on the hot loop.
+        let per_loop: Vec<f64> = f["expensive_per_loop"]
+            .split(',')
+            .map(|n| n.parse().unwrap())
+            .collect();
+        assert_eq!(per_loop.len(), loops, "{f:?}");
+        let hot_loop = num(&f, "hot_loop") as usize;
+        for (l, n) in per_loop.iter().enumerate() {
+            assert_eq!(*n > 0.0, l == hot_loop, "loop {l}: {f:?}");
+        }
+        assert!(num(&f, "placed_after") >= 6.0, "{f:?}");
+        match (mode_of(&env), loops) {
+            ("single", 2) => {
+                assert_eq!(f["mode"], "single");
+                // One loop computed them all, on its one thread; the
+                // other loop served cheap requests only.
+                assert_eq!(num(&f, "spin_threads"), 1.0, "{f:?}");
+                assert!(num(&f, "other_loops_cheap_p50_us") >= 0.0, "{f:?}");
+            }
+            ("single", _) => {
+                assert_eq!(num(&f, "spin_threads"), 1.0, "{f:?}");
+                assert_eq!(f["other_loops_cheap_p50_us"], "nan", "one loop: {f:?}");
+            }
+            _ => {
+                assert_eq!((hot_loop, loops), (0, 1), "mn has one scheduler");
+                assert_eq!(f["other_loops_cheap_p50_us"], "nan", "{f:?}");
+                assert!(num(&f, "spin_threads") >= 1.0, "{f:?}");
+            }
+        }
+        if mode_of(&env) == "single" {
+            // A loop computes with no preemption: of the ~60 cheap requests
+            // on the hot loop (every one with one loop), some arrived while
+            // it computed 2 ms and waited for it.
+            assert!(num(&f, "hot_loop_cheap_p99_us") >= 500.0, "{f:?}");
+        }
+    }
+}
+
 /// Reads until `n` whole hello responses have arrived; returns how many.
 fn read_responses(c: &mut TcpStream, n: usize) -> usize {
     let mut got = Vec::new();
@@ -525,6 +619,7 @@ fn compare_quick_prints_one_row_per_figure() {
         "tight_loop",
         "timer_lateness",
         "timer_lateness --busy",
+        "imbalance",
         "echo C=",
         "http",
         "hyper",
@@ -538,19 +633,35 @@ fn compare_quick_prints_one_row_per_figure() {
     let mut cmd = Command::new(example("compare"));
     cmd.args(["--quick", "--no-build", "--out"]).arg(&out);
     let t0 = Instant::now();
-    let d = run_child(cmd, Duration::from_secs(120));
+    let d = run_child(cmd, Duration::from_secs(180));
     assert!(d.status.success(), "compare: {}\n{}", d.status, d.stderr);
     eprintln!("compare --quick took {:.1} s", t0.elapsed().as_secs_f64());
     let table = table_of(&d.stdout);
     assert_eq!(
         table[0],
-        ["experiment", "figure", "single", "mn", "Go", "ratio"]
+        [
+            "experiment",
+            "figure",
+            "single",
+            "cluster",
+            "mn",
+            "Go",
+            "ratio",
+            "cluster ratios"
+        ]
     );
     assert_eq!(table.len() - 1, rows.len(), "one row per figure");
     for (cells, (exp, fig)) in table[1..].iter().zip(&rows) {
-        assert_eq!(cells.len(), 6, "{cells:?}");
+        assert_eq!(cells.len(), 8, "{cells:?}");
         assert_eq!((&cells[0], &cells[1]), (exp, fig));
         assert!(cells[2..].iter().all(|c| !c.is_empty()), "{cells:?}");
+        // The cluster column: filled where cores matter, empty elsewhere.
+        let cores = ["cpu_scaling", "imbalance", "echo C=", "http (", "hyper ("];
+        if cores.iter().any(|c| exp.starts_with(c)) {
+            assert_ne!(cells[3], "—", "{cells:?}");
+        } else {
+            assert_eq!((cells[3].as_str(), cells[7].as_str()), ("—", "—"));
+        }
     }
     assert!(
         d.stderr
@@ -564,6 +675,7 @@ fn compare_quick_prints_one_row_per_figure() {
         "storm_threads.svg",
         "bytes_per_task.svg",
         "tight_loop_gaps.svg",
+        "imbalance_latency.svg",
     ] {
         let svg = std::fs::read_to_string(out.join(chart)).expect(chart);
         assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
@@ -578,6 +690,7 @@ fn compare_quick_prints_one_row_per_figure() {
         "* **hyper** rows:",
         "| hyper | see above",
         "| hyper | 1.",
+        "## The cluster column: single × N loops",
     ] {
         assert!(report.contains(part), "report.md has {part:?}");
     }
@@ -614,12 +727,12 @@ fn compare_quick_prints_one_row_per_figure() {
         if rerun(&old[0]) {
             assert_eq!(new[0], format!("{} [run 2]", old[0]));
             // Without wrk the load rows are skipped before Go is looked at.
-            let go = if old[4] == "no wrk" {
+            let go = if old[5] == "no wrk" {
                 "no wrk"
             } else {
                 "left out (--no-go)"
             };
-            assert_eq!(new[4], go, "{new:?}");
+            assert_eq!(new[5], go, "{new:?}");
         } else {
             assert_eq!(new[0], format!("{} [run 1]", old[0]));
             assert_eq!(new[1..], old[1..], "a row not rerun keeps its cells");
