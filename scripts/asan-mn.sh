@@ -27,7 +27,7 @@ export RUSTFLAGS="-Zsanitizer=address ${RUSTFLAGS:-}"
 export RUSTDOCFLAGS="-Zsanitizer=address ${RUSTDOCFLAGS:-}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target/asan}"
 export ASAN_OPTIONS="${ASAN_OPTIONS:-handle_segv=0:detect_leaks=0:use_sigaltstack=0}"
-exec cargo test -p mn-sched --target x86_64-unknown-linux-gnu --lib --tests "$@" -- \
+exec cargo test -p switchyard-mn --target x86_64-unknown-linux-gnu --lib --tests "$@" -- \
     --skip a_stack_that_went_deep_gives_its_pages_back \
     --skip a_g_parked_on_a_channel_touches_one_stack_page \
     --skip rss_per_parked_async_task \
