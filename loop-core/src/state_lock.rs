@@ -106,7 +106,7 @@ impl<T> Drop for StateGuard<'_, T> {
 
 /// Mutual exclusion under loom: two threads each take the lock twice; a
 /// holder never finds another inside, and every increment lands.
-/// `RUSTFLAGS="--cfg loom" cargo test -p loop-core --release --lib loom_`.
+/// `RUSTFLAGS="--cfg loom" cargo test -p switchyard-loop --release --lib loom_`.
 #[cfg(all(test, loom))]
 mod loom_tests {
     use super::StateLock;

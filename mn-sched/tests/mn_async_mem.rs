@@ -4,7 +4,7 @@
 //! other tests' memory. The 1,000,000-task run was a soak while each parked
 //! task held a stack page (~4 GiB); now that waiting tasks hold no stack
 //! it takes ~300 MB and ~3 s in a debug build, so it runs with the rest:
-//! `cargo test -p mn-sched --release --test mn_async_mem -- --nocapture`
+//! `cargo test -p switchyard-mn --release --test mn_async_mem -- --nocapture`
 //! prints the figures.
 
 mod util;

@@ -13,7 +13,7 @@
 //! and writes the eventfd, so the next `epoll_wait` returns at once; a push
 //! whose P2 comes before L1 is taken by the L2 that follows. At most one
 //! eventfd write happens per turn, however many threads push. The model is
-//! checked with loom: `RUSTFLAGS="--cfg loom" cargo test -p loop-core --release --lib loom_`.
+//! checked with loom: `RUSTFLAGS="--cfg loom" cargo test -p switchyard-loop --release --lib loom_`.
 
 use crate::loom::sync::atomic::{AtomicBool, Ordering};
 use crate::loom::sync::Mutex;
