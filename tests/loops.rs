@@ -168,14 +168,14 @@ fn a_listener_created_once_can_be_shared_by_the_loops() {
     let served = loops(2).run_each(|_| {
         let (shared, done, client) = (&shared, &done, &client);
         async move {
-            let clone = {
-                let mut g = shared.lock().unwrap();
-                let l = g.as_ref().unwrap().try_clone().unwrap();
-                if switchyard::loop_id() == Some(1) {
-                    g.take();
-                }
-                l
-            };
+            // Every loop gets its own descriptor of the one socket.
+            let clone = shared
+                .lock()
+                .unwrap()
+                .as_ref()
+                .unwrap()
+                .try_clone()
+                .unwrap();
             let listener = TcpListener::from_std(clone).unwrap();
             let serving = serve_ids(listener, done);
             let watcher = async {
