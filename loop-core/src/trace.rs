@@ -336,6 +336,11 @@ pub struct Recorder {
     start: Instant,
     lanes: Mutex<Vec<Arc<Lane>>>,
     next_flow: std::sync::atomic::AtomicU64,
+    /// Held while a snapshot is taken and written, so writers sharing the
+    /// recorder (several loops) write one after another: the last file
+    /// written is then the last snapshot taken, with every lane flushed
+    /// before it, never an older one renamed over it.
+    writing: Mutex<()>,
 }
 
 impl Recorder {
@@ -345,6 +350,7 @@ impl Recorder {
             start: Instant::now(),
             lanes: Mutex::new(Vec::new()),
             next_flow: std::sync::atomic::AtomicU64::new(1),
+            writing: Mutex::new(()),
         })
     }
 
@@ -376,6 +382,7 @@ impl Recorder {
     /// Writes everything recorded so far as Chrome trace-event JSON to
     /// `file` (see [`TraceFile`] for how).
     pub fn write(&self, file: &TraceFile, process_name: &str) -> io::Result<()> {
+        let _one_at_a_time = self.writing.lock().unwrap_or_else(|p| p.into_inner());
         file.write(self.to_json(process_name).as_bytes())
     }
 
