@@ -28,11 +28,9 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
-use std::time::Duration;
 
-use crate::config::Mode;
 use crate::engine::Engine;
-use crate::runtime::{Builder, Config, Error, Runtime};
+use crate::runtime::{exit_on_start_error as fail, Builder, Config, Error, Runtime};
 use crate::shared::Shared;
 
 thread_local! {
@@ -122,8 +120,10 @@ impl Builder {
     {
         crate::runtime::assert_outside_runtime();
         let config = self.config().unwrap_or_else(|e| fail(&e));
-        if config.loops <= 1 || config.mode != Mode::Single {
-            let rt = self.build().unwrap_or_else(|e| fail(&e));
+        // More than one loop is single mode's alone (`config` refuses it
+        // in mn).
+        if config.loops <= 1 {
+            let rt = self.build_with(config).unwrap_or_else(|e| fail(&e));
             return vec![rt.block_on(make(0))];
         }
         let trace = self.trace_file(&config).unwrap_or_else(|e| fail(&e));
@@ -284,13 +284,6 @@ impl Cluster {
             }
         }
     }
-}
-
-/// Prints a start-up error the way `run` does and exits with status 2.
-fn fail(e: &Error) -> ! {
-    loop_core::diag::line(&format!("switchyard: {e}"));
-    loop_core::diag::flush(Duration::from_millis(500));
-    std::process::exit(2)
 }
 
 /// Set when one loop's main future panicked: every other loop's main

@@ -446,6 +446,12 @@ impl Builder {
     /// [`run_each`](Self::run_each).
     pub fn build(self) -> Result<Runtime, Error> {
         let config = self.config()?;
+        self.build_with(config)
+    }
+
+    /// [`build`](Self::build) with the settings `config()` already
+    /// returned (`run_each` reads them first to count the loops).
+    pub(crate) fn build_with(&self, config: Config) -> Result<Runtime, Error> {
         if config.loops > 1 {
             return Err(Error::Config(ConfigError {
                 var: if self.over.loops.is_some() {
@@ -494,15 +500,19 @@ impl Builder {
         assert_outside_runtime();
         match self.build() {
             Ok(rt) => rt.block_on(future),
-            Err(e) => {
-                // Not eprintln!: a stderr nobody reads must not keep the
-                // program from exiting; a reader gets half a second.
-                loop_core::diag::line(&format!("switchyard: {e}"));
-                loop_core::diag::flush(Duration::from_millis(500));
-                std::process::exit(2)
-            }
+            Err(e) => exit_on_start_error(&e),
         }
     }
+}
+
+/// What `run` and `run_each` do when the runtime cannot start: one line
+/// naming the problem, exit status 2. Not `eprintln!`: a stderr nobody
+/// reads must not keep the program from exiting; a reader gets half a
+/// second.
+pub(crate) fn exit_on_start_error(e: &Error) -> ! {
+    loop_core::diag::line(&format!("switchyard: {e}"));
+    loop_core::diag::flush(Duration::from_millis(500));
+    std::process::exit(2)
 }
 
 /// Runs `future` to completion on a runtime chosen by `RUNTIME_MODE` (default
