@@ -16,16 +16,13 @@
 
 mod common;
 
-use std::future::poll_fn;
 use std::io;
 use std::net::Shutdown;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::task::Poll;
 
 use common::{say, AcceptBackoff};
 use switchyard::net::{is_connection_error, TcpListener, TcpStream};
-use switchyard::signal::{signal, SignalKind};
 
 /// What the server did, for the exit report.
 #[derive(Default)]
@@ -46,23 +43,13 @@ fn main() -> io::Result<()> {
         let (addr, served) = (addr.as_str(), served.clone());
         async move {
             let listener = TcpListener::bind(addr).await?;
-            let mut interrupt = signal(SignalKind::interrupt())?;
-            let mut terminate = signal(SignalKind::terminate())?;
+            let mut stop = common::StopSignals::listen()?;
             if id == 0 {
                 say(format_args!("listening on {}", listener.local_addr()?));
             }
             switchyard::spawn(accept_loop(listener, served));
 
-            let which = poll_fn(|cx| {
-                if interrupt.poll_recv(cx).is_ready() {
-                    return Poll::Ready("SIGINT");
-                }
-                if terminate.poll_recv(cx).is_ready() {
-                    return Poll::Ready("SIGTERM");
-                }
-                Poll::Pending
-            })
-            .await;
+            let which = stop.wait(None).await;
             let s = switchyard::stats().expect("inside switchyard::run_each");
             Ok::<_, io::Error>((which, s))
         }

@@ -71,7 +71,6 @@ use std::time::{Duration, Instant};
 
 use common::{say, AcceptBackoff, Flags, Here, Report, Sampler};
 use switchyard::net::{is_connection_error, TcpListener, TcpStream};
-use switchyard::signal::{signal, SignalKind};
 use switchyard::sync::Notify;
 
 const USAGE: &str = "usage: http [--addr ADDR] [--for DUR] [--head-timeout DUR] [--idle-timeout DUR] [--max-conns N]
@@ -175,8 +174,7 @@ fn main() {
                 .await
                 .unwrap_or_else(|e| common::refuse("http", &format!("bind {addr}: {e}")));
             let bound = listener.local_addr().expect("local addr");
-            let mut interrupt = signal(SignalKind::interrupt()).expect("SIGINT handler");
-            let mut terminate = signal(SignalKind::terminate()).expect("SIGTERM handler");
+            let mut stop = common::StopSignals::listen().expect("SIGINT and SIGTERM handlers");
             if id == 0 {
                 say(format_args!("listening on {bound}"));
             }
@@ -191,20 +189,7 @@ fn main() {
             let table = Arc::new(Table::new((max_conns / loops).max(1), timeouts));
             switchyard::spawn(accept_loop(listener, served, table));
 
-            let mut deadline = run_for.map(switchyard::time::sleep);
-            let why = poll_fn(|cx| {
-                if interrupt.poll_recv(cx).is_ready() {
-                    return Poll::Ready("SIGINT");
-                }
-                if terminate.poll_recv(cx).is_ready() {
-                    return Poll::Ready("SIGTERM");
-                }
-                match deadline.as_mut().map(|d| d.poll_elapsed(cx)) {
-                    Some(Poll::Ready(())) => Poll::Ready("--for elapsed"),
-                    _ => Poll::Pending,
-                }
-            })
-            .await;
+            let why = stop.wait(run_for).await;
             (here, bound, why, t0.elapsed())
         }
     });

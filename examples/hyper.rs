@@ -25,11 +25,9 @@
 mod common;
 
 use std::convert::Infallible;
-use std::future::poll_fn;
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use common::{Flags, Here, Report, Sampler};
@@ -39,7 +37,6 @@ use hyper::server::conn::http1;
 use hyper::{Method, Request, Response, StatusCode};
 use switchyard::hyper::{Io, Timer};
 use switchyard::net::{is_connection_error, TcpListener, TcpStream};
-use switchyard::signal::{signal, SignalKind};
 
 const USAGE: &str = "usage: hyper [--addr ADDR] [--for DUR] [--header-timeout DUR]
   --addr ADDR            where to listen (default 127.0.0.1:8080; port 0 picks a free one)
@@ -83,8 +80,7 @@ fn main() {
                 .await
                 .unwrap_or_else(|e| common::refuse("hyper", &format!("bind {addr}: {e}")));
             let bound = listener.local_addr().expect("local addr");
-            let mut interrupt = signal(SignalKind::interrupt()).expect("SIGINT handler");
-            let mut terminate = signal(SignalKind::terminate()).expect("SIGTERM handler");
+            let mut stop = common::StopSignals::listen().expect("SIGINT and SIGTERM handlers");
             if id == 0 {
                 println!("listening on {bound}");
                 let _ = std::io::stdout().flush();
@@ -92,20 +88,7 @@ fn main() {
             let t0 = Instant::now();
             switchyard::spawn(accept_loop(listener, served, header_timeout));
 
-            let mut deadline = run_for.map(switchyard::time::sleep);
-            let why = poll_fn(|cx| {
-                if interrupt.poll_recv(cx).is_ready() {
-                    return Poll::Ready("SIGINT");
-                }
-                if terminate.poll_recv(cx).is_ready() {
-                    return Poll::Ready("SIGTERM");
-                }
-                match deadline.as_mut().map(|d| d.poll_elapsed(cx)) {
-                    Some(Poll::Ready(())) => Poll::Ready("--for elapsed"),
-                    _ => Poll::Pending,
-                }
-            })
-            .await;
+            let why = stop.wait(run_for).await;
             (here, bound, why, t0.elapsed())
         }
     });

@@ -23,16 +23,13 @@
 
 mod common;
 
-use std::future::poll_fn;
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::task::Poll;
 use std::time::Duration;
 
 use common::{say, AcceptBackoff};
 use switchyard::net::{is_connection_error, TcpListener, TcpStream};
-use switchyard::signal::{signal, SignalKind};
 
 fn main() -> io::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -44,24 +41,14 @@ fn main() -> io::Result<()> {
         .unwrap_or_else(|| "127.0.0.1:9464".to_string());
     switchyard::run(async move {
         let listener = TcpListener::bind(addr.as_str()).await?;
-        let mut interrupt = signal(SignalKind::interrupt())?;
-        let mut terminate = signal(SignalKind::terminate())?;
+        let mut stop = common::StopSignals::listen()?;
         say(format_args!("listening on {}", listener.local_addr()?));
         if demo {
             switchyard::spawn(demo_load());
         }
         let answered = Arc::new(AtomicU64::new(0));
         switchyard::spawn(accept_loop(listener, answered.clone()));
-        let which = poll_fn(|cx| {
-            if interrupt.poll_recv(cx).is_ready() {
-                return Poll::Ready("SIGINT");
-            }
-            if terminate.poll_recv(cx).is_ready() {
-                return Poll::Ready("SIGTERM");
-            }
-            Poll::Pending
-        })
-        .await;
+        let which = stop.wait(None).await;
         say(format_args!(
             "metrics: {which}: answered {} requests",
             answered.load(Ordering::Relaxed)

@@ -516,6 +516,49 @@ where
 
 // ----------------------------------------------------------------- servers
 
+/// The signals that stop a server, SIGINT and SIGTERM, listened for from
+/// its creation on: a server creates it before it says it is listening, so
+/// a signal sent once that line is out is never missed (a loop of several
+/// hears its own).
+#[allow(dead_code)]
+pub struct StopSignals {
+    interrupt: switchyard::signal::Signal,
+    terminate: switchyard::signal::Signal,
+}
+
+#[allow(dead_code)]
+impl StopSignals {
+    /// Starts listening for SIGINT and SIGTERM.
+    pub fn listen() -> std::io::Result<StopSignals> {
+        use switchyard::signal::{signal, SignalKind};
+        Ok(StopSignals {
+            interrupt: signal(SignalKind::interrupt())?,
+            terminate: signal(SignalKind::terminate())?,
+        })
+    }
+
+    /// Waits for either signal or, with `run_for` (a server's `--for`),
+    /// until that long from now; says which: `SIGINT`, `SIGTERM` or
+    /// `--for elapsed`.
+    pub async fn wait(&mut self, run_for: Option<Duration>) -> &'static str {
+        use std::task::Poll;
+        let mut deadline = run_for.map(switchyard::time::sleep);
+        std::future::poll_fn(|cx| {
+            if self.interrupt.poll_recv(cx).is_ready() {
+                return Poll::Ready("SIGINT");
+            }
+            if self.terminate.poll_recv(cx).is_ready() {
+                return Poll::Ready("SIGTERM");
+            }
+            match deadline.as_mut().map(|d| d.poll_elapsed(cx)) {
+                Some(Poll::Ready(())) => Poll::Ready("--for elapsed"),
+                _ => Poll::Pending,
+            }
+        })
+        .await
+    }
+}
+
 /// The accept loop's answer to a failed `accept` that is not the peer's
 /// doing (those, [`switchyard::net::is_connection_error`], are skipped):
 /// wait 5 ms, doubling up to 1 s while the failures go on (at least 100 ms
