@@ -27,14 +27,15 @@ compile_error!(
      and eventfd"
 );
 
-// Wakes a thread blocked in epoll at a deadline (the loop, mn's netpoller).
-pub mod alarm;
+// What both engines share lives in rt-base; these re-exports keep the paths
+// this crate's code and its users have always named (`loop_core::trace`,
+// `crate::coop`, …).
+pub use rt_base::{alarm, diag, procs, state_lock, trace_file};
+#[cfg(not(loom))]
+pub use rt_base::{coop, sys, trace};
+
 #[cfg(not(loom))]
 mod context;
-#[cfg(not(loom))]
-pub mod coop;
-// The runtime's own stderr lines, written without blocking (any thread).
-pub mod diag;
 #[cfg(not(loom))]
 mod io;
 mod loom;
@@ -42,8 +43,6 @@ mod loom;
 pub mod net;
 #[cfg(not(loom))]
 mod observe;
-// The CPUs this process may use (mn's Ps, single mode's loops, pinning).
-pub mod procs;
 #[cfg(not(loom))]
 mod remote;
 #[cfg(loom)]
@@ -53,19 +52,10 @@ mod remote_queue;
 mod runtime;
 #[cfg(not(loom))]
 pub mod signal;
-// A lock for the compat crate's channel state (no unsafe there).
-pub mod state_lock;
-#[cfg(not(loom))]
-pub mod sys;
 #[cfg(not(loom))]
 pub mod task;
 #[cfg(not(loom))]
 pub mod time;
-#[cfg(not(loom))]
-pub mod trace;
-// Where a trace file is written: checked at start, never through a
-// predictable name (mn's configuration names it, loom builds included).
-pub mod trace_file;
 
 #[cfg(not(loom))]
 pub use context::inside_runtime;

@@ -59,7 +59,7 @@ use loop_core::time::wheel::{TimerKey as WheelKey, Wheel};
 // Under loom, loop-core leaves its `time` module out; the wheel is plain
 // data, so the model build compiles the very same file here.
 #[cfg(loom)]
-#[path = "../../loop-core/src/time/wheel.rs"]
+#[path = "../../rt-base/src/wheel.rs"]
 #[allow(dead_code, missing_docs)]
 mod wheel;
 #[cfg(loom)]
