@@ -18,7 +18,7 @@
 //! | `RUNTIME_DEBUG` | `schedtrace=MS[,scheddetail=1]` | off |
 //! | `RUNTIME_LOOPS` | single-mode loops, each on its own thread (`run_each`); `auto` or `0`: the usable CPUs | 1 |
 //! | `RUNTIME_PIN` | `1`: pin each loop's thread to a CPU of the affinity mask | `0` |
-//! | `RUNTIME_TRACE` | file for a Chrome trace-event JSON (checked at start: see [`TraceFile`](loop_core::trace::TraceFile)) | off |
+//! | `RUNTIME_TRACE` | file for a Chrome trace-event JSON (checked at start: see [`TraceFile`](rt_base::trace::TraceFile)) | off |
 
 use std::fmt;
 use std::path::PathBuf;
