@@ -14,7 +14,10 @@
 //! zero timeout if anything is ready, else until the next timer.
 //!
 //! Reading order: `runtime.rs` (the slab, the turn), `task/` (cells, wakers,
-//! join handles), `time/wheel.rs`, `io/`, `remote/`, `net/`.
+//! join handles), `time/` (on rt-base's timing wheel), `io/`, `remote/`,
+//! `net/`. What the loop shares with mn-sched (tracing, the coop budget,
+//! the wheel, the alarm, signal pipes, socket helpers) lives in rt-base and
+//! is re-exported here under its old paths.
 //!
 //! Nothing here is global except a registry mapping live runtimes' 20-bit ids
 //! to their remote queues, used by wakes that come from other threads: several
