@@ -2,7 +2,9 @@
 # Model-checks the lock-free and locking protocols with loom (run by hand, not
 # by CI: minutes of CPU). Each crate compiles its protocols against loom's
 # types under --cfg loom; the tests are named loom_*:
-# - loop-core: the remote wake queue, the channel state lock (state_lock.rs);
+# - rt-base: the state lock (state_lock.rs: compat's channels, mn's
+#   readiness waiters);
+# - loop-core: the remote wake queue;
 # - mn-sched: the run queue (push, pop, steal, runnext with a 4-slot ring),
 #   park/wake (Go's order, the NOTIFIED bit, the async tasks' clear-before-poll,
 #   a park on the thread inside syscall),
@@ -19,5 +21,6 @@ cd "$(dirname "$0")/.."
 export RUSTFLAGS="--cfg loom ${RUSTFLAGS:-}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target/loom}"
 export LOOM_MAX_PREEMPTIONS="${LOOM_MAX_PREEMPTIONS:-3}"
+cargo test -p switchyard-base --release --lib loom_ -- "$@"
 cargo test -p switchyard-loop --release --lib loom_ -- "$@"
 cargo test -p switchyard-mn --release --lib loom_ -- "$@"

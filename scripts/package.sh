@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
 # Packages every published crate as `cargo publish` would, in dependency
-# order (switchyard-loop, switchyard-mn, switchyard-api, switchyard-rt), and
-# builds each package from its .crate file against the ones packaged before
-# it. Run by hand before a release: it needs the crates.io index. The
+# order (switchyard-base, switchyard-loop, switchyard-mn, switchyard-api,
+# switchyard-rt), and builds each package from its .crate file against the
+# ones packaged before it. Run by hand before a release: it needs the crates.io index. The
 # benchmarks package (benches/) is `publish = false` and left out.
 #
-#   scripts/package.sh            # package and verify all four
+#   scripts/package.sh            # package and verify all five
 #   scripts/package.sh --list     # also list the files each .crate holds
 set -euo pipefail
 cd "$(dirname "$0")/.."
-crates=(switchyard-loop switchyard-mn switchyard-api switchyard-rt)
+crates=(switchyard-base switchyard-loop switchyard-mn switchyard-api switchyard-rt)
 args=()
 for c in "${crates[@]}"; do args+=(-p "$c"); done
 # `cargo package` on several workspace members packages them in dependency

@@ -58,7 +58,7 @@ fn concurrent_clients_get_their_random_payloads_back_byte_for_byte() {
 
 #[test]
 fn thousands_of_connections_are_served_at_once() {
-    let _ = loop_core_limit();
+    let _ = raise_fd_limit();
     for env in mode_envs() {
         let (p, addr) = start_echo(&env);
         let mut conns: Vec<TcpStream> = (0..2000)
@@ -84,8 +84,8 @@ fn thousands_of_connections_are_served_at_once() {
 }
 
 /// Raises this test process's own fd limit (2000 client sockets).
-fn loop_core_limit() -> u64 {
-    loop_core::sys::raise_nofile_limit().unwrap()
+fn raise_fd_limit() -> u64 {
+    rt_base::sys::raise_nofile_limit().unwrap()
 }
 
 #[test]

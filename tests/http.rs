@@ -305,7 +305,7 @@ fn time_to_close(c: &mut TcpStream, t0: Instant, limit: Duration) -> (Duration, 
 
 #[test]
 fn slowloris_connections_do_not_starve_normal_requests() {
-    let _ = loop_core::sys::raise_nofile_limit();
+    let _ = rt_base::sys::raise_nofile_limit();
     for env in mode_envs() {
         // Defaults only, under 64 descriptors: 100 clients that send half
         // a head and stall would hold every descriptor, forever.

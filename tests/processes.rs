@@ -42,7 +42,7 @@ fn main() {
         }
         return;
     }
-    loop_core::sys::raise_nofile_limit().unwrap();
+    rt_base::sys::raise_nofile_limit().unwrap();
     for env in mode_envs() {
         threads_while_serving(&env);
         ctrl_c_exits_cleanly(&env);

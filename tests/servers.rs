@@ -102,7 +102,7 @@ fn start_limited(name: &str, args: &str, fds: u32, env: &[(&str, &str)]) -> (Pro
 
 #[test]
 fn out_of_descriptors_http_writes_a_few_lines_a_second_and_recovers() {
-    let _ = loop_core::sys::raise_nofile_limit();
+    let _ = rt_base::sys::raise_nofile_limit();
     for env in mode_envs() {
         // A connection cap above the descriptor limit (the default keeps
         // below it), so accept does fail.

@@ -7,7 +7,7 @@
 //! * `dropped_elsewhere`: a `Signal` dropped on another thread leaves
 //!   nothing registered behind: the next listener of the same signal works.
 //! * `pipes_closed`: dropping a listener closes its pipe (that no signal
-//!   handler still writes to it is checked in loop-core's `signal.rs`,
+//!   handler still writes to it is checked in rt-base's `signal.rs`,
 //!   where a handler can be held between its two steps).
 //! * `ctrl_c_between_calls`: a SIGINT that arrives between two `ctrl_c()`
 //!   calls completes the second at once (once, however many arrived).

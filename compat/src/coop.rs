@@ -5,27 +5,27 @@
 //! when it is spent the operation returns `Pending` after waking the task,
 //! so a task that always finds its channel ready still lets others run. An
 //! operation that makes its task wait says why (for `dump()` and traces)
-//! through [`wait`]. Both are engine-neutral thread-locals in loop-core,
+//! through [`wait`]. Both are engine-neutral thread-locals in rt-base,
 //! read by whichever engine polls the task.
 
 use std::task::{Context, Poll};
 
-pub(crate) use loop_core::trace::WaitReason;
+pub(crate) use rt_base::trace::WaitReason;
 
 /// Spends one unit of the current task's budget (no-op outside a runtime).
 #[inline]
 pub(crate) fn poll_proceed(cx: &mut Context<'_>) -> Poll<()> {
-    loop_core::coop::poll_proceed(cx)
+    rt_base::coop::poll_proceed(cx)
 }
 
 /// `Pending`, recording why the task waits.
 #[inline]
 pub(crate) fn wait<T>(reason: WaitReason) -> Poll<T> {
-    loop_core::trace::pending(reason)
+    rt_base::trace::pending(reason)
 }
 
 /// Runs `f` with the budget lifted, putting back what was left after.
 #[inline]
 pub(crate) fn unconstrained<R>(f: impl FnOnce() -> R) -> R {
-    loop_core::coop::unconstrained(f)
+    rt_base::coop::unconstrained(f)
 }

@@ -20,7 +20,7 @@
 //! runtime starts (`run` exits with status 2 if no trace can be written
 //! there); a symlink, device or FIFO there is written into, never replaced.
 
-pub use loop_core::trace::{TaskInfo, TaskState, WaitReason};
+pub use rt_base::trace::{TaskInfo, TaskState, WaitReason};
 
 use crate::engine::{self, Current};
 

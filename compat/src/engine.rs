@@ -74,10 +74,10 @@ impl Engine {
     /// the loops' shared recorder.
     pub(crate) fn build(
         config: &Config,
-        trace: Option<loop_core::trace::TraceFile>,
+        trace: Option<rt_base::trace::TraceFile>,
         hooks: &ThreadHooks,
         shared: Arc<Shared>,
-        lane: Option<(Arc<loop_core::trace::Recorder>, String)>,
+        lane: Option<(Arc<rt_base::trace::Recorder>, String)>,
     ) -> Result<Engine, Error> {
         start_up();
         // The loop starts no thread of its own: the hooks are mn's (and
@@ -103,7 +103,7 @@ impl Engine {
                         Box::new(move || {
                             if let Some(s) = crate::stats() {
                                 let line = s.single_trace_line();
-                                loop_core::diag::line(&format!(
+                                rt_base::diag::line(&format!(
                                     "SCHED {}ms: {line}",
                                     start.elapsed().as_millis()
                                 ));
@@ -168,7 +168,7 @@ impl Engine {
 fn start_up() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
-        let _ = loop_core::sys::raise_nofile_limit();
+        let _ = rt_base::sys::raise_nofile_limit();
     });
 }
 

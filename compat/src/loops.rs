@@ -129,10 +129,10 @@ impl Builder {
         let trace = self.trace_file(&config).unwrap_or_else(|e| fail(&e));
         let cluster = Cluster {
             shared: Arc::new(Shared::new(&config, self.hooks())),
-            recorder: trace.is_some().then(loop_core::trace::Recorder::new),
+            recorder: trace.is_some().then(rt_base::trace::Recorder::new),
             stop: Stop::default(),
             cpus: if config.pin {
-                loop_core::procs::allowed_cpus()
+                rt_base::procs::allowed_cpus()
             } else {
                 Vec::new()
             },
@@ -147,8 +147,8 @@ impl Builder {
 struct Cluster {
     config: Config,
     shared: Arc<Shared>,
-    trace: Option<loop_core::trace::TraceFile>,
-    recorder: Option<Arc<loop_core::trace::Recorder>>,
+    trace: Option<rt_base::trace::TraceFile>,
+    recorder: Option<Arc<rt_base::trace::Recorder>>,
     stop: Stop,
     cpus: Vec<usize>,
 }
@@ -235,8 +235,8 @@ impl Cluster {
     {
         let n = self.config.loops;
         if let Some(&cpu) = self.cpus.get(id % self.cpus.len().max(1)) {
-            if let Err(e) = loop_core::procs::pin_current_thread(cpu) {
-                loop_core::diag::line(&format!(
+            if let Err(e) = rt_base::procs::pin_current_thread(cpu) {
+                rt_base::diag::line(&format!(
                     "switchyard: loop {id} not pinned to CPU {cpu}: {e}"
                 ));
             }
@@ -275,7 +275,7 @@ impl Cluster {
             Ok(Some(v)) => Ended::Output(v),
             Ok(None) => Ended::Stopped,
             Err(p) => {
-                loop_core::diag::line(&format!(
+                rt_base::diag::line(&format!(
                     "switchyard: loop {id}'s main future panicked; stopping the other {} loop(s)",
                     n - 1
                 ));

@@ -27,8 +27,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-pub use loop_core::net::socket::{is_connection_error, is_resource_exhausted};
-pub use loop_core::net::ListenOptions;
+pub use rt_base::socket::{is_connection_error, is_resource_exhausted, ListenOptions};
 
 use crate::engine::{self, dispatch, engines, Current};
 

@@ -16,7 +16,7 @@ use std::time::Duration;
 use crate::config::{ConfigError, Debug, EnvConfig, Mode};
 use crate::engine::Engine;
 use crate::shared::Shared;
-use loop_core::trace::TraceFile;
+use rt_base::trace::TraceFile;
 
 /// Default size of the `spawn_blocking` pool.
 pub const DEFAULT_BLOCKING_THREADS: usize = 4;
@@ -175,7 +175,7 @@ impl ThreadHooks {
     pub(crate) fn run(hook: &Option<Arc<dyn Fn() + Send + Sync>>, which: &str) {
         if let Some(h) = hook {
             if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| h())).is_err() {
-                loop_core::diag::line(&format!(
+                rt_base::diag::line(&format!(
                     "switchyard: the {which} hook panicked on thread {:?}; ignored",
                     std::thread::current().name().unwrap_or("?")
                 ));
@@ -414,7 +414,7 @@ impl Builder {
             (None, None) => return Ok(1),
         };
         let n = if asked == 0 {
-            loop_core::procs::default_procs_in(cgroup_root)
+            rt_base::procs::default_procs_in(cgroup_root)
         } else {
             asked
         };
@@ -510,8 +510,8 @@ impl Builder {
 /// reads must not keep the program from exiting; a reader gets half a
 /// second.
 pub(crate) fn exit_on_start_error(e: &Error) -> ! {
-    loop_core::diag::line(&format!("switchyard: {e}"));
-    loop_core::diag::flush(Duration::from_millis(500));
+    rt_base::diag::line(&format!("switchyard: {e}"));
+    rt_base::diag::flush(Duration::from_millis(500));
     std::process::exit(2)
 }
 

@@ -42,7 +42,8 @@ pub(crate) fn with_current<R>(f: impl FnOnce(&Core) -> R) -> Option<R> {
 
 /// Wakes a task that yields (`yield_now`, or its coop budget ran out): on
 /// a loop, at the start of its next turn, after the timers (runtime.rs
-/// `wake_deferred`); anywhere else (an mn G) at once.
+/// `wake_deferred`); anywhere else (an mn G) at once. [`enter`] installs it
+/// as this thread's `rt_base::coop` yield hook for the budget's yields.
 pub(crate) fn wake_yielder(waker: &std::task::Waker) {
     if with_current(|core| core.defer(waker)).is_none() {
         waker.wake_by_ref();
@@ -73,6 +74,7 @@ pub(crate) fn enter(core: Rc<Core>) -> Enter {
          called inside a task or inside another run); spawn the future instead"
     );
     CURRENT.with(|c| *c.borrow_mut() = Some(core));
+    rt_base::coop::set_yield_hook(Some(wake_yielder));
     Enter(())
 }
 
@@ -83,6 +85,7 @@ impl Drop for Enter {
     fn drop(&mut self) {
         // Take the core out first and drop it after the borrow ends.
         let core = CURRENT.try_with(|c| c.borrow_mut().take()).ok().flatten();
+        rt_base::coop::set_yield_hook(None);
         drop(core);
     }
 }

@@ -14,7 +14,10 @@
 //! zero timeout if anything is ready, else until the next timer.
 //!
 //! Reading order: `runtime.rs` (the slab, the turn), `task/` (cells, wakers,
-//! join handles), `time/wheel.rs`, `io/`, `remote/`, `net/`.
+//! join handles), `time/` (on rt-base's timing wheel), `io/`, `remote/`,
+//! `net/`. What the loop shares with mn-sched (tracing, the coop budget,
+//! the wheel, the alarm, signal pipes, socket helpers) lives in rt-base and
+//! is re-exported here under its old paths.
 //!
 //! Nothing here is global except a registry mapping live runtimes' 20-bit ids
 //! to their remote queues, used by wakes that come from other threads: several
@@ -27,14 +30,15 @@ compile_error!(
      and eventfd"
 );
 
-// Wakes a thread blocked in epoll at a deadline (the loop, mn's netpoller).
-pub mod alarm;
+// What both engines share lives in rt-base; these re-exports keep the paths
+// this crate's code and its users have always named (`loop_core::trace`,
+// `crate::coop`, …).
+pub use rt_base::{alarm, diag, procs, state_lock, trace_file};
+#[cfg(not(loom))]
+pub use rt_base::{coop, sys, trace};
+
 #[cfg(not(loom))]
 mod context;
-#[cfg(not(loom))]
-pub mod coop;
-// The runtime's own stderr lines, written without blocking (any thread).
-pub mod diag;
 #[cfg(not(loom))]
 mod io;
 mod loom;
@@ -42,8 +46,6 @@ mod loom;
 pub mod net;
 #[cfg(not(loom))]
 mod observe;
-// The CPUs this process may use (mn's Ps, single mode's loops, pinning).
-pub mod procs;
 #[cfg(not(loom))]
 mod remote;
 #[cfg(loom)]
@@ -53,19 +55,10 @@ mod remote_queue;
 mod runtime;
 #[cfg(not(loom))]
 pub mod signal;
-// A lock for the compat crate's channel state (no unsafe there).
-pub mod state_lock;
-#[cfg(not(loom))]
-pub mod sys;
 #[cfg(not(loom))]
 pub mod task;
 #[cfg(not(loom))]
 pub mod time;
-#[cfg(not(loom))]
-pub mod trace;
-// Where a trace file is written: checked at start, never through a
-// predictable name (mn's configuration names it, loom builds included).
-pub mod trace_file;
 
 #[cfg(not(loom))]
 pub use context::inside_runtime;

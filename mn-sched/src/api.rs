@@ -131,7 +131,7 @@ pub fn dump() -> String {
 ///
 /// # Panics
 /// Outside a runtime.
-pub fn tasks() -> Vec<loop_core::trace::TaskInfo> {
+pub fn tasks() -> Vec<rt_base::trace::TaskInfo> {
     crate::Handle::current()
         .expect("mn_sched::tasks called outside a runtime")
         .tasks()

@@ -10,7 +10,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use loop_core::trace_file::TraceFile;
+pub use rt_base::trace_file::TraceFile;
 
 use crate::runtime::Runtime;
 
@@ -139,7 +139,7 @@ impl ThreadHook {
     /// stderr and goes no further (an M must not unwind).
     pub(crate) fn run(&self, which: &str) {
         if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (self.0)())).is_err() {
-            loop_core::diag::line(&format!(
+            rt_base::diag::line(&format!(
                 "switchyard: the {which} hook panicked on thread {:?}; ignored",
                 std::thread::current().name().unwrap_or("?")
             ));
@@ -160,7 +160,7 @@ impl fmt::Debug for UserData {
 impl Default for Config {
     fn default() -> Self {
         Self {
-            procs: loop_core::procs::default_procs(),
+            procs: rt_base::procs::default_procs(),
             max_threads: DEFAULT_MAX_THREADS,
             stack_size: DEFAULT_STACK_SIZE,
             guard: GuardPolicy::Auto,

@@ -45,7 +45,7 @@
 
 #[cfg(not(loom))]
 pub mod aio;
-// Under loom only the model-checked piece of `aio` is built (loop-core
+// Under loom only the model-checked piece of `aio` is built (rt-base
 // leaves out coop and trace there).
 #[cfg(loom)]
 #[path = "aio/ready_flag.rs"]
@@ -77,7 +77,7 @@ pub use aio::{inside_runtime, user_data};
 pub use api::{
     current_task_id, go, lock_os_thread, sleep, sleep_until, try_go, unlock_os_thread, yield_now,
 };
-// The task dump (not under loom: loop-core has no trace there).
+// The task dump (not under loom: rt-base has no trace there).
 #[cfg(not(loom))]
 pub use api::{dump, tasks};
 pub use config::{
@@ -85,8 +85,8 @@ pub use config::{
     DEFAULT_MAX_THREADS, DEFAULT_STACK_SIZE, GUARD_SIZE,
 };
 pub use join::{JoinError, JoinHandle};
-pub use loop_core::procs::{default_procs, default_procs_in};
 pub use park::{current_waker, park, park_until};
+pub use rt_base::procs::{default_procs, default_procs_in};
 pub use runtime::{Handle, Runtime, SpawnError, Stats};
 pub use sched::locked::ThreadLimitError;
 pub use sched::syscall::{syscall, syscall_blocking};

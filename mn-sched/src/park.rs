@@ -45,15 +45,15 @@ pub fn park() {
     // readiness, net/mod.rs) is kept in its header for the dump.
     #[cfg(not(loom))]
     {
-        let r = loop_core::trace::take_wait_reason();
-        if r != loop_core::trace::WaitReason::Unknown {
+        let r = rt_base::trace::take_wait_reason();
+        if r != rt_base::trace::WaitReason::Unknown {
             note_wait(r as u8);
         }
     }
     crate::g::run::park();
 }
 
-/// Codes of `loop_core::trace::WaitReason` (in its order) that
+/// Codes of `rt_base::trace::WaitReason` (in its order) that
 /// blocking-style waits keep in the G header (`note_wait`) for the dump.
 pub(crate) mod why {
     /// A timer.

@@ -169,14 +169,12 @@ impl Runtime {
         // the build.
         let trace = match (&config.trace_file, &config.trace) {
             (Some(file), _) => Some(file.clone()),
-            (None, Some(path)) => {
-                Some(loop_core::trace_file::TraceFile::open(path).map_err(|e| {
-                    BuildError::Trace {
-                        path: path.clone(),
-                        error: e.to_string(),
-                    }
-                })?)
-            }
+            (None, Some(path)) => Some(rt_base::trace_file::TraceFile::open(path).map_err(
+                |e| BuildError::Trace {
+                    path: path.clone(),
+                    error: e.to_string(),
+                },
+            )?),
             (None, None) => None,
         };
         crate::stack::overflow::install_handler();
@@ -262,7 +260,7 @@ impl Drop for Runtime {
     fn drop(&mut self) {
         if self.is_current() {
             // Waiting here would wait for ourselves: unwind the others and go.
-            loop_core::diag::line(
+            rt_base::diag::line(
                 "switchyard: an mn Runtime was dropped from one of its own tasks; its threads are detached",
             );
             self.shared.begin_shutdown();
@@ -274,7 +272,7 @@ impl Drop for Runtime {
             t.write(); // the Chrome trace, after the Ms flushed their lanes
         }
         // Lines queued while stderr was full, if it has room now.
-        loop_core::diag::flush(Duration::ZERO);
+        rt_base::diag::flush(Duration::ZERO);
     }
 }
 
@@ -338,7 +336,7 @@ impl Handle {
 
     #[cfg(not(loom))]
     /// This runtime's tasks as data (see [`crate::tasks`]).
-    pub fn tasks(&self) -> Vec<loop_core::trace::TaskInfo> {
+    pub fn tasks(&self) -> Vec<rt_base::trace::TaskInfo> {
         crate::sched::observe::tasks(&self.shared)
     }
 }
@@ -439,7 +437,7 @@ fn shutdown(shared: &Arc<Shared>) {
             break;
         }
         if Instant::now() >= deadline {
-            loop_core::diag::line(&format!(
+            rt_base::diag::line(&format!(
                 "switchyard: {} mn task(s) still running {:?} after shutdown began \
                  (a task that never parks cannot be unwound); their threads are detached",
                 shared.live_gs(),
@@ -465,7 +463,7 @@ fn shutdown(shared: &Arc<Shared>) {
 fn join_threads(shared: &Shared, deadline: Instant) {
     while shared.threads.alive() > 0 {
         if Instant::now() >= deadline {
-            loop_core::diag::line(&format!(
+            rt_base::diag::line(&format!(
                 "switchyard: {} mn thread(s) did not stop in time; detached",
                 shared.threads.alive()
             ));

@@ -1,6 +1,6 @@
 //! Timers for `sleep`, `park_until`, `select` timeouts, socket deadlines and
 //! the async [`Sleep`](crate::aio::time::Sleep): one hierarchical timing
-//! wheel per P (`loop_core::time::wheel`, ticks of one microsecond), each
+//! wheel per P (`rt_base::wheel`, ticks of one microsecond), each
 //! behind its own lock, plus the *sleeper* protocol.
 //!
 //! Why per-P wheels: a million sleeping tasks each insert and cancel once;
@@ -54,16 +54,8 @@ use crate::loom::{AtomicBool, AtomicU64, Mutex, MutexGuard};
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
-#[cfg(not(loom))]
-use loop_core::time::wheel::{TimerKey as WheelKey, Wheel};
-// Under loom, loop-core leaves its `time` module out; the wheel is plain
-// data, so the model build compiles the very same file here.
-#[cfg(loom)]
-#[path = "../../loop-core/src/time/wheel.rs"]
-#[allow(dead_code, missing_docs)]
-mod wheel;
-#[cfg(loom)]
-use wheel::{TimerKey as WheelKey, Wheel};
+// Plain data: the loom model build uses the very same wheel.
+use rt_base::wheel::{TimerKey as WheelKey, Wheel};
 
 use crate::sched::m::M;
 

@@ -7,9 +7,9 @@ mod util;
 
 use std::time::Duration;
 
-use loop_core::trace::{TaskState, WaitReason};
 use mn_sched::chan;
 use mn_sched::go;
+use rt_base::trace::{TaskState, WaitReason};
 use util::run;
 
 #[test]

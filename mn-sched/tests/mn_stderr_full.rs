@@ -1,6 +1,6 @@
 //! mn's own stderr lines when nobody reads stderr: each child process
 //! points fd 2 at a pipe it has filled and never reads, and the runtime
-//! must neither hang nor stop (`loop_core::diag`; the overflow handler's
+//! must neither hang nor stop (`rt_base::diag`; the overflow handler's
 //! bounded wait).
 
 mod util;

@@ -1,6 +1,7 @@
-//! Networking on the loop: TCP, UDP, and socket creation shared with mn-sched.
+//! Networking on the loop: TCP and UDP. Sockets are created by rt-base's
+//! `socket` (shared with mn-sched), re-exported here.
 
-pub mod socket;
+pub use rt_base::socket;
 mod tcp;
 mod udp;
 

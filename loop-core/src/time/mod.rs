@@ -12,7 +12,7 @@
 //! cancels its entry in O(1). A `Sleep` is `Unpin` and 40 bytes: a million
 //! sleepers cost their tasks plus a wheel entry each.
 
-pub mod wheel;
+pub use rt_base::wheel;
 
 use std::fmt;
 use std::future::{poll_fn, Future};

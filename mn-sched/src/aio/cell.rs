@@ -41,7 +41,7 @@ use std::ptr::NonNull;
 use std::sync::atomic::Ordering;
 use std::task::Context;
 
-use loop_core::trace::WaitReason;
+use rt_base::trace::WaitReason;
 
 use super::local::LocalHost;
 use super::task::{poll_round, Polled};

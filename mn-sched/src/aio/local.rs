@@ -38,7 +38,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 
-use loop_core::trace::WaitReason;
+use rt_base::trace::WaitReason;
 
 use super::ready_flag::ReadyFlag;
 use crate::join::JoinError;
@@ -285,10 +285,10 @@ impl LocalSet {
             let Some(mut slot) = slot else { continue };
             slot.flag.queued.begin_poll();
             let mut cx = Context::from_waker(&slot.waker);
-            loop_core::coop::reset();
+            rt_base::coop::reset();
             let finished = slot.task.poll_task(&mut cx);
-            loop_core::coop::unconstrain();
-            yielded |= loop_core::trace::take_wait_reason() == WaitReason::Yield;
+            rt_base::coop::unconstrain();
+            yielded |= rt_base::trace::take_wait_reason() == WaitReason::Yield;
             if finished {
                 drop(slot);
                 self.free.borrow_mut().push(idx);
@@ -414,12 +414,12 @@ impl<T> Future for LocalJoinHandle<T> {
     type Output = Result<T, JoinError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        if loop_core::coop::poll_proceed(cx).is_pending() {
+        if rt_base::coop::poll_proceed(cx).is_pending() {
             return Poll::Pending;
         }
         if !self.join.done.get() {
             *self.join.waiter.borrow_mut() = Some(cx.waker().clone());
-            return loop_core::trace::pending(WaitReason::Join);
+            return rt_base::trace::pending(WaitReason::Join);
         }
         Poll::Ready(
             self.join

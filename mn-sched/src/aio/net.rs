@@ -1,5 +1,6 @@
 //! Async TCP and UDP on the mn netpoller, with exactly the public methods of
-//! `loop_core::net` (compat calls both through one `match`).
+//! the event loop's (loop-core's `net`; compat calls both through one
+//! `match`).
 //!
 //! Each socket is registered once, for read and write, when it is created
 //! (with the runtime of the creating G or thread); its readiness lives in
@@ -14,8 +15,8 @@ use std::net::{Shutdown, SocketAddr};
 use std::os::fd::AsRawFd;
 use std::task::{Context, Poll};
 
-use loop_core::net::socket::{self, ListenOptions};
 use mio::Interest;
+use rt_base::socket::{self, ListenOptions};
 
 use crate::netpoll::io::Direction;
 use crate::netpoll::raw;
@@ -47,7 +48,7 @@ impl TcpListener {
     }
 
     /// Accepts a connection (errors as they come: see
-    /// `loop_core::net::socket::is_resource_exhausted`).
+    /// `rt_base::socket::is_resource_exhausted`).
     pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
         poll_fn(|cx| self.poll_accept(cx)).await
     }

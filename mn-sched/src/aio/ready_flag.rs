@@ -1,5 +1,5 @@
 //! A local task's "queued" flag (aio/local.rs), alone in its file so the
-//! loom build (which leaves out the rest of `aio`: loop-core has no coop or
+//! loom build (which leaves out the rest of `aio`: rt-base has no coop or
 //! trace under loom) can model it.
 
 use std::sync::atomic::Ordering;

@@ -1,5 +1,5 @@
 //! A signal's deliveries as an async stream on the mn netpoller: the
-//! process-wide handler of `loop_core::signal` writes to a pipe whose read
+//! process-wide handler of `rt_base::signal` writes to a pipe whose read
 //! end is registered here.
 
 use std::fmt;
@@ -8,9 +8,9 @@ use std::io;
 use std::os::fd::RawFd;
 use std::task::{Context, Poll};
 
-use loop_core::signal::SignalPipe;
 use mio::unix::SourceFd;
 use mio::Interest;
+use rt_base::signal::SignalPipe;
 
 use crate::netpoll::io::Direction;
 use crate::netpoll::Registration;
@@ -43,7 +43,7 @@ impl Signal {
             Poll::Ready(Ok(_)) => Poll::Ready(Some(())),
             // The pipe broke: no more deliveries.
             Poll::Ready(Err(_)) => Poll::Ready(None),
-            Poll::Pending => loop_core::trace::pending(loop_core::trace::WaitReason::Signal),
+            Poll::Pending => rt_base::trace::pending(rt_base::trace::WaitReason::Signal),
         }
     }
 

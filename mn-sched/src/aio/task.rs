@@ -35,7 +35,7 @@ use std::ptr::NonNull;
 use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 
-use loop_core::trace::WaitReason;
+use rt_base::trace::WaitReason;
 
 use super::local::{HostGuard, LocalHost};
 use crate::g::spawned::Opts;
@@ -196,16 +196,16 @@ pub(crate) fn poll_round<F: Future>(
     // SAFETY: the flag is a P's, and Ps live as long as the runtime, which
     // outlives this poll (the G holds a reference to it); unconstrain below
     // removes it before the poll's frame ends.
-    unsafe { loop_core::coop::reset_preemptible(flag) };
+    unsafe { rt_base::coop::reset_preemptible(flag) };
     let r = f.poll(cx);
-    loop_core::coop::unconstrain();
+    rt_base::coop::unconstrain();
     match r {
         Poll::Ready(v) => Polled::Ready(v),
         Poll::Pending if local_yield => {
-            let _ = loop_core::trace::take_wait_reason();
+            let _ = rt_base::trace::take_wait_reason();
             Polled::Pending(WaitReason::Yield)
         }
-        Poll::Pending => Polled::Pending(loop_core::trace::take_wait_reason()),
+        Poll::Pending => Polled::Pending(rt_base::trace::take_wait_reason()),
     }
 }
 
@@ -246,7 +246,7 @@ pub async fn yield_now() {
         }
         yielded = true;
         cx.waker().wake_by_ref();
-        loop_core::trace::pending(WaitReason::Yield)
+        rt_base::trace::pending(WaitReason::Yield)
     })
     .await;
 }
@@ -304,7 +304,7 @@ pub(crate) fn poll_join<T>(
         .expect("JoinHandle polled after it returned its output");
     let join = &g.header().join;
     if !join.is_done() && join.register(cx.waker().clone()) {
-        return loop_core::trace::pending(WaitReason::Join);
+        return rt_base::trace::pending(WaitReason::Join);
     }
     let g = slot.take().expect("checked above");
     // SAFETY: the join state is DONE (join.rs rule 3), this handle is the
@@ -329,13 +329,13 @@ impl<T> Future for JoinHandle<T> {
     type Output = Result<T, JoinError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        if loop_core::coop::poll_proceed(cx).is_pending() {
+        if rt_base::coop::poll_proceed(cx).is_pending() {
             return Poll::Pending;
         }
         let r = poll_join(&mut self.g, cx);
         if r.is_pending() {
             // Why the task waits, for the task dump.
-            loop_core::trace::set_wait_reason(loop_core::trace::WaitReason::Join);
+            rt_base::trace::set_wait_reason(rt_base::trace::WaitReason::Join);
         }
         r
     }

@@ -105,7 +105,7 @@ impl Sleep {
             match a.key {
                 Some(k) if a.shared.timers.set_waker(k, cx.waker()) => {
                     // Why the task waits, for the task dump.
-                    return loop_core::trace::pending(loop_core::trace::WaitReason::Sleep);
+                    return rt_base::trace::pending(rt_base::trace::WaitReason::Sleep);
                 }
                 // Fired (the deadline passed since the check above) or never
                 // armed: look at the clock again, then re-arm.
@@ -128,7 +128,7 @@ impl Sleep {
         };
         let key = shared.add_timer(self.deadline, cx.waker().clone());
         self.armed = Some(Armed { shared, key });
-        loop_core::trace::pending(loop_core::trace::WaitReason::Sleep)
+        rt_base::trace::pending(rt_base::trace::WaitReason::Sleep)
     }
 }
 

@@ -71,7 +71,7 @@ pub(crate) struct Header {
     /// handle; its body drops the future at the next poll boundary.
     pub(crate) cancel: AtomicBool,
     /// Async tasks (aio/task.rs): why the async task last returned Pending (a
-    /// `loop_core::trace::WaitReason` as u8), for task dumps.
+    /// `rt_base::trace::WaitReason` as u8), for task dumps.
     pub(crate) wait_reason: AtomicU8,
     /// Sysmon's coarse clock (ms) when the G last parked, for the
     /// dump's waiting times; written by its M before the park is published.

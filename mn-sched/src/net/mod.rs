@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use loop_core::net::socket::ListenOptions;
+use rt_base::socket::ListenOptions;
 
 use crate::aio::net as anet;
 use crate::g::run::current_g;
@@ -45,7 +45,7 @@ fn block_on_poll<R>(
         // Each poll is a step of a blocking wait, not an await: inside an
         // async task's poll its coop budget must not make it return
         // `Pending` again and again (the park would return at once: a spin).
-        let unbudgeted = loop_core::coop::Unconstrained::enter();
+        let unbudgeted = rt_base::coop::Unconstrained::enter();
         let polled = poll(&mut cx);
         drop(unbudgeted);
         if let Poll::Ready(r) = polled {

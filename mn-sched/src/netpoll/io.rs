@@ -39,7 +39,7 @@ use std::io;
 use std::sync::atomic::Ordering;
 use std::task::{Context, Poll, Waker};
 
-use loop_core::state_lock::{StateGuard, StateLock};
+use rt_base::state_lock::{StateGuard, StateLock};
 
 /// The error of every operation on a source whose runtime shut down (step 5).
 #[cfg_attr(loom, allow(dead_code))]
@@ -133,7 +133,7 @@ pub(crate) struct IoState {
     pub(crate) generation: u32,
     /// `tick << 8 | bits`.
     word: AtomicU64,
-    /// A test-and-set lock released by a plain store (loop-core's, as
+    /// A test-and-set lock released by a plain store (rt-base's, as
     /// compat's channels): held for a few instructions, by the poller and
     /// by the one task that waits.
     waiters: StateLock<Waiters>,
@@ -225,9 +225,9 @@ impl IoState {
         } else {
             // Why the task waits, for the task dump.
             #[cfg(not(loom))]
-            loop_core::trace::set_wait_reason(match dir {
-                Direction::Read => loop_core::trace::WaitReason::IoRead,
-                Direction::Write => loop_core::trace::WaitReason::IoWrite,
+            rt_base::trace::set_wait_reason(match dir {
+                Direction::Read => rt_base::trace::WaitReason::IoRead,
+                Direction::Write => rt_base::trace::WaitReason::IoWrite,
             });
             Poll::Pending
         }
@@ -253,11 +253,11 @@ impl IoState {
         dir: Direction,
         mut op: impl FnMut() -> io::Result<R>,
     ) -> Poll<io::Result<R>> {
-        // The cooperative budget (and sysmon's preempt flag), as loop-core's
+        // The cooperative budget (and sysmon's preempt flag), as the loop's
         // sockets: a stream that is always ready still lets others run.
         // (Not in loom builds, which model the readiness word alone.)
         #[cfg(not(loom))]
-        if loop_core::coop::poll_proceed(cx).is_pending() {
+        if rt_base::coop::poll_proceed(cx).is_pending() {
             return Poll::Pending;
         }
         loop {

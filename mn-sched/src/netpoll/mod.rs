@@ -45,9 +45,9 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
-use loop_core::alarm::Alarm;
 use mio::event::Source;
 use mio::{Events, Interest, Token};
+use rt_base::alarm::Alarm;
 use slab::Slab;
 
 use crate::sched::m::M;

@@ -494,7 +494,7 @@ impl Threads {
     /// Prints, once, that the cap stops a new M.
     pub(crate) fn warn_cap(&self, why: &str) {
         if !self.warned.swap(true, Ordering::Relaxed) {
-            loop_core::diag::line(&format!(
+            rt_base::diag::line(&format!(
                 "switchyard: the runtime reached max_threads (RUNTIME_MAXTHREADS) = {} OS threads; \
                  {why} waits until a thread is free (reported once)",
                 self.max
@@ -608,7 +608,7 @@ fn m_main(m: Arc<M>) {
 /// `sleeper_wait`) woke about a tenth of a millisecond after a deadline at
 /// the median, and some tens of µs sooner with this slack
 /// (`timer_lateness --alone`). Waits in epoll end
-/// by a timerfd (loop-core's `alarm`), which has no slack.
+/// by a timerfd (rt-base's `alarm`), which has no slack.
 const TIMER_SLACK_NS: libc::c_ulong = 1_000;
 
 /// Sets the calling M's timer slack ([`TIMER_SLACK_NS`]); a refusal
@@ -658,10 +658,10 @@ struct AbortOnUnwind;
 
 impl Drop for AbortOnUnwind {
     fn drop(&mut self) {
-        loop_core::diag::line(
+        rt_base::diag::line(
             "switchyard: internal error: a panic escaped the mn scheduler; aborting",
         );
-        loop_core::diag::flush(std::time::Duration::from_millis(100));
+        rt_base::diag::flush(std::time::Duration::from_millis(100));
         std::process::abort();
     }
 }

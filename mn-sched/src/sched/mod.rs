@@ -47,7 +47,7 @@ pub(crate) mod locked;
 pub(crate) mod m;
 pub(crate) mod note;
 // Observability: task dump and schedtrace (observe.rs), the Chrome trace
-// (trace.rs). Under loom, loop-core has no trace/signal modules: no-op
+// (trace.rs). Under loom, rt-base has no trace/signal modules: no-op
 // stand-ins (observe_loom.rs).
 #[cfg(not(loom))]
 pub(crate) mod observe;
@@ -163,7 +163,7 @@ impl Shared {
     /// where the trace goes, checked already (`Runtime::new`).
     pub(crate) fn new(
         config: Config,
-        trace_file: Option<loop_core::trace_file::TraceFile>,
+        trace_file: Option<rt_base::trace_file::TraceFile>,
     ) -> Arc<Self> {
         let procs = config.procs;
         Arc::new(Self {

@@ -6,7 +6,7 @@
 //! the list of Ms (`Threads::all`, each M's `curg_id`); the `SCHED` lines
 //! read the counters `stats()` reads. Sysmon (`sysmon.rs`) prints the lines
 //! every period and watches SIGQUIT through a
-//! [`SignalPipe`](loop_core::signal::SignalPipe) (and SIGUSR2, which
+//! [`SignalPipe`](rt_base::signal::SignalPipe) (and SIGUSR2, which
 //! writes the trace when tracing and does nothing otherwise, as in single
 //! mode): no extra thread, and no system call at its ticks (it compares the
 //! handler's delivery count and reads the pipe only when that moved). The
@@ -34,7 +34,7 @@ use std::sync::atomic::{AtomicPtr, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use loop_core::trace::{format_dump, TaskInfo, TaskState, WaitReason};
+use rt_base::trace::{format_dump, TaskInfo, TaskState, WaitReason};
 
 use super::m::M;
 use super::syscall::{ID_MASK, IN_SYSCALL};
@@ -435,14 +435,14 @@ pub(crate) struct Watch {
 /// A signal sysmon looks for, and the delivery count it last saw: it reads
 /// the pipe only when the count has moved (no failed `read` at every tick).
 struct Watched {
-    pipe: loop_core::signal::SignalPipe,
+    pipe: rt_base::signal::SignalPipe,
     seen: u64,
 }
 
 impl Watched {
-    fn new(pipe: loop_core::signal::SignalPipe) -> Self {
+    fn new(pipe: rt_base::signal::SignalPipe) -> Self {
         // A delivery that came while no one listened is handed to a new
-        // pipe as a byte (loop-core's signal rule 5): it counts as new.
+        // pipe as a byte (rt-base's signal rule 5): it counts as new.
         let kept = pipe.take().is_ok();
         let seen = pipe.deliveries().wrapping_sub(u64::from(kept));
         Watched { pipe, seen }
@@ -467,10 +467,10 @@ impl Watch {
     /// The watch `shared`'s configuration asks for.
     pub(crate) fn new(shared: &Shared) -> Self {
         let quit = if shared.config.control_signals {
-            match loop_core::signal::SignalPipe::new(libc::SIGQUIT) {
+            match rt_base::signal::SignalPipe::new(libc::SIGQUIT) {
                 Ok(p) => Some(Watched::new(p)),
                 Err(e) => {
-                    loop_core::diag::line(&format!("switchyard: SIGQUIT dump not available ({e})"));
+                    rt_base::diag::line(&format!("switchyard: SIGQUIT dump not available ({e})"));
                     None
                 }
             }
@@ -481,7 +481,7 @@ impl Watch {
         // mode): without a trace it does nothing, instead of ending the
         // process by its default action.
         let usr2 = if shared.config.control_signals || shared.trace.is_some() {
-            loop_core::signal::SignalPipe::new(libc::SIGUSR2)
+            rt_base::signal::SignalPipe::new(libc::SIGUSR2)
                 .ok()
                 .map(Watched::new)
         } else {
@@ -513,7 +513,7 @@ impl Watch {
             let now = Instant::now();
             if now >= next {
                 let period = shared.config.schedtrace.unwrap_or(Duration::from_secs(1));
-                loop_core::diag::line(&schedtrace(shared, self.start, shared.config.scheddetail));
+                rt_base::diag::line(&schedtrace(shared, self.start, shared.config.scheddetail));
                 let mut n = next + period;
                 if n <= now {
                     n = now + period;
@@ -523,7 +523,7 @@ impl Watch {
         }
         if let Some(q) = &mut self.quit {
             if q.came() {
-                loop_core::diag::text(&dump(shared, "SIGQUIT"));
+                rt_base::diag::text(&dump(shared, "SIGQUIT"));
             }
         }
         // SIGUSR2 is taken whether or not a trace is recorded; without one

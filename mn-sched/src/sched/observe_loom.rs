@@ -1,4 +1,4 @@
-//! Observability under `--cfg loom`: loop-core builds no `trace` or `signal`
+//! Observability under `--cfg loom`: rt-base builds no `trace` or `signal`
 //! module there, so the task dump, schedtrace and the Chrome trace
 //! (`observe.rs`, `trace.rs`) are replaced by these no-op stand-ins with
 //! the same names, keeping the scheduler's hooks unchanged.
@@ -51,7 +51,7 @@ pub(crate) mod trace {
     pub(crate) struct Tracer;
 
     impl Tracer {
-        pub(crate) fn new(_file: loop_core::trace_file::TraceFile) -> Self {
+        pub(crate) fn new(_file: rt_base::trace_file::TraceFile) -> Self {
             Tracer
         }
 

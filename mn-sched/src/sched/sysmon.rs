@@ -268,7 +268,7 @@ pub(crate) fn start(shared: &Arc<Shared>) {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner()) = Some(h);
         }
-        Err(e) => loop_core::diag::line(&format!(
+        Err(e) => rt_base::diag::line(&format!(
             "switchyard: could not start the mn sysmon thread ({e}); running without it"
         )),
     }
@@ -823,7 +823,7 @@ pub(crate) fn preempt_requested() -> bool {
 }
 
 /// The preempt flag of the P the current G runs with, for
-/// `loop_core::coop::reset_preemptible` (null off a G or without a P). The
+/// `rt_base::coop::reset_preemptible` (null off a G or without a P). The
 /// Ps live as long as the runtime, which outlives every poll of its Gs.
 pub(crate) fn preempt_flag() -> *const std::sync::atomic::AtomicBool {
     let Some(m) = super::m::M::current() else {

@@ -1,6 +1,6 @@
 //! The Chrome trace of an mn runtime (`RUNTIME_TRACE=FILE`,
-//! [`Builder::trace`](crate::Builder::trace)), in loop-core's format
-//! ([`loop_core::trace::Recorder`]).
+//! [`Builder::trace`](crate::Builder::trace)), in the format both engines
+//! share ([`rt_base::trace::Recorder`]).
 //!
 //! One lane per M, plus a lane for the thread inside `block_on_future`
 //! (main) and one for sysmon and foreign threads. Each M keeps a
@@ -27,8 +27,8 @@ use std::panic::Location;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-pub(crate) use loop_core::trace::EventKind;
-use loop_core::trace::{Event, Lane, LaneWriter, Recorder, TraceFile};
+pub(crate) use rt_base::trace::EventKind;
+use rt_base::trace::{Event, Lane, LaneWriter, Recorder, TraceFile};
 
 use super::m::M;
 use super::Shared;
@@ -61,7 +61,7 @@ impl Tracer {
     /// Writes the file (errors on stderr).
     pub(crate) fn write(&self) {
         if let Err(e) = self.recorder.write(&self.file, "switchyard (mn mode)") {
-            loop_core::diag::line(&format!(
+            rt_base::diag::line(&format!(
                 "switchyard: could not write the trace to {}: {e}",
                 self.file.path().display()
             ));

@@ -167,7 +167,7 @@ fn report(g: Option<&crate::g::Header>, stack_size: usize) -> ! {
     // SAFETY: poll(2), write(2) and abort(3) are async-signal-safe; the
     // pollfd and the buffer are ours. A stderr that stays full for a second
     // (nobody reads it) loses the line rather than keeping the process from
-    // aborting (loop_core::diag says why a blocked write is worse).
+    // aborting (rt_base::diag says why a blocked write is worse).
     unsafe {
         if libc::poll(&mut pfd, 1, 1000) == 1 && pfd.revents & libc::POLLOUT != 0 {
             libc::write(2, buf.bytes.as_ptr().cast(), buf.len);

@@ -51,7 +51,7 @@ use std::sync::Arc;
 use std::task::{ready, Context, Poll, Waker};
 
 use futures_core::{FusedStream, Stream};
-use loop_core::state_lock::StateLock;
+use rt_base::state_lock::StateLock;
 
 use super::blocking;
 use super::waiters::{WaiterKey, Waiters, WakeList};

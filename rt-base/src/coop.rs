@@ -12,13 +12,19 @@
 //! fast peer would keep the whole loop for itself: a JS loop's "microtask
 //! starvation".
 //!
-//! The budget is a thread-local `Cell`, set by whoever polls a task (the loop
-//! here; mn-sched's async Gs do the same) and unconstrained in between, so
+//! The budget is a thread-local `Cell`, set by whoever polls a task (the
+//! loop; mn-sched's async Gs do the same) and unconstrained in between, so
 //! spending it costs a TLS load and store, nothing shared.
+//!
+//! How a task that must yield is woken is the engine's business, not this
+//! module's: an engine that wants its own order installs a [`YieldHook`] on
+//! the threads it runs ([`set_yield_hook`]; the loop defers the wake to its
+//! next turn, after the timers). Where none is installed (an mn G) the
+//! waker is woken at once.
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 /// Operations per poll before a task is made to yield.
 pub const BUDGET: u32 = 128;
@@ -30,6 +36,32 @@ thread_local! {
     static LEFT: Cell<u32> = const { Cell::new(UNCONSTRAINED) };
     /// mn-sched: the running P's preempt flag during a poll (null when none).
     static PREEMPT: Cell<*const AtomicBool> = const { Cell::new(std::ptr::null()) };
+    /// How the engine running on this thread wakes a yielding task, if it
+    /// installed a way.
+    static YIELD_HOOK: Cell<Option<YieldHook>> = const { Cell::new(None) };
+}
+
+/// Wakes a task that yields (its budget ran out, or it was preempted), in
+/// the order the engine running on this thread wants. Called with the
+/// task's waker in place of `waker.wake_by_ref()`.
+pub type YieldHook = fn(&Waker);
+
+/// Installs `hook` for this thread (`None` removes it) and returns the one
+/// it replaces. An engine installs its hook while it runs on a thread and
+/// removes it when it leaves, so a later runtime on the same thread (or an
+/// mn G) never reaches an engine that is gone.
+pub fn set_yield_hook(hook: Option<YieldHook>) -> Option<YieldHook> {
+    YIELD_HOOK.try_with(|h| h.replace(hook)).unwrap_or(None)
+}
+
+/// Wakes a task that yields: through this thread's [`YieldHook`] if one is
+/// installed, else at once.
+#[inline]
+pub fn wake_yielder(waker: &Waker) {
+    match YIELD_HOOK.try_with(Cell::get).unwrap_or(None) {
+        Some(hook) => hook(waker),
+        None => waker.wake_by_ref(),
+    }
 }
 
 /// Gives the task about to be polled on this thread a fresh budget.
@@ -68,7 +100,7 @@ pub fn unconstrain() {
 pub fn poll_proceed(cx: &mut Context<'_>) -> Poll<()> {
     let left = LEFT.try_with(Cell::get).unwrap_or(UNCONSTRAINED);
     if left == 0 {
-        crate::context::wake_yielder(cx.waker());
+        wake_yielder(cx.waker());
         return crate::trace::pending(crate::trace::WaitReason::Yield);
     }
     if left != UNCONSTRAINED {
@@ -77,7 +109,7 @@ pub fn poll_proceed(cx: &mut Context<'_>) -> Poll<()> {
         // SAFETY: a non-null flag was installed by `reset_preemptible`, whose
         // caller keeps it alive until the poll ends (`unconstrain`/`reset`).
         if !flag.is_null() && unsafe { (*flag).load(Ordering::Relaxed) } {
-            crate::context::wake_yielder(cx.waker());
+            wake_yielder(cx.waker());
             return crate::trace::pending(crate::trace::WaitReason::Yield);
         }
     }
@@ -163,5 +195,56 @@ mod tests {
         }
         assert_eq!(left, BUDGET);
         unconstrain();
+    }
+
+    #[test]
+    fn a_spent_budget_wakes_through_the_threads_hook_else_at_once() {
+        use std::sync::atomic::AtomicUsize;
+        use std::sync::Arc;
+        use std::task::Wake;
+
+        struct Count(AtomicUsize);
+        impl Wake for Count {
+            fn wake(self: Arc<Self>) {
+                self.0.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        thread_local! {
+            static HOOKED: Cell<u32> = const { Cell::new(0) };
+        }
+        fn hook(_: &Waker) {
+            HOOKED.with(|h| h.set(h.get() + 1));
+        }
+
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = Waker::from(count.clone());
+        let mut cx = Context::from_waker(&waker);
+        let spend = |cx: &mut Context<'_>| {
+            reset();
+            let mut ready = 0;
+            while poll_proceed(cx).is_ready() {
+                ready += 1;
+            }
+            unconstrain();
+            ready
+        };
+
+        // No hook: the waker itself, once, when the budget runs out.
+        assert_eq!(spend(&mut cx), BUDGET);
+        assert_eq!(count.0.load(Ordering::Relaxed), 1);
+        assert_eq!(HOOKED.with(Cell::get), 0);
+
+        // A hook: it decides, and the waker is left alone.
+        assert!(set_yield_hook(Some(hook)).is_none());
+        assert_eq!(spend(&mut cx), BUDGET);
+        assert_eq!(HOOKED.with(Cell::get), 1);
+        assert_eq!(count.0.load(Ordering::Relaxed), 1);
+
+        // Removed: back to waking at once; other threads never saw it.
+        assert!(set_yield_hook(None).is_some());
+        assert_eq!(spend(&mut cx), BUDGET);
+        assert_eq!(count.0.load(Ordering::Relaxed), 2);
+        let other = std::thread::spawn(|| YIELD_HOOK.with(Cell::get).is_none());
+        assert!(other.join().unwrap());
     }
 }

@@ -1,10 +1,10 @@
 //! Socket creation with the options a server wants, through socket2.
 //!
-//! Shared by both engines (mn-sched builds its sockets the same way): a
-//! listening socket is non-blocking and close-on-exec from birth, has
-//! `SO_REUSEADDR` (restarting a server does not wait for TIME_WAIT), an
-//! optional `SO_REUSEPORT`, and a backlog large enough for a burst of
-//! thousands of connects.
+//! Shared by both engines (each builds its sockets here): a listening
+//! socket is non-blocking and close-on-exec from birth, has `SO_REUSEADDR`
+//! (restarting a server does not wait for TIME_WAIT), an optional
+//! `SO_REUSEPORT`, and a backlog large enough for a burst of thousands of
+//! connects.
 
 use std::io;
 use std::net::SocketAddr;

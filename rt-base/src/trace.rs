@@ -1,6 +1,6 @@
 //! Seeing inside: why a task waits, and a Chrome trace of who ran when.
 //!
-//! Two pieces, both engine-neutral so mn-sched reuses them:
+//! Two pieces, both engine-neutral, used by the loop and by mn-sched alike:
 //!
 //! * **Wait reasons.** A resource that makes a task wait (a timer, a socket,
 //!   a channel, a lock) calls [`set_wait_reason`] just before returning

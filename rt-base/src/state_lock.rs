@@ -1,5 +1,6 @@
-//! The lock around a channel's state (compat's `sync::mpsc`): a test-and-set lock
-//! whose release is a plain store. `std::sync::Mutex` releases with an
+//! The lock around a channel's state (compat's `sync::mpsc`) and a socket's
+//! waiter list (mn's netpoller): a test-and-set lock whose release is a
+//! plain store. `std::sync::Mutex` releases with an
 //! atomic swap (it must see whether a thread sleeps on it), a second locked
 //! instruction per operation; here nobody sleeps on the lock, so unlocking
 //! is a `Release` store. The critical sections are a few dozen
@@ -106,7 +107,7 @@ impl<T> Drop for StateGuard<'_, T> {
 
 /// Mutual exclusion under loom: two threads each take the lock twice; a
 /// holder never finds another inside, and every increment lands.
-/// `RUSTFLAGS="--cfg loom" cargo test -p switchyard-loop --release --lib loom_`.
+/// `RUSTFLAGS="--cfg loom" cargo test -p switchyard-base --release --lib loom_`.
 #[cfg(all(test, loom))]
 mod loom_tests {
     use super::StateLock;

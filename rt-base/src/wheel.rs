@@ -1,9 +1,10 @@
 //! A hierarchical timing wheel: O(1) insert and cancel, amortised O(1) expiry.
 //!
-//! Time is counted in whole ticks (the loop uses 2^15 ns, 32.8 µs, per tick)
-//! since the wheel's creation. Six levels of 64 slots each cover 2^36 ticks
-//! (26 days at 32.8 µs); deadlines beyond the current 2^36-tick block wait
-//! in an overflow list that is re-filed when time reaches the next block.
+//! Time is counted in whole ticks (the loop uses 2^15 ns, 32.8 µs, per tick;
+//! mn's per-P wheels one microsecond) since the wheel's creation. Six
+//! levels of 64 slots each cover 2^36 ticks (26 days at 32.8 µs); deadlines
+//! beyond the current 2^36-tick block wait in an overflow list that is
+//! re-filed when time reaches the next block.
 //!
 //! ```text
 //! level 0: 64 slots × 1 tick        (the current 64-tick block)
