@@ -44,10 +44,8 @@
 //! on 2 quiet cores. DIR defaults to `target/compare`.
 
 mod common;
-// results.json's reader and writer (compare uses only part of it).
-#[allow(dead_code)]
-#[path = "common/json.rs"]
-mod json;
+// results.json's reader and writer.
+use test_support::json;
 
 #[path = "compare/child.rs"]
 mod child;

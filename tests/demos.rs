@@ -12,10 +12,6 @@
 //! (the http ones among them) is kept.
 
 mod util;
-// The JSON reader the examples share (this test uses only part of it).
-#[allow(dead_code)]
-#[path = "../examples/common/json.rs"]
-mod json;
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -23,6 +19,7 @@ use std::net::TcpStream;
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+use test_support::json;
 use util::{example, loops_env, mode_envs, server_envs, Proc};
 
 /// The key=value pairs of a result line.

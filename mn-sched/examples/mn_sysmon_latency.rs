@@ -20,12 +20,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use mn_sched::{go, syscall, syscall_blocking, Runtime};
-
-// The percentiles helper the other demos share through `common`.
-#[allow(dead_code)]
-#[path = "../../examples/common/hist.rs"]
-mod hist;
-use hist::Hist;
+// The percentiles the examples share (test-support, a dev-dependency).
+use test_support::hist::Hist;
 
 fn nanosleep(d: Duration) {
     let ts = libc::timespec {
