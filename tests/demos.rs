@@ -1,15 +1,12 @@
-//! The comparison demos (the examples and `compare`) as their users run
-//! them: each example is a child process with small sizes, in every mode
+//! The comparison demos (the examples that `compare` runs) as their users
+//! run them: each example is a child process with small sizes, in every mode
 //! the build has (`util::mode_envs`), and its `result:` line is checked for sense — not
 //! for speed. Expectations that differ by model are written per mode, so mn
 //! joins by being added to `mode_envs`; the mn-only ones (syscall_storm's
 //! mn wall < single wall / 3) run once both modes are there.
 //!
-//! Finally `compare --quick` runs once and its table's shape is checked
-//! (the header, one row per figure of `compare --list`, the cluster column
-//! filled where cores matter), not its numbers;
-//! then `--only ping_pong,hyper` reruns those rows and every other row
-//! (the http ones among them) is kept.
+//! `compare` itself, a package of its own, is checked by
+//! `compare/tests/quick.rs`.
 
 mod util;
 
@@ -19,7 +16,6 @@ use std::net::TcpStream;
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use test_support::json;
 use util::{example, loops_env, mode_envs, server_envs, Proc};
 
 /// The key=value pairs of a result line.
@@ -581,204 +577,4 @@ fn read_responses(c: &mut TcpStream, n: usize) -> usize {
         got.extend_from_slice(&buf[..k]);
     }
     count(&got)
-}
-
-#[test]
-fn compare_quick_prints_one_row_per_figure() {
-    let out = std::env::temp_dir().join(format!("switchyard-compare-{}", std::process::id()));
-    let list = run_child(
-        {
-            let mut c = Command::new(example("compare"));
-            c.args(["--list", "--quick"]);
-            c
-        },
-        Duration::from_secs(30),
-    );
-    assert!(list.status.success());
-    let rows: Vec<(String, String)> = list
-        .stdout
-        .lines()
-        .map(|l| {
-            let (e, f) = l.split_once('\t').expect("experiment<TAB>figure");
-            (e.to_string(), f.to_string())
-        })
-        .collect();
-    for name in [
-        "spawn_cost",
-        "million_sleepers",
-        "ping_pong",
-        "syscall_storm",
-        "sleepers_threads",
-        "cpu_scaling",
-        "netpoll_vs_blocking",
-        "ffi_storm",
-        "lock_thread",
-        "tight_loop",
-        "timer_lateness",
-        "timer_lateness --busy",
-        "imbalance",
-        "echo C=",
-        "http",
-        "hyper",
-    ] {
-        assert!(
-            rows.iter().any(|(e, _)| e.starts_with(name)),
-            "{name} has a row"
-        );
-    }
-
-    let mut cmd = Command::new(example("compare"));
-    cmd.args(["--quick", "--no-build", "--out"]).arg(&out);
-    let t0 = Instant::now();
-    let d = run_child(cmd, Duration::from_secs(180));
-    assert!(d.status.success(), "compare: {}\n{}", d.status, d.stderr);
-    eprintln!("compare --quick took {:.1} s", t0.elapsed().as_secs_f64());
-    let table = table_of(&d.stdout);
-    assert_eq!(
-        table[0],
-        [
-            "experiment",
-            "figure",
-            "single",
-            "cluster",
-            "mn",
-            "Go",
-            "ratio",
-            "cluster ratios"
-        ]
-    );
-    assert_eq!(table.len() - 1, rows.len(), "one row per figure");
-    for (cells, (exp, fig)) in table[1..].iter().zip(&rows) {
-        assert_eq!(cells.len(), 8, "{cells:?}");
-        assert_eq!((&cells[0], &cells[1]), (exp, fig));
-        assert!(cells[2..].iter().all(|c| !c.is_empty()), "{cells:?}");
-        // The cluster column: filled where cores matter, empty elsewhere.
-        let cores = ["cpu_scaling", "imbalance", "echo C=", "http (", "hyper ("];
-        if cores.iter().any(|c| exp.starts_with(c)) {
-            assert_ne!(cells[3], "—", "{cells:?}");
-        } else {
-            assert_eq!((cells[3].as_str(), cells[7].as_str()), ("—", "—"));
-        }
-    }
-    assert!(
-        d.stderr
-            .lines()
-            .any(|l| l.starts_with("[  1/") && l.contains("spawn_cost")),
-        "progress on stderr"
-    );
-    let report = std::fs::read_to_string(out.join("report.md")).expect("report.md");
-    assert!(report.contains("| experiment"));
-    for chart in [
-        "storm_threads.svg",
-        "bytes_per_task.svg",
-        "tight_loop_gaps.svg",
-        "imbalance_latency.svg",
-    ] {
-        let svg = std::fs::read_to_string(out.join(chart)).expect(chart);
-        assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
-    }
-    for part in [
-        "## What each figure includes",
-        "| commit |",
-        "| CPU |",
-        "## Commands",
-        // The hyper rows: what they are, their line in the table of rows,
-        // and the hyper version among the facts.
-        "* **hyper** rows:",
-        "| hyper | see above",
-        "| hyper | 1.",
-        "## The cluster column: single × N loops",
-    ] {
-        assert!(report.contains(part), "report.md has {part:?}");
-    }
-    let readme = std::fs::read_to_string(out.join("readme-table.md")).expect("readme-table.md");
-    assert!(readme.starts_with("From one `compare` run (quick sizes; one run per cell"));
-    assert!(readme.contains("| experiment"));
-
-    // `--only` reruns some experiments and keeps every other row: the
-    // hyper rows are rerun, the http rows beside them are kept.
-    let mut cmd = Command::new(example("compare"));
-    cmd.args([
-        "--quick",
-        "--no-build",
-        "--no-go",
-        "--only",
-        "ping_pong,hyper",
-        "--out",
-    ])
-    .arg(&out);
-    let again = run_child(cmd, Duration::from_secs(60));
-    assert!(again.status.success(), "compare --only: {}", again.stderr);
-    let merged = table_of(&again.stdout);
-    assert_eq!(merged.len(), table.len(), "every row kept");
-    let rerun = |exp: &str| exp == "ping_pong" || exp.starts_with("hyper (");
-    assert_eq!(
-        table[1..]
-            .iter()
-            .filter(|r| r[0].starts_with("hyper ("))
-            .count(),
-        2,
-        "two hyper rows"
-    );
-    for (new, old) in merged[1..].iter().zip(&table[1..]) {
-        if rerun(&old[0]) {
-            assert_eq!(new[0], format!("{} [run 2]", old[0]));
-            // Without wrk the load rows are skipped before Go is looked at.
-            let go = if old[5] == "no wrk" {
-                "no wrk"
-            } else {
-                "left out (--no-go)"
-            };
-            assert_eq!(new[5], go, "{new:?}");
-        } else {
-            assert_eq!(new[0], format!("{} [run 1]", old[0]));
-            assert_eq!(new[1..], old[1..], "a row not rerun keeps its cells");
-        }
-    }
-    let report = std::fs::read_to_string(out.join("report.md")).expect("report.md");
-    assert!(report.contains("## Where the rows come from"));
-    let results = json::Value::parse(&std::fs::read_to_string(out.join("results.json")).unwrap())
-        .expect("results.json");
-    assert_eq!(results["runs"].as_array().map(Vec::len), Some(2));
-    let cells = results["cells"].as_array().expect("cells");
-    for (server, run) in [("http (", 1), ("hyper (", 2)] {
-        assert!(
-            cells.iter().any(
-                |c| c["id"].as_str().is_some_and(|id| id.starts_with(server)) && c["run"] == run
-            ),
-            "results.json has {server}…) cells from run {run}"
-        );
-    }
-    assert_eq!(
-        std::fs::read_to_string(out.join("readme-table.md")).unwrap(),
-        readme,
-        "--only leaves the full run's README block as it was"
-    );
-
-    // A name that is no experiment is refused, naming the ones there are.
-    let mut cmd = Command::new(example("compare"));
-    cmd.args(["--quick", "--no-build", "--only", "ping-pong", "--out"])
-        .arg(&out);
-    let bad = run_child(cmd, Duration::from_secs(30));
-    assert_eq!(bad.status.code(), Some(2));
-    assert!(
-        bad.stderr.contains("\"ping-pong\": not an experiment") && bad.stderr.contains("ping_pong"),
-        "{}",
-        bad.stderr
-    );
-    let _ = std::fs::remove_dir_all(&out);
-}
-
-/// The rows of a Markdown table in `stdout` (header first), cells trimmed.
-fn table_of(stdout: &str) -> Vec<Vec<String>> {
-    stdout
-        .lines()
-        .filter(|l| l.starts_with('|') && !l.starts_with("|-"))
-        .map(|l| {
-            l.trim_matches('|')
-                .split('|')
-                .map(|c| c.trim().to_string())
-                .collect()
-        })
-        .collect()
 }

@@ -11,8 +11,10 @@
 //! * [`echo_rtt`] — one-byte round trips to an echo server, for the tests
 //!   of a socket beside tasks that yield (mn-sched's and compat's).
 //!
-//! It depends on nothing but std. Every package that uses it names it as a
-//! dev-dependency without a version, which `cargo package` leaves out.
+//! It depends on nothing but std. A published package names it only as a
+//! dev-dependency without a version, which `cargo package` leaves out;
+//! the compare harness (`compare/`, not published) uses it as a normal
+//! dependency.
 
 pub mod cli;
 pub mod echo_rtt;
