@@ -7,8 +7,12 @@
 # * With the `hyper` feature, so `switchyard::hyper`, examples/hyper.rs and
 #   tests/hyper.rs are built, linted and run too (the feature only adds code).
 # * The benchmarks package (benches/) is linted whole, and its tests run,
-#   but its criterion groups and measuring examples are not linked here:
-#   they are run by their own commands (benches/README.md).
+#   but its criterion groups and example programs are not linked here:
+#   they are run by their own commands (benches/README.md). mn-sched's
+#   measuring examples are small and build with the rest.
+# * The comparison harness (compare/, its own unpublished package) is
+#   tested with the rest: its unit tests, and compare/tests/quick.rs, which
+#   runs `compare --quick` once (building the examples itself first).
 # * Then without the default `mn` feature: the library alone must build,
 #   lint clean and pass the single-mode tests.
 # * Line tables only and no incremental cache: the suite links about a

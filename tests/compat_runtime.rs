@@ -10,9 +10,7 @@ use std::time::{Duration, Instant};
 use switchyard::net::{lookup_host, TcpListener, TcpStream, UdpSocket};
 use switchyard::time::{interval, sleep, timeout, MissedTickBehavior};
 use switchyard::{spawn, spawn_local, yield_now, Handle, Mode};
-
-#[path = "../mn-sched/tests/util/echo_rtt.rs"]
-mod echo_rtt;
+use test_support::echo_rtt;
 
 /// Spawns a task that computes `slice` at a time and yields, until `stop`;
 /// returns it and the instants its slices began.

@@ -16,10 +16,7 @@ use std::time::{Duration, Instant};
 use switchyard::net::{TcpListener, UdpSocket};
 use switchyard::time::{sleep, timeout};
 use switchyard::{Builder, Error, Mode};
-
-#[allow(dead_code)]
-#[path = "../examples/common/json.rs"]
-mod json;
+use test_support::json;
 
 /// Set in a child process of this binary: which child to be.
 const CHILD: &str = "SWITCHYARD_LOOPS_CHILD";

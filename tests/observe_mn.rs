@@ -14,16 +14,13 @@
 //! `harness = false` (like `processes.rs`): the children are this binary.
 
 mod util;
-// The JSON reader the examples share (this test uses only part of it).
-#[allow(dead_code)]
-#[path = "../examples/common/json.rs"]
-mod json;
 
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader, Write};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use test_support::json;
 use util::Proc;
 
 const MN: [(&str, &str); 2] = [("RUNTIME_MODE", "mn"), ("RUNTIME_MAXPROCS", "2")];

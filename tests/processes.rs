@@ -14,16 +14,13 @@
 //!   replaced.
 
 mod util;
-// The JSON reader the examples share (this test uses only part of it).
-#[allow(dead_code)]
-#[path = "../examples/common/json.rs"]
-mod json;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use test_support::json;
 use util::{mode_envs, Proc};
 
 const SLEEPERS: usize = 10_000;

@@ -41,9 +41,10 @@ pub(crate) fn with_current<R>(f: impl FnOnce(&Core) -> R) -> Option<R> {
 }
 
 /// Wakes a task that yields (`yield_now`, or its coop budget ran out): on
-/// a loop, at the start of its next turn, after the timers (runtime.rs
-/// `wake_deferred`); anywhere else (an mn G) at once. [`enter`] installs it
-/// as this thread's `rt_base::coop` yield hook for the budget's yields.
+/// a loop, at the start of its next turn, after the timers
+/// (`wake_deferred` in runtime/turn.rs); anywhere else (an mn G) at once.
+/// [`enter`] installs it as this thread's `rt_base::coop` yield hook for
+/// the budget's yields.
 pub(crate) fn wake_yielder(waker: &std::task::Waker) {
     if with_current(|core| core.defer(waker)).is_none() {
         waker.wake_by_ref();

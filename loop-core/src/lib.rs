@@ -8,16 +8,17 @@
 //! exactly as in Node. `/proc/self/status` shows `Threads: 1` unless the
 //! program asks for more.
 //!
-//! One turn of the loop (see `runtime.rs` for the drawing): expired timers →
+//! One turn of the loop (see `runtime/mod.rs` for the drawing): expired timers →
 //! foreign-thread operations → the main future → ready tasks (each polled at
 //! most once per turn, at most `event_interval` of them) → `epoll_wait`, with a
 //! zero timeout if anything is ready, else until the next timer.
 //!
-//! Reading order: `runtime.rs` (the slab, the turn), `task/` (cells, wakers,
-//! join handles), `time/` (on rt-base's timing wheel), `io/`, `remote/`,
-//! `net/`. What the loop shares with mn-sched (tracing, the coop budget,
-//! the wheel, the alarm, signal pipes, socket helpers) lives in rt-base and
-//! is re-exported here under its old paths.
+//! Reading order: `runtime/` (the slab and the turn in `mod.rs`, the
+//! turn's steps in `turn.rs`), `task/` (cells, wakers, join handles),
+//! `time/` (on rt-base's timing wheel), `io/`, `remote/`, `net/`. What the
+//! loop shares with mn-sched (tracing, the coop budget, the wheel, the
+//! alarm, signal pipes, socket helpers) lives in rt-base and is
+//! re-exported here under its old paths.
 //!
 //! Nothing here is global except a registry mapping live runtimes' 20-bit ids
 //! to their remote queues, used by wakes that come from other threads: several

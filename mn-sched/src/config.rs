@@ -16,7 +16,7 @@ use crate::runtime::Runtime;
 
 /// Default size of a G's stack, not counting its guard: 256 KiB.
 ///
-/// Chosen by measurement (`benches/examples/mn_stack_size.rs`, and the stack-size
+/// Chosen by measurement (`mn-sched/examples/mn_stack_size.rs`, and the stack-size
 /// group of `benches/mn_spawn.rs`; the figures follow). The size
 /// changes neither the spawn+join cost (stacks are reused) nor the resident
 /// memory of a parked G (4.0–4.2 KiB at every size from 32 KiB to 1 MiB: one

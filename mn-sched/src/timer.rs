@@ -9,7 +9,7 @@
 //! uncontended while every P adds at once. An insert + cancel costs about
 //! a hundred ns, near tokio multi_thread's, and an armed timer about a
 //! hundred bytes of RSS (`cargo bench -p switchyard-benches --bench mn_net
-//! -- timer`; `cargo run --release -p switchyard-benches --example
+//! -- timer`; `cargo run --release -p switchyard-mn --example
 //! mn_timer_million`). A 4-ary heap per P was not built to compare: the
 //! choice rests on the O(1) argument above, not on a race. A timer added
 //! from outside any P goes to wheel `thread hash % procs`. Firing

@@ -867,7 +867,7 @@ fn a_socket_beside_gs_that_yield_is_served_within_milliseconds() {
                 .unwrap();
         }
     });
-    let median = util::echo_rtt::median_round_trip(&mut c, 40);
+    let median = test_support::echo_rtt::median_round_trip(&mut c, 40);
     drop(c);
     rt.block_on_future(echo).unwrap();
     stop.store(true, Ordering::Release);

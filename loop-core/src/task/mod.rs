@@ -5,7 +5,8 @@
 //! * `join.rs` — `JoinHandle`, `LocalJoinHandle`, `JoinError`.
 //! * `yield_now.rs` — giving the loop back for one turn.
 //!
-//! The slab itself and the rules of a slot's life are in `runtime.rs`.
+//! The slab itself and the rules of a slot's life are in `runtime/mod.rs`
+//! (its join operations in `runtime/join.rs`).
 
 pub(crate) mod cell;
 mod join;

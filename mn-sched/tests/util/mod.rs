@@ -1,8 +1,6 @@
 //! Helpers shared by the mn-sched integration tests.
 #![allow(dead_code)]
 
-pub mod echo_rtt;
-
 use std::process::{Command, Output};
 
 use mn_sched::{JoinError, Runtime};

@@ -341,7 +341,7 @@ fn finish(mut svg: String, legend: &[(String, &str, bool)]) -> String {
 
 /// An axis tick: as short as it can be (`0.5`, `2000`).
 fn tick(v: f64) -> String {
-    crate::common::fmt_num(v)
+    test_support::cli::fmt_num(v)
 }
 
 /// A number for a label, to three significant figures.

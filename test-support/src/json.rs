@@ -2,11 +2,10 @@
 //! and indexing that never panics, so the examples and tests read and write
 //! JSON without a JSON crate.
 //!
-//! Who uses it: `compare` (`examples/compare.rs` and
-//! `examples/compare/results.rs`) writes and reads its `results.json` with
-//! it; `tests/processes.rs` and `tests/observe_mn.rs` parse the Chrome
-//! traces `RUNTIME_TRACE` writes, and `tests/demos.rs` reads compare's
-//! `results.json`. Each includes this file by path (`#[path = …] mod json;`).
+//! Who uses it: `compare` (`compare/src/results.rs`) writes and reads its
+//! `results.json` with it, and `compare/tests/quick.rs` reads that file
+//! back; `tests/processes.rs`, `tests/observe_mn.rs` and `tests/loops.rs`
+//! parse the Chrome traces `RUNTIME_TRACE` writes.
 //!
 //! What it is, and what it is not:
 //!

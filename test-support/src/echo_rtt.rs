@@ -1,6 +1,6 @@
 //! The client side of the "a socket beside tasks that yield" tests, shared
-//! by mn-sched's (mn_sysmon.rs, through util) and compat's
-//! (tests/compat_runtime.rs, by path): one-byte round trips to an echo.
+//! by mn-sched's (`mn-sched/tests/mn_sysmon.rs`) and compat's
+//! (`tests/compat_runtime.rs`): one-byte round trips to an echo.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

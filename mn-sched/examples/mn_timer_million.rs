@@ -2,7 +2,7 @@
 //! without async tasks): 1,000 Gs on 2 Ps each arm 1,000
 //! `aio::time::Sleep`s due in 1 s, then wait for all of them. Prints the time to arm, how late the last
 //! one fired, and the RSS the timers cost. A measurement, not a test:
-//! `cargo run --release -p switchyard-benches --example mn_timer_million`.
+//! `cargo run --release -p switchyard-mn --example mn_timer_million`.
 
 use std::task::Context;
 use std::time::{Duration, Instant};

@@ -11,7 +11,7 @@
 //! Last, ten Gs each in `syscall(|| nanosleep(1 s))` at 2 Ps: wall time and
 //! the most OS threads of the process seen (`/proc/self/status`).
 //!
-//! Run: `cargo run --release -p switchyard-benches --example mn_sysmon_latency [-- rounds]`.
+//! Run: `cargo run --release -p switchyard-mn --example mn_sysmon_latency [-- rounds]`.
 //! Targets: lazy ≤ 2 ms at p99 (Go: ~7 ms at p50), eager ≤ 100 µs at p99;
 //! ten 1 s syscalls ≤ 1.05 s on ≤ 13 threads (Go: 1.00 s on 13).
 
@@ -20,12 +20,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use mn_sched::{go, syscall, syscall_blocking, Runtime};
-
-// The percentiles helper the other demos share through `common`.
-#[allow(dead_code)]
-#[path = "../../examples/common/hist.rs"]
-mod hist;
-use hist::Hist;
+// The percentiles the examples share (test-support, a dev-dependency).
+use test_support::hist::Hist;
 
 fn nanosleep(d: Duration) {
     let ts = libc::timespec {

@@ -8,16 +8,24 @@
 //! event loop per core, no work stealing between them).
 //!
 //! ```text
-//! cargo run --release --example compare -- [--quick] [--runs N] [--out DIR] [--only a,b] [--no-go] [--no-build] [--write-readme]
-//! cargo run --release --example compare -- --list      # the table's rows, without running
+//! cargo run --release -p switchyard-compare -- [--quick] [--runs N] [--out DIR] [--only a,b] [--no-go] [--no-build] [--write-readme]
+//! cargo run --release -p switchyard-compare -- --list      # the table's rows, without running
 //! ```
 //!
+//! It is a package of its own (`compare/`, not published) beside the
+//! library it measures: the programs it runs are the library's examples
+//! (`examples/`), which stay plain programs a user can read and run one
+//! at a time; the helpers it shares with them (the command line, the
+//! histogram, the JSON value) are in the dev-only test-support crate.
+//!
 //! How it works:
-//! 1. It builds the sibling examples (`cargo build --examples`, the profile
-//!    it runs in; `--no-build` skips this) and finds them next to its own
-//!    binary, and, when `go` is on the PATH, builds `examples/go/` into
-//!    `DIR/go-demos`. No figure includes build time.
-//! 2. Each experiment of `compare/plan.rs` runs as a fresh child process per
+//! 1. It builds the library's examples (`cargo build -p switchyard-rt
+//!    --examples --features hyper`, in the profile it runs in; `--no-build`
+//!    skips this) and finds them in the same target folder, under
+//!    `<profile>/examples/` beside its own binary, and, when `go` is on the
+//!    PATH, builds `examples/go/` into `DIR/go-demos`. No figure includes
+//!    build time.
+//! 2. Each experiment of `plan.rs` runs as a fresh child process per
 //!    column (single, cluster where it applies, mn, Go), `--runs N` times (default 3, 1 with
 //!    `--quick`), the columns taking turns, so thread counts and RSS are
 //!    each run's own and a slow minute of the machine does not fall on one
@@ -25,17 +33,17 @@
 //!    key=value …`, is all that is read; a child that ends without one (mn
 //!    before it is built: exit 2, "not built yet") shows as that, never as a
 //!    number, and is not repeated.
-//! 3. The load tests (`compare/load.rs`): the echo example under a
+//! 3. The load tests (`load.rs`): the echo example under a
 //!    closed-loop generator at several connection counts, and two HTTP
 //!    servers under wrk when wrk is installed, each beside Go's net/http:
 //!    `http` (hand-written) and `hyper` (hyper 1 on switchyard); a fresh
 //!    server for each run.
-//! 4. Everything measured goes to `DIR/results.json` (`compare/results.rs`).
+//! 4. Everything measured goes to `DIR/results.json` (`results.rs`).
 //!    With `--only`, the rows it reruns replace theirs in that file and the
 //!    others are kept. From the file it prints the table (experiment,
 //!    figure, single, cluster, mn, Go, ratio, cluster ratios; each cell the
 //!    median of its runs with the min–max) and writes `DIR/report.md` and the charts
-//!    (`compare/svg.rs`, hand-written SVG); a run without `--only` also
+//!    (`svg.rs`, hand-written SVG); a run without `--only` also
 //!    writes `DIR/readme-table.md`, the README's block, which
 //!    `--write-readme` puts into README.md. The children's CSVs are under
 //!    `DIR/raw/`.
@@ -43,23 +51,11 @@
 //! `--quick` uses small sizes and one run per cell: about a minute in all
 //! on 2 quiet cores. DIR defaults to `target/compare`.
 
-mod common;
-// results.json's reader and writer (compare uses only part of it).
-#[allow(dead_code)]
-#[path = "common/json.rs"]
-mod json;
-
-#[path = "compare/child.rs"]
 mod child;
-#[path = "compare/load.rs"]
 mod load;
-#[path = "compare/plan.rs"]
 mod plan;
-#[path = "compare/report.rs"]
 mod report;
-#[path = "compare/results.rs"]
 mod results;
-#[path = "compare/svg.rs"]
 mod svg;
 
 use std::collections::BTreeMap;
@@ -69,9 +65,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use child::Outcome;
-use common::Flags;
 use plan::{Exp, LoadPlan};
 use results::{Cell, Results, RunInfo, Sample};
+use test_support::cli::{refuse, Flags};
 
 const USAGE: &str = "usage: compare [--quick] [--runs N] [--out DIR] [--only EXP,EXP] [--no-go] [--no-build] [--write-readme] [--list]
   --quick         small sizes and one run per cell: about a minute on 2 quiet cores
@@ -91,6 +87,15 @@ const USAGE: &str = "usage: compare [--quick] [--runs N] [--out DIR] [--only EXP
 const README_BEGIN: &str = "<!-- compare-table:begin -->";
 /// Its end.
 const README_END: &str = "<!-- compare-table:end -->";
+
+/// The repository's root (the folder above this package's): README.md,
+/// Cargo.lock, `examples/go/` and `docs/` are read and written there, and
+/// the examples are built from its manifest.
+pub fn repo_root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("compare/ lies inside the repository")
+}
 
 /// A column of the table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -303,8 +308,9 @@ fn main() {
         return;
     }
 
+    // target/<profile>/compare: the examples are in target/<profile>/examples.
     let exe = std::env::current_exe().expect("current_exe");
-    let bins = exe.parent().expect("examples dir").to_path_buf();
+    let bins = exe.parent().expect("profile dir").join("examples");
     let target = bins
         .parent()
         .and_then(Path::parent)
@@ -320,7 +326,7 @@ fn main() {
     facts.push((
         "command".into(),
         format!(
-            "cargo run --release --example compare -- {}",
+            "cargo run --release -p switchyard-compare -- {}",
             args.join(" ")
         ),
     ));
@@ -338,7 +344,7 @@ fn main() {
         .collect();
     clear_previous(&out, only.as_ref().map(|_| rerun.as_slice()));
     std::fs::create_dir_all(out.join("raw"))
-        .unwrap_or_else(|e| common::refuse("compare", &format!("creating {}: {e}", out.display())));
+        .unwrap_or_else(|e| refuse("compare", &format!("creating {}: {e}", out.display())));
     if !no_build {
         build_examples(&bins);
     }
@@ -452,7 +458,7 @@ fn main() {
 /// Writes `text` to `path`, or says why not and exits 2.
 fn write(path: &Path, text: &str) {
     if let Err(e) = std::fs::write(path, text) {
-        common::refuse("compare", &format!("writing {}: {e}", path.display()));
+        refuse("compare", &format!("writing {}: {e}", path.display()));
     }
 }
 
@@ -470,12 +476,12 @@ fn load_previous(out: &Path) -> Results {
             );
             return Results::default();
         }
-        Err(e) => common::refuse("compare", &format!("reading {}: {e}", path.display())),
+        Err(e) => refuse("compare", &format!("reading {}: {e}", path.display())),
     };
-    json::Value::parse(&text)
+    test_support::json::Value::parse(&text)
         .and_then(|v| Results::from_json(&v))
         .unwrap_or_else(|e| {
-            common::refuse(
+            refuse(
                 "compare",
                 &format!(
                     "{}: {e}; remove it, or run without --only to start a new one",
@@ -514,19 +520,20 @@ fn clear_previous(out: &Path, only: Option<&[String]>) {
     }
 }
 
-/// `cargo build --examples --features hyper` in the profile this binary
-/// was built in, so the siblings (examples/hyper.rs among them) are never
-/// stale.
+/// `cargo build -p switchyard-rt --examples --features hyper` in the
+/// profile this binary was built in, so the programs it runs
+/// (examples/hyper.rs among them) are never stale.
 fn build_examples(bins: &Path) {
     let release = bins.parent().is_some_and(|p| p.ends_with("release"));
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml");
+    let manifest = repo_root().join("Cargo.toml");
     eprintln!(
-        "building the examples (cargo build --examples --features hyper{})",
+        "building the examples (cargo build -p switchyard-rt --examples --features hyper{})",
         if release { " --release" } else { "" }
     );
     let mut cmd = Command::new(cargo);
-    cmd.args(["build", "-q", "--examples", "--features", "hyper"])
+    cmd.args(["build", "-q", "-p", "switchyard-rt", "--examples"])
+        .args(["--features", "hyper"])
         .arg("--manifest-path")
         .arg(&manifest);
     if release {
@@ -534,7 +541,7 @@ fn build_examples(bins: &Path) {
     }
     match cmd.status() {
         Ok(s) if s.success() => {}
-        _ => common::refuse(
+        _ => refuse(
             "compare",
             "building the examples failed (or pass --no-build)",
         ),
@@ -547,7 +554,7 @@ fn build_go(out: &Path) -> GoDemos {
         eprintln!("go is not on the PATH: the Go column is left empty");
         return GoDemos::Missing("no go".into());
     }
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/go");
+    let src = repo_root().join("examples/go");
     let bin = out.join("go-demos");
     eprintln!("building the Go versions (go build in {})", src.display());
     let st = Command::new("go")
@@ -759,12 +766,12 @@ fn command_line(cmd: &Command) -> String {
 /// Puts `block` between README.md's compare-table markers and copies the
 /// storm chart to `docs/compare-storm-threads.svg`, which the README shows.
 fn update_readme(block: &str, out: &Path) {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = repo_root();
     let path = root.join("README.md");
     let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| common::refuse("compare", &format!("reading {}: {e}", path.display())));
+        .unwrap_or_else(|e| refuse("compare", &format!("reading {}: {e}", path.display())));
     let Some(new) = splice(&text, block) else {
-        common::refuse(
+        refuse(
             "compare",
             &format!(
                 "{} has no {README_BEGIN} … {README_END} block to replace",
@@ -777,7 +784,7 @@ fn update_readme(block: &str, out: &Path) {
     if chart.is_file() {
         let docs = root.join("docs/compare-storm-threads.svg");
         if let Err(e) = std::fs::copy(&chart, &docs) {
-            common::refuse("compare", &format!("copying to {}: {e}", docs.display()));
+            refuse("compare", &format!("copying to {}: {e}", docs.display()));
         }
     }
     eprintln!("updated {} (and the storm chart in docs/)", path.display());

@@ -16,8 +16,8 @@
 use std::collections::BTreeMap;
 
 use crate::child::{Fields, Outcome};
-use crate::json::{obj, Value};
 use crate::Col;
+use test_support::json::{obj, Value};
 
 /// The `format` field of results.json; a file of another format is not
 /// read.

@@ -8,7 +8,7 @@
 //! them and drops the runtime. The spawn+join cost with reused stacks is in
 //! `benches/mn_spawn.rs` (group `spawn_join_100k_2P_stack_size`).
 //!
-//! Run: `cargo run --release -p switchyard-benches --example mn_stack_size [N]`
+//! Run: `cargo run --release -p switchyard-mn --example mn_stack_size [N]`
 
 use std::time::Instant;
 

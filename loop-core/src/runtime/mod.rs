@@ -1,5 +1,11 @@
 //! The loop: the core's state and one turn of the JavaScript-style event loop.
 //!
+//! This file holds the state of one loop (`Core`), its task slab with the
+//! rules below, and [`Runtime`], whose `block_on` runs the turns. The rest
+//! of the folder: `turn.rs` (the steps of a turn), `join.rs` (join handles'
+//! operations on the slab), `builder.rs` ([`Builder`]) and `handle.rs`
+//! ([`Handle`] and the free functions for the current loop).
+//!
 //! ```text
 //!            ┌──────────────────────────────────────────────────────┐
 //!            │ 1. timers   fire every expired entry of the wheel    │
@@ -41,7 +47,6 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::io;
 use std::panic::Location;
-use std::path::PathBuf;
 use std::pin::{pin, Pin};
 use std::rc::Rc;
 use std::sync::Arc;
@@ -54,13 +59,25 @@ use crate::alarm::Alarm;
 use crate::context;
 use crate::coop;
 use crate::io::IoSlot;
-use crate::observe::{Control, Tracing, QUIT_TOKEN, TRACE_TOKEN};
+use crate::observe::{Control, Tracing};
 use crate::remote::{self, Remote, RemoteOp};
-use crate::task::cell::{Cell as TaskCell, JoinLink};
+use crate::task::cell::Cell as TaskCell;
 use crate::task::waker::{self, GEN_MASK, MAIN_KEY};
-use crate::task::{JoinError, JoinHandle, LocalJoinHandle, Task};
+use crate::task::{JoinHandle, LocalJoinHandle, Task};
 use crate::time::wheel::Wheel;
 use crate::trace::{self, TaskState, TraceFile, WaitReason};
+
+// The rest of the runtime, by what it holds: the Builder, the Handle and
+// the current loop's free functions, the join operations on the slab, and
+// the steps of a turn (each file says more).
+mod builder;
+mod handle;
+mod join;
+mod turn;
+
+pub use builder::Builder;
+use builder::Trace;
+pub use handle::{spawn, spawn_local, stats, user_data, Handle};
 
 /// The token of the remote queue's eventfd.
 const WAKER_TOKEN: mio::Token = mio::Token(usize::MAX);
@@ -74,9 +91,6 @@ const ALARM_TOKEN: mio::Token = mio::Token(usize::MAX - 3);
 /// six levels of 64 slots still cover 2^36 ticks, 26 days, and timers of
 /// 10 ms or 1 s cascade through as many levels as with 0.1 ms ticks.
 const TICK_NS: u64 = 1 << 15;
-
-/// Wakes fired from the timer wheel per batch.
-const TIMER_BATCH: usize = 1024;
 
 /// Where a task's slot is in its life (see the module's ownership rules).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -469,334 +483,6 @@ impl Core {
         }
     }
 
-    /// Whether the task is complete (rule 5: named by key and id).
-    pub(crate) fn is_complete(&self, key: u32, id: u64) -> bool {
-        let tasks = self.tasks.borrow();
-        match tasks.get(key as usize) {
-            Some(s) if s.id == id => s.state == State::Complete,
-            _ => true,
-        }
-    }
-
-    /// A `JoinHandle<T>`'s poll on the loop thread.
-    pub(crate) fn poll_join<T: 'static>(
-        &self,
-        key: u32,
-        id: u64,
-        cx: &mut Context<'_>,
-    ) -> Poll<Result<T, JoinError>> {
-        if coop::poll_proceed(cx).is_pending() {
-            return Poll::Pending;
-        }
-        let mut tasks = self.tasks.borrow_mut();
-        let Some(slot) = tasks.get_mut(key as usize).filter(|s| s.id == id) else {
-            return Poll::Ready(Err(JoinError::cancelled()));
-        };
-        if slot.state != State::Complete {
-            match &slot.join_waker {
-                Some(w) if w.will_wake(cx.waker()) => {}
-                _ => slot.join_waker = Some(cx.waker().clone()),
-            }
-            return trace::pending(WaitReason::Join);
-        }
-        let slot = tasks.remove(key as usize);
-        drop(tasks);
-        let mut task = slot.task.expect("a complete slot holds its output");
-        let out = task
-            .as_mut()
-            .output()
-            .downcast_mut::<Option<Result<T, JoinError>>>()
-            .expect("JoinHandle output type matches its task")
-            .take()
-            .unwrap_or_else(|| Err(JoinError::cancelled()));
-        drop(task);
-        Poll::Ready(out)
-    }
-
-    /// A handle went away: the task runs on; a complete slot is freed.
-    pub(crate) fn detach(&self, key: u32, id: u64) {
-        let mut tasks = self.tasks.borrow_mut();
-        let Some(slot) = tasks.get_mut(key as usize).filter(|s| s.id == id) else {
-            return;
-        };
-        slot.joined = false;
-        let waker = slot.join_waker.take();
-        let freed = (slot.state == State::Complete).then(|| tasks.remove(key as usize));
-        drop(tasks);
-        drop(waker);
-        drop(freed);
-    }
-
-    /// Cancels the task with this id, if slot `key` still holds it (see
-    /// `JoinHandle::abort` and rule 5).
-    pub(crate) fn abort(&self, key: u32, id: u64) {
-        let mut tasks = self.tasks.borrow_mut();
-        let Some(slot) = tasks.get_mut(key as usize).filter(|s| s.id == id) else {
-            return;
-        };
-        match slot.state {
-            State::Complete => {}
-            State::Running => slot.abort = true,
-            State::Idle => {
-                slot.state = State::Running;
-                slot.scheduled = false;
-                let mut task = slot.task.take().expect("an idle slot holds its task");
-                drop(tasks);
-                task.as_mut().cancel();
-                self.after_poll(key as usize, task, true, WaitReason::Unknown);
-            }
-        }
-    }
-
-    /// A handle awaited on another thread: from now on the output goes to
-    /// `link` (at once if the task is already complete).
-    pub(crate) fn attach_link<T: Send + 'static>(&self, key: u32, id: u64, link: Arc<JoinLink<T>>) {
-        let mut tasks = self.tasks.borrow_mut();
-        let Some(slot) = tasks.get_mut(key as usize).filter(|s| s.id == id) else {
-            drop(tasks);
-            link.complete(Err(JoinError::cancelled()));
-            return;
-        };
-        slot.joined = false;
-        let waker = slot.join_waker.take();
-        let complete = slot.state == State::Complete;
-        let mut task = if complete {
-            tasks.remove(key as usize).task
-        } else {
-            None
-        };
-        {
-            let task = match task.as_mut() {
-                Some(t) => t,
-                None => tasks[key as usize]
-                    .task
-                    .as_mut()
-                    .expect("remote operations run between polls: the task is in its slot"),
-            };
-            *task
-                .as_mut()
-                .link()
-                .downcast_mut::<Option<Arc<JoinLink<T>>>>()
-                .expect("JoinHandle output type matches its task") = Some(link);
-            if complete {
-                task.as_mut().deliver();
-            }
-        }
-        drop(tasks);
-        drop(waker);
-        drop(task);
-    }
-
-    // ------------------------------------------------------------ the turn
-
-    /// Runs the periodic callback if it is due.
-    fn run_periodic(&self) {
-        let Some(p) = &self.periodic else { return };
-        let now = Instant::now();
-        if now < p.next.get() {
-            return;
-        }
-        // Stay on the original schedule; skip periods the loop missed.
-        let mut next = p.next.get() + p.period;
-        while next <= now {
-            next += p.period;
-        }
-        p.next.set(next);
-        if let Ok(mut f) = p.callback.try_borrow_mut() {
-            f();
-        }
-    }
-
-    /// Step 1: fires expired timers.
-    fn fire_timers(&self) {
-        self.run_periodic();
-        if self.timers.borrow().is_empty() {
-            return;
-        }
-        let now = self.tick_now();
-        let mut buf = self.wake_buf.take();
-        loop {
-            let n = self
-                .timers
-                .borrow_mut()
-                .advance(now, TIMER_BATCH, |w| buf.push(w));
-            self.counters
-                .timers_fired
-                .set(self.counters.timers_fired.get() + n as u64);
-            for w in buf.drain(..) {
-                w.wake();
-            }
-            if n < TIMER_BATCH {
-                break;
-            }
-        }
-        *self.wake_buf.borrow_mut() = buf;
-    }
-
-    /// Step 2: runs what other threads queued.
-    fn drain_remote(&self) {
-        if !self.remote.queue.pending() {
-            return;
-        }
-        let mut ops = self.remote_buf.take();
-        self.remote.queue.drain_into(&mut ops);
-        self.counters
-            .remote_ops
-            .set(self.counters.remote_ops.get() + ops.len() as u64);
-        for op in ops.drain(..) {
-            match op {
-                RemoteOp::Wake(word) => self.schedule(word),
-                RemoteOp::Spawn(task, site) => {
-                    let (key, id) = self.insert(task, false, site);
-                    let abort = {
-                        let mut tasks = self.tasks.borrow_mut();
-                        let t = tasks[key as usize].task.as_mut().expect("just inserted");
-                        t.as_mut().placed(key, id)
-                    };
-                    if abort {
-                        self.abort(key, id);
-                    }
-                }
-                RemoteOp::Call(call) => call.call(self),
-            }
-        }
-        *self.remote_buf.borrow_mut() = ops;
-    }
-
-    /// Step 4: polls ready tasks in FIFO order, those readied during the
-    /// step included, until the queue is empty, `event_interval` tasks were
-    /// polled, or a task comes round a second time (each task is polled at
-    /// most once per turn: one that yields waits for timers, other tasks and
-    /// epoll).
-    fn run_ready(&self) {
-        let turn = self.counters.turns.get() as u32;
-        let mut polled = 0;
-        while polled < self.event_interval {
-            let Some(word) = self.ready.borrow_mut().pop_front() else {
-                break;
-            };
-            match self.run_task(word, turn) {
-                Ran::Polled => polled += 1,
-                Ran::Stale => {}
-                Ran::NextTurn => {
-                    self.ready.borrow_mut().push_front(word);
-                    break;
-                }
-            }
-        }
-    }
-
-    /// Whether tasks that yield have kept epoll waiting a millisecond or
-    /// more. Tasks that compute in slices and yield keep the loop busy, so
-    /// epoll was asked only every `event_interval` polls: 128 ms with two
-    /// tasks yielding every millisecond, and a socket beside them waited
-    /// that long (an echo's median round trip was of that order; Node
-    /// polls I/O at every loop iteration, tokio polls its driver at each
-    /// `yield_now`). A clock read per turn, and only while tasks yield.
-    fn io_overdue(&self) -> bool {
-        self.yielded_since_io.get()
-            && (self.start.elapsed().as_millis() as u32).wrapping_sub(self.turn_ms.get()) >= 1
-    }
-
-    /// Queues the waker of a task that yields, for [`wake_deferred`]
-    /// (task/yield_now.rs).
-    ///
-    /// [`wake_deferred`]: Self::wake_deferred
-    pub(crate) fn defer(&self, waker: &Waker) {
-        self.deferred.borrow_mut().push(waker.clone());
-        self.yielded_since_io.set(true);
-    }
-
-    /// Step 1, after the timers: wakes the tasks that yielded during the
-    /// last turn. They used to be queued at once, ahead of what timers and
-    /// epoll woke later: a task sleeping 10 ms beside one that yields every
-    /// millisecond ticked a couple of ms late each time (the documented
-    /// order is "after timers, other tasks and epoll"; Node runs timer
-    /// callbacks before `setImmediate`'s, tokio defers a `yield_now` past
-    /// its driver).
-    fn wake_deferred(&self) {
-        if self.deferred.borrow().is_empty() {
-            return;
-        }
-        let mut buf = self.wake_buf.take();
-        std::mem::swap(&mut buf, &mut *self.deferred.borrow_mut());
-        for w in buf.drain(..) {
-            w.wake();
-        }
-        *self.wake_buf.borrow_mut() = buf;
-    }
-
-    /// Step 5: waits for I/O, at most until the next timer.
-    fn poll_io(&self) -> io::Result<()> {
-        let busy = !self.ready.borrow().is_empty()
-            || self.main_woken.get()
-            || self.remote.queue.pending()
-            || !self.deferred.borrow().is_empty();
-        let timeout = if busy {
-            Some(Duration::ZERO)
-        } else {
-            let timer = self
-                .timers
-                .borrow()
-                .next_expiration()
-                .map(|tick| self.start + Duration::from_nanos(tick.saturating_mul(TICK_NS)));
-            let periodic = self.periodic.as_ref().map(|p| p.next.get());
-            let at = match (timer, periodic) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
-            at.map(|at| self.alarm.wait_for(at))
-        };
-        if busy {
-            // Tasks are waiting: look at epoll only every `event_interval`
-            // polls (a syscall per turn would dominate a ping-pong), and not
-            // at all when nothing is registered with it.
-            let nothing_registered = self.io.borrow().is_empty() && self.control.is_none();
-            if nothing_registered
-                || (self.polls_since_io.get() < self.event_interval && !self.io_overdue())
-            {
-                return Ok(());
-            }
-        }
-        self.polls_since_io.set(0);
-        self.yielded_since_io.set(false);
-        let mut events = self.events.borrow_mut();
-        match self.poll.borrow_mut().poll(&mut events, timeout) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
-            Err(e) => return Err(e),
-        }
-        self.turn_ms.set(self.start.elapsed().as_millis() as u32);
-        let mut buf = self.wake_buf.take();
-        // Both control signals may come in one batch; each pipe is
-        // edge-triggered, so one left unread would wait for the next signal.
-        let (mut quit, mut usr2) = (false, false);
-        for event in events.iter() {
-            match event.token() {
-                WAKER_TOKEN => {}
-                ALARM_TOKEN => self.alarm.rang(),
-                QUIT_TOKEN => quit = true,
-                TRACE_TOKEN => usr2 = true,
-                _ => self.io_dispatch(event, &mut buf),
-            }
-        }
-        self.counters
-            .io_events
-            .set(self.counters.io_events.get() + buf.len() as u64);
-        drop(events);
-        for w in buf.drain(..) {
-            w.wake();
-        }
-        *self.wake_buf.borrow_mut() = buf;
-        if quit {
-            self.on_control(QUIT_TOKEN);
-        }
-        if usr2 {
-            self.on_control(TRACE_TOKEN);
-        }
-        Ok(())
-    }
-
     /// (id, site, state, waiting since) of every task, for dumps; the main
     /// future is task 0.
     pub(crate) fn tasks_snapshot(
@@ -868,119 +554,6 @@ pub(crate) fn wake_word(word: u64) {
     let rt = waker::rt_of(word);
     if context::with_core(rt, |core| core.schedule(word)).is_none() {
         remote::wake(word);
-    }
-}
-
-/// Configures a [`Runtime`].
-pub struct Builder {
-    event_interval: usize,
-    user_data: Option<Arc<dyn Any + Send + Sync>>,
-    periodic: Option<(Duration, Box<dyn FnMut()>)>,
-    trace: Option<Trace>,
-    control_signals: bool,
-}
-
-/// Where a [`Builder`]'s trace goes: a path `build` checks, or a
-/// destination checked already.
-enum Trace {
-    Path(PathBuf),
-    File(TraceFile),
-    /// One lane of a recorder that several loops share (single mode with
-    /// `RUNTIME_LOOPS`): each writes the whole recorder, every loop's lane.
-    Shared(TraceFile, Arc<trace::Recorder>, String),
-}
-
-impl Default for Builder {
-    fn default() -> Self {
-        Builder {
-            event_interval: 128,
-            user_data: None,
-            periodic: None,
-            trace: None,
-            control_signals: false,
-        }
-    }
-}
-
-impl std::fmt::Debug for Builder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Builder")
-            .field("event_interval", &self.event_interval)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Builder {
-    /// The default configuration.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Tasks polled per turn at most before the loop looks at timers and
-    /// epoll again (default 128; at least 1).
-    pub fn event_interval(mut self, n: usize) -> Self {
-        self.event_interval = n.max(1);
-        self
-    }
-
-    /// Attaches opaque state that code running on the loop can fetch with
-    /// [`user_data`] (compat keeps its blocking pool there).
-    pub fn user_data(mut self, data: Arc<dyn Any + Send + Sync>) -> Self {
-        self.user_data = Some(data);
-        self
-    }
-
-    /// Runs `callback` on the loop thread every `period` (between turns,
-    /// never inside a task; late if a task blocks the loop). Used for
-    /// `RUNTIME_DEBUG=schedtrace`.
-    pub fn periodic(mut self, period: Duration, callback: Box<dyn FnMut()>) -> Self {
-        self.periodic = Some((period.max(Duration::from_millis(1)), callback));
-        self
-    }
-
-    /// Records a Chrome trace-event JSON of every poll, written to `path`
-    /// when the runtime is dropped (and on SIGUSR2 with control signals).
-    /// `build` checks the path ([`TraceFile::open`]) and fails if no trace
-    /// can be written there.
-    pub fn trace(mut self, path: impl Into<PathBuf>) -> Self {
-        self.trace = Some(Trace::Path(path.into()));
-        self
-    }
-
-    /// Like [`trace`](Builder::trace), to a destination already checked.
-    pub fn trace_file(mut self, file: TraceFile) -> Self {
-        self.trace = Some(Trace::File(file));
-        self
-    }
-
-    /// Like [`trace_file`](Builder::trace_file), into the lane `lane` of
-    /// `recorder`, which other loops share: several loops of one program
-    /// make one trace with a lane each. The runtime writes the whole
-    /// recorder (every loop's lane so far) when dropped and on SIGUSR2, so
-    /// the loop that ends last writes the complete trace.
-    pub fn trace_shared(
-        mut self,
-        file: TraceFile,
-        recorder: Arc<trace::Recorder>,
-        lane: impl Into<String>,
-    ) -> Self {
-        self.trace = Some(Trace::Shared(file, recorder, lane.into()));
-        self
-    }
-
-    /// Handles SIGQUIT (prints the task dump on stderr, the program goes
-    /// on) and SIGUSR2 (writes the trace; ignored without one) on the loop
-    /// itself.
-    pub fn control_signals(mut self, on: bool) -> Self {
-        self.control_signals = on;
-        self
-    }
-
-    /// Creates the runtime: an epoll instance and an eventfd, no thread.
-    pub fn build(self) -> io::Result<Runtime> {
-        Ok(Runtime {
-            core: Core::new(self)?,
-        })
     }
 }
 
@@ -1095,106 +668,4 @@ impl Drop for Runtime {
         // Lines queued while stderr was full, if it has room now.
         crate::diag::flush(Duration::ZERO);
     }
-}
-
-/// Spawns onto a loop from any thread; cheap to clone.
-#[derive(Clone)]
-pub struct Handle {
-    remote: Arc<Remote>,
-}
-
-impl std::fmt::Debug for Handle {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Handle")
-            .field("runtime", &self.remote.id)
-            .finish()
-    }
-}
-
-impl Handle {
-    /// The handle of the loop running on this thread.
-    ///
-    /// # Panics
-    /// Outside a runtime.
-    pub fn current() -> Handle {
-        Self::try_current().expect("switchyard: Handle::current called outside a runtime")
-    }
-
-    /// The handle of the loop running on this thread, if any.
-    pub fn try_current() -> Option<Handle> {
-        context::with_current(|core| Handle {
-            remote: core.remote.clone(),
-        })
-    }
-
-    /// Spawns `future` onto the loop. From the loop's own thread it is queued
-    /// at once; from another thread it is queued through the remote queue and
-    /// starts on the loop's next turn. If the runtime is gone, the returned
-    /// handle yields a cancelled error.
-    #[track_caller]
-    pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
-    where
-        F: Future + Send + 'static,
-        F::Output: Send + 'static,
-    {
-        if let Some(core) = context::current().filter(|c| c.short == self.remote.short) {
-            return core.spawn(future);
-        }
-        let link = JoinLink::new();
-        let task: Pin<Box<dyn Task + Send>> = Box::pin(TaskCell::new(future, Some(link.clone())));
-        // Refused (runtime gone): dropping the op drops the cell, which
-        // completes the link as cancelled.
-        drop(self.remote.push(RemoteOp::Spawn(task, Location::caller())));
-        JoinHandle::link(self.remote.short, link)
-    }
-
-    /// A never-reused id of the runtime.
-    pub fn id(&self) -> u64 {
-        self.remote.id
-    }
-}
-
-/// Spawns a `Send` future on the current loop.
-///
-/// # Panics
-/// Outside a runtime.
-#[track_caller]
-pub fn spawn<F>(future: F) -> JoinHandle<F::Output>
-where
-    F: Future + Send + 'static,
-    F::Output: Send + 'static,
-{
-    current_core("spawn").spawn(future)
-}
-
-/// Spawns a `!Send` future on the current loop.
-///
-/// # Panics
-/// Outside a runtime.
-#[track_caller]
-pub fn spawn_local<F>(future: F) -> LocalJoinHandle<F::Output>
-where
-    F: Future + 'static,
-    F::Output: 'static,
-{
-    current_core("spawn_local").spawn_local(future)
-}
-
-/// The state attached with [`Builder::user_data`] to the loop running on this
-/// thread.
-pub fn user_data() -> Option<Arc<dyn Any + Send + Sync>> {
-    context::with_current(|core| core.user_data.clone()).flatten()
-}
-
-/// A snapshot of the current loop's counters.
-pub fn stats() -> Option<LoopStats> {
-    context::with_current(|core| core.stats())
-}
-
-fn current_core(what: &str) -> Rc<Core> {
-    context::current().unwrap_or_else(|| {
-        panic!(
-            "switchyard: {what} called outside a runtime (run the program inside switchyard::run)"
-        )
-    })
 }

@@ -11,7 +11,7 @@
 //! connections each sending 64 bytes and waiting for their echo, over and
 //! over; round trips that start after the warm-up are counted and timed,
 //! each from just before its write to just after its read, into one HDR
-//! histogram per connection (`common/hist.rs`), merged at the end. It
+//! histogram per connection (`test_support::hist`), merged at the end. It
 //! prints `result: rps=… p50_us=… p99_us=… p999_us=… max_us=… errors=…`.
 
 use std::io::{BufRead, BufReader};
@@ -22,7 +22,8 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use crate::child::{self, Fields, Outcome};
-use crate::common::hist::Hist;
+use test_support::cli::fmt_num;
+use test_support::hist::Hist;
 
 /// The load generator used for the echo rows.
 pub enum Generator {
@@ -105,7 +106,7 @@ fn peers_fields(stdout: &str) -> Fields {
         let value = between(line, "\"value\":", "}");
         if let (Some(m), Some(v)) = (metric, value) {
             if let Ok(x) = v.trim().parse::<f64>() {
-                f.insert(m.to_string(), crate::common::fmt_num(x));
+                f.insert(m.to_string(), fmt_num(x));
             }
         }
     }
@@ -190,12 +191,12 @@ pub fn wrk(addr: SocketAddr, conns: usize, secs: f64) -> Outcome {
         let line = line.trim();
         if let Some(v) = line.strip_prefix("Requests/sec:") {
             if let Ok(x) = v.trim().parse::<f64>() {
-                f.insert("req_per_s".into(), crate::common::fmt_num(x));
+                f.insert("req_per_s".into(), fmt_num(x));
             }
         }
         if let Some(v) = line.strip_prefix("99%") {
             if let Some(ms) = wrk_ms(v.trim()) {
-                f.insert("p99_ms".into(), crate::common::fmt_num(ms));
+                f.insert("p99_ms".into(), fmt_num(ms));
             }
         }
     }
@@ -258,7 +259,7 @@ pub fn loadgen_main(args: &[String]) {
             lat.pct(p) as f64 / 1e3
         }
     };
-    let n = crate::common::fmt_num;
+    let n = fmt_num;
     println!(
         "result: rps={} p50_us={} p99_us={} p999_us={} max_us={} errors={errors} conns={conns}",
         n(lat.len() as f64 / secs),

@@ -215,7 +215,7 @@ pub fn machine() -> Vec<(String, String)> {
     let command = |prog: &str, args: &[&str]| {
         std::process::Command::new(prog)
             .args(args)
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .current_dir(crate::repo_root())
             .output()
             .ok()
             .filter(|o| o.status.success())
@@ -260,7 +260,7 @@ pub fn machine() -> Vec<(String, String)> {
 /// The hyper that examples/hyper.rs is built with: its version in the
 /// workspace's Cargo.lock.
 fn hyper_version() -> String {
-    let lock = Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.lock");
+    let lock = crate::repo_root().join("Cargo.lock");
     let text = std::fs::read_to_string(lock).unwrap_or_default();
     let version = text
         .split("[[package]]")
