@@ -313,10 +313,7 @@ fn check_dump(dump: &str, main_state: &str) {
     assert!(dump.contains("mode=mn"), "{dump}");
     assert!(dump.contains("[chan receive"), "{dump}");
     assert!(dump.contains("[sleep"), "{dump}");
-    assert!(
-        dump.contains(&format!("task 0 (main) [{main_state}")),
-        "{dump}"
-    );
+    assert!(dump.contains(&format!(" (main) [{main_state}")), "{dump}");
     assert!(
         dump.matches("spawned at tests/observe_mn.rs:").count() >= 2,
         "{dump}"
@@ -343,7 +340,7 @@ fn sigquit_prints_the_dump() {
     let mut dump = String::new();
     let start = Instant::now();
     while !(dump.contains("[chan receive")
-        && dump.contains("task 0 (main)")
+        && dump.contains(" (main) [")
         && dump.matches("spawned at").count() >= 2)
     {
         let mut line = String::new();

@@ -190,6 +190,9 @@ pub fn format_dump(header: &str, tasks: &[TaskInfo]) -> String {
     for t in tasks {
         if t.id == 0 {
             let _ = write!(out, "\ntask 0 (main) [{}", t.state);
+        } else if t.name.as_deref() == Some("main") {
+            // mn's main future, a G of its own (mn-sched's sched/host.rs).
+            let _ = write!(out, "\ntask {} (main) [{}", t.id, t.state);
         } else if let Some(name) = &t.name {
             let _ = write!(out, "\ntask {} {name:?} [{}", t.id, t.state);
         } else {

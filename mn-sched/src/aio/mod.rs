@@ -107,6 +107,17 @@ impl Runtime {
              it would block one of its threads; .await the future instead"
         );
         let _enter = EnterGuard::enter(self.handle());
+        let mut f = pin!(f);
+        // The calling thread becomes an M holding a P, and `f` its main G
+        // (sched/host.rs); as below only where it cannot (the thread cap,
+        // or the thread is an M of another runtime already).
+        if let Some(v) = crate::sched::host::block_on(
+            self.handle().shared(),
+            f.as_mut(),
+            std::panic::Location::caller(),
+        ) {
+            return v;
+        }
         let mut waker = crate::g::waker::for_thread();
         if self.handle().shared().trace.is_some() {
             // Wakes of the main future draw trace arrows too.
@@ -114,7 +125,6 @@ impl Runtime {
         }
         let mut cx = Context::from_waker(&waker);
         let host = local::LocalHost::new(&waker, false);
-        let mut f = pin!(f);
         // The task dump shows this future as task 0 (main).
         let sh = self.handle();
         let main = &sh.shared().main;

@@ -64,6 +64,9 @@ pub(crate) enum Request {
     /// take it back, then publish me as WAITING; I start afresh from
     /// `g_entry` on whatever stack I get when woken.
     Release = 4,
+    /// Move me to another M before I block: I am on a host M (the thread
+    /// of `block_on_future`, sched/host.rs) and may not hold main up.
+    Migrate = 5,
 }
 
 impl Request {
@@ -73,6 +76,7 @@ impl Request {
             2 => Self::Yield,
             3 => Self::Exit,
             4 => Self::Release,
+            5 => Self::Migrate,
             _ => unreachable!("bad switch request {w}"),
         }
     }
@@ -169,8 +173,12 @@ fn handoff_yield(m: &M, me: NonNull<Header>) -> bool {
     // tick that is a multiple of 61 (find.rs step 1): leave those turns to it;
     // with Gs in the global queue we queue behind them (schedule.rs).
     let p = held.p();
+    // An M waiting for a P (back from a syscall, or a thread entering
+    // `block_on_future`) is given ours by g0 (syscall.rs
+    // `give_p_to_waiter`): go there rather than make it wait.
     if p.tick.load(Ordering::Relaxed) % crate::sched::find::GLOBAL_CHECK_TICKS == 0
         || m.shared.global_len.load(Ordering::Relaxed) > 0
+        || m.shared.sysmon.waiting.load(Ordering::Relaxed) != 0
     {
         return false;
     }
@@ -292,6 +300,7 @@ pub(crate) fn park() {
     shared.registry.register(g);
     switch_out(Request::Park);
     cancel_if_shutting_down(shared);
+    cancel_if_evicted(h);
 }
 
 /// The running G of this thread and whether its M is inside `syscall`;
@@ -389,6 +398,7 @@ pub(crate) fn yield_now() {
     }
     drop(pin);
     cancel_if_shutting_down(shared);
+    cancel_if_evicted(h);
 }
 
 /// A park while panicking: pinned to this thread for its duration.
@@ -402,6 +412,16 @@ fn pinned_park(h: &Header, shared: &crate::sched::Shared) {
 /// Unwinds the G with the `Cancelled` payload if its runtime is shutting down.
 fn cancel_if_shutting_down(shared: &crate::sched::Shared) {
     if shared.is_shutting_down() && !panicking() {
+        std::panic::resume_unwind(Box::new(Cancelled));
+    }
+}
+
+/// Unwinds the G with the `Cancelled` payload if it is bound to the thread
+/// of a `block_on_future` whose main task has ended (sched/host.rs): that
+/// thread goes back to its caller, so the G cannot wait there any longer.
+#[inline]
+fn cancel_if_evicted(h: &Header) {
+    if crate::sched::host::evicted(h) && !panicking() {
         std::panic::resume_unwind(Box::new(Cancelled));
     }
 }

@@ -43,6 +43,10 @@ pub(crate) fn find_runnable(m: &Arc<M>) -> Option<NonNull<Header>> {
             }
             return None;
         }
+        // A host runs its bound Gs first (sched/host.rs).
+        if let Some(g) = super::host::take_mail(m) {
+            return Some(g);
+        }
         if let Some(g) = look_locally(m) {
             return Some(g);
         }

@@ -159,7 +159,7 @@ pub(crate) fn stopm(m: &Arc<M>) -> bool {
                 (Some(until), m.note.sleep(Some(until)))
             }
         };
-        if idle_until.is_some() && !woken {
+        if idle_until.is_some() && !woken && m.host.is_none() {
             let mut l = shared.lock();
             let handed = m.take_nextp();
             if handed.is_none() && shared.threads.try_retire(shared.nprocs()) {
@@ -177,6 +177,12 @@ pub(crate) fn stopm(m: &Arc<M>) -> bool {
         // Still on the idle list: a wakep from the timers fired here can
         // pick this very M.
         shared.timers.fire_due();
+        // A host woken with mail (a bound G runnable: sched/host.rs) takes
+        // a P at once, waiting for one if none is idle.
+        if m.host.as_deref().is_some_and(super::host::Host::has_mail) {
+            super::host::take_p_for_mail(m);
+            return true;
+        }
         let l = shared.lock();
         if let Some((p, spinning)) = m.take_nextp() {
             drop(l);

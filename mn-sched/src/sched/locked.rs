@@ -52,6 +52,9 @@ impl std::error::Error for ThreadLimitError {}
 
 /// See [`crate::lock_os_thread`].
 pub(crate) fn lock_os_thread() -> Result<(), ThreadLimitError> {
+    // Not onto the thread of `block_on_future`: that thread must stay free
+    // to run main (sched/host.rs).
+    super::host::leave_host();
     let Some(g) = current_g() else { return Ok(()) };
     // SAFETY: `g` is the running G: its private state is ours (rule 3) and
     // its runtime alive (rule 4).
@@ -151,9 +154,14 @@ fn bind(h: &Header) {
     let m = M::current().expect("a running G is on an M");
     h.locked_m.store(m.as_ptr(), Ordering::Release);
     // SAFETY: this thread's live M.
-    unsafe { m.as_ref() }
-        .locked_g
-        .store(NonNull::from(h).as_ptr(), Ordering::Relaxed);
+    let m = unsafe { m.as_ref() };
+    match m.host.as_deref() {
+        // A host runs other Gs while its bound ones wait (sched/host.rs).
+        Some(host) => host.bind(h),
+        None => m
+            .locked_g
+            .store(NonNull::from(h).as_ptr(), Ordering::Relaxed),
+    }
 }
 
 /// Unbinds `h` and the current M.
@@ -161,7 +169,9 @@ fn unbind(h: &Header) {
     h.locked_m.store(std::ptr::null_mut(), Ordering::Release);
     let m = M::current().expect("a running G is on an M");
     // SAFETY: this thread's live M.
-    unsafe { m.as_ref() }
-        .locked_g
-        .store(std::ptr::null_mut(), Ordering::Relaxed);
+    let m = unsafe { m.as_ref() };
+    match m.host.as_deref() {
+        Some(host) => host.unbind(h),
+        None => m.locked_g.store(std::ptr::null_mut(), Ordering::Relaxed),
+    }
 }

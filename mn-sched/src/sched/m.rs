@@ -101,6 +101,9 @@ pub(crate) struct M {
     /// AddressSanitizer fiber bookkeeping (M thread): g0's fake stack, and
     /// g0's stack bounds as ASan reported them.
     asan: UnsafeCell<(*mut libc::c_void, usize, usize)>,
+    /// Set for the M that a thread inside `block_on_future` becomes (the
+    /// host of the main G: sched/host.rs); never changes.
+    pub(crate) host: Option<Box<super::host::Host>>,
 }
 
 // SAFETY: the non-atomic fields (g0_sp, asan, io_batch) are touched only by the M's
@@ -138,7 +141,54 @@ impl M {
             ),
             calls: crate::loom::AtomicUsize::new(0),
             asan: UnsafeCell::new((std::ptr::null_mut(), 0, 0)),
+            host: None,
         }
+    }
+
+    /// The M a thread inside `block_on_future` becomes (sched/host.rs):
+    /// counted under the thread cap like any M, listed for the dump and
+    /// sysmon, but run by the caller's thread rather than a thread of ours.
+    /// None when the cap leaves no thread for it.
+    pub(crate) fn new_host(shared: &Shared) -> Option<Arc<M>> {
+        let threads = &shared.threads;
+        if !threads.reserve() {
+            return None;
+        }
+        let id = threads.created.fetch_add(1, Ordering::Relaxed);
+        let mut m = M::new(id, shared.arc());
+        m.host = Some(Box::default());
+        let m = Arc::new(m);
+        let mut all = threads.all.lock().unwrap_or_else(|e| e.into_inner());
+        all.retain(|w| w.strong_count() > 0);
+        all.push(Arc::downgrade(&m));
+        Some(m)
+    }
+
+    /// Makes the calling thread `m`'s (the start of `m_main`, or a host's
+    /// entry); returns the thread's timer slack before, to restore.
+    pub(crate) fn attach_thread(m: &Arc<M>) -> libc::c_int {
+        CURRENT.with(|c| c.set(Arc::as_ptr(m)));
+        m.cpu_clock
+            .store(this_thread_cpu_clock(), Ordering::Relaxed);
+        // SAFETY: gettid has no preconditions.
+        let tid = unsafe { libc::gettid() };
+        m.tid.store(tid, Ordering::Relaxed);
+        // SAFETY: PR_GET_TIMERSLACK reads a field of the calling thread.
+        let slack = unsafe { libc::prctl(libc::PR_GET_TIMERSLACK) };
+        set_timer_slack();
+        slack
+    }
+
+    /// Undoes [`attach_thread`](Self::attach_thread) for a host M, whose
+    /// thread goes back to its caller: the thread-local cleared, the timer
+    /// slack restored, the thread given back to the cap.
+    pub(crate) fn detach_host_thread(&self, slack: libc::c_int) {
+        CURRENT.with(|c| c.set(std::ptr::null()));
+        if slack > 0 {
+            // SAFETY: PR_SET_TIMERSLACK sets a field of the calling thread.
+            unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, slack as libc::c_ulong) };
+        }
+        self.shared.threads.release();
     }
 
     /// The calling thread's M. Never inlined, so a G never reuses a
@@ -573,14 +623,8 @@ pub(crate) fn spawn_m(shared: &Shared, p: &P, spinning: bool) -> Result<(), ()> 
 
 /// Body of an M thread.
 fn m_main(m: Arc<M>) {
-    CURRENT.with(|c| c.set(Arc::as_ptr(&m)));
-    m.cpu_clock
-        .store(this_thread_cpu_clock(), Ordering::Relaxed);
-    // SAFETY: gettid has no preconditions.
-    let tid = unsafe { libc::gettid() };
-    m.tid.store(tid, Ordering::Relaxed);
+    M::attach_thread(&m);
     let _alt = AltStack::ensure();
-    set_timer_slack();
     let bomb = AbortOnUnwind;
     super::trace::MLane::open(&m); // this M's Chrome trace lane
     if let Some(hook) = &m.shared.config.on_thread_start {
@@ -654,7 +698,7 @@ pub(crate) fn thread_cpu_time(clk: i32) -> Option<std::time::Duration> {
 }
 
 /// A panic escaping the scheduler means its state is broken: abort.
-struct AbortOnUnwind;
+pub(crate) struct AbortOnUnwind;
 
 impl Drop for AbortOnUnwind {
     fn drop(&mut self) {

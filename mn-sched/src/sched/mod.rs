@@ -42,6 +42,7 @@
 pub(crate) mod find;
 pub(crate) mod global;
 pub(crate) mod handoff;
+pub(crate) mod host;
 pub(crate) mod idle;
 pub(crate) mod locked;
 pub(crate) mod m;

@@ -31,7 +31,14 @@ fn ready(g: NonNull<Header>) {
     // SAFETY: we won the unpark CAS, so the G is alive and so is its
     // runtime (rule 4 of g/mod.rs).
     let shared = unsafe { g.as_ref().shared() };
-    if let Some((held, m)) = local_held_m(shared) {
+    let me = local_held_m(shared);
+    // A G bound to a host M (main, sched/host.rs) runs only there.
+    // SAFETY: as above.
+    if let Some(hm) = unsafe { super::host::bound_elsewhere(g, me.as_ref().map(|(_, m)| *m)) } {
+        super::host::post(hm, g);
+        return;
+    }
+    if let Some((held, m)) = me {
         if m.to_back() {
             // No wakep per G: `wake_to_back` decides once for the batch.
             m.with_io_batch(|batch| held.push_back_in_order(g, shared, batch));

@@ -63,21 +63,84 @@ pub(crate) fn schedule(m: &Arc<M>) {
                 wakep(shared);
             }
         }
-        // SAFETY: `g` came from a run queue: a live runnable G.
-        let lm = unsafe { g.as_ref() }.locked_m.load(Ordering::Acquire);
-        if !lm.is_null() && !std::ptr::eq(lm, Arc::as_ptr(m)) {
-            if !startlockedm(m, g) {
-                return;
+        if !run_or_pass(m, g) {
+            return;
+        }
+    }
+}
+
+/// Runs `g`, a G `m` found, unless it is bound to another M: to a host, it
+/// is posted there (sched/host.rs) and `m` goes on; to a locked M, `m`
+/// hands it that M with its P and parks (false: the runtime is exiting).
+fn run_or_pass(m: &Arc<M>, g: NonNull<Header>) -> bool {
+    // SAFETY: `g` came from a run queue: a live runnable G.
+    if let Some(hm) = unsafe { super::host::bound_elsewhere(g, Some(m)) } {
+        super::host::post(hm, g);
+        return true;
+    }
+    // SAFETY: as above.
+    let lm = unsafe { g.as_ref() }.locked_m.load(Ordering::Acquire);
+    if !lm.is_null() && !std::ptr::eq(lm, Arc::as_ptr(m)) {
+        return startlockedm(m, g);
+    }
+    execute(m, g);
+    true
+}
+
+/// The scheduler loop of a host M (sched/host.rs): its mail first, then
+/// as any M; it never stops for a locked G (its bound Gs wait in the run
+/// queues and the mail like others), and returns once main has exited and
+/// no G is bound to it any more, giving its P away.
+pub(crate) fn host_loop(m: &Arc<M>) {
+    let _bomb = super::m::AbortOnUnwind;
+    let host = m
+        .host
+        .as_deref()
+        .expect("host_loop on an M that is no host");
+    let mut evicted = false;
+    loop {
+        super::observe::safe_point(m); // a task dump may be reading the queues
+        if host.main_has_exited() {
+            if super::host::after_main(m, &mut evicted) {
+                continue;
+            }
+            break;
+        }
+        if m.held().is_none() {
+            if host.has_mail() {
+                super::syscall::exit_slow(m);
+            } else {
+                // Idle until handed a P or woken with mail (handoff.rs
+                // `stopm`); without a P only when the runtime exits.
+                let _ = super::handoff::idle_and_stop(m);
             }
             continue;
         }
-        execute(m, g);
+        if let Some(g) = super::host::take_mail(m) {
+            execute(m, g);
+            continue;
+        }
+        if super::syscall::give_p_to_waiter(m) {
+            continue; // no P now: the next turn idles
+        }
+        let Some(g) = find_runnable(m) else { continue };
+        if m.spinning() {
+            m.set_spinning(false);
+            if m.shared.idle.stop_spinning() {
+                wakep(&m.shared);
+            }
+        }
+        run_or_pass(m, g);
     }
+    if let Some(p) = release_p(m) {
+        handoffp(&m.shared, p);
+    }
+    std::mem::forget(_bomb);
 }
 
 /// Runs `g` on `m` until a G switches back to g0 (`g`, or another G that a
 /// handoff yield passed the M to) to park, yield or exit.
-fn execute(m: &M, mut g: NonNull<Header>) {
+pub(crate) fn execute(m: &Arc<M>, mut g: NonNull<Header>) {
     // SAFETY: `g` is a live runnable G this M took (from a queue, or its
     // locked G handed back); from here it is RUNNING on us (rule 2).
     unsafe { g.as_ref() }.state.start_running();
@@ -122,6 +185,10 @@ fn execute(m: &M, mut g: NonNull<Header>) {
             }
             Request::Exit => {
                 finish(m, g);
+                return;
+            }
+            Request::Migrate => {
+                super::host::migrate(m, g);
                 return;
             }
         }
@@ -270,7 +337,18 @@ fn finish(m: &M, g: NonNull<Header>) {
     if own.registered {
         shared.registry.remove(g);
     }
-    if own.lock_count > 0 {
+    if let Some(host) = m.host.as_deref() {
+        // A host's thread goes back to its caller, not away: a G that
+        // exits locked to it is only unbound (sched/host.rs).
+        if own.lock_count > 0 {
+            shared.threads.lock_release();
+        }
+        if host.is_main(g) {
+            host.main_exited();
+        } else if !h.locked_m.load(Ordering::Relaxed).is_null() {
+            host.unbind(h);
+        }
+    } else if own.lock_count > 0 {
         // Exited while locked: this thread ends with it (Go's rule).
         m.locked_g.store(std::ptr::null_mut(), Ordering::Relaxed);
         m.set_exit_thread();

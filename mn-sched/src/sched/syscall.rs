@@ -124,6 +124,7 @@ pub(crate) const CALLS_MASK: usize = ((1 << 24) - 1) << 32;
 /// as the system call would, and `yield_now` yields the thread: the G
 /// never leaves its thread inside `f` (g/run.rs).
 pub fn syscall<R>(f: impl FnOnce() -> R) -> R {
+    super::host::leave_host(); // never block the main task's thread
     let Some((m, p, user, back)) = on_g_with_p() else {
         return f();
     };
@@ -143,6 +144,7 @@ pub fn syscall<R>(f: impl FnOnce() -> R) -> R {
 /// tick. Costs a handoff (and maybe a thread) on every call. Off a G it
 /// just calls `f`.
 pub fn syscall_blocking<R>(f: impl FnOnce() -> R) -> R {
+    super::host::leave_host(); // never block the main task's thread
     let Some((m, _, user, _)) = on_g_with_p() else {
         return f();
     };

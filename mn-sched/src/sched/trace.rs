@@ -38,8 +38,10 @@ use crate::g::Header;
 pub(crate) struct Tracer {
     recorder: Arc<Recorder>,
     file: TraceFile,
-    /// The thread inside `block_on_future`.
-    main: Arc<Lane>,
+    /// The thread inside `block_on_future` when it polls the main future
+    /// itself (made at its first event; a thread that hosts the main G as
+    /// an M has that M's lane instead).
+    main: std::sync::OnceLock<Arc<Lane>>,
     /// sysmon and threads that are not Ms.
     other: Arc<Lane>,
 }
@@ -48,12 +50,11 @@ impl Tracer {
     /// A recorder writing to `file`.
     pub(crate) fn new(file: TraceFile) -> Self {
         let recorder = Recorder::new();
-        let main = recorder.lane("main (block_on thread)");
         let other = recorder.lane("sysmon and other threads");
         Self {
             recorder,
             file,
-            main,
+            main: std::sync::OnceLock::new(),
             other,
         }
     }
@@ -66,6 +67,12 @@ impl Tracer {
                 self.file.path().display()
             ));
         }
+    }
+
+    /// The lane of the thread that polls the main future itself.
+    fn main_lane(&self) -> &Arc<Lane> {
+        self.main
+            .get_or_init(|| self.recorder.lane("main (block_on thread)"))
     }
 
     /// Nanoseconds since the start.
@@ -81,7 +88,7 @@ impl Tracer {
     /// A run slice of the main future, from `start` to now.
     pub(crate) fn main_run(&self, start: u64, site: &'static Location<'static>, flow_in: u64) {
         let now = self.now();
-        self.main.push(Event {
+        self.main_lane().push(Event {
             flow_in,
             ..event(
                 EventKind::Run,
@@ -134,7 +141,12 @@ impl MLane {
     /// Opens the M's lane (at the start of its thread) if tracing is on.
     pub(crate) fn open(m: &M) {
         if let Some(t) = &m.shared.trace {
-            let lane = t.recorder.lane(format!("M{}", m.id));
+            let name = if m.host.is_some() {
+                format!("main thread (M{})", m.id) // sched/host.rs
+            } else {
+                format!("M{}", m.id)
+            };
+            let lane = t.recorder.lane(name);
             // SAFETY: on m's thread (m_main), nothing else borrows it.
             unsafe { *m.trace.0.get() = Some(LaneWriter::new(lane)) };
         }
@@ -192,7 +204,7 @@ pub(crate) fn run_end(m: &M, h: &Header, start: u64, parking: bool) {
                 EventKind::Run,
                 start,
                 now.saturating_sub(start),
-                h.id,
+                trace_id(h),
                 site,
                 0,
             )
@@ -202,7 +214,14 @@ pub(crate) fn run_end(m: &M, h: &Header, start: u64, parking: bool) {
         let reason = h.wait_reason.load(Ordering::Relaxed);
         MLane::push(
             m,
-            event(EventKind::Park, now, 0, h.id, site, u64::from(reason)),
+            event(
+                EventKind::Park,
+                now,
+                0,
+                trace_id(h),
+                site,
+                u64::from(reason),
+            ),
         );
     }
 }
@@ -211,12 +230,29 @@ fn site_of(h: &Header) -> Option<&'static Location<'static>> {
     h.spawned.site()
 }
 
+/// The task id `h` shows as: 0 for a main G (sched/host.rs), which the
+/// trace names `main`, as the main future polled outside the Ms.
+fn trace_id(h: &Header) -> u64 {
+    let lm = h.locked_m.load(Ordering::Acquire);
+    // SAFETY: a G's bound M is alive while the G lives.
+    let main = !lm.is_null()
+        && unsafe { &*lm }
+            .host
+            .as_deref()
+            .is_some_and(|host| host.is_main(std::ptr::NonNull::from(h)));
+    if main {
+        0
+    } else {
+        h.id
+    }
+}
+
 /// A wake that moved `h` out of WAITING: a flow id for its next run, and
 /// the arrow's start on the waking thread's lane.
 #[inline]
 pub(crate) fn wake(shared: &Shared, h: &Header) {
     let Some(t) = &shared.trace else { return };
-    let e = |flow| event(EventKind::Wake, t.now(), 0, h.id, site_of(h), flow);
+    let e = |flow| event(EventKind::Wake, t.now(), 0, trace_id(h), site_of(h), flow);
     if let Some(m) = own_m(shared) {
         let flow = MLane::flow(m);
         h.flow.store(flow, Ordering::Relaxed);
@@ -245,7 +281,7 @@ fn on_this_thread(shared: &Shared, t: &Tracer, e: Event) {
         return;
     }
     if crate::aio::entered().is_some() {
-        t.main.push(e);
+        t.main_lane().push(e);
     } else {
         t.other.push(e);
     }
