@@ -96,13 +96,15 @@ tree_cpu_ticks() {
 }
 
 # sy W TIMEOUT ARGS...: switchyard's anchor in every mode of SY_MODES
+# (a workload named W-main runs its driver in the main future: label "… from main")
 sy() {
   local w=$1 to=$2; shift 2
-  local m
+  local m sfx=""
+  case $1 in *-main) sfx=" from main" ;; esac
   for m in $SY_MODES; do
     case $m in
-      single) pm "$w" sy-single "$to" env RUNTIME_MODE=single "$SY/anchor" "$@" ;;
-      mn*) pm "$w" "sy-mnP${m#mn}" "$to" env RUNTIME_MODE=mn RUNTIME_MAXPROCS="${m#mn}" "$SY/anchor" "$@" ;;
+      single) pm "$w" "sy-single$sfx" "$to" env RUNTIME_MODE=single "$SY/anchor" "$@" ;;
+      mn*) pm "$w" "sy-mnP${m#mn}$sfx" "$to" env RUNTIME_MODE=mn RUNTIME_MAXPROCS="${m#mn}" "$SY/anchor" "$@" ;;
       # loopsN: single mode on N loops, a server shape (W6 only).
       loops*) ;;
     esac
@@ -124,6 +126,7 @@ if want w1; then
   log "W1 spawn cost"
   for _ in $(seq "$REPS"); do
     sy w1 120 w1
+    sy w1 120 w1-main
     run_peers w1 120
     peer may-2w && pm w1 "may-2w batches of 1000" 120 "$R/may_anchor" w1 100000 1000
   done
@@ -148,6 +151,7 @@ if want w3; then
   log "W3 ping-pong"
   for _ in $(seq "$REPS"); do
     sy w3 60 w3
+    sy w3 60 w3-main
     run_peers w3 60
     peer may-2w && pm w3 may-2w 60 "$R/may_anchor" w3
   done

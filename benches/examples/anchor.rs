@@ -9,7 +9,9 @@
 //!
 //! Each line is `{"w":"w1","sys":"sy-single (JoinHandle)","metric":"ns_per_task","value":123.4}`;
 //! the label is `sy-single`, or `sy-mnP<procs>` in mn mode. As in the peers'
-//! programs, the workload driver runs inside a spawned task.
+//! programs, the workload driver runs inside a spawned task; `w1-main` and
+//! `w3-main` run it in the main future itself, as a program ported from Go's
+//! `func main` would (label `… from main`), to compare the two shapes.
 
 use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -52,14 +54,17 @@ fn spin_until(deadline: Instant) -> u64 {
 }
 
 fn main() {
-    let w = arg(1).expect("usage: anchor <w1|w2|w3|w4|w5|w6|w7> [args]");
+    let w = arg(1).expect("usage: anchor <w1|w2|w3|w4|w5|w7>[-main] [args]");
     switchyard::run(async move {
         let s = switchyard::stats().expect("inside switchyard::run");
         let sys = match s.mode {
             Mode::Single => "sy-single".to_string(),
             Mode::Mn => format!("sy-mnP{}", s.procs),
         };
-        switchyard::spawn(driver(w, sys)).await.unwrap();
+        match w.strip_suffix("-main") {
+            Some(base) => driver(base.to_string(), format!("{sys} from main")).await,
+            None => switchyard::spawn(driver(w, sys)).await.unwrap(),
+        }
     })
 }
 
