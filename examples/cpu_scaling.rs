@@ -80,7 +80,7 @@ fn main() {
         // One deadline for every loop of the round, set by the first loop
         // to start (the others start within a thread's start-up of it).
         let deadline = Arc::new(OnceLock::new());
-        let ends = common::run_each_task(builder, |id| {
+        let ends = common::run_each_main(builder, |id| {
             let deadline = deadline.clone();
             async move {
                 let here = Here::now();

@@ -40,7 +40,7 @@ fn main() {
     f.finish();
 
     let sampler = Sampler::start();
-    let (here, wall) = common::run_task(switchyard::Builder::new(), async move {
+    let (here, wall) = common::run_main(switchyard::Builder::new(), async move {
         let here = Here::now();
         let t0 = Instant::now();
         storm(n, sleep, limit).await;

@@ -166,7 +166,7 @@ fn main() {
     // One driver per loop (RUNTIME_LOOPS=N in single mode: every loop binds
     // the address with SO_REUSEPORT and serves its share; the connection
     // cap is split between them); one driver otherwise.
-    let ends = common::run_each_task(switchyard::Builder::new(), |id| {
+    let ends = common::run_each_main(switchyard::Builder::new(), |id| {
         let (addr, served) = (addr.clone(), served.clone());
         async move {
             let here = Here::now();

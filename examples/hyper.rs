@@ -72,7 +72,7 @@ fn main() {
     let served = Arc::new(Served::default());
     // One driver per loop (RUNTIME_LOOPS=N in single mode: every loop binds
     // the address with SO_REUSEPORT and serves its share); one otherwise.
-    let ends = common::run_each_task(switchyard::Builder::new(), |id| {
+    let ends = common::run_each_main(switchyard::Builder::new(), |id| {
         let (addr, served) = (addr.clone(), served.clone());
         async move {
             let here = Here::now();

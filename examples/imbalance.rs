@@ -260,7 +260,7 @@ fn main() {
 /// every loop listens. Returns each loop's end, in loop order.
 fn serve(cost: Duration, seen: Arc<Seen>, addr_tx: mpsc::Sender<SocketAddr>) -> Vec<LoopEnd> {
     let addr_tx = Mutex::new(Some(addr_tx));
-    common::run_each_task(switchyard::Builder::new(), |id| {
+    common::run_each_main(switchyard::Builder::new(), |id| {
         let seen = seen.clone();
         let addr_tx = addr_tx.lock().unwrap().take_if(|_| id == 0);
         async move {

@@ -45,7 +45,7 @@ fn main() {
 
     let sampler = Sampler::start();
     let (here, lock, drifts, other_tids, wall) =
-        common::run_task(switchyard::Builder::new(), async move {
+        common::run_main(switchyard::Builder::new(), async move {
             let here = Here::now();
             let t0 = Instant::now();
             let lock = match (here.mode, no_lock) {

@@ -73,7 +73,7 @@ fn main() {
     let sampler = Sampler::start();
     let base_rss_kb = switchyard::os::rss_kb();
     let (here, spawn_phase, peak_alive, wall) =
-        common::run_task(switchyard::Builder::new(), async move {
+        common::run_main(switchyard::Builder::new(), async move {
             let here = Here::now();
             let t0 = Instant::now();
             let (spawned, peak) = match style {

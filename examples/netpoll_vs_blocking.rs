@@ -93,7 +93,7 @@ fn main() {
     let sampler = Sampler::start();
     let t0 = Instant::now();
     let file_path = path.clone();
-    let (here, files, sockets) = common::run_task(switchyard::Builder::new(), async move {
+    let (here, files, sockets) = common::run_main(switchyard::Builder::new(), async move {
         let here = Here::now();
         let sockets = read_sockets(n, wait).await;
         let files = read_files(n, Arc::new(file_path), file_kb, chunk_kb).await;

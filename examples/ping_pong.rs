@@ -30,7 +30,7 @@ fn main() {
 
     let sampler = Sampler::start();
     let (here, (trips, measured), wall) =
-        common::run_task(switchyard::Builder::new(), async move {
+        common::run_main(switchyard::Builder::new(), async move {
             let here = Here::now();
             let t0 = Instant::now();
             let out = bounce(duration, cap).await;

@@ -33,7 +33,7 @@ fn main() {
     }
 
     let sampler = Sampler::start();
-    let (here, asleep, wall) = common::run_task(switchyard::Builder::new(), async move {
+    let (here, asleep, wall) = common::run_main(switchyard::Builder::new(), async move {
         let here = Here::now();
         let t0 = Instant::now();
         let tasks: Vec<_> = (0..n)

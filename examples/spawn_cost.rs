@@ -36,7 +36,7 @@ fn main() {
     f.finish();
 
     let sampler = Sampler::start();
-    let (here, mut per_task, wall) = common::run_task(switchyard::Builder::new(), async move {
+    let (here, mut per_task, wall) = common::run_main(switchyard::Builder::new(), async move {
         let here = Here::now();
         let t0 = Instant::now();
         let mut per_task = Vec::with_capacity(rounds);

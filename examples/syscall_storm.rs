@@ -59,7 +59,7 @@ fn main() {
         builder = builder.max_threads(m);
     }
     let sampler = Sampler::start();
-    let (here, t0, wall) = common::run_task(builder, async move {
+    let (here, t0, wall) = common::run_main(builder, async move {
         let here = Here::now();
         let t0 = Instant::now();
         storm(n, sleep, blocking).await;

@@ -59,7 +59,7 @@ fn main() {
 
     let sampler = Sampler::start();
     let builder = switchyard::Builder::new().procs(procs);
-    let (here, ticks, spin_start, spun, wall) = common::run_task(builder, async move {
+    let (here, ticks, spin_start, spun, wall) = common::run_main(builder, async move {
         let here = Here::now();
         let t0 = Instant::now();
         let stop = Arc::new(AtomicBool::new(false));

@@ -112,7 +112,7 @@ fn main() {
     if procs > 0 {
         builder = builder.procs(procs);
     }
-    let (here, m, busy_yields, wall) = common::run_task(builder, async move {
+    let (here, m, busy_yields, wall) = common::run_main(builder, async move {
         let here = Here::now();
         let t0 = Instant::now();
         let shared = Arc::new(Busy {

@@ -21,8 +21,8 @@
 //!   with `experiment`, `mode`, `procs`, `wall_ms`, `peak_threads` (from the
 //!   sampler, itself excluded) and `peak_rss_kb` (`VmHWM`). `compare` parses
 //!   only this line.
-//! * [`run_task`] — runs the experiment's driver inside a spawned task (as
-//!   the peers' programs do), so it is scheduled like any other task.
+//! * [`run_main`] — runs the experiment's driver as the main future, as
+//!   its Go twin runs it in `func main` (in mn the main future is a G).
 //! * [`say`] and [`error`] (in `output.rs`) — stdout lines that survive a
 //!   closed stdout, and rate-limited stderr lines that never block.
 //! * [`AcceptBackoff`] — what the servers' accept loops do when `accept`
@@ -336,48 +336,35 @@ impl Report {
 
 // ----------------------------------------------------------------- running
 
-/// Runs `driver` as a task on a runtime built by `builder` (which reads the
-/// `RUNTIME_*` environment); returns its output. A bad environment or an
-/// unbuilt mode prints one line and exits 2 (`Builder::run`'s rule); a panic
-/// in the driver exits 1 with its message.
-pub fn run_task<F>(builder: Builder, driver: F) -> F::Output
-where
-    F: Future + Send + 'static,
-    F::Output: Send + 'static,
-{
-    builder.run(async move {
-        match switchyard::spawn(driver).await {
-            Ok(v) => v,
-            Err(e) => {
-                eprintln!("the experiment's task failed: {e}");
-                std::process::exit(1)
-            }
-        }
+/// Runs `driver` as the main future of a runtime built by `builder` (which
+/// reads the `RUNTIME_*` environment), as its Go twin's `func main` runs
+/// the experiment (in mn the main future is a G of its own on a P); returns
+/// its output. A bad environment or an unbuilt mode prints one line and
+/// exits 2 (`Builder::run`'s rule); a panic in the driver exits 1 after
+/// its message.
+pub fn run_main<F: Future>(builder: Builder, driver: F) -> F::Output {
+    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| builder.run(driver)));
+    ran.unwrap_or_else(|_| {
+        eprintln!("the experiment's driver panicked");
+        std::process::exit(1)
     })
 }
 
-/// [`run_task`] on every loop: with `RUNTIME_LOOPS=N` in single mode,
-/// `make(loop_id)` makes each loop's driver and runs it as a task there
-/// (`Builder::run_each`); otherwise this is `run_task(builder,
-/// make(0))`. Returns the drivers' outputs in loop order.
+/// [`run_main`] on every loop: with `RUNTIME_LOOPS=N` in single mode,
+/// `make(loop_id)` makes each loop's main future (`Builder::run_each`);
+/// otherwise this is `run_main(builder, make(0))`. Returns the drivers'
+/// outputs in loop order.
 #[allow(dead_code)]
-pub fn run_each_task<M, F>(builder: Builder, make: M) -> Vec<F::Output>
+pub fn run_each_main<M, F>(builder: Builder, make: M) -> Vec<F::Output>
 where
     M: Fn(usize) -> F + Sync,
-    F: Future + Send + 'static,
-    F::Output: Send + 'static,
+    F: Future,
+    F::Output: Send,
 {
-    builder.run_each(|id| {
-        let driver = make(id);
-        async move {
-            match switchyard::spawn(driver).await {
-                Ok(v) => v,
-                Err(e) => {
-                    eprintln!("the experiment's task failed on loop {id}: {e}");
-                    std::process::exit(1)
-                }
-            }
-        }
+    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| builder.run_each(make)));
+    ran.unwrap_or_else(|_| {
+        eprintln!("the experiment's driver panicked");
+        std::process::exit(1)
     })
 }
 

@@ -38,7 +38,8 @@
 //! `sched/schedule.rs` → `runtime.rs` (shutdown) → `sync/` → `timer.rs`
 //! (per-P wheels, the sleeper) → `netpoll/` (epoll, readiness) → `aio/`
 //! (async tasks on Gs, `block_on_future`, `spawn_local`; async sleep,
-//! sockets, signals) → `net/` (blocking-style sockets).
+//! sockets, signals) → `sched/host.rs` (the main future as a G on the
+//! calling thread) → `net/` (blocking-style sockets).
 //!
 //! Model-checked with loom: `scripts/loom.sh` (run queue, park/wake,
 //! spinning). AddressSanitizer: `scripts/asan-mn.sh`.

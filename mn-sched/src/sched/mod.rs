@@ -37,7 +37,8 @@
 //! (findrunnable), `schedule.rs` (execute, exit), `handoff.rs` (starting
 //! and stopping Ms, passing Ps), `ready.rs` (wake and spawn), `locked.rs`
 //! (`lock_os_thread`), `registry.rs` (parked Gs, for shutdown), `syscall.rs`
-//! (`syscall`, the ownership word), `sysmon.rs` (the sysmon thread).
+//! (`syscall`, the ownership word), `sysmon.rs` (the sysmon thread),
+//! `host.rs` (the thread inside `block_on_future` as an M, its main G).
 
 pub(crate) mod find;
 pub(crate) mod global;
