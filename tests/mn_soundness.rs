@@ -415,8 +415,13 @@ fn a_park_inside_syscall_is_cancelled_at_shutdown() {
             e.store(true, Ordering::Release);
             switchyard::syscall(|| rx.recv())
         }));
+        // Main spins rather than awaits until the task runs: sysmon then
+        // takes main's P for another thread, where the task blocks. Had
+        // main waited, the task would run (and block) on main's own
+        // thread, holding main until the call returns (CAVEATS-mn.md,
+        // "Main's thread").
         while !entered.load(Ordering::Acquire) {
-            switchyard::time::sleep(Duration::from_millis(1)).await;
+            std::hint::spin_loop();
         }
         switchyard::time::sleep(Duration::from_millis(20)).await;
     });
