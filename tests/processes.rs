@@ -331,7 +331,7 @@ fn trace_file_parses(env: &[(&str, &str)]) {
         .iter()
         .filter(|e| {
             let n = e["name"].as_str().unwrap();
-            n.starts_with("task 1 (tests/processes.rs:")
+            n.starts_with("task ") && n.contains(" (tests/processes.rs:")
         })
         .count();
     if env.contains(&("RUNTIME_MODE", "single")) {
@@ -340,9 +340,9 @@ fn trace_file_parses(env: &[(&str, &str)]) {
             "echo task slices: {echo_runs}"
         );
     } else {
-        // mn: the main future runs on its own thread, in parallel with the
-        // echo G, which often finds its next message already there and
-        // runs several round trips in one slice.
+        // mn: main is a G too (named `main`); the echo G mostly runs once
+        // per round trip on main's thread, but may be stolen by another M
+        // and then find several messages in one slice.
         assert!(
             (1..=110).contains(&echo_runs),
             "echo task slices: {echo_runs}"
