@@ -136,11 +136,17 @@ pub(crate) unsafe fn bound_elsewhere<'a>(g: NonNull<Header>, me: Option<&M>) -> 
 }
 
 /// Posts `g`, a runnable G bound to the host `hm`, and wakes the host.
+///
+/// The wake happens under the mail's lock: the host takes its mail under
+/// that lock, so it cannot run `g` (main, which may then return and end
+/// the host M) before this call is done with `hm`.
 pub(crate) fn post(hm: &M, g: NonNull<Header>) {
     let host = hm.host.as_deref().expect("post to an M that is no host");
-    lock(&host.mail).push(g.as_ptr() as usize);
+    let mut mail = lock(&host.mail);
+    mail.push(g.as_ptr() as usize);
     host.mail_len.fetch_add(1, Ordering::SeqCst);
     hm.wake_up();
+    drop(mail);
 }
 
 /// The oldest G in `m`'s mail, if `m` is a host (on its own thread).
