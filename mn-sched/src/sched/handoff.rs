@@ -93,6 +93,18 @@ pub(crate) fn startm(shared: &Shared, p: Option<usize>, spinning: bool) {
     }
 }
 
+/// `m` stops spinning, if it was (counted in `Idle`); if it was the last
+/// spinning M, another is started for work that may have come meanwhile
+/// (idle.rs, S3).
+pub(crate) fn stop_spinning(m: &M) {
+    if m.spinning() {
+        m.set_spinning(false);
+        if m.shared.idle.stop_spinning() {
+            wakep(&m.shared);
+        }
+    }
+}
+
 /// Step S3 of idle.rs: starts a spinning M if work was published while Ps
 /// idle and no M spins.
 pub(crate) fn wakep(shared: &Shared) {

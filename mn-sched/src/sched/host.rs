@@ -472,6 +472,7 @@ pub(crate) fn after_main(m: &Arc<M>, evicted: &mut bool) -> bool {
         if m.held().is_none() {
             super::syscall::exit_slow(m);
         }
+        super::handoff::stop_spinning(m);
         super::schedule::execute(m, g);
         return true;
     }

@@ -24,7 +24,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use super::find::find_runnable;
-use super::handoff::{handoffp, release_p, startlockedm, stoplockedm, wakep};
+use super::handoff::{handoffp, release_p, startlockedm, stoplockedm};
 use super::m::M;
 use crate::arch;
 use crate::g::run::{g_entry, switch_in, Request};
@@ -57,12 +57,7 @@ pub(crate) fn schedule(m: &Arc<M>) {
             continue;
         }
         let Some(g) = find_runnable(m) else { return };
-        if m.spinning() {
-            m.set_spinning(false);
-            if shared.idle.stop_spinning() {
-                wakep(shared);
-            }
-        }
+        super::handoff::stop_spinning(m);
         if !run_or_pass(m, g) {
             return;
         }
@@ -117,6 +112,7 @@ pub(crate) fn host_loop(m: &Arc<M>) {
             continue;
         }
         if let Some(g) = super::host::take_mail(m) {
+            super::handoff::stop_spinning(m);
             execute(m, g);
             continue;
         }
@@ -124,12 +120,7 @@ pub(crate) fn host_loop(m: &Arc<M>) {
             continue; // no P now: the next turn idles
         }
         let Some(g) = find_runnable(m) else { continue };
-        if m.spinning() {
-            m.set_spinning(false);
-            if m.shared.idle.stop_spinning() {
-                wakep(&m.shared);
-            }
-        }
+        super::handoff::stop_spinning(m);
         run_or_pass(m, g);
     }
     if let Some(p) = release_p(m) {

@@ -512,6 +512,11 @@ pub(crate) fn give_p_to_waiter(m: &M) -> bool {
         x
     };
     let Some(waiter) = waiter else { return false };
+    // An M handed a P as a new spinner (`startm`) may meet a waiter before
+    // it looks for work: it stops counting as spinning before it idles, or
+    // the count stays up with no M spinning and `wakep` wakes no one for
+    // work queued later.
+    super::handoff::stop_spinning(m);
     // SAFETY: a queued M is alive: it sleeps in `exit_slow` until it has a
     // P, and only the one who popped it (us) hands it one.
     let waiter = unsafe { &*(waiter as *const M) };
