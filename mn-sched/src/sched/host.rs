@@ -35,21 +35,30 @@
 //! Shutdown needs nothing more: `Runtime::drop` runs after
 //! `block_on_future` has returned, when no host is left.
 
+#[cfg(not(loom))]
 use std::future::Future;
+#[cfg(not(loom))]
 use std::pin::Pin;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+#[cfg(not(loom))]
 use std::task::{Context, Poll};
 
+#[cfg(not(loom))]
 use rt_base::trace::WaitReason;
 
 use super::handoff::{acquire_p, handoffp, pidleget, release_p};
 use super::m::M;
+#[cfg(not(loom))]
 use super::Shared;
+#[cfg(not(loom))]
 use crate::g::spawned::Opts;
-use crate::g::{waker, GRef, Header};
+use crate::g::Header;
+#[cfg(not(loom))]
+use crate::g::{waker, GRef};
 
+#[cfg(not(loom))]
 /// The stack of the main G: a thread's main stack, as a program ported
 /// from `fn main` expects (deep recursion, large locals). Only the pages
 /// it touches cost memory.
@@ -186,6 +195,7 @@ pub(crate) fn take_p_for_mail(m: &Arc<M>) {
     super::syscall::exit_slow(m);
 }
 
+#[cfg(not(loom))] // async tasks (and block_on_future) are left out under loom
 /// Runs `f` as the main G on the calling thread, which becomes a host M of
 /// `shared`'s runtime for the call. None (and `f` untouched) when the
 /// thread cannot host: the thread cap leaves none, or the thread is an M
@@ -255,12 +265,14 @@ pub(crate) fn block_on<F: Future>(
     }
 }
 
+#[cfg(not(loom))]
 /// The main future and its value, in `block_on`'s frame.
 struct Slot<'a, F: Future> {
     fut: Pin<&'a mut F>,
     out: Option<F::Output>,
 }
 
+#[cfg(not(loom))]
 /// Polls the [`Slot`] at `data` once, storing the value when ready.
 ///
 /// # Safety
@@ -278,6 +290,7 @@ unsafe fn poll_slot<F: Future>(data: *mut (), cx: &mut Context<'_>) -> Poll<()> 
     }
 }
 
+#[cfg(not(loom))]
 /// The main future with its type and lifetime erased: a pointer to the
 /// [`Slot`] in `block_on`'s frame and the function that polls it.
 struct MainJob {
@@ -285,11 +298,13 @@ struct MainJob {
     poll: unsafe fn(*mut (), &mut Context<'_>) -> Poll<()>,
 }
 
+#[cfg(not(loom))]
 // SAFETY: the job is made on the host thread and used only by the main G,
 // which is bound to that thread from birth and never unbound: it never
 // runs, and so never touches the slot, anywhere else.
 unsafe impl Send for MainJob {}
 
+#[cfg(not(loom))]
 impl Future for MainJob {
     type Output = ();
 
@@ -301,6 +316,7 @@ impl Future for MainJob {
     }
 }
 
+#[cfg(not(loom))]
 /// Takes an idle P for `m`, if there is one.
 fn take_idle_p(m: &M) -> bool {
     let shared = &*m.shared;
@@ -308,6 +324,7 @@ fn take_idle_p(m: &M) -> bool {
     got.map(|p| acquire_p(m, &shared.ps[p])).is_some()
 }
 
+#[cfg(not(loom))]
 /// Spawns the main G onto `m`'s P, bound to `m` before it is published.
 fn spawn_main(
     m: &Arc<M>,
@@ -334,6 +351,7 @@ fn spawn_main(
     Ok(crate::JoinHandle::new(g))
 }
 
+#[cfg(not(loom))]
 /// The main G: polls the future (and the `spawn_local` tasks it spawns)
 /// until it is ready, parking the G between polls; those local tasks still
 /// pending when it is are dropped, as at the end of a `block_on`.
