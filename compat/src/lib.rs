@@ -207,9 +207,9 @@ where
 /// });
 /// ```
 pub fn syscall<F: FnOnce() -> R, R>(f: F) -> R {
-    match engine::current() {
+    match engine::mode() {
         #[cfg(feature = "mn")]
-        Some(engine::Current::Mn) => mn_sched::syscall(f),
+        Some(Mode::Mn) => mn_sched::syscall(f),
         _ => f(),
     }
 }
@@ -228,9 +228,9 @@ pub fn syscall<F: FnOnce() -> R, R>(f: F) -> R {
 /// });
 /// ```
 pub fn syscall_blocking<F: FnOnce() -> R, R>(f: F) -> R {
-    match engine::current() {
+    match engine::mode() {
         #[cfg(feature = "mn")]
-        Some(engine::Current::Mn) => mn_sched::syscall_blocking(f),
+        Some(Mode::Mn) => mn_sched::syscall_blocking(f),
         _ => f(),
     }
 }

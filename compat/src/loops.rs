@@ -29,7 +29,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
-use crate::engine::Engine;
+use crate::engine::EngineRuntime;
 use crate::runtime::{exit_on_start_error as fail, Builder, Config, Error, Runtime};
 use crate::shared::Shared;
 
@@ -245,7 +245,7 @@ impl Cluster {
             .recorder
             .clone()
             .map(|r| (r, format!("loop {id} (single mode)")));
-        let engine = match Engine::build(
+        let engine = match EngineRuntime::build(
             &self.config,
             self.trace.clone(),
             &crate::runtime::ThreadHooks::default(),

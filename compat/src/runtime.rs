@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::{ConfigError, Debug, EnvConfig, Mode};
-use crate::engine::Engine;
+use crate::engine::EngineRuntime;
 use crate::shared::Shared;
 use rt_base::trace::TraceFile;
 
@@ -467,7 +467,7 @@ impl Builder {
         }
         let trace = self.trace_file(&config)?;
         let shared = Arc::new(Shared::new(&config, &self.hooks));
-        let engine = Engine::build(&config, trace, &self.hooks, shared, None)?;
+        let engine = EngineRuntime::build(&config, trace, &self.hooks, shared, None)?;
         Ok(Runtime { engine, config })
     }
 
@@ -574,7 +574,7 @@ pub(crate) fn assert_outside_runtime() {
 /// assert_eq!(sum, 4);
 /// ```
 pub struct Runtime {
-    engine: Engine,
+    engine: EngineRuntime,
     config: Config,
 }
 
@@ -589,7 +589,7 @@ impl fmt::Debug for Runtime {
 impl Runtime {
     /// A runtime from an engine built for `config` (the loops of
     /// `run_each` build theirs one by one).
-    pub(crate) fn from_parts(engine: Engine, config: Config) -> Runtime {
+    pub(crate) fn from_parts(engine: EngineRuntime, config: Config) -> Runtime {
         Runtime { engine, config }
     }
 }

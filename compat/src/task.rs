@@ -20,8 +20,9 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use crate::engine::{self, dispatch, engines, Current};
+use crate::engine::{self, dispatch, engines};
 pub use crate::join_set::JoinSet;
+use crate::Mode;
 
 mod builder;
 pub use builder::Builder;
@@ -284,14 +285,16 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    match engine::expect_current("spawn") {
-        Current::Single => JoinHandle {
+    match engine::expect_mode("spawn") {
+        Mode::Single => JoinHandle {
             inner: Inner::Single(loop_core::spawn(future)),
         },
         #[cfg(feature = "mn")]
-        Current::Mn => JoinHandle {
+        Mode::Mn => JoinHandle {
             inner: Inner::Mn(mn_sched::aio::task::spawn(future)),
         },
+        #[cfg(not(feature = "mn"))]
+        Mode::Mn => engine::no_mn(),
     }
 }
 
@@ -323,14 +326,16 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
-    match engine::expect_current("spawn_local") {
-        Current::Single => LocalJoinHandle {
+    match engine::expect_mode("spawn_local") {
+        Mode::Single => LocalJoinHandle {
             inner: Inner::Single(loop_core::spawn_local(future)),
         },
         #[cfg(feature = "mn")]
-        Current::Mn => LocalJoinHandle {
+        Mode::Mn => LocalJoinHandle {
             inner: Inner::Mn(mn_sched::aio::spawn_local(future)),
         },
+        #[cfg(not(feature = "mn"))]
+        Mode::Mn => engine::no_mn(),
     }
 }
 
@@ -352,9 +357,9 @@ where
 /// });
 /// ```
 pub async fn yield_now() {
-    match engine::current() {
+    match engine::mode() {
         #[cfg(feature = "mn")]
-        Some(Current::Mn) => mn_sched::aio::task::yield_now().await,
+        Some(Mode::Mn) => mn_sched::aio::task::yield_now().await,
         _ => loop_core::yield_now().await,
     }
 }
@@ -401,10 +406,12 @@ impl Handle {
 
     /// The handle of the runtime running the current task, if any.
     pub fn try_current() -> Option<Handle> {
-        match engine::current()? {
-            Current::Single => loop_core::Handle::try_current().map(Handle::single),
+        match engine::mode()? {
+            Mode::Single => loop_core::Handle::try_current().map(Handle::single),
             #[cfg(feature = "mn")]
-            Current::Mn => mn_sched::Handle::current().map(Handle::mn),
+            Mode::Mn => mn_sched::Handle::current().map(Handle::mn),
+            #[cfg(not(feature = "mn"))]
+            Mode::Mn => engine::no_mn(),
         }
     }
 

@@ -6,7 +6,8 @@ use std::future::Future;
 use std::io;
 
 use super::{Handle, Inner, JoinHandle};
-use crate::engine::{self, Current};
+use crate::engine;
+use crate::Mode;
 
 /// Options for one task: a name and, in mn mode, a stack size. Unset
 /// options take the runtime's. Like `std::thread::Builder` and
@@ -71,10 +72,12 @@ impl Builder {
         F::Output: Send + 'static,
     {
         self.check()?;
-        let inner = match engine::expect_current("task::Builder::spawn") {
-            Current::Single => Inner::Single(loop_core::spawn(future)),
+        let inner = match engine::expect_mode("task::Builder::spawn") {
+            Mode::Single => Inner::Single(loop_core::spawn(future)),
             #[cfg(feature = "mn")]
-            Current::Mn => Inner::Mn(self.mn().spawn(future).map_err(mn_error)?),
+            Mode::Mn => Inner::Mn(self.mn().spawn(future).map_err(mn_error)?),
+            #[cfg(not(feature = "mn"))]
+            Mode::Mn => engine::no_mn(),
         };
         Ok(JoinHandle { inner })
     }
