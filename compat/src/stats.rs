@@ -84,7 +84,7 @@ impl Stats {
         Stats {
             mode,
             procs: 1,
-            loops: crate::loops::loop_count(),
+            loops: engine::loop_count(),
             loop_id: crate::loop_id().unwrap_or(0),
             threads: crate::os::thread_count(),
             live_tasks: 0,

@@ -14,148 +14,25 @@
 //! know (`task::JoinSet`, `task::spawn`, `task::yield_now`,
 //! `task::Builder`).
 
-use std::any::Any;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use crate::config::Mode;
 use crate::engine::{self, dispatch, engines};
-pub use crate::join_set::JoinSet;
-use crate::Mode;
+pub use crate::error::JoinError;
 
 mod builder;
+mod join_set;
 pub use builder::Builder;
-
-/// Why a task produced no output.
-pub struct JoinError {
-    repr: Repr,
-}
-
-enum Repr {
-    Cancelled,
-    Panic(Box<dyn Any + Send + 'static>),
-    SpawnFailed(std::io::Error),
-}
+pub use join_set::JoinSet;
 
 /// The engines' handles, one variant per engine.
 enum Inner<S, #[cfg(feature = "mn")] M> {
     Single(S),
     #[cfg(feature = "mn")]
     Mn(M),
-}
-
-impl JoinError {
-    pub(crate) fn cancelled() -> Self {
-        JoinError {
-            repr: Repr::Cancelled,
-        }
-    }
-
-    pub(crate) fn panic(payload: Box<dyn Any + Send + 'static>) -> Self {
-        JoinError {
-            repr: Repr::Panic(payload),
-        }
-    }
-
-    pub(crate) fn spawn_failed(e: std::io::Error) -> Self {
-        JoinError {
-            repr: Repr::SpawnFailed(e),
-        }
-    }
-
-    /// The task was aborted, or dropped when its runtime shut down.
-    pub fn is_cancelled(&self) -> bool {
-        matches!(self.repr, Repr::Cancelled)
-    }
-
-    /// The task panicked.
-    pub fn is_panic(&self) -> bool {
-        matches!(self.repr, Repr::Panic(_))
-    }
-
-    /// No thread could be started to run the job (`spawn_blocking`).
-    pub fn is_spawn_failure(&self) -> bool {
-        matches!(self.repr, Repr::SpawnFailed(_))
-    }
-
-    /// The panic's payload, to resume it with `std::panic::resume_unwind`.
-    ///
-    /// # Panics
-    /// If the error is not a panic.
-    pub fn into_panic(self) -> Box<dyn Any + Send + 'static> {
-        match self.repr {
-            Repr::Panic(p) => p,
-            _ => panic!("JoinError::into_panic on a task that did not panic"),
-        }
-    }
-
-    /// The panic message, when the payload is a string.
-    pub fn panic_message(&self) -> Option<&str> {
-        match &self.repr {
-            Repr::Panic(p) => p
-                .downcast_ref::<&'static str>()
-                .copied()
-                .or_else(|| p.downcast_ref::<String>().map(String::as_str)),
-            _ => None,
-        }
-    }
-}
-
-#[cfg(feature = "mn")]
-impl From<mn_sched::JoinError> for JoinError {
-    fn from(e: mn_sched::JoinError) -> Self {
-        match e {
-            mn_sched::JoinError::Panicked(p) => JoinError::panic(p),
-            mn_sched::JoinError::NoStack(e) => JoinError::spawn_failed(std::io::Error::other(e)),
-            _ => JoinError::cancelled(),
-        }
-    }
-}
-
-impl From<loop_core::JoinError> for JoinError {
-    fn from(e: loop_core::JoinError) -> Self {
-        if e.is_panic() {
-            JoinError::panic(e.into_panic())
-        } else {
-            JoinError::cancelled()
-        }
-    }
-}
-
-impl fmt::Debug for JoinError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.repr {
-            Repr::Cancelled => f.write_str("JoinError::Cancelled"),
-            Repr::Panic(_) => write!(
-                f,
-                "JoinError::Panic({:?})",
-                self.panic_message().unwrap_or("..")
-            ),
-            Repr::SpawnFailed(e) => write!(f, "JoinError::SpawnFailed({e})"),
-        }
-    }
-}
-
-impl fmt::Display for JoinError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.repr {
-            Repr::Cancelled => f.write_str("task was cancelled"),
-            Repr::Panic(_) => match self.panic_message() {
-                Some(m) => write!(f, "task panicked: {m}"),
-                None => f.write_str("task panicked"),
-            },
-            Repr::SpawnFailed(e) => write!(f, "no thread could be started for the task: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for JoinError {}
-
-impl From<JoinError> for std::io::Error {
-    fn from(e: JoinError) -> Self {
-        std::io::Error::other(e.to_string())
-    }
 }
 
 /// An owned permission to await a task's output; dropping it detaches.
