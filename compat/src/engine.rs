@@ -33,22 +33,33 @@ use std::sync::Arc;
 use crate::config::Mode;
 use crate::shared::Shared;
 
-/// Matches an engine-tagged enum and runs the same expression on each arm.
+/// Matches `value`, of the engine-tagged enum `Enum`, and runs the same
+/// `body` on each variant's payload, bound to `binding`:
+/// `dispatch!(&self.inner, EngineHandle(h) => h.abort())` stands for
+/// `match &self.inner { EngineHandle::Single(h) => h.abort(),
+/// EngineHandle::Mn(h) => h.abort() }` (no `Mn` arm without mn).
 macro_rules! dispatch {
-    ($value:expr, $inner:pat => $body:expr) => {
+    ($value:expr, $enum:ident($binding:pat) => $body:expr) => {
         match $value {
-            Inner::Single($inner) => $body,
+            $enum::Single($binding) => $body,
             #[cfg(feature = "mn")]
-            #[cfg(feature = "mn")]
-            Inner::Mn($inner) => $body,
+            $enum::Mn($binding) => $body,
         }
+    };
+    // Transitional, for net.rs, time.rs and signal.rs alone (their
+    // engine-tagged types are being rewritten on another branch): the old
+    // form, which names no enum and matches whatever `Inner` is in scope.
+    // It goes once they name theirs.
+    ($value:expr, $binding:pat => $body:expr) => {
+        $crate::engine::dispatch!($value, Inner($binding) => $body)
     };
 }
 pub(crate) use dispatch;
 
 /// The type of an engine-tagged enum generic over both engines' types:
-/// `Inner<S, M>` with the M:N engine, `Inner<S>` in a build without it (the
-/// M type is then never named, so it need not exist).
+/// `engines!(Enum<S, M>)` is `Enum<S, M>` with the M:N engine, `Enum<S>` in
+/// a build without it (the M type is then never named, so it need not
+/// exist).
 #[cfg(feature = "mn")]
 macro_rules! engines {
     ($inner:ident < $s:ty, $m:ty >) => {

@@ -28,8 +28,9 @@ mod join_set;
 pub use builder::Builder;
 pub use join_set::JoinSet;
 
-/// The engines' handles, one variant per engine.
-enum Inner<S, #[cfg(feature = "mn")] M> {
+/// One engine's handle: a task's join handle (`S`, `M`: the loop's and
+/// mn's type of it) or a runtime's handle.
+enum EngineHandle<S, #[cfg(feature = "mn")] M> {
     Single(S),
     #[cfg(feature = "mn")]
     Mn(M),
@@ -58,21 +59,21 @@ enum Inner<S, #[cfg(feature = "mn")] M> {
 /// });
 /// ```
 pub struct JoinHandle<T> {
-    inner: engines!(Inner<loop_core::JoinHandle<T>, mn_sched::aio::task::JoinHandle<T>>),
+    inner: engines!(EngineHandle<loop_core::JoinHandle<T>, mn_sched::aio::task::JoinHandle<T>>),
 }
 
 impl<T> JoinHandle<T> {
     /// Cancels the task: its future is dropped and awaiting yields a
     /// cancelled error. No effect on a completed task.
     pub fn abort(&self) {
-        dispatch!(&self.inner, h => h.abort())
+        dispatch!(&self.inner, EngineHandle(h) => h.abort())
     }
 }
 
 impl<T: Send + 'static> JoinHandle<T> {
     /// Whether the task has completed.
     pub fn is_finished(&self) -> bool {
-        dispatch!(&self.inner, h => h.is_finished())
+        dispatch!(&self.inner, EngineHandle(h) => h.is_finished())
     }
 }
 
@@ -81,16 +82,16 @@ impl<T: Send + 'static> Future for JoinHandle<T> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match &mut self.get_mut().inner {
-            Inner::Single(h) => Pin::new(h).poll(cx).map(|r| r.map_err(JoinError::from)),
+            EngineHandle::Single(h) => Pin::new(h).poll(cx).map(|r| r.map_err(JoinError::from)),
             #[cfg(feature = "mn")]
-            Inner::Mn(h) => Pin::new(h).poll(cx).map(|r| r.map_err(JoinError::from)),
+            EngineHandle::Mn(h) => Pin::new(h).poll(cx).map(|r| r.map_err(JoinError::from)),
         }
     }
 }
 
 impl<T> fmt::Debug for JoinHandle<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        dispatch!(&self.inner, h => h.fmt(f))
+        dispatch!(&self.inner, EngineHandle(h) => h.fmt(f))
     }
 }
 
@@ -98,18 +99,18 @@ impl<T> fmt::Debug for JoinHandle<T> {
 /// spawned the task. As a [`JoinHandle`], it gives `Err` if the task
 /// panicked or was aborted.
 pub struct LocalJoinHandle<T> {
-    inner: engines!(Inner<loop_core::LocalJoinHandle<T>, mn_sched::aio::LocalJoinHandle<T>>),
+    inner: engines!(EngineHandle<loop_core::LocalJoinHandle<T>, mn_sched::aio::LocalJoinHandle<T>>),
 }
 
 impl<T: 'static> LocalJoinHandle<T> {
     /// Cancels the task.
     pub fn abort(&self) {
-        dispatch!(&self.inner, h => h.abort())
+        dispatch!(&self.inner, EngineHandle(h) => h.abort())
     }
 
     /// Whether the task has completed.
     pub fn is_finished(&self) -> bool {
-        dispatch!(&self.inner, h => h.is_finished())
+        dispatch!(&self.inner, EngineHandle(h) => h.is_finished())
     }
 }
 
@@ -118,16 +119,16 @@ impl<T: 'static> Future for LocalJoinHandle<T> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match &mut self.get_mut().inner {
-            Inner::Single(h) => Pin::new(h).poll(cx).map(|r| r.map_err(JoinError::from)),
+            EngineHandle::Single(h) => Pin::new(h).poll(cx).map(|r| r.map_err(JoinError::from)),
             #[cfg(feature = "mn")]
-            Inner::Mn(h) => Pin::new(h).poll(cx).map(|r| r.map_err(JoinError::from)),
+            EngineHandle::Mn(h) => Pin::new(h).poll(cx).map(|r| r.map_err(JoinError::from)),
         }
     }
 }
 
 impl<T> fmt::Debug for LocalJoinHandle<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        dispatch!(&self.inner, h => h.fmt(f))
+        dispatch!(&self.inner, EngineHandle(h) => h.fmt(f))
     }
 }
 
@@ -164,11 +165,11 @@ where
 {
     match engine::expect_mode("spawn") {
         Mode::Single => JoinHandle {
-            inner: Inner::Single(loop_core::spawn(future)),
+            inner: EngineHandle::Single(loop_core::spawn(future)),
         },
         #[cfg(feature = "mn")]
         Mode::Mn => JoinHandle {
-            inner: Inner::Mn(mn_sched::aio::task::spawn(future)),
+            inner: EngineHandle::Mn(mn_sched::aio::task::spawn(future)),
         },
         #[cfg(not(feature = "mn"))]
         Mode::Mn => engine::no_mn(),
@@ -205,11 +206,11 @@ where
 {
     match engine::expect_mode("spawn_local") {
         Mode::Single => LocalJoinHandle {
-            inner: Inner::Single(loop_core::spawn_local(future)),
+            inner: EngineHandle::Single(loop_core::spawn_local(future)),
         },
         #[cfg(feature = "mn")]
         Mode::Mn => LocalJoinHandle {
-            inner: Inner::Mn(mn_sched::aio::spawn_local(future)),
+            inner: EngineHandle::Mn(mn_sched::aio::spawn_local(future)),
         },
         #[cfg(not(feature = "mn"))]
         Mode::Mn => engine::no_mn(),
@@ -256,20 +257,20 @@ pub async fn yield_now() {
 /// ```
 #[derive(Clone, Debug)]
 pub struct Handle {
-    inner: engines!(Inner<loop_core::Handle, mn_sched::Handle>),
+    inner: engines!(EngineHandle<loop_core::Handle, mn_sched::Handle>),
 }
 
 impl Handle {
     pub(crate) fn single(h: loop_core::Handle) -> Self {
         Handle {
-            inner: Inner::Single(h),
+            inner: EngineHandle::Single(h),
         }
     }
 
     #[cfg(feature = "mn")]
     pub(crate) fn mn(h: mn_sched::Handle) -> Self {
         Handle {
-            inner: Inner::Mn(h),
+            inner: EngineHandle::Mn(h),
         }
     }
 
@@ -300,47 +301,47 @@ impl Handle {
         F::Output: Send + 'static,
     {
         match &self.inner {
-            Inner::Single(h) => JoinHandle {
-                inner: Inner::Single(h.spawn(future)),
+            EngineHandle::Single(h) => JoinHandle {
+                inner: EngineHandle::Single(h.spawn(future)),
             },
             #[cfg(feature = "mn")]
-            Inner::Mn(h) => JoinHandle {
-                inner: Inner::Mn(h.spawn_future(future)),
+            EngineHandle::Mn(h) => JoinHandle {
+                inner: EngineHandle::Mn(h.spawn_future(future)),
             },
         }
     }
 }
 
 #[cfg(feature = "mn")]
-impl<S: fmt::Debug, M: fmt::Debug> fmt::Debug for Inner<S, M> {
+impl<S: fmt::Debug, M: fmt::Debug> fmt::Debug for EngineHandle<S, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        dispatch!(self, x => x.fmt(f))
+        dispatch!(self, EngineHandle(x) => x.fmt(f))
     }
 }
 
 #[cfg(not(feature = "mn"))]
-impl<S: fmt::Debug> fmt::Debug for Inner<S> {
+impl<S: fmt::Debug> fmt::Debug for EngineHandle<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        dispatch!(self, x => x.fmt(f))
+        dispatch!(self, EngineHandle(x) => x.fmt(f))
     }
 }
 
 #[cfg(not(feature = "mn"))]
-impl<S: Clone> Clone for Inner<S> {
+impl<S: Clone> Clone for EngineHandle<S> {
     fn clone(&self) -> Self {
         match self {
-            Inner::Single(x) => Inner::Single(x.clone()),
+            EngineHandle::Single(x) => EngineHandle::Single(x.clone()),
         }
     }
 }
 
 #[cfg(feature = "mn")]
-impl<S: Clone, M: Clone> Clone for Inner<S, M> {
+impl<S: Clone, M: Clone> Clone for EngineHandle<S, M> {
     fn clone(&self) -> Self {
         match self {
-            Inner::Single(x) => Inner::Single(x.clone()),
+            EngineHandle::Single(x) => EngineHandle::Single(x.clone()),
             #[cfg(feature = "mn")]
-            Inner::Mn(x) => Inner::Mn(x.clone()),
+            EngineHandle::Mn(x) => EngineHandle::Mn(x.clone()),
         }
     }
 }

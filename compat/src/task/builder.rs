@@ -5,7 +5,7 @@
 use std::future::Future;
 use std::io;
 
-use super::{Handle, Inner, JoinHandle};
+use super::{EngineHandle, Handle, JoinHandle};
 use crate::engine;
 use crate::Mode;
 
@@ -73,9 +73,9 @@ impl Builder {
     {
         self.check()?;
         let inner = match engine::expect_mode("task::Builder::spawn") {
-            Mode::Single => Inner::Single(loop_core::spawn(future)),
+            Mode::Single => EngineHandle::Single(loop_core::spawn(future)),
             #[cfg(feature = "mn")]
-            Mode::Mn => Inner::Mn(self.mn().spawn(future).map_err(mn_error)?),
+            Mode::Mn => EngineHandle::Mn(self.mn().spawn(future).map_err(mn_error)?),
             #[cfg(not(feature = "mn"))]
             Mode::Mn => engine::no_mn(),
         };
@@ -92,9 +92,11 @@ impl Builder {
     {
         self.check()?;
         let inner = match &handle.inner {
-            Inner::Single(h) => Inner::Single(h.spawn(future)),
+            EngineHandle::Single(h) => EngineHandle::Single(h.spawn(future)),
             #[cfg(feature = "mn")]
-            Inner::Mn(h) => Inner::Mn(self.mn().spawn_on(future, h).map_err(mn_error)?),
+            EngineHandle::Mn(h) => {
+                EngineHandle::Mn(self.mn().spawn_on(future, h).map_err(mn_error)?)
+            }
         };
         Ok(JoinHandle { inner })
     }
