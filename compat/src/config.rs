@@ -25,6 +25,9 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+// Written once in rt-base: the M:N engine's builder starts from them too.
+pub use rt_base::defaults::{DEFAULT_IDLE_THREAD_TIMEOUT, DEFAULT_MAX_THREADS};
+
 /// Which execution model runs the program.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Mode {
@@ -84,10 +87,6 @@ impl std::error::Error for ConfigError {}
 
 /// Default size of the `spawn_blocking` pool.
 pub const DEFAULT_BLOCKING_THREADS: usize = 4;
-/// Default cap on the runtime's OS threads.
-pub const DEFAULT_MAX_THREADS: usize = 10_000;
-/// Default time after which an idle M (or blocking-pool thread) exits.
-pub const DEFAULT_IDLE_THREAD_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A runtime's settings, after precedence was applied.
 #[derive(Debug, Clone, PartialEq, Eq)]
