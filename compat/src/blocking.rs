@@ -21,8 +21,8 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use crate::coop::{self, WaitReason};
-use crate::runtime::ThreadHooks;
-use crate::task::JoinError;
+use crate::error::JoinError;
+use crate::hooks::ThreadHooks;
 
 type Job = Box<dyn FnOnce() + Send>;
 

@@ -1,4 +1,5 @@
-//! The one place the `RUNTIME_*` environment is read and checked.
+//! The one place the `RUNTIME_*` environment is read and checked, and the
+//! settings a runtime is built with ([`Config`], after precedence).
 //!
 //! Precedence: a [`Builder`](crate::Builder) setting wins over the
 //! environment, the environment over the default. An empty variable counts as
@@ -23,6 +24,9 @@
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
+
+// Written once in rt-base: the M:N engine's builder starts from them too.
+pub use rt_base::defaults::{DEFAULT_IDLE_THREAD_TIMEOUT, DEFAULT_MAX_THREADS};
 
 /// Which execution model runs the program.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -80,6 +84,39 @@ impl fmt::Display for ConfigError {
 }
 
 impl std::error::Error for ConfigError {}
+
+/// Default size of the `spawn_blocking` pool.
+pub const DEFAULT_BLOCKING_THREADS: usize = 4;
+
+/// A runtime's settings, after precedence was applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// The execution model.
+    pub mode: Mode,
+    /// Number of Ps (mn); 1 in single mode.
+    pub procs: usize,
+    /// Cap on the runtime's OS threads.
+    pub max_threads: usize,
+    /// Size of the `spawn_blocking` pool.
+    pub blocking_threads: usize,
+    /// Every task's stack size in bytes (mn); `None` means the default,
+    /// 256 KiB.
+    pub stack_size: Option<usize>,
+    /// Idle threads exit after this.
+    pub idle_thread_timeout: Duration,
+    /// Where cgroup files are read.
+    pub cgroup_root: PathBuf,
+    /// `RUNTIME_DEBUG`.
+    pub debug: Debug,
+    /// `RUNTIME_TRACE`.
+    pub trace: Option<PathBuf>,
+    /// Single-mode loops, each on its own thread (`RUNTIME_LOOPS`,
+    /// [`Builder::loops`](crate::Builder::loops)): 1 unless the program
+    /// runs with [`run_each`](crate::run_each); always 1 in mn.
+    pub loops: usize,
+    /// Whether each loop's thread is pinned to a CPU (`RUNTIME_PIN`).
+    pub pin: bool,
+}
 
 /// The settings the environment can give, each `None` where unset.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

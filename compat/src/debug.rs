@@ -22,7 +22,8 @@
 
 pub use rt_base::trace::{TaskInfo, TaskState, WaitReason};
 
-use crate::engine::{self, Current};
+use crate::engine;
+use crate::Mode;
 
 /// Every task of the current runtime, Go-style, as text (SIGQUIT prints the
 /// same on stderr).
@@ -41,10 +42,12 @@ use crate::engine::{self, Current};
 /// # Panics
 /// Outside a runtime.
 pub fn dump() -> String {
-    match engine::expect_current("dump") {
-        Current::Single => loop_core::dump().expect("inside a loop"),
+    match engine::expect_mode("dump") {
+        Mode::Single => loop_core::dump().expect("inside a loop"),
         #[cfg(feature = "mn")]
-        Current::Mn => mn_sched::dump(),
+        Mode::Mn => mn_sched::dump(),
+        #[cfg(not(feature = "mn"))]
+        Mode::Mn => engine::no_mn(),
     }
 }
 
@@ -53,9 +56,11 @@ pub fn dump() -> String {
 /// # Panics
 /// Outside a runtime.
 pub fn tasks() -> Vec<TaskInfo> {
-    match engine::expect_current("tasks") {
-        Current::Single => loop_core::tasks().expect("inside a loop"),
+    match engine::expect_mode("tasks") {
+        Mode::Single => loop_core::tasks().expect("inside a loop"),
         #[cfg(feature = "mn")]
-        Current::Mn => mn_sched::tasks(),
+        Mode::Mn => mn_sched::tasks(),
+        #[cfg(not(feature = "mn"))]
+        Mode::Mn => engine::no_mn(),
     }
 }

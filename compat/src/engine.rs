@@ -1,9 +1,15 @@
-//! The engines behind the one API, and the contract each of them meets.
+//! The engines behind the one API: the contract each of them meets, and
+//! what compat knows of the one running on this thread.
 //!
-//! [`Engine`] is a closed enum: one variant per execution model, chosen once
-//! by `Builder::build` and never changed. Every compat type that touches an
-//! engine (join handles, sleeps, sockets) is an enum with the same variants,
-//! and [`dispatch!`] matches on it.
+//! Which model runs is a [`Mode`], chosen once by `Builder::build` and never
+//! changed (runtime.rs builds the `EngineRuntime`, a closed enum holding one
+//! engine's runtime); [`mode`] says which one runs the current thread, and
+//! [`loop_id`] which of `run_each`'s loops. Every compat type that touches
+//! an engine (join handles, sleeps, sockets) is an enum with one variant per
+//! engine, and [`dispatch!`] matches on it. Without the `mn` feature those
+//! enums lose their `Mn` variant, while `Mode::Mn` stays (it is public, and
+//! refused by `Builder::config`): a match on the running [`Mode`] then ends
+//! in an arm `Mode::Mn => engine::no_mn()`.
 //!
 //! The contract every engine meets:
 //! 1. `block_on(f)` runs `f` to completion on the calling thread's behalf and
@@ -21,29 +27,39 @@
 //!    pool, DNS) live in compat's [`Shared`](crate::shared::Shared), which each
 //!    engine carries for compat and hands back from any of its tasks.
 
-use std::future::Future;
+use std::cell::Cell;
 use std::sync::Arc;
 
-use crate::runtime::{Config, Error, ThreadHooks};
+use crate::config::Mode;
 use crate::shared::Shared;
-use crate::Mode;
 
-/// Matches an engine-tagged enum and runs the same expression on each arm.
+/// Matches `value`, of the engine-tagged enum `Enum`, and runs the same
+/// `body` on each variant's payload, bound to `binding`:
+/// `dispatch!(&self.inner, EngineHandle(h) => h.abort())` stands for
+/// `match &self.inner { EngineHandle::Single(h) => h.abort(),
+/// EngineHandle::Mn(h) => h.abort() }` (no `Mn` arm without mn).
 macro_rules! dispatch {
-    ($value:expr, $inner:pat => $body:expr) => {
+    ($value:expr, $enum:ident($binding:pat) => $body:expr) => {
         match $value {
-            Inner::Single($inner) => $body,
+            $enum::Single($binding) => $body,
             #[cfg(feature = "mn")]
-            #[cfg(feature = "mn")]
-            Inner::Mn($inner) => $body,
+            $enum::Mn($binding) => $body,
         }
+    };
+    // Transitional, for net.rs, time.rs and signal.rs alone (their
+    // engine-tagged types are being rewritten on another branch): the old
+    // form, which names no enum and matches whatever `Inner` is in scope.
+    // It goes once they name theirs.
+    ($value:expr, $binding:pat => $body:expr) => {
+        $crate::engine::dispatch!($value, Inner($binding) => $body)
     };
 }
 pub(crate) use dispatch;
 
 /// The type of an engine-tagged enum generic over both engines' types:
-/// `Inner<S, M>` with the M:N engine, `Inner<S>` in a build without it (the
-/// M type is then never named, so it need not exist).
+/// `engines!(Enum<S, M>)` is `Enum<S, M>` with the M:N engine, `Enum<S>` in
+/// a build without it (the M type is then never named, so it need not
+/// exist).
 #[cfg(feature = "mn")]
 macro_rules! engines {
     ($inner:ident < $s:ty, $m:ty >) => {
@@ -58,121 +74,85 @@ macro_rules! engines {
 }
 pub(crate) use engines;
 
-/// The engine of one runtime.
-pub(crate) enum Engine {
-    /// The JavaScript model (loop-core).
-    Single(loop_core::Runtime),
-    /// The Go model (mn-sched).
+/// The mode of the engine running on this thread, if any.
+pub(crate) fn mode() -> Option<Mode> {
+    if loop_core::inside_runtime() {
+        return Some(Mode::Single);
+    }
     #[cfg(feature = "mn")]
-    Mn(mn_sched::Runtime),
+    if mn_sched::inside_runtime() {
+        return Some(Mode::Mn);
+    }
+    None
 }
 
-impl Engine {
-    /// Builds the engine `config` asks for, tracing to `trace` (the checked
-    /// `config.trace`), with compat's state `shared`. `lane` is set for
-    /// one of several loops (`run_each`): its trace goes into that lane of
-    /// the loops' shared recorder.
-    pub(crate) fn build(
-        config: &Config,
-        trace: Option<rt_base::trace::TraceFile>,
-        hooks: &ThreadHooks,
-        shared: Arc<Shared>,
-        lane: Option<(Arc<rt_base::trace::Recorder>, String)>,
-    ) -> Result<Engine, Error> {
-        start_up();
-        // The loop starts no thread of its own: the hooks are mn's (and
-        // the blocking pool's, which `shared` carries).
-        #[cfg(not(feature = "mn"))]
-        let _ = hooks;
-        match config.mode {
-            Mode::Single => {
-                let mut b = loop_core::Builder::new()
-                    .user_data(shared)
-                    .control_signals(true);
-                match (trace, lane) {
-                    (Some(file), Some((recorder, name))) => {
-                        b = b.trace_shared(file, recorder, name);
-                    }
-                    (Some(file), None) => b = b.trace_file(file),
-                    (None, _) => {}
-                }
-                if let Some(period) = config.debug.schedtrace {
-                    let start = std::time::Instant::now();
-                    b = b.periodic(
-                        period,
-                        Box::new(move || {
-                            if let Some(s) = crate::stats() {
-                                let line = s.single_trace_line();
-                                rt_base::diag::line(&format!(
-                                    "SCHED {}ms: {line}",
-                                    start.elapsed().as_millis()
-                                ));
-                            }
-                        }),
-                    );
-                }
-                b.build().map(Engine::Single).map_err(Error::Io)
-            }
-            #[cfg(feature = "mn")]
-            Mode::Mn => {
-                let mut b = mn_sched::Runtime::builder()
-                    .procs(config.procs)
-                    .max_threads(config.max_threads)
-                    .idle_thread_timeout(config.idle_thread_timeout)
-                    .user_data(shared)
-                    .control_signals(true);
-                if let Some(period) = config.debug.schedtrace {
-                    b = b.schedtrace(period, config.debug.scheddetail);
-                }
-                if let Some(file) = trace {
-                    b = b.trace_file(file);
-                }
-                if let Some(bytes) = config.stack_size {
-                    b = b.stack_size(bytes);
-                }
-                if let Some(f) = &hooks.start {
-                    b = b.on_thread_start(f.clone());
-                }
-                if let Some(f) = &hooks.stop {
-                    b = b.on_thread_stop(f.clone());
-                }
-                b.build()
-                    .map(Engine::Mn)
-                    .map_err(|e| Error::Io(std::io::Error::other(e.to_string())))
-            }
-            #[cfg(not(feature = "mn"))]
-            Mode::Mn => unreachable!("Builder::config refuses Mode::Mn in a build without mn"),
-        }
-    }
-
-    #[track_caller]
-    pub(crate) fn block_on<F: Future>(&self, future: F) -> F::Output {
-        match self {
-            Engine::Single(rt) => rt.block_on(future),
-            #[cfg(feature = "mn")]
-            Engine::Mn(rt) => rt.block_on_future(future),
-        }
-    }
-
-    pub(crate) fn handle(&self) -> crate::Handle {
-        match self {
-            Engine::Single(rt) => crate::Handle::single(rt.handle()),
-            #[cfg(feature = "mn")]
-            Engine::Mn(rt) => crate::Handle::mn(rt.handle()),
-        }
-    }
+/// Whether any engine runs on this thread.
+pub(crate) fn inside_runtime() -> bool {
+    mode().is_some()
 }
 
-/// Once per process: raise the soft file-descriptor limit to the hard one
-/// (as Go does), so thousands of connections work out of the box.
-fn start_up() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let _ = rt_base::sys::raise_nofile_limit();
-    });
+/// The mode of the engine running on this thread, or a clear panic naming
+/// `what`.
+pub(crate) fn expect_mode(what: &str) -> Mode {
+    mode().unwrap_or_else(|| {
+        panic!(
+            "switchyard: {what} called outside a runtime (run the program inside switchyard::run)"
+        )
+    })
 }
 
-/// Which engine runs the current thread's task, if any.
+/// The `Mode::Mn` arm of a match on the running mode in a build without
+/// the M:N engine: no runtime of that mode exists there (`Builder::config`
+/// refuses it), so the arm is never taken.
+#[cfg(not(feature = "mn"))]
+pub(crate) fn no_mn() -> ! {
+    unreachable!("a build without the mn feature runs no Mode::Mn runtime")
+}
+
+thread_local! {
+    /// (this loop's index, how many loops) on a loop thread of `run_each`.
+    static LOOP: Cell<Option<(usize, usize)>> = const { Cell::new(None) };
+}
+
+/// Which loop the current task runs on: `Some(0..N)` under
+/// [`run_each`](crate::run_each) with `RUNTIME_LOOPS=N`; `Some(0)` in every
+/// other runtime (one loop, or mn); `None` outside a runtime.
+///
+/// ```
+/// # extern crate compat as switchyard;
+/// let ids = switchyard::Builder::new()
+///     .ignore_env()
+///     .loops(2)
+///     .run_each(|id| async move {
+///         assert_eq!(switchyard::loop_id(), Some(id));
+///         id
+///     });
+/// assert_eq!(ids, vec![0, 1]);
+/// assert_eq!(switchyard::loop_id(), None);
+/// ```
+pub fn loop_id() -> Option<usize> {
+    if !inside_runtime() {
+        return None;
+    }
+    Some(LOOP.with(|l| l.get()).map_or(0, |(i, _)| i))
+}
+
+/// How many loops run the program (1 outside `run_each` with N loops).
+pub(crate) fn loop_count() -> usize {
+    LOOP.with(|l| l.get()).map_or(1, |(_, n)| n)
+}
+
+/// Marks this thread as loop `id` of `n` while `run_each` runs a loop on
+/// it (`Some((id, n))`), and as no loop's again after (`None`).
+pub(crate) fn set_loop(this: Option<(usize, usize)>) {
+    LOOP.with(|l| l.set(this));
+}
+
+/// Transitional, for net.rs, time.rs and signal.rs alone (their
+/// engine-tagged types are being rewritten on another branch): the running
+/// engine as the old private enum, which a build without mn leaves with one
+/// variant. The rest of compat matches on [`Mode`] ([`expect_mode`]); once
+/// those files do too, this and [`expect_current`] go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Current {
     /// A loop-core loop.
@@ -182,37 +162,24 @@ pub(crate) enum Current {
     Mn,
 }
 
-/// The engine running on this thread.
-pub(crate) fn current() -> Option<Current> {
-    if loop_core::inside_runtime() {
-        return Some(Current::Single);
-    }
-    #[cfg(feature = "mn")]
-    if mn_sched::inside_runtime() {
-        return Some(Current::Mn);
-    }
-    None
-}
-
-/// Whether any engine runs on this thread.
-pub(crate) fn inside_runtime() -> bool {
-    current().is_some()
-}
-
-/// The engine running on this thread, or a clear panic naming `what`.
+/// Transitional (see [`Current`]): [`expect_mode`] as a [`Current`].
 pub(crate) fn expect_current(what: &str) -> Current {
-    current().unwrap_or_else(|| {
-        panic!(
-            "switchyard: {what} called outside a runtime (run the program inside switchyard::run)"
-        )
-    })
+    match expect_mode(what) {
+        Mode::Single => Current::Single,
+        #[cfg(feature = "mn")]
+        Mode::Mn => Current::Mn,
+        #[cfg(not(feature = "mn"))]
+        Mode::Mn => no_mn(),
+    }
 }
 
 /// compat's per-runtime state, from inside one of its tasks.
 pub(crate) fn shared() -> Option<Arc<Shared>> {
-    match current()? {
-        Current::Single => loop_core::user_data()?.downcast::<Shared>().ok(),
+    match mode()? {
+        Mode::Single => loop_core::user_data()?.downcast::<Shared>().ok(),
         #[cfg(feature = "mn")]
-        Current::Mn => mn_sched::user_data()?.downcast::<Shared>().ok(),
+        Mode::Mn => mn_sched::user_data()?.downcast::<Shared>().ok(),
+        #[cfg(not(feature = "mn"))]
+        Mode::Mn => no_mn(),
     }
 }

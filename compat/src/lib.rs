@@ -109,9 +109,10 @@ mod config;
 mod coop;
 pub mod debug;
 mod engine;
+mod error;
+mod hooks;
 #[cfg(feature = "hyper")]
 pub mod hyper;
-mod join_set;
 mod loops;
 pub mod net;
 pub mod os;
@@ -125,16 +126,19 @@ pub mod testing;
 pub mod time;
 
 pub use blocking::{BlockingHandle, PoolStats};
-pub use config::{ConfigError, Debug as DebugConfig, Mode};
-pub use debug::dump;
-pub use join_set::JoinSet;
-pub use loops::{loop_id, run_each};
-pub use runtime::{
-    run, Builder, Config, Error, Runtime, DEFAULT_BLOCKING_THREADS, DEFAULT_IDLE_THREAD_TIMEOUT,
-    DEFAULT_MAX_THREADS,
+pub use config::{
+    Config, ConfigError, Debug as DebugConfig, Mode, DEFAULT_BLOCKING_THREADS,
+    DEFAULT_IDLE_THREAD_TIMEOUT, DEFAULT_MAX_THREADS,
 };
+pub use debug::dump;
+pub use engine::loop_id;
+pub use error::Error;
+pub use loops::run_each;
+pub use runtime::{run, Builder, Runtime};
 pub use stats::{stats, Stats};
-pub use task::{spawn, spawn_local, yield_now, Handle, JoinError, JoinHandle, LocalJoinHandle};
+pub use task::{
+    spawn, spawn_local, yield_now, Handle, JoinError, JoinHandle, JoinSet, LocalJoinHandle,
+};
 
 #[cfg(feature = "mn")]
 pub mod mn;
@@ -207,9 +211,9 @@ where
 /// });
 /// ```
 pub fn syscall<F: FnOnce() -> R, R>(f: F) -> R {
-    match engine::current() {
+    match engine::mode() {
         #[cfg(feature = "mn")]
-        Some(engine::Current::Mn) => mn_sched::syscall(f),
+        Some(Mode::Mn) => mn_sched::syscall(f),
         _ => f(),
     }
 }
@@ -228,9 +232,9 @@ pub fn syscall<F: FnOnce() -> R, R>(f: F) -> R {
 /// });
 /// ```
 pub fn syscall_blocking<F: FnOnce() -> R, R>(f: F) -> R {
-    match engine::current() {
+    match engine::mode() {
         #[cfg(feature = "mn")]
-        Some(engine::Current::Mn) => mn_sched::syscall_blocking(f),
+        Some(Mode::Mn) => mn_sched::syscall_blocking(f),
         _ => f(),
     }
 }

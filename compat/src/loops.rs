@@ -19,7 +19,6 @@
 //! threads have ended.
 
 use std::any::Any;
-use std::cell::Cell;
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -29,45 +28,18 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
-use crate::engine::Engine;
-use crate::runtime::{exit_on_start_error as fail, Builder, Config, Error, Runtime};
+use crate::config::Config;
+use crate::engine;
+use crate::error::Error;
+use crate::hooks::ThreadHooks;
+use crate::runtime::{exit_on_start_error as fail, Builder, EngineRuntime, Runtime};
 use crate::shared::Shared;
 
 thread_local! {
-    /// (this loop's index, how many loops) on a loop thread of `run_each`.
-    static LOOP: Cell<Option<(usize, usize)>> = const { Cell::new(None) };
     /// How many times this loop has bound each port-0 address, so its k-th
     /// bind of an address gets the k-th port chosen for it.
     static BINDS: std::cell::RefCell<HashMap<SocketAddr, usize>> =
         std::cell::RefCell::new(HashMap::new());
-}
-
-/// Which loop the current task runs on: `Some(0..N)` under
-/// [`run_each`] with `RUNTIME_LOOPS=N`; `Some(0)` in every other runtime
-/// (one loop, or mn); `None` outside a runtime.
-///
-/// ```
-/// # extern crate compat as switchyard;
-/// let ids = switchyard::Builder::new()
-///     .ignore_env()
-///     .loops(2)
-///     .run_each(|id| async move {
-///         assert_eq!(switchyard::loop_id(), Some(id));
-///         id
-///     });
-/// assert_eq!(ids, vec![0, 1]);
-/// assert_eq!(switchyard::loop_id(), None);
-/// ```
-pub fn loop_id() -> Option<usize> {
-    if !crate::engine::inside_runtime() {
-        return None;
-    }
-    Some(LOOP.with(|l| l.get()).map_or(0, |(i, _)| i))
-}
-
-/// How many loops run the program (1 outside `run_each` with N loops).
-pub(crate) fn loop_count() -> usize {
-    LOOP.with(|l| l.get()).map_or(1, |(_, n)| n)
 }
 
 /// Runs the program's main on every loop: `make(loop_id)` is called once
@@ -245,10 +217,10 @@ impl Cluster {
             .recorder
             .clone()
             .map(|r| (r, format!("loop {id} (single mode)")));
-        let engine = match Engine::build(
+        let engine = match EngineRuntime::build(
             &self.config,
             self.trace.clone(),
-            &crate::runtime::ThreadHooks::default(),
+            &ThreadHooks::default(),
             self.shared.clone(),
             lane,
         ) {
@@ -261,7 +233,7 @@ impl Cluster {
             }
         };
         let rt = Runtime::from_parts(engine, self.config.clone());
-        LOOP.with(|l| l.set(Some((id, n))));
+        engine::set_loop(Some((id, n)));
         let stop = &self.stop;
         let ended = panic::catch_unwind(AssertUnwindSafe(|| {
             rt.block_on(async {
@@ -269,7 +241,7 @@ impl Cluster {
                 Stoppable { main, stop }.await
             })
         }));
-        LOOP.with(|l| l.set(None));
+        engine::set_loop(None);
         BINDS.with(|b| b.borrow_mut().clear());
         match ended {
             Ok(Some(v)) => Ended::Output(v),
@@ -341,10 +313,10 @@ pub(crate) fn shared_port_bind<T>(
     addr: SocketAddr,
     bind: impl FnOnce(SocketAddr) -> std::io::Result<(T, SocketAddr)>,
 ) -> std::io::Result<T> {
-    if loop_count() <= 1 || addr.port() != 0 {
+    if engine::loop_count() <= 1 || addr.port() != 0 {
         return bind(addr).map(|(t, _)| t);
     }
-    let shared = crate::engine::shared().ok_or_else(|| std::io::Error::other("no runtime"))?;
+    let shared = engine::shared().ok_or_else(|| std::io::Error::other("no runtime"))?;
     let k = BINDS.with(|b| {
         let mut b = b.borrow_mut();
         let k = b.entry(addr).or_insert(0);
@@ -368,5 +340,5 @@ pub(crate) fn shared_port_bind<T>(
 /// Whether sockets bound now should set `SO_REUSEPORT`: on a loop of
 /// several.
 pub(crate) fn reuse_port() -> bool {
-    loop_count() > 1
+    engine::loop_count() > 1
 }

@@ -1,122 +1,26 @@
 //! `run`, `Builder` and `Runtime`: choosing the engine once, at start-up.
 //!
-//! The engine is a closed enum (see `engine.rs` for the contract each variant
-//! meets). `Builder` merges its own settings over the environment over the
-//! defaults, in one place, and builds the engine; `run` does the same from the
+//! The engine is a closed enum, [`EngineRuntime`] (see `engine.rs` for the
+//! contract each variant meets). `Builder` merges its own settings over the
+//! environment over the defaults, in one place, into a
+//! [`Config`](crate::Config), and builds the engine; `run` does the same from the
 //! environment alone and turns a configuration error into one line on stderr
 //! and exit status 2.
 
 use std::fmt;
 use std::future::Future;
-use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::config::{ConfigError, Debug, EnvConfig, Mode};
-use crate::engine::Engine;
+use crate::config::{
+    Config, ConfigError, Debug, EnvConfig, Mode, DEFAULT_BLOCKING_THREADS,
+    DEFAULT_IDLE_THREAD_TIMEOUT, DEFAULT_MAX_THREADS,
+};
+use crate::error::Error;
+use crate::hooks::ThreadHooks;
 use crate::shared::Shared;
 use rt_base::trace::TraceFile;
-
-/// Default size of the `spawn_blocking` pool.
-pub const DEFAULT_BLOCKING_THREADS: usize = 4;
-/// Default cap on the runtime's OS threads.
-pub const DEFAULT_MAX_THREADS: usize = 10_000;
-/// Default time after which an idle M (or blocking-pool thread) exits.
-pub const DEFAULT_IDLE_THREAD_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// A runtime's settings, after precedence was applied.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Config {
-    /// The execution model.
-    pub mode: Mode,
-    /// Number of Ps (mn); 1 in single mode.
-    pub procs: usize,
-    /// Cap on the runtime's OS threads.
-    pub max_threads: usize,
-    /// Size of the `spawn_blocking` pool.
-    pub blocking_threads: usize,
-    /// Every task's stack size in bytes (mn); `None` means the default,
-    /// 256 KiB.
-    pub stack_size: Option<usize>,
-    /// Idle threads exit after this.
-    pub idle_thread_timeout: Duration,
-    /// Where cgroup files are read.
-    pub cgroup_root: PathBuf,
-    /// `RUNTIME_DEBUG`.
-    pub debug: Debug,
-    /// `RUNTIME_TRACE`.
-    pub trace: Option<PathBuf>,
-    /// Single-mode loops, each on its own thread (`RUNTIME_LOOPS`,
-    /// [`Builder::loops`]): 1 unless the program runs with
-    /// [`run_each`](crate::run_each); always 1 in mn.
-    pub loops: usize,
-    /// Whether each loop's thread is pinned to a CPU (`RUNTIME_PIN`).
-    pub pin: bool,
-}
-
-/// Why a runtime could not be built.
-#[derive(Debug)]
-pub enum Error {
-    /// A bad `RUNTIME_*` value.
-    Config(ConfigError),
-    /// The OS refused a resource (epoll, eventfd, threads, memory).
-    Io(io::Error),
-    /// No trace can be written where `RUNTIME_TRACE` (or
-    /// [`Builder::trace`]) points; found when the runtime starts, not at
-    /// exit.
-    Trace {
-        /// The path.
-        path: PathBuf,
-        /// Whether it came from `RUNTIME_TRACE` (else from the builder).
-        from_env: bool,
-        /// Why not.
-        source: io::Error,
-    },
-}
-
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Error::Config(e) => e.fmt(f),
-            Error::Io(e) => write!(f, "could not start the runtime: {e}"),
-            Error::Trace {
-                path,
-                from_env: true,
-                source,
-            } => write!(
-                f,
-                "RUNTIME_TRACE={:?}: cannot write a trace there: {source}",
-                path.display().to_string()
-            ),
-            Error::Trace { path, source, .. } => write!(
-                f,
-                "Builder::trace({:?}): cannot write a trace there: {source}",
-                path.display().to_string()
-            ),
-        }
-    }
-}
-
-impl std::error::Error for Error {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Error::Config(e) => Some(e),
-            Error::Io(e) => Some(e),
-            Error::Trace { source, .. } => Some(source),
-        }
-    }
-}
-
-impl From<Error> for io::Error {
-    fn from(e: Error) -> Self {
-        match e {
-            Error::Io(e) => e,
-            Error::Trace { ref source, .. } => io::Error::new(source.kind(), e.to_string()),
-            other => io::Error::new(io::ErrorKind::InvalidInput, other.to_string()),
-        }
-    }
-}
 
 /// Configures and builds a [`Runtime`]. Every setting left alone comes from
 /// the environment (`RUNTIME_*`), or else from the default: a builder
@@ -150,38 +54,6 @@ pub struct Builder {
     over: EnvConfig,
     ignore_env: bool,
     hooks: ThreadHooks,
-}
-
-/// The functions run on each thread the runtime starts and stops
-/// ([`Builder::on_thread_start`], [`Builder::on_thread_stop`]).
-#[derive(Clone, Default)]
-pub(crate) struct ThreadHooks {
-    pub(crate) start: Option<Arc<dyn Fn() + Send + Sync>>,
-    pub(crate) stop: Option<Arc<dyn Fn() + Send + Sync>>,
-}
-
-impl fmt::Debug for ThreadHooks {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ThreadHooks")
-            .field("start", &self.start.is_some())
-            .field("stop", &self.stop.is_some())
-            .finish()
-    }
-}
-
-impl ThreadHooks {
-    /// Runs `hook` on the calling thread; a panic in it is reported on
-    /// stderr and goes no further.
-    pub(crate) fn run(hook: &Option<Arc<dyn Fn() + Send + Sync>>, which: &str) {
-        if let Some(h) = hook {
-            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| h())).is_err() {
-                rt_base::diag::line(&format!(
-                    "switchyard: the {which} hook panicked on thread {:?}; ignored",
-                    std::thread::current().name().unwrap_or("?")
-                ));
-            }
-        }
-    }
 }
 
 impl Builder {
@@ -467,7 +339,7 @@ impl Builder {
         }
         let trace = self.trace_file(&config)?;
         let shared = Arc::new(Shared::new(&config, &self.hooks));
-        let engine = Engine::build(&config, trace, &self.hooks, shared, None)?;
+        let engine = EngineRuntime::build(&config, trace, &self.hooks, shared, None)?;
         Ok(Runtime { engine, config })
     }
 
@@ -503,6 +375,121 @@ impl Builder {
             Err(e) => exit_on_start_error(&e),
         }
     }
+}
+
+/// The runtime of one engine: what a [`Runtime`] runs on (the contract
+/// each engine meets is in engine.rs).
+pub(crate) enum EngineRuntime {
+    /// The JavaScript model (loop-core).
+    Single(loop_core::Runtime),
+    /// The Go model (mn-sched).
+    #[cfg(feature = "mn")]
+    Mn(mn_sched::Runtime),
+}
+
+impl EngineRuntime {
+    /// Builds the engine `config` asks for, tracing to `trace` (the checked
+    /// `config.trace`), with compat's state `shared`. `lane` is set for
+    /// one of several loops (`run_each`): its trace goes into that lane of
+    /// the loops' shared recorder.
+    pub(crate) fn build(
+        config: &Config,
+        trace: Option<TraceFile>,
+        hooks: &ThreadHooks,
+        shared: Arc<Shared>,
+        lane: Option<(Arc<rt_base::trace::Recorder>, String)>,
+    ) -> Result<EngineRuntime, Error> {
+        start_up();
+        // The loop starts no thread of its own: the hooks are mn's (and
+        // the blocking pool's, which `shared` carries).
+        #[cfg(not(feature = "mn"))]
+        let _ = hooks;
+        match config.mode {
+            Mode::Single => {
+                let mut b = loop_core::Builder::new()
+                    .user_data(shared)
+                    .control_signals(true);
+                match (trace, lane) {
+                    (Some(file), Some((recorder, name))) => {
+                        b = b.trace_shared(file, recorder, name);
+                    }
+                    (Some(file), None) => b = b.trace_file(file),
+                    (None, _) => {}
+                }
+                if let Some(period) = config.debug.schedtrace {
+                    let start = std::time::Instant::now();
+                    b = b.periodic(
+                        period,
+                        Box::new(move || {
+                            if let Some(s) = crate::stats() {
+                                let line = s.single_trace_line();
+                                rt_base::diag::line(&format!(
+                                    "SCHED {}ms: {line}",
+                                    start.elapsed().as_millis()
+                                ));
+                            }
+                        }),
+                    );
+                }
+                b.build().map(EngineRuntime::Single).map_err(Error::Io)
+            }
+            #[cfg(feature = "mn")]
+            Mode::Mn => {
+                let mut b = mn_sched::Runtime::builder()
+                    .procs(config.procs)
+                    .max_threads(config.max_threads)
+                    .idle_thread_timeout(config.idle_thread_timeout)
+                    .user_data(shared)
+                    .control_signals(true);
+                if let Some(period) = config.debug.schedtrace {
+                    b = b.schedtrace(period, config.debug.scheddetail);
+                }
+                if let Some(file) = trace {
+                    b = b.trace_file(file);
+                }
+                if let Some(bytes) = config.stack_size {
+                    b = b.stack_size(bytes);
+                }
+                if let Some(f) = &hooks.start {
+                    b = b.on_thread_start(f.clone());
+                }
+                if let Some(f) = &hooks.stop {
+                    b = b.on_thread_stop(f.clone());
+                }
+                b.build()
+                    .map(EngineRuntime::Mn)
+                    .map_err(|e| Error::Io(std::io::Error::other(e.to_string())))
+            }
+            #[cfg(not(feature = "mn"))]
+            Mode::Mn => crate::engine::no_mn(),
+        }
+    }
+
+    #[track_caller]
+    pub(crate) fn block_on<F: Future>(&self, future: F) -> F::Output {
+        match self {
+            EngineRuntime::Single(rt) => rt.block_on(future),
+            #[cfg(feature = "mn")]
+            EngineRuntime::Mn(rt) => rt.block_on_future(future),
+        }
+    }
+
+    pub(crate) fn handle(&self) -> crate::Handle {
+        match self {
+            EngineRuntime::Single(rt) => crate::Handle::single(rt.handle()),
+            #[cfg(feature = "mn")]
+            EngineRuntime::Mn(rt) => crate::Handle::mn(rt.handle()),
+        }
+    }
+}
+
+/// Once per process: raise the soft file-descriptor limit to the hard one
+/// (as Go does), so thousands of connections work out of the box.
+fn start_up() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = rt_base::sys::raise_nofile_limit();
+    });
 }
 
 /// What `run` and `run_each` do when the runtime cannot start: one line
@@ -574,7 +561,7 @@ pub(crate) fn assert_outside_runtime() {
 /// assert_eq!(sum, 4);
 /// ```
 pub struct Runtime {
-    engine: Engine,
+    engine: EngineRuntime,
     config: Config,
 }
 
@@ -589,7 +576,7 @@ impl fmt::Debug for Runtime {
 impl Runtime {
     /// A runtime from an engine built for `config` (the loops of
     /// `run_each` build theirs one by one).
-    pub(crate) fn from_parts(engine: Engine, config: Config) -> Runtime {
+    pub(crate) fn from_parts(engine: EngineRuntime, config: Config) -> Runtime {
         Runtime { engine, config }
     }
 }

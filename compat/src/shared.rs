@@ -9,7 +9,8 @@ use std::net::SocketAddr;
 use std::sync::Mutex;
 
 use crate::blocking::Pool;
-use crate::runtime::{Config, ThreadHooks};
+use crate::config::Config;
+use crate::hooks::ThreadHooks;
 
 /// State shared by all tasks of one runtime.
 pub(crate) struct Shared {

@@ -5,7 +5,7 @@
 //! steals or handoffs). `threads` is read from `/proc/self/status`, so it
 //! counts every thread of the process, the program's own included.
 
-use crate::engine::{self, Current};
+use crate::engine;
 use crate::Mode;
 
 /// A snapshot of a runtime's state and counters, from [`stats`].
@@ -84,7 +84,7 @@ impl Stats {
         Stats {
             mode,
             procs: 1,
-            loops: crate::loops::loop_count(),
+            loops: engine::loop_count(),
             loop_id: crate::loop_id().unwrap_or(0),
             threads: crate::os::thread_count(),
             live_tasks: 0,
@@ -313,8 +313,8 @@ impl Stats {
 /// });
 /// ```
 pub fn stats() -> Option<Stats> {
-    let mut s = match engine::current()? {
-        Current::Single => {
+    let mut s = match engine::mode()? {
+        Mode::Single => {
             let l = loop_core::stats()?;
             let mut s = Stats::empty(Mode::Single);
             s.live_tasks = l.live_tasks;
@@ -326,7 +326,7 @@ pub fn stats() -> Option<Stats> {
             s
         }
         #[cfg(feature = "mn")]
-        Current::Mn => {
+        Mode::Mn => {
             let m = mn_sched::Handle::current()?.stats();
             let mut s = Stats::empty(Mode::Mn);
             s.procs = m.procs;
@@ -353,6 +353,8 @@ pub fn stats() -> Option<Stats> {
             s.io_helpers_held_back = m.io_helpers_held_back;
             s
         }
+        #[cfg(not(feature = "mn"))]
+        Mode::Mn => engine::no_mn(),
     };
     if let Some(shared) = engine::shared() {
         let p = shared.pool.stats();

@@ -14,147 +14,26 @@
 //! know (`task::JoinSet`, `task::spawn`, `task::yield_now`,
 //! `task::Builder`).
 
-use std::any::Any;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use crate::engine::{self, dispatch, engines, Current};
-pub use crate::join_set::JoinSet;
+use crate::config::Mode;
+use crate::engine::{self, dispatch, engines};
+pub use crate::error::JoinError;
 
 mod builder;
+mod join_set;
 pub use builder::Builder;
+pub use join_set::JoinSet;
 
-/// Why a task produced no output.
-pub struct JoinError {
-    repr: Repr,
-}
-
-enum Repr {
-    Cancelled,
-    Panic(Box<dyn Any + Send + 'static>),
-    SpawnFailed(std::io::Error),
-}
-
-/// The engines' handles, one variant per engine.
-enum Inner<S, #[cfg(feature = "mn")] M> {
+/// One engine's handle: a task's join handle (`S`, `M`: the loop's and
+/// mn's type of it) or a runtime's handle.
+enum EngineHandle<S, #[cfg(feature = "mn")] M> {
     Single(S),
     #[cfg(feature = "mn")]
     Mn(M),
-}
-
-impl JoinError {
-    pub(crate) fn cancelled() -> Self {
-        JoinError {
-            repr: Repr::Cancelled,
-        }
-    }
-
-    pub(crate) fn panic(payload: Box<dyn Any + Send + 'static>) -> Self {
-        JoinError {
-            repr: Repr::Panic(payload),
-        }
-    }
-
-    pub(crate) fn spawn_failed(e: std::io::Error) -> Self {
-        JoinError {
-            repr: Repr::SpawnFailed(e),
-        }
-    }
-
-    /// The task was aborted, or dropped when its runtime shut down.
-    pub fn is_cancelled(&self) -> bool {
-        matches!(self.repr, Repr::Cancelled)
-    }
-
-    /// The task panicked.
-    pub fn is_panic(&self) -> bool {
-        matches!(self.repr, Repr::Panic(_))
-    }
-
-    /// No thread could be started to run the job (`spawn_blocking`).
-    pub fn is_spawn_failure(&self) -> bool {
-        matches!(self.repr, Repr::SpawnFailed(_))
-    }
-
-    /// The panic's payload, to resume it with `std::panic::resume_unwind`.
-    ///
-    /// # Panics
-    /// If the error is not a panic.
-    pub fn into_panic(self) -> Box<dyn Any + Send + 'static> {
-        match self.repr {
-            Repr::Panic(p) => p,
-            _ => panic!("JoinError::into_panic on a task that did not panic"),
-        }
-    }
-
-    /// The panic message, when the payload is a string.
-    pub fn panic_message(&self) -> Option<&str> {
-        match &self.repr {
-            Repr::Panic(p) => p
-                .downcast_ref::<&'static str>()
-                .copied()
-                .or_else(|| p.downcast_ref::<String>().map(String::as_str)),
-            _ => None,
-        }
-    }
-}
-
-#[cfg(feature = "mn")]
-impl From<mn_sched::JoinError> for JoinError {
-    fn from(e: mn_sched::JoinError) -> Self {
-        match e {
-            mn_sched::JoinError::Panicked(p) => JoinError::panic(p),
-            mn_sched::JoinError::NoStack(e) => JoinError::spawn_failed(std::io::Error::other(e)),
-            _ => JoinError::cancelled(),
-        }
-    }
-}
-
-impl From<loop_core::JoinError> for JoinError {
-    fn from(e: loop_core::JoinError) -> Self {
-        if e.is_panic() {
-            JoinError::panic(e.into_panic())
-        } else {
-            JoinError::cancelled()
-        }
-    }
-}
-
-impl fmt::Debug for JoinError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.repr {
-            Repr::Cancelled => f.write_str("JoinError::Cancelled"),
-            Repr::Panic(_) => write!(
-                f,
-                "JoinError::Panic({:?})",
-                self.panic_message().unwrap_or("..")
-            ),
-            Repr::SpawnFailed(e) => write!(f, "JoinError::SpawnFailed({e})"),
-        }
-    }
-}
-
-impl fmt::Display for JoinError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.repr {
-            Repr::Cancelled => f.write_str("task was cancelled"),
-            Repr::Panic(_) => match self.panic_message() {
-                Some(m) => write!(f, "task panicked: {m}"),
-                None => f.write_str("task panicked"),
-            },
-            Repr::SpawnFailed(e) => write!(f, "no thread could be started for the task: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for JoinError {}
-
-impl From<JoinError> for std::io::Error {
-    fn from(e: JoinError) -> Self {
-        std::io::Error::other(e.to_string())
-    }
 }
 
 /// An owned permission to await a task's output; dropping it detaches.
@@ -180,21 +59,21 @@ impl From<JoinError> for std::io::Error {
 /// });
 /// ```
 pub struct JoinHandle<T> {
-    inner: engines!(Inner<loop_core::JoinHandle<T>, mn_sched::aio::task::JoinHandle<T>>),
+    inner: engines!(EngineHandle<loop_core::JoinHandle<T>, mn_sched::aio::task::JoinHandle<T>>),
 }
 
 impl<T> JoinHandle<T> {
     /// Cancels the task: its future is dropped and awaiting yields a
     /// cancelled error. No effect on a completed task.
     pub fn abort(&self) {
-        dispatch!(&self.inner, h => h.abort())
+        dispatch!(&self.inner, EngineHandle(h) => h.abort())
     }
 }
 
 impl<T: Send + 'static> JoinHandle<T> {
     /// Whether the task has completed.
     pub fn is_finished(&self) -> bool {
-        dispatch!(&self.inner, h => h.is_finished())
+        dispatch!(&self.inner, EngineHandle(h) => h.is_finished())
     }
 }
 
@@ -203,16 +82,16 @@ impl<T: Send + 'static> Future for JoinHandle<T> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match &mut self.get_mut().inner {
-            Inner::Single(h) => Pin::new(h).poll(cx).map(|r| r.map_err(JoinError::from)),
+            EngineHandle::Single(h) => Pin::new(h).poll(cx).map(|r| r.map_err(JoinError::from)),
             #[cfg(feature = "mn")]
-            Inner::Mn(h) => Pin::new(h).poll(cx).map(|r| r.map_err(JoinError::from)),
+            EngineHandle::Mn(h) => Pin::new(h).poll(cx).map(|r| r.map_err(JoinError::from)),
         }
     }
 }
 
 impl<T> fmt::Debug for JoinHandle<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        dispatch!(&self.inner, h => h.fmt(f))
+        dispatch!(&self.inner, EngineHandle(h) => h.fmt(f))
     }
 }
 
@@ -220,18 +99,18 @@ impl<T> fmt::Debug for JoinHandle<T> {
 /// spawned the task. As a [`JoinHandle`], it gives `Err` if the task
 /// panicked or was aborted.
 pub struct LocalJoinHandle<T> {
-    inner: engines!(Inner<loop_core::LocalJoinHandle<T>, mn_sched::aio::LocalJoinHandle<T>>),
+    inner: engines!(EngineHandle<loop_core::LocalJoinHandle<T>, mn_sched::aio::LocalJoinHandle<T>>),
 }
 
 impl<T: 'static> LocalJoinHandle<T> {
     /// Cancels the task.
     pub fn abort(&self) {
-        dispatch!(&self.inner, h => h.abort())
+        dispatch!(&self.inner, EngineHandle(h) => h.abort())
     }
 
     /// Whether the task has completed.
     pub fn is_finished(&self) -> bool {
-        dispatch!(&self.inner, h => h.is_finished())
+        dispatch!(&self.inner, EngineHandle(h) => h.is_finished())
     }
 }
 
@@ -240,16 +119,16 @@ impl<T: 'static> Future for LocalJoinHandle<T> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match &mut self.get_mut().inner {
-            Inner::Single(h) => Pin::new(h).poll(cx).map(|r| r.map_err(JoinError::from)),
+            EngineHandle::Single(h) => Pin::new(h).poll(cx).map(|r| r.map_err(JoinError::from)),
             #[cfg(feature = "mn")]
-            Inner::Mn(h) => Pin::new(h).poll(cx).map(|r| r.map_err(JoinError::from)),
+            EngineHandle::Mn(h) => Pin::new(h).poll(cx).map(|r| r.map_err(JoinError::from)),
         }
     }
 }
 
 impl<T> fmt::Debug for LocalJoinHandle<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        dispatch!(&self.inner, h => h.fmt(f))
+        dispatch!(&self.inner, EngineHandle(h) => h.fmt(f))
     }
 }
 
@@ -284,14 +163,16 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    match engine::expect_current("spawn") {
-        Current::Single => JoinHandle {
-            inner: Inner::Single(loop_core::spawn(future)),
+    match engine::expect_mode("spawn") {
+        Mode::Single => JoinHandle {
+            inner: EngineHandle::Single(loop_core::spawn(future)),
         },
         #[cfg(feature = "mn")]
-        Current::Mn => JoinHandle {
-            inner: Inner::Mn(mn_sched::aio::task::spawn(future)),
+        Mode::Mn => JoinHandle {
+            inner: EngineHandle::Mn(mn_sched::aio::task::spawn(future)),
         },
+        #[cfg(not(feature = "mn"))]
+        Mode::Mn => engine::no_mn(),
     }
 }
 
@@ -323,14 +204,16 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
-    match engine::expect_current("spawn_local") {
-        Current::Single => LocalJoinHandle {
-            inner: Inner::Single(loop_core::spawn_local(future)),
+    match engine::expect_mode("spawn_local") {
+        Mode::Single => LocalJoinHandle {
+            inner: EngineHandle::Single(loop_core::spawn_local(future)),
         },
         #[cfg(feature = "mn")]
-        Current::Mn => LocalJoinHandle {
-            inner: Inner::Mn(mn_sched::aio::spawn_local(future)),
+        Mode::Mn => LocalJoinHandle {
+            inner: EngineHandle::Mn(mn_sched::aio::spawn_local(future)),
         },
+        #[cfg(not(feature = "mn"))]
+        Mode::Mn => engine::no_mn(),
     }
 }
 
@@ -352,9 +235,9 @@ where
 /// });
 /// ```
 pub async fn yield_now() {
-    match engine::current() {
+    match engine::mode() {
         #[cfg(feature = "mn")]
-        Some(Current::Mn) => mn_sched::aio::task::yield_now().await,
+        Some(Mode::Mn) => mn_sched::aio::task::yield_now().await,
         _ => loop_core::yield_now().await,
     }
 }
@@ -374,20 +257,20 @@ pub async fn yield_now() {
 /// ```
 #[derive(Clone, Debug)]
 pub struct Handle {
-    inner: engines!(Inner<loop_core::Handle, mn_sched::Handle>),
+    inner: engines!(EngineHandle<loop_core::Handle, mn_sched::Handle>),
 }
 
 impl Handle {
     pub(crate) fn single(h: loop_core::Handle) -> Self {
         Handle {
-            inner: Inner::Single(h),
+            inner: EngineHandle::Single(h),
         }
     }
 
     #[cfg(feature = "mn")]
     pub(crate) fn mn(h: mn_sched::Handle) -> Self {
         Handle {
-            inner: Inner::Mn(h),
+            inner: EngineHandle::Mn(h),
         }
     }
 
@@ -401,10 +284,12 @@ impl Handle {
 
     /// The handle of the runtime running the current task, if any.
     pub fn try_current() -> Option<Handle> {
-        match engine::current()? {
-            Current::Single => loop_core::Handle::try_current().map(Handle::single),
+        match engine::mode()? {
+            Mode::Single => loop_core::Handle::try_current().map(Handle::single),
             #[cfg(feature = "mn")]
-            Current::Mn => mn_sched::Handle::current().map(Handle::mn),
+            Mode::Mn => mn_sched::Handle::current().map(Handle::mn),
+            #[cfg(not(feature = "mn"))]
+            Mode::Mn => engine::no_mn(),
         }
     }
 
@@ -416,47 +301,47 @@ impl Handle {
         F::Output: Send + 'static,
     {
         match &self.inner {
-            Inner::Single(h) => JoinHandle {
-                inner: Inner::Single(h.spawn(future)),
+            EngineHandle::Single(h) => JoinHandle {
+                inner: EngineHandle::Single(h.spawn(future)),
             },
             #[cfg(feature = "mn")]
-            Inner::Mn(h) => JoinHandle {
-                inner: Inner::Mn(h.spawn_future(future)),
+            EngineHandle::Mn(h) => JoinHandle {
+                inner: EngineHandle::Mn(h.spawn_future(future)),
             },
         }
     }
 }
 
 #[cfg(feature = "mn")]
-impl<S: fmt::Debug, M: fmt::Debug> fmt::Debug for Inner<S, M> {
+impl<S: fmt::Debug, M: fmt::Debug> fmt::Debug for EngineHandle<S, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        dispatch!(self, x => x.fmt(f))
+        dispatch!(self, EngineHandle(x) => x.fmt(f))
     }
 }
 
 #[cfg(not(feature = "mn"))]
-impl<S: fmt::Debug> fmt::Debug for Inner<S> {
+impl<S: fmt::Debug> fmt::Debug for EngineHandle<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        dispatch!(self, x => x.fmt(f))
+        dispatch!(self, EngineHandle(x) => x.fmt(f))
     }
 }
 
 #[cfg(not(feature = "mn"))]
-impl<S: Clone> Clone for Inner<S> {
+impl<S: Clone> Clone for EngineHandle<S> {
     fn clone(&self) -> Self {
         match self {
-            Inner::Single(x) => Inner::Single(x.clone()),
+            EngineHandle::Single(x) => EngineHandle::Single(x.clone()),
         }
     }
 }
 
 #[cfg(feature = "mn")]
-impl<S: Clone, M: Clone> Clone for Inner<S, M> {
+impl<S: Clone, M: Clone> Clone for EngineHandle<S, M> {
     fn clone(&self) -> Self {
         match self {
-            Inner::Single(x) => Inner::Single(x.clone()),
+            EngineHandle::Single(x) => EngineHandle::Single(x.clone()),
             #[cfg(feature = "mn")]
-            Inner::Mn(x) => Inner::Mn(x.clone()),
+            EngineHandle::Mn(x) => EngineHandle::Mn(x.clone()),
         }
     }
 }

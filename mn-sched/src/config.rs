@@ -10,6 +10,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+// Written once in rt-base: compat's builder starts from them too.
+pub use rt_base::defaults::{DEFAULT_IDLE_THREAD_TIMEOUT, DEFAULT_MAX_THREADS};
 pub use rt_base::trace_file::TraceFile;
 
 use crate::runtime::Runtime;
@@ -39,9 +41,6 @@ pub const MIN_STACK_SIZE: usize = 16 * 1024;
 
 /// Largest accepted stack size (1 GiB, Go's maximum).
 pub const MAX_STACK_SIZE: usize = 1 << 30;
-
-/// Default cap on the runtime's OS threads (Go's `SetMaxThreads` default).
-pub const DEFAULT_MAX_THREADS: usize = 10_000;
 
 /// Size of the guard below every stack (64 KiB): larger than any frame Rust
 /// code can push without touching the pages in between (stack probes).
@@ -197,9 +196,6 @@ impl Config {
         Ok(self)
     }
 }
-
-/// Default [`Config::idle_thread_timeout`].
-pub const DEFAULT_IDLE_THREAD_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Most Ps a runtime may have.
 pub const MAX_PROCS: usize = 1024;

@@ -288,9 +288,7 @@ impl JoinError {
     /// The panic message, if the payload is a string.
     pub fn panic_message(&self) -> Option<&str> {
         let Self::Panicked(p) = self else { return None };
-        p.downcast_ref::<&str>()
-            .copied()
-            .or_else(|| p.downcast_ref::<String>().map(String::as_str))
+        rt_base::panic::message(p)
     }
 }
 
@@ -303,10 +301,7 @@ impl fmt::Debug for JoinError {
 impl fmt::Display for JoinError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Panicked(_) => match self.panic_message() {
-                Some(m) => write!(f, "task panicked: {m}"),
-                None => f.write_str("task panicked"),
-            },
+            Self::Panicked(p) => rt_base::panic::fmt_task_panicked(p, f),
             Self::Cancelled => f.write_str("task cancelled: its runtime shut down"),
             Self::NoStack(e) => write!(f, "task never ran: {e}"),
         }

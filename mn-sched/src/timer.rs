@@ -294,7 +294,7 @@ impl Timers {
             .unwrap_or(NONE)
     }
 
-    /// Moves the coarse tick to `now` (sysmon.rs `tick_coarse_clocks`).
+    /// Moves the coarse tick to `now` (clock.rs `tick_coarse_clocks`).
     pub(crate) fn tick_coarse(&self, now: Instant) {
         self.coarse_now
             .store(self.tick_down(now), Ordering::Relaxed);

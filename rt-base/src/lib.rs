@@ -26,12 +26,16 @@
 //! * [`diag`] — the runtime's own stderr lines, written without blocking.
 //! * [`procs`] — the CPUs this process may use (mn's Ps, single mode's
 //!   loops, pinning), and [`sys`] — process-wide start-up adjustments.
+//! * [`defaults`] — the thread settings' defaults mn's builder and
+//!   compat's both start from; [`panic`](mod@panic) — how a task's panic
+//!   payload reads, for every join error.
 //!
 //! Under `--cfg loom` (`scripts/loom.sh`) [`state_lock`] is built on loom's
 //! model-checked atomics, and only what the engines' model builds use is
-//! built: the lock, the wheel (plain data), the alarm, `diag`, `procs` and
-//! `trace_file`; `coop`, `signal`, `socket`, `sys` and `trace` are left out,
-//! as the engines leave out the code that uses them.
+//! built: the lock, the wheel (plain data), the alarm, `diag`, `procs`,
+//! `trace_file`, `defaults` and `panic`; `coop`, `signal`, `socket`, `sys`
+//! and `trace` are left out, as the engines leave out the code that uses
+//! them.
 
 #[cfg(not(target_os = "linux"))]
 compile_error!(
@@ -43,9 +47,13 @@ compile_error!(
 pub mod alarm;
 #[cfg(not(loom))]
 pub mod coop;
+// The thread settings' defaults (mn's builder, compat's).
+pub mod defaults;
 // The runtime's own stderr lines, written without blocking (any thread).
 pub mod diag;
 mod loom;
+// What a task's panic payload says (the engines' and compat's join errors).
+pub mod panic;
 // The CPUs this process may use (mn's Ps, single mode's loops, pinning).
 pub mod procs;
 #[cfg(not(loom))]

@@ -5,8 +5,9 @@
 use std::future::Future;
 use std::io;
 
-use super::{Handle, Inner, JoinHandle};
-use crate::engine::{self, Current};
+use super::{EngineHandle, Handle, JoinHandle};
+use crate::engine;
+use crate::Mode;
 
 /// Options for one task: a name and, in mn mode, a stack size. Unset
 /// options take the runtime's. Like `std::thread::Builder` and
@@ -71,10 +72,12 @@ impl Builder {
         F::Output: Send + 'static,
     {
         self.check()?;
-        let inner = match engine::expect_current("task::Builder::spawn") {
-            Current::Single => Inner::Single(loop_core::spawn(future)),
+        let inner = match engine::expect_mode("task::Builder::spawn") {
+            Mode::Single => EngineHandle::Single(loop_core::spawn(future)),
             #[cfg(feature = "mn")]
-            Current::Mn => Inner::Mn(self.mn().spawn(future).map_err(mn_error)?),
+            Mode::Mn => EngineHandle::Mn(self.mn().spawn(future).map_err(mn_error)?),
+            #[cfg(not(feature = "mn"))]
+            Mode::Mn => engine::no_mn(),
         };
         Ok(JoinHandle { inner })
     }
@@ -89,9 +92,11 @@ impl Builder {
     {
         self.check()?;
         let inner = match &handle.inner {
-            Inner::Single(h) => Inner::Single(h.spawn(future)),
+            EngineHandle::Single(h) => EngineHandle::Single(h.spawn(future)),
             #[cfg(feature = "mn")]
-            Inner::Mn(h) => Inner::Mn(self.mn().spawn_on(future, h).map_err(mn_error)?),
+            EngineHandle::Mn(h) => {
+                EngineHandle::Mn(self.mn().spawn_on(future, h).map_err(mn_error)?)
+            }
         };
         Ok(JoinHandle { inner })
     }

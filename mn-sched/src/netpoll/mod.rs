@@ -50,8 +50,8 @@ use mio::{Events, Interest, Token};
 use rt_base::alarm::Alarm;
 use slab::Slab;
 
+use crate::sched::clock::{ms_of_ns, now_ns, ns_of};
 use crate::sched::m::M;
-use crate::sched::sysmon::{ms_of_ns, now_ns, ns_of};
 use crate::sched::Shared;
 use io::IoState;
 
@@ -345,7 +345,7 @@ impl Shared {
             // nap: sched/sysmon.rs).
             if np.blocker.load(Ordering::Relaxed) == 0 {
                 if let Some(at) = np.poll_now() {
-                    crate::sched::sysmon::tick_coarse_clocks_at(self, at);
+                    crate::sched::clock::tick_coarse_clocks_at(self, at);
                 }
             }
         }

@@ -25,7 +25,7 @@ pub(crate) fn acquire_p(m: &M, p: &P) {
     m.set_p(Some(p));
     // A P starts running Gs: wake sysmon from its deep sleep.
     if m.shared.sysmon.wake_if_sleeping() {
-        super::sysmon::tick_coarse_clocks(&m.shared);
+        super::clock::tick_coarse_clocks(&m.shared);
     }
 }
 

@@ -38,8 +38,11 @@
 //! and stopping Ms, passing Ps), `ready.rs` (wake and spawn), `locked.rs`
 //! (`lock_os_thread`), `registry.rs` (parked Gs, for shutdown), `syscall.rs`
 //! (`syscall`, the ownership word), `sysmon.rs` (the sysmon thread),
+//! `clock.rs` (the epoch clocks and the coarse clocks sysmon moves on),
 //! `host.rs` (the thread inside `block_on_future` as an M, its main G).
 
+// The epoch clocks and the coarse clocks sysmon moves on.
+pub(crate) mod clock;
 pub(crate) mod find;
 pub(crate) mod global;
 pub(crate) mod handoff;

@@ -256,7 +256,7 @@ fn list(shared: &Shared) -> Vec<TaskInfo> {
     };
     let site = unknown_site();
     let mut out: Vec<TaskInfo> = shared.main.info().into_iter().collect();
-    let now = super::sysmon::now_ms();
+    let now = super::clock::now_ms();
     for g in shared.registry.snapshot() {
         let m = on_m(g.id);
         let state = match (g.status, m) {

@@ -309,7 +309,7 @@ impl<'a> Held<'a> {
             self.p
                 .run_start
                 .0
-                .store(super::sysmon::now_ns(), Ordering::Relaxed);
+                .store(super::clock::now_ns(), Ordering::Relaxed);
             self.p.run_start.1.store(t, Ordering::Relaxed);
         }
         // A new run starts: any preemption request is met.

@@ -28,10 +28,11 @@
 //! It holds only a weak reference to the runtime between ticks (and
 //! naps); shutdown stops and joins it.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
+use super::clock::{epoch, tick_coarse_clocks, CoarseMs};
 use super::handoff::handoffp;
 use super::m::{thread_cpu_time, M};
 use super::note::Note;
@@ -110,43 +111,9 @@ pub(crate) struct Sysmon {
     waiters: Mutex<std::collections::VecDeque<usize>>,
     /// `waiters.len()`, readable without the lock.
     pub(crate) waiting: AtomicUsize,
-    /// A coarse clock (ms since the process epoch, wrapping),
-    /// moved on by sysmon each time it looks and by the M that wakes it
-    /// from its deep sleep, so it is at most a tick (1 ms) old whenever a
-    /// P runs. A park stamps it into the G (`Header::parked_ms`) for the
-    /// dump's waiting times: a relaxed load, no clock read per park.
-    coarse_ms: AtomicU32,
-}
-
-/// Nanoseconds since a process-wide epoch (for `P::run_start`).
-pub(crate) fn now_ns() -> u64 {
-    ns_of(Instant::now())
-}
-
-/// Milliseconds since the process-wide epoch, plus one, wrapping (the
-/// coarse clock's unit; compare with `wrapping_sub`). Never 0, which the
-/// stamps read as "no clock" (sysmon not started).
-pub(crate) fn now_ms() -> u32 {
-    ms_of(Instant::now())
-}
-
-fn ms_of(t: Instant) -> u32 {
-    ms_of_ns(ns_of(t))
-}
-
-/// [`now_ms`]'s unit for a stamp in [`ns_of`]'s.
-pub(crate) fn ms_of_ns(ns: u64) -> u32 {
-    ((ns / 1_000_000) as u32).wrapping_add(1).max(1)
-}
-
-/// Nanoseconds from the process-wide epoch to `t`.
-pub(crate) fn ns_of(t: Instant) -> u64 {
-    u64::try_from(t.duration_since(epoch()).as_nanos()).unwrap_or(u64::MAX)
-}
-
-fn epoch() -> Instant {
-    static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
-    *EPOCH.get_or_init(Instant::now)
+    /// The coarse millisecond clock (clock.rs), which sysmon moves on each
+    /// time it looks.
+    pub(super) coarse_ms: CoarseMs,
 }
 
 impl Sysmon {
@@ -170,10 +137,10 @@ impl Sysmon {
         false
     }
 
-    /// The coarse clock (see `coarse_ms`).
+    /// The coarse clock's milliseconds (clock.rs's [`CoarseMs`]).
     #[inline]
     pub(crate) fn coarse_ms(&self) -> u32 {
-        self.coarse_ms.load(Ordering::Relaxed)
+        self.coarse_ms.get()
     }
 
     /// N2 of the module doc: an M that just entered a syscall (N1) wakes
@@ -184,28 +151,6 @@ impl Sysmon {
             self.wake.note.wake();
         }
     }
-}
-
-/// Moves the runtime's two coarse clocks — sysmon's milliseconds (park
-/// stamps, I/O backlog ages) and the timers' tick (`Timers::due_cheaply`)
-/// — to now, from one clock read. Called by sysmon each time it looks, when
-/// it starts, and by the M that wakes it from its deep sleep.
-pub(crate) fn tick_coarse_clocks(shared: &Shared) {
-    tick_coarse_clocks_at(shared, Instant::now());
-}
-
-/// [`tick_coarse_clocks`] from a clock reading the caller already has.
-pub(crate) fn tick_coarse_clocks_at(shared: &Shared, now: Instant) {
-    let ms = ms_of(now);
-    // Forward only: Ms move it too (netpoll), and a stamp taken from a
-    // later value must never look younger than zero.
-    let _ = shared
-        .sysmon
-        .coarse_ms
-        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |old| {
-            ((ms.wrapping_sub(old) as i32) > 0).then_some(ms)
-        });
-    shared.timers.tick_coarse(now);
 }
 
 impl Sysmon {

@@ -33,8 +33,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{ready, Context, Poll, Wake, Waker};
 
+use super::{JoinError, JoinHandle};
 use crate::coop::{self, WaitReason};
-use crate::task::{JoinError, JoinHandle};
 
 /// Handles one `join_next` call polls at most before it yields (as many
 /// operations as a task may do in one poll before the budget makes it
