@@ -129,10 +129,11 @@ impl Builder {
     /// Runs `f` on every thread the runtime starts, on that thread, before
     /// it runs anything else: the mn engine's Ms (the threads that run
     /// tasks in mn) and the `spawn_blocking` pool's threads, in both modes
-    /// (tokio's name and meaning). The thread that calls `run`/`block_on`
-    /// is the caller's, not started by the runtime: in single mode it is
-    /// the only one that runs tasks, and gets no call. mn's sysmon thread
-    /// runs no user code and gets no call either.
+    /// (tokio's name and meaning); and in mn on the thread that calls
+    /// `run`/`block_on`, for the call, since it runs tasks too while the
+    /// main future waits (it is an M holding a P then). In single mode the
+    /// calling thread is the only one that runs tasks and gets no call.
+    /// mn's sysmon thread runs no user code and gets no call either.
     ///
     /// Use it for per-thread setup, such as entering another runtime's
     /// context so that libraries bound to it work inside tasks (in mn
@@ -163,8 +164,9 @@ impl Builder {
     }
 
     /// Runs `f` on every thread the runtime started, as that thread ends
-    /// (an idle thread retiring, or at shutdown). A panic in `f` is
-    /// reported on stderr and ignored.
+    /// (an idle thread retiring, or at shutdown), and in mn on the thread
+    /// of `run`/`block_on` as the call returns. A panic in `f` is reported
+    /// on stderr and ignored.
     pub fn on_thread_stop<F: Fn() + Send + Sync + 'static>(mut self, f: F) -> Self {
         self.hooks.stop = Some(Arc::new(f));
         self
