@@ -41,7 +41,7 @@ pub use rt_base::{coop, sys, trace};
 #[cfg(not(loom))]
 mod context;
 #[cfg(not(loom))]
-mod io;
+pub mod io;
 mod loom;
 #[cfg(not(loom))]
 pub mod net;

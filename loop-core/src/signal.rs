@@ -11,6 +11,8 @@ use mio::Interest;
 
 pub use rt_base::signal::SignalPipe;
 
+use rt_base::io::Registration as _;
+
 use crate::io::{Direction, Registration};
 
 /// A stream of deliveries of one signal, on the loop.
@@ -24,7 +26,7 @@ impl Signal {
     /// Listens for `signo` on the current loop.
     pub fn new(signo: i32) -> io::Result<Signal> {
         let pipe = SignalPipe::new(signo)?;
-        let reg = Registration::new(&mut SourceFd(&pipe.fd()), Interest::READABLE)?;
+        let reg = Registration::register(&mut SourceFd(&pipe.fd()), Interest::READABLE)?;
         Ok(Signal { pipe, reg })
     }
 

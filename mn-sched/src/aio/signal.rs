@@ -12,7 +12,8 @@ use mio::unix::SourceFd;
 use mio::Interest;
 use rt_base::signal::SignalPipe;
 
-use crate::netpoll::io::Direction;
+use rt_base::io::{Direction, Registration as _};
+
 use crate::netpoll::Registration;
 
 /// Deliveries of one signal. Several deliveries between two receives count
@@ -29,17 +30,13 @@ impl Signal {
     pub fn new(signo: i32) -> io::Result<Signal> {
         let pipe = SignalPipe::new(signo)?;
         let fd = pipe.fd();
-        let reg = Registration::new(&mut SourceFd(&fd), Interest::READABLE)?;
+        let reg = Registration::register(&mut SourceFd(&fd), Interest::READABLE)?;
         Ok(Signal { pipe, fd, reg })
     }
 
     /// Ready with `Some(())` once the signal arrived since the last receive.
     pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<()>> {
-        match self
-            .reg
-            .state
-            .poll_io(cx, Direction::Read, || self.pipe.take())
-        {
+        match self.reg.poll_io(cx, Direction::Read, || self.pipe.take()) {
             Poll::Ready(Ok(_)) => Poll::Ready(Some(())),
             // The pipe broke: no more deliveries.
             Poll::Ready(Err(_)) => Poll::Ready(None),

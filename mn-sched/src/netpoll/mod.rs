@@ -37,7 +37,6 @@
 //!   (epoll, its waker's eventfd, the alarm's timerfd).
 
 pub(crate) mod io;
-pub(crate) mod raw;
 
 use std::io as stdio;
 use std::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
@@ -115,9 +114,9 @@ impl Netpoll {
 
     /// Registers `source` for read and write (edge-triggered); returns its
     /// readiness and slab key.
-    fn register(
+    fn register<S: Source + ?Sized>(
         &self,
-        source: &mut impl Source,
+        source: &mut S,
         interest: Interest,
     ) -> stdio::Result<(Arc<IoState>, usize)> {
         let generation = self.generation.fetch_add(1, Ordering::Relaxed);
@@ -133,7 +132,7 @@ impl Netpoll {
     }
 
     /// Deregisters a source and frees its slot.
-    fn deregister(&self, source: &mut impl Source, key: usize) {
+    fn deregister<S: Source + ?Sized>(&self, source: &mut S, key: usize) {
         let _ = self.registry.deregister(source);
         let freed = self.sources().try_remove(key);
         if let Some(state) = freed {
@@ -451,12 +450,14 @@ impl Shared {
     }
 }
 
-/// A source registered with the current runtime's poller: its readiness,
-/// and the runtime, to deregister on drop.
-pub(crate) struct Registration {
+/// A source registered with the current runtime's poller (the netpoller's
+/// [`rt_base::io::Registration`]): its readiness, and the runtime, to
+/// deregister on drop. `Send + Sync`: any thread may wait on it while its
+/// runtime lives.
+pub struct Registration {
     shared: Arc<Shared>,
     key: usize,
-    pub(crate) state: Arc<IoState>,
+    state: Arc<IoState>,
 }
 
 impl std::fmt::Debug for Registration {
@@ -467,10 +468,11 @@ impl std::fmt::Debug for Registration {
     }
 }
 
-impl Registration {
+#[cfg(not(loom))]
+impl rt_base::io::Registration for Registration {
     /// Registers `source` with the runtime of the calling G (or thread
     /// inside a runtime).
-    pub(crate) fn new(source: &mut impl Source, interest: Interest) -> stdio::Result<Self> {
+    fn register<S: Source + ?Sized>(source: &mut S, interest: Interest) -> stdio::Result<Self> {
         let handle = crate::Handle::current().ok_or_else(|| {
             stdio::Error::other(
                 "switchyard: an mn socket was created outside an mn runtime (create it on a G)",
@@ -481,8 +483,22 @@ impl Registration {
         Ok(Self { shared, key, state })
     }
 
-    /// Deregisters `source` (call from the owner's Drop).
-    pub(crate) fn deregister(&self, source: &mut impl Source) {
+    #[inline]
+    fn poll_ready(
+        &self,
+        cx: &mut std::task::Context<'_>,
+        dir: io::Direction,
+    ) -> std::task::Poll<stdio::Result<rt_base::io::ReadyEvent>> {
+        self.state.poll_ready(cx, dir)
+    }
+
+    #[inline]
+    fn clear_readiness(&self, event: rt_base::io::ReadyEvent) {
+        self.state.clear(event);
+    }
+
+    /// Deregisters `source` (from the owner's drop).
+    fn deregister<S: Source + ?Sized>(&self, source: &mut S) {
         if let Some(np) = self.shared.netpoll.get() {
             np.deregister(source, self.key);
         }
