@@ -4,12 +4,16 @@
 //! Which model runs is a [`Mode`], chosen once by `Builder::build` and never
 //! changed (runtime.rs builds the `EngineRuntime`, a closed enum holding one
 //! engine's runtime); [`mode`] says which one runs the current thread, and
-//! [`loop_id`] which of `run_each`'s loops. Every compat type that touches
-//! an engine (join handles, sleeps, sockets) is an enum with one variant per
-//! engine, and [`dispatch!`] matches on it. Without the `mn` feature those
-//! enums lose their `Mn` variant, while `Mode::Mn` stays (it is public, and
-//! refused by `Builder::config`): a match on the running [`Mode`] then ends
-//! in an arm `Mode::Mn => engine::no_mn()`.
+//! [`loop_id`] which of `run_each`'s loops. A compat type that holds an
+//! engine's own object (join handles, signals) is an enum with one variant
+//! per engine, and [`dispatch!`] matches on it. Sockets and sleeps are
+//! rt-base's types, written once for both engines over a registration or a
+//! timer entry: there the enum is only that registration (net.rs) or entry
+//! (time.rs), chosen when the socket is registered or the sleep first
+//! polled. Without the `mn` feature those enums lose their `Mn` variant,
+//! while `Mode::Mn` stays (it is public, and refused by `Builder::config`):
+//! a match on the running [`Mode`] then ends in an arm
+//! `Mode::Mn => engine::no_mn()`.
 //!
 //! The contract every engine meets:
 //! 1. `block_on(f)` runs `f` to completion on the calling thread's behalf and
