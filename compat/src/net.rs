@@ -163,12 +163,13 @@ where
     Err(last.unwrap_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no addresses to use")))
 }
 
-/// A socket's registration with the engine of the runtime that created
-/// it: the one place compat's sockets choose an engine. rt-base's socket
+/// A socket's (or a signal pipe's) registration with the engine of the
+/// runtime that created it: the one place compat's sockets and signals
+/// choose an engine. rt-base's socket
 /// types are written once over it (`rt_base::io`'s module doc says why);
 /// each operation costs one branch here, inside `poll_ready` and
 /// `clear_readiness`.
-enum Registration {
+pub(crate) enum Registration {
     Single(loop_core::io::Registration),
     #[cfg(feature = "mn")]
     Mn(mn_sched::aio::net::Registration),
