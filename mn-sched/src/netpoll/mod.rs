@@ -71,12 +71,14 @@ pub(crate) struct Netpoll {
     /// as in Go); tried, never waited for but by the sleeper.
     poll: Mutex<(mio::Poll, Events, Alarm)>,
     /// For (de)registering without the poll lock.
+    #[cfg_attr(loom, allow(dead_code))]
     registry: mio::Registry,
     /// Breaks a blocked `epoll_wait`.
     waker: mio::Waker,
     /// Registered sources by slab key.
     sources: Mutex<Slab<Arc<IoState>>>,
     /// Next generation handed to a source.
+    #[cfg_attr(loom, allow(dead_code))]
     generation: AtomicU32,
     /// Sources registered now.
     count: AtomicUsize,
@@ -114,6 +116,7 @@ impl Netpoll {
 
     /// Registers `source` for read and write (edge-triggered); returns its
     /// readiness and slab key.
+    #[cfg_attr(loom, allow(dead_code))]
     fn register<S: Source + ?Sized>(
         &self,
         source: &mut S,
@@ -132,6 +135,7 @@ impl Netpoll {
     }
 
     /// Deregisters a source and frees its slot.
+    #[cfg_attr(loom, allow(dead_code))]
     fn deregister<S: Source + ?Sized>(&self, source: &mut S, key: usize) {
         let _ = self.registry.deregister(source);
         let freed = self.sources().try_remove(key);
@@ -316,6 +320,7 @@ impl Shared {
     /// The poller, created on first use (or at the first use after a failed
     /// creation). On creation the idle Ms are woken, so that the sleeper
     /// starts waiting in epoll.
+    #[cfg_attr(loom, allow(dead_code))]
     fn netpoll(&self) -> stdio::Result<&Netpoll> {
         let (np, created) = self.netpoll.get_or_create()?;
         if created {
@@ -453,13 +458,16 @@ impl Shared {
 /// A source registered with the current runtime's poller (the netpoller's
 /// [`rt_base::io::Registration`]): its readiness, and the runtime, to
 /// deregister on drop. `Send + Sync`: any thread may wait on it while its
-/// runtime lives.
+/// runtime lives. (Not in loom builds, which model the readiness word
+/// alone.)
+#[cfg(not(loom))]
 pub struct Registration {
     shared: Arc<Shared>,
     key: usize,
     state: Arc<IoState>,
 }
 
+#[cfg(not(loom))]
 impl std::fmt::Debug for Registration {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Registration")
