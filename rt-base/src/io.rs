@@ -215,34 +215,61 @@ impl Direction {
 /// loop's bits), and the readiness a later
 /// [`clear_readiness`](Registration::clear_readiness) of this event
 /// forgets.
+///
+/// One `u64`, so that `Poll<io::Result<ReadyEvent>>` comes back in two
+/// registers through the non-inlined layers of a poll (compat's engine
+/// choice holds both engines' code, too much to inline): the word's bits 6
+/// and 7, which no engine's state uses (the readiness bits are 0–4, mn's
+/// "runtime gone" flag is bit 5), carry the direction and whether the
+/// event was [`drained`](Self::drained).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ReadyEvent {
-    word: u64,
-    clear: Ready,
-}
+pub struct ReadyEvent(u64);
+
+/// The bits of a [`ReadyEvent`] that are not the state word's.
+const EVENT_BITS: u64 = 0xC0;
+/// Set in a [`ReadyEvent`] of [`Direction::Write`].
+const EVENT_WRITE: u64 = 0x40;
+/// Set in a [`drained`](ReadyEvent::drained) [`ReadyEvent`].
+const EVENT_DRAINED: u64 = 0x80;
 
 impl ReadyEvent {
-    /// The event of an operation in `dir` that saw the state `word`; its
-    /// clearing forgets all of `dir`'s [`mask`](Direction::mask) (the
-    /// operation said `WouldBlock`: step 3 of the module doc).
+    /// The event of an operation in `dir` that saw the state `word` (whose
+    /// bits 6 and 7 are the event's own and must be clear); its clearing
+    /// forgets all of `dir`'s [`mask`](Direction::mask) (the operation said
+    /// `WouldBlock`: step 3 of the module doc).
     #[inline]
     pub const fn new(word: u64, dir: Direction) -> ReadyEvent {
-        ReadyEvent {
-            word,
-            clear: dir.mask(),
-        }
+        debug_assert!(word & EVENT_BITS == 0, "bits 6 and 7 are the event's");
+        ReadyEvent(match dir {
+            Direction::Read => word,
+            Direction::Write => word | EVENT_WRITE,
+        })
     }
 
     /// The state word seen.
     #[inline]
     pub const fn word(self) -> u64 {
-        self.word
+        self.0 & !EVENT_BITS
+    }
+
+    /// The direction of the operation that saw it.
+    #[inline]
+    pub const fn direction(self) -> Direction {
+        if self.0 & EVENT_WRITE != 0 {
+            Direction::Write
+        } else {
+            Direction::Read
+        }
     }
 
     /// The bits its clearing forgets.
     #[inline]
     pub const fn to_clear(self) -> Ready {
-        self.clear
+        if self.0 & EVENT_DRAINED != 0 {
+            self.direction().ready_bit()
+        } else {
+            self.direction().mask()
+        }
     }
 
     /// The same event, whose clearing forgets only the direction's ready
@@ -250,10 +277,7 @@ impl ReadyEvent {
     /// socket (step 4 of the module doc).
     #[inline]
     pub const fn drained(self) -> ReadyEvent {
-        ReadyEvent {
-            word: self.word,
-            clear: Ready(self.clear.0 & (Ready::READABLE.0 | Ready::WRITABLE.0)),
-        }
+        ReadyEvent(self.0 | EVENT_DRAINED)
     }
 }
 
@@ -414,11 +438,15 @@ mod tests {
     #[test]
     fn would_block_clears_the_whole_mask_a_short_transfer_the_ready_bit() {
         for dir in [Direction::Read, Direction::Write] {
-            let event = ReadyEvent::new(7, dir);
-            assert_eq!(event.word(), 7);
+            // A word with a tick above the bits, as mn's.
+            let word = (12345 << 8) | 0x3F;
+            let event = ReadyEvent::new(word, dir);
+            assert_eq!(event.word(), word);
+            assert_eq!(event.direction(), dir);
             assert_eq!(event.to_clear(), dir.mask());
             let drained = event.drained();
-            assert_eq!(drained.word(), 7, "the same snapshot");
+            assert_eq!(drained.word(), word, "the same snapshot");
+            assert_eq!(drained.direction(), dir);
             assert_eq!(drained.to_clear(), dir.ready_bit());
         }
     }
@@ -451,11 +479,11 @@ mod tests {
         use std::task::Waker;
 
         /// Ready while `ready` holds bits of the direction; the clears it
-        /// was asked for, in order. Its word is `ready` itself (bit 6
+        /// was asked for, in order. Its word is `ready` itself (bit 8
         /// stands for a tick): a clear is refused once the word moved on.
         #[derive(Default)]
         struct Fake {
-            ready: Cell<u8>,
+            ready: Cell<u64>,
             cleared: RefCell<Vec<Ready>>,
         }
 
@@ -469,8 +497,8 @@ mod tests {
                 _: &mut Context<'_>,
                 dir: Direction,
             ) -> Poll<io::Result<ReadyEvent>> {
-                if Ready::from_bits(self.ready.get()).intersects(dir.mask()) {
-                    Poll::Ready(Ok(ReadyEvent::new(u64::from(self.ready.get()), dir)))
+                if Ready::from_bits(self.ready.get() as u8).intersects(dir.mask()) {
+                    Poll::Ready(Ok(ReadyEvent::new(self.ready.get(), dir)))
                 } else {
                     Poll::Pending
                 }
@@ -478,8 +506,9 @@ mod tests {
 
             fn clear_readiness(&self, event: ReadyEvent) {
                 self.cleared.borrow_mut().push(event.to_clear());
-                if event.word() == u64::from(self.ready.get()) {
-                    self.ready.set(self.ready.get() & !event.to_clear().bits());
+                if event.word() == self.ready.get() {
+                    self.ready
+                        .set(self.ready.get() & !u64::from(event.to_clear().bits()));
                 }
             }
 
@@ -495,8 +524,11 @@ mod tests {
             let mut cx = Context::from_waker(Waker::noop());
             let reg = Fake::default();
             // A stored error, already returned: the next call says WouldBlock.
-            reg.ready
-                .set((Ready::READABLE | Ready::ERROR | Ready::WRITABLE).bits());
+            reg.ready.set(
+                (Ready::READABLE | Ready::ERROR | Ready::WRITABLE)
+                    .bits()
+                    .into(),
+            );
             let mut calls = 0;
             let r = reg.poll_io(&mut cx, Direction::Read, || {
                 calls += 1;
@@ -505,14 +537,15 @@ mod tests {
             assert!(r.is_pending(), "no spin on a stale error bit");
             assert_eq!(calls, 1);
             assert_eq!(*reg.cleared.borrow(), [Direction::Read.mask()]);
-            assert_eq!(Ready::from_bits(reg.ready.get()), Ready::WRITABLE);
+            assert_eq!(reg.ready.get(), Ready::WRITABLE.bits().into());
         }
 
         #[test]
         fn a_short_transfer_clears_the_ready_bit_only_a_full_one_nothing() {
             let mut cx = Context::from_waker(Waker::noop());
             let reg = Fake::default();
-            reg.ready.set((Ready::READABLE | Ready::READ_CLOSED).bits());
+            reg.ready
+                .set((Ready::READABLE | Ready::READ_CLOSED).bits().into());
             let r = reg.poll_transfer(&mut cx, Direction::Read, 64, || Ok(64));
             assert!(matches!(r, Poll::Ready(Ok(64))));
             assert!(
@@ -534,13 +567,13 @@ mod tests {
             let reg = Fake::default();
             crate::coop::reset();
             for _ in 0..crate::coop::BUDGET - 1 {
-                reg.ready.set(Ready::WRITABLE.bits());
+                reg.ready.set(Ready::WRITABLE.bits().into());
                 let mut first = true;
                 // WouldBlock, but an event came meanwhile (the word moved
                 // on): the clear is refused and the operation retries.
                 let r = reg.poll_transfer(&mut cx, Direction::Write, 8, || {
                     if std::mem::take(&mut first) {
-                        reg.ready.set(Ready::WRITABLE.bits() | 64);
+                        reg.ready.set(u64::from(Ready::WRITABLE.bits()) | 1 << 8);
                         would_block()
                     } else {
                         Ok(8)
@@ -550,7 +583,7 @@ mod tests {
                 assert_eq!(reg.cleared.borrow_mut().len(), 1);
                 reg.cleared.borrow_mut().clear();
             }
-            reg.ready.set(Ready::WRITABLE.bits());
+            reg.ready.set(Ready::WRITABLE.bits().into());
             assert!(reg.poll_io(&mut cx, Direction::Write, || Ok(())).is_ready());
             // The budget is spent: the next operation yields before its call.
             let r = reg.poll_io(&mut cx, Direction::Write, || -> io::Result<()> {

@@ -82,6 +82,7 @@ pub fn far_future() -> Instant {
 }
 
 /// `duration` from now, or [`far_future`] if that overflows.
+#[inline]
 pub fn deadline_after(duration: Duration) -> Instant {
     Instant::now()
         .checked_add(duration)
