@@ -8,9 +8,9 @@
 //! engine's own object (join handles) is an enum with one variant per
 //! engine, and [`dispatch!`] matches on it. Sockets, signals and sleeps are
 //! rt-base's types, written once for both engines over a registration or a
-//! timer entry: there the enum is only that registration (net.rs) or entry
-//! (time.rs), chosen when the socket or signal pipe is registered or the
-//! sleep first polled. Without the `mn` feature those enums lose their `Mn`
+//! timer entry: there the enum is only that registration or entry
+//! (registration.rs), chosen when the socket or signal pipe is registered
+//! or the sleep first polled. Without the `mn` feature those enums lose their `Mn`
 //! variant, while `Mode::Mn` stays (it is public, and refused by
 //! `Builder::config`): a match on the running [`Mode`] then ends in an arm
 //! `Mode::Mn => engine::no_mn()`.

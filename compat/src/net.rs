@@ -13,10 +13,10 @@
 //! for `&stream`), not tokio's.
 //!
 //! The sockets are rt-base's (`rt_base::net`, written once for both
-//! engines) over this module's registration, which picks the engine of the
-//! runtime that creates the socket; the types here add what the one API
-//! adds (names resolved on the blocking pool, the N loops' shared ports,
-//! [`TcpStream::into_split`]).
+//! engines) over compat's registration (registration.rs), which picks the
+//! engine of the runtime that creates the socket; the types here add what
+//! the one API adds (names resolved on the blocking pool, the N loops'
+//! shared ports, [`TcpStream::into_split`]).
 //!
 //! A socket belongs to the runtime it was created in. In single mode it
 //! works only on that runtime's thread; an mn socket works from any thread
@@ -33,13 +33,11 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use mio::event::Source;
-use mio::Interest;
-use rt_base::io::{Direction, ReadyEvent};
 pub use rt_base::socket::{is_connection_error, is_resource_exhausted, ListenOptions};
 
 use crate::config::Mode;
-use crate::engine::{self, dispatch};
+use crate::engine;
+use crate::registration::Registration;
 
 mod sealed {
     /// Keeps [`ToSocketAddrs`](super::ToSocketAddrs) implementable only here.
@@ -161,55 +159,6 @@ where
         }
     }
     Err(last.unwrap_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no addresses to use")))
-}
-
-/// A socket's (or a signal pipe's) registration with the engine of the
-/// runtime that created it: the one place compat's sockets and signals
-/// choose an engine. rt-base's socket
-/// types are written once over it (`rt_base::io`'s module doc says why);
-/// each operation costs one branch here, inside `poll_ready` and
-/// `clear_readiness`.
-pub(crate) enum Registration {
-    Single(loop_core::io::Registration),
-    #[cfg(feature = "mn")]
-    Mn(mn_sched::aio::net::Registration),
-}
-
-impl rt_base::io::Registration for Registration {
-    fn register<S: Source + ?Sized>(source: &mut S, interest: Interest) -> io::Result<Self> {
-        match engine::mode() {
-            Some(Mode::Single) => {
-                rt_base::io::Registration::register(source, interest).map(Registration::Single)
-            }
-            #[cfg(feature = "mn")]
-            Some(Mode::Mn) => {
-                rt_base::io::Registration::register(source, interest).map(Registration::Mn)
-            }
-            #[cfg(not(feature = "mn"))]
-            Some(Mode::Mn) => engine::no_mn(),
-            None => Err(io::Error::other(
-                "switchyard: a socket was created outside a runtime (use it inside switchyard::run)",
-            )),
-        }
-    }
-
-    // Always inlined: the match then sits in the caller's loop around the
-    // engine's own code. As a function of its own, holding both engines'
-    // bodies, it was too big to inline, and each operation paid a call
-    // more than the per-type enums it replaces did.
-    #[inline(always)]
-    fn poll_ready(&self, cx: &mut Context<'_>, dir: Direction) -> Poll<io::Result<ReadyEvent>> {
-        dispatch!(self, Registration(r) => r.poll_ready(cx, dir))
-    }
-
-    #[inline(always)]
-    fn clear_readiness(&self, event: ReadyEvent) {
-        dispatch!(self, Registration(r) => r.clear_readiness(event))
-    }
-
-    fn deregister<S: Source + ?Sized>(&self, source: &mut S) {
-        dispatch!(self, Registration(r) => r.deregister(source))
-    }
 }
 
 /// A TCP listening socket.

@@ -97,8 +97,8 @@ mod libc_signal {
 /// so `select!`'s `select_next_some()` can take it without `.fuse()`.
 pub struct Signal {
     /// rt-base's signal over compat's registration, which picks the
-    /// engine of the runtime running here (net.rs).
-    inner: rt_base::signal::Signal<crate::net::Registration>,
+    /// engine of the runtime running here (registration.rs).
+    inner: rt_base::signal::Signal<crate::registration::Registration>,
     /// `poll_recv` gave `None`: no delivery will come.
     ended: bool,
 }

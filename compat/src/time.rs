@@ -7,9 +7,9 @@
 //! is first awaited inside one. [`Instant`] is `std::time::Instant`.
 //!
 //! The sleep and the timeout are rt-base's, written once for both engines
-//! ([`rt_base::time`]) over a timer entry; here the entry is an enum of
-//! the two engines' entries, chosen when the sleep is first polled (the
-//! one engine choice in this module). [`Sleep`] wraps rt-base's so that it
+//! ([`rt_base::time`]) over a timer entry; here the entry is compat's enum
+//! of the two engines' entries (registration.rs), chosen when the sleep is
+//! first polled. [`Sleep`] wraps rt-base's so that it
 //! is this crate's own type (hyper's `rt::Sleep` is implemented for it);
 //! [`Interval`] is built on it, once.
 
@@ -22,44 +22,7 @@ use std::time::Duration;
 pub use rt_base::time::Elapsed;
 pub use std::time::Instant;
 
-use rt_base::time::{EntryPoll, TimerEntry};
-
-use crate::config::Mode;
-use crate::engine::{self, dispatch};
-
-/// A sleep's entry on the timers of the engine that first polled it.
-enum Timer {
-    Single(loop_core::time::Timer),
-    #[cfg(feature = "mn")]
-    Mn(mn_sched::aio::time::Timer),
-}
-
-impl TimerEntry for Timer {
-    fn arm(deadline: Instant, cx: &mut Context<'_>) -> Option<Self> {
-        match engine::expect_mode("sleep") {
-            Mode::Single => TimerEntry::arm(deadline, cx).map(Timer::Single),
-            #[cfg(feature = "mn")]
-            Mode::Mn => TimerEntry::arm(deadline, cx).map(Timer::Mn),
-            #[cfg(not(feature = "mn"))]
-            Mode::Mn => engine::no_mn(),
-        }
-    }
-
-    #[inline]
-    fn poll_entry(&mut self, deadline: Instant, cx: &mut Context<'_>) -> EntryPoll {
-        dispatch!(self, Timer(t) => t.poll_entry(deadline, cx))
-    }
-
-    /// Each engine's own way (the loop's: on this thread's loop; mn's: on
-    /// the sleep's runtime).
-    fn rearm(self, deadline: Instant, cx: &mut Context<'_>) -> Option<Self> {
-        match self {
-            Timer::Single(t) => t.rearm(deadline, cx).map(Timer::Single),
-            #[cfg(feature = "mn")]
-            Timer::Mn(t) => t.rearm(deadline, cx).map(Timer::Mn),
-        }
-    }
-}
+use crate::registration::Timer;
 
 /// Waits until `duration` has passed.
 ///
