@@ -4,12 +4,16 @@
 //! Which model runs is a [`Mode`], chosen once by `Builder::build` and never
 //! changed (runtime.rs builds the `EngineRuntime`, a closed enum holding one
 //! engine's runtime); [`mode`] says which one runs the current thread, and
-//! [`loop_id`] which of `run_each`'s loops. Every compat type that touches
-//! an engine (join handles, sleeps, sockets) is an enum with one variant per
-//! engine, and [`dispatch!`] matches on it. Without the `mn` feature those
-//! enums lose their `Mn` variant, while `Mode::Mn` stays (it is public, and
-//! refused by `Builder::config`): a match on the running [`Mode`] then ends
-//! in an arm `Mode::Mn => engine::no_mn()`.
+//! [`loop_id`] which of `run_each`'s loops. A compat type that holds an
+//! engine's own object (join handles) is an enum with one variant per
+//! engine, and [`dispatch!`] matches on it. Sockets, signals and sleeps are
+//! rt-base's types, written once for both engines over a registration or a
+//! timer entry: there the enum is only that registration or entry
+//! (registration.rs), chosen when the socket or signal pipe is registered
+//! or the sleep first polled. Without the `mn` feature those enums lose their `Mn`
+//! variant, while `Mode::Mn` stays (it is public, and refused by
+//! `Builder::config`): a match on the running [`Mode`] then ends in an arm
+//! `Mode::Mn => engine::no_mn()`.
 //!
 //! The contract every engine meets:
 //! 1. `block_on(f)` runs `f` to completion on the calling thread's behalf and
@@ -45,13 +49,6 @@ macro_rules! dispatch {
             #[cfg(feature = "mn")]
             $enum::Mn($binding) => $body,
         }
-    };
-    // Transitional, for net.rs, time.rs and signal.rs alone (their
-    // engine-tagged types are being rewritten on another branch): the old
-    // form, which names no enum and matches whatever `Inner` is in scope.
-    // It goes once they name theirs.
-    ($value:expr, $binding:pat => $body:expr) => {
-        $crate::engine::dispatch!($value, Inner($binding) => $body)
     };
 }
 pub(crate) use dispatch;
@@ -146,31 +143,6 @@ pub(crate) fn loop_count() -> usize {
 /// it (`Some((id, n))`), and as no loop's again after (`None`).
 pub(crate) fn set_loop(this: Option<(usize, usize)>) {
     LOOP.with(|l| l.set(this));
-}
-
-/// Transitional, for net.rs, time.rs and signal.rs alone (their
-/// engine-tagged types are being rewritten on another branch): the running
-/// engine as the old private enum, which a build without mn leaves with one
-/// variant. The rest of compat matches on [`Mode`] ([`expect_mode`]); once
-/// those files do too, this and [`expect_current`] go.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Current {
-    /// A loop-core loop.
-    Single,
-    /// An mn-sched runtime (a G, or the thread inside its `block_on`).
-    #[cfg(feature = "mn")]
-    Mn,
-}
-
-/// Transitional (see [`Current`]): [`expect_mode`] as a [`Current`].
-pub(crate) fn expect_current(what: &str) -> Current {
-    match expect_mode(what) {
-        Mode::Single => Current::Single,
-        #[cfg(feature = "mn")]
-        Mode::Mn => Current::Mn,
-        #[cfg(not(feature = "mn"))]
-        Mode::Mn => no_mn(),
-    }
 }
 
 /// compat's per-runtime state, from inside one of its tasks.

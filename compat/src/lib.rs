@@ -116,6 +116,7 @@ pub mod hyper;
 mod loops;
 pub mod net;
 pub mod os;
+mod registration;
 mod runtime;
 mod shared;
 pub mod signal;

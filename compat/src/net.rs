@@ -12,6 +12,12 @@
 //! implement futures-io's `AsyncRead` and `AsyncWrite` (for the stream and
 //! for `&stream`), not tokio's.
 //!
+//! The sockets are rt-base's (`rt_base::net`, written once for both
+//! engines) over compat's registration (registration.rs), which picks the
+//! engine of the runtime that creates the socket; the types here add what
+//! the one API adds (names resolved on the blocking pool, the N loops'
+//! shared ports, [`TcpStream::into_split`]).
+//!
 //! A socket belongs to the runtime it was created in. In single mode it
 //! works only on that runtime's thread; an mn socket works from any thread
 //! while its runtime lives (its netpoller serves it). Once that runtime is
@@ -29,7 +35,9 @@ use std::task::{Context, Poll};
 
 pub use rt_base::socket::{is_connection_error, is_resource_exhausted, ListenOptions};
 
-use crate::engine::{self, dispatch, engines, Current};
+use crate::config::Mode;
+use crate::engine;
+use crate::registration::Registration;
 
 mod sealed {
     /// Keeps [`ToSocketAddrs`](super::ToSocketAddrs) implementable only here.
@@ -153,12 +161,6 @@ where
     Err(last.unwrap_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no addresses to use")))
 }
 
-enum Inner<S, #[cfg(feature = "mn")] M> {
-    Single(S),
-    #[cfg(feature = "mn")]
-    Mn(M),
-}
-
 /// A TCP listening socket.
 ///
 /// ```
@@ -184,7 +186,7 @@ enum Inner<S, #[cfg(feature = "mn")] M> {
 /// .unwrap();
 /// ```
 pub struct TcpListener {
-    inner: engines!(Inner<loop_core::net::TcpListener, mn_sched::aio::net::TcpListener>),
+    inner: rt_base::net::TcpListener<Registration>,
 }
 
 impl TcpListener {
@@ -200,8 +202,8 @@ impl TcpListener {
         opts: ListenOptions,
     ) -> io::Result<TcpListener> {
         each_addr(addr, |a| async move {
-            match engine::expect_current("TcpListener::bind") {
-                Current::Single => {
+            let inner = match engine::expect_mode("TcpListener::bind") {
+                Mode::Single => {
                     // Several loops: every loop binds the port, and the
                     // kernel spreads the connections between them.
                     let opts = ListenOptions {
@@ -209,64 +211,45 @@ impl TcpListener {
                         ..opts
                     };
                     crate::loops::shared_port_bind(a, |a| {
-                        let l = loop_core::net::TcpListener::bind_with(a, &opts)?;
+                        let l = rt_base::net::TcpListener::bind_with(a, &opts)?;
                         let bound = l.local_addr()?;
                         Ok((l, bound))
-                    })
-                    .map(|l| TcpListener {
-                        inner: Inner::Single(l),
-                    })
+                    })?
                 }
                 #[cfg(feature = "mn")]
-                Current::Mn => {
-                    mn_sched::aio::net::TcpListener::bind_with(a, &opts).map(|l| TcpListener {
-                        inner: Inner::Mn(l),
-                    })
-                }
-            }
+                Mode::Mn => rt_base::net::TcpListener::bind_with(a, &opts)?,
+                #[cfg(not(feature = "mn"))]
+                Mode::Mn => engine::no_mn(),
+            };
+            Ok(TcpListener { inner })
         })
         .await
     }
 
     /// Adopts a std listener.
     pub fn from_std(listener: std::net::TcpListener) -> io::Result<TcpListener> {
-        match engine::expect_current("TcpListener::from_std") {
-            Current::Single => Ok(TcpListener {
-                inner: Inner::Single(loop_core::net::TcpListener::from_std(listener)?),
-            }),
-            #[cfg(feature = "mn")]
-            Current::Mn => Ok(TcpListener {
-                inner: Inner::Mn(mn_sched::aio::net::TcpListener::from_std(listener)?),
-            }),
-        }
+        engine::expect_mode("TcpListener::from_std");
+        let inner = rt_base::net::TcpListener::from_std(listener)?;
+        Ok(TcpListener { inner })
     }
 
     /// Accepts a connection. Errors come back as they are; when the process
     /// is out of file descriptors ([`is_resource_exhausted`]) back off and
     /// call again — the listener stays usable.
     pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        match &self.inner {
-            Inner::Single(l) => l.accept().await.map(|(s, a)| {
-                let inner = Inner::Single(s);
-                (TcpStream { inner }, a)
-            }),
-            #[cfg(feature = "mn")]
-            Inner::Mn(l) => l.accept().await.map(|(s, a)| {
-                let inner = Inner::Mn(s);
-                (TcpStream { inner }, a)
-            }),
-        }
+        let (inner, addr) = self.inner.accept().await?;
+        Ok((TcpStream { inner }, addr))
     }
 
     /// The address it listens on.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        dispatch!(&self.inner, l => l.local_addr())
+        self.inner.local_addr()
     }
 }
 
 impl fmt::Debug for TcpListener {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        dispatch!(&self.inner, l => l.fmt(f))
+        self.inner.fmt(f)
     }
 }
 
@@ -316,66 +299,50 @@ impl fmt::Debug for TcpListener {
 /// .unwrap();
 /// ```
 pub struct TcpStream {
-    inner: engines!(Inner<loop_core::net::TcpStream, mn_sched::aio::net::TcpStream>),
+    inner: rt_base::net::TcpStream<Registration>,
 }
 
 impl TcpStream {
     /// Connects to the first address that accepts.
     pub async fn connect(addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
         each_addr(addr, |a| async move {
-            match engine::expect_current("TcpStream::connect") {
-                Current::Single => loop_core::net::TcpStream::connect(a)
-                    .await
-                    .map(|s| TcpStream {
-                        inner: Inner::Single(s),
-                    }),
-                #[cfg(feature = "mn")]
-                Current::Mn => mn_sched::aio::net::TcpStream::connect(a)
-                    .await
-                    .map(|s| TcpStream {
-                        inner: Inner::Mn(s),
-                    }),
-            }
+            engine::expect_mode("TcpStream::connect");
+            let inner = rt_base::net::TcpStream::connect(a).await?;
+            Ok(TcpStream { inner })
         })
         .await
     }
 
     /// Adopts a connected std stream.
     pub fn from_std(stream: std::net::TcpStream) -> io::Result<TcpStream> {
-        match engine::expect_current("TcpStream::from_std") {
-            Current::Single => Ok(TcpStream {
-                inner: Inner::Single(loop_core::net::TcpStream::from_std(stream)?),
-            }),
-            #[cfg(feature = "mn")]
-            Current::Mn => Ok(TcpStream {
-                inner: Inner::Mn(mn_sched::aio::net::TcpStream::from_std(stream)?),
-            }),
-        }
+        engine::expect_mode("TcpStream::from_std");
+        let inner = rt_base::net::TcpStream::from_std(stream)?;
+        Ok(TcpStream { inner })
     }
 
     /// Reads some bytes; `Ok(0)` at end of stream.
     pub async fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        dispatch!(&self.inner, s => s.read(buf).await)
+        self.inner.read(buf).await
     }
 
     /// Reads exactly `buf.len()` bytes, or fails with `UnexpectedEof`.
     pub async fn read_exact(&self, buf: &mut [u8]) -> io::Result<()> {
-        dispatch!(&self.inner, s => s.read_exact(buf).await)
+        self.inner.read_exact(buf).await
     }
 
     /// Writes some bytes.
     pub async fn write(&self, buf: &[u8]) -> io::Result<usize> {
-        dispatch!(&self.inner, s => s.write(buf).await)
+        self.inner.write(buf).await
     }
 
     /// Writes all of `buf`.
     pub async fn write_all(&self, buf: &[u8]) -> io::Result<()> {
-        dispatch!(&self.inner, s => s.write_all(buf).await)
+        self.inner.write_all(buf).await
     }
 
     /// Reads without consuming.
     pub async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
-        dispatch!(&self.inner, s => s.peek(buf).await)
+        self.inner.peek(buf).await
     }
 
     /// Shuts down reading, writing or both (`Write`: the peer reads EOF).
@@ -385,22 +352,22 @@ impl TcpStream {
 
     /// Sets `TCP_NODELAY`.
     pub fn set_nodelay(&self, on: bool) -> io::Result<()> {
-        dispatch!(&self.inner, s => s.set_nodelay(on))
+        self.inner.set_nodelay(on)
     }
 
     /// Whether `TCP_NODELAY` is set.
     pub fn nodelay(&self) -> io::Result<bool> {
-        dispatch!(&self.inner, s => s.nodelay())
+        self.inner.nodelay()
     }
 
     /// The local address.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        dispatch!(&self.inner, s => s.local_addr())
+        self.inner.local_addr()
     }
 
     /// The peer's address.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        dispatch!(&self.inner, s => s.peer_addr())
+        self.inner.peer_addr()
     }
 
     /// Splits into halves that can move to different tasks. As in tokio,
@@ -418,11 +385,11 @@ impl TcpStream {
     }
 
     fn poll_read_buf(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
-        dispatch!(&self.inner, s => s.poll_read_buf(cx, buf))
+        self.inner.poll_read_buf(cx, buf)
     }
 
     fn poll_write_buf(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        dispatch!(&self.inner, s => s.poll_write_buf(cx, buf))
+        self.inner.poll_write_buf(cx, buf)
     }
 
     fn poll_write_vectored_buf(
@@ -430,17 +397,17 @@ impl TcpStream {
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        dispatch!(&self.inner, s => s.poll_write_vectored_buf(cx, bufs))
+        self.inner.poll_write_vectored_buf(cx, bufs)
     }
 
     fn shutdown_now(&self, how: Shutdown) -> io::Result<()> {
-        dispatch!(&self.inner, s => s.shutdown(how))
+        self.inner.shutdown(how)
     }
 }
 
 impl fmt::Debug for TcpStream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        dispatch!(&self.inner, s => s.fmt(f))
+        self.inner.fmt(f)
     }
 }
 
@@ -611,27 +578,25 @@ async_write!(OwnedWriteHalf, s => s.stream);
 /// .unwrap();
 /// ```
 pub struct UdpSocket {
-    inner: engines!(Inner<loop_core::net::UdpSocket, mn_sched::aio::net::UdpSocket>),
+    inner: rt_base::net::UdpSocket<Registration>,
 }
 
 impl UdpSocket {
     /// Binds to the first address that works (port 0 picks a free port).
     pub async fn bind(addr: impl ToSocketAddrs) -> io::Result<UdpSocket> {
         each_addr(addr, |a| async move {
-            match engine::expect_current("UdpSocket::bind") {
-                Current::Single => crate::loops::shared_port_bind(a, |a| {
-                    let s = loop_core::net::UdpSocket::bind_with(a, crate::loops::reuse_port())?;
+            let inner = match engine::expect_mode("UdpSocket::bind") {
+                Mode::Single => crate::loops::shared_port_bind(a, |a| {
+                    let s = rt_base::net::UdpSocket::bind_with(a, crate::loops::reuse_port())?;
                     let bound = s.local_addr()?;
                     Ok((s, bound))
-                })
-                .map(|s| UdpSocket {
-                    inner: Inner::Single(s),
-                }),
+                })?,
                 #[cfg(feature = "mn")]
-                Current::Mn => mn_sched::aio::net::UdpSocket::bind(a).map(|s| UdpSocket {
-                    inner: Inner::Mn(s),
-                }),
-            }
+                Mode::Mn => rt_base::net::UdpSocket::bind(a)?,
+                #[cfg(not(feature = "mn"))]
+                Mode::Mn => engine::no_mn(),
+            };
+            Ok(UdpSocket { inner })
         })
         .await
     }
@@ -640,51 +605,48 @@ impl UdpSocket {
     /// filtered out).
     pub async fn connect(&self, addr: impl ToSocketAddrs) -> io::Result<()> {
         let me = &self.inner;
-        each_addr(addr, |a| async move { dispatch!(me, s => s.connect(a)) }).await
+        each_addr(addr, |a| async move { me.connect(a) }).await
     }
 
     /// Sends a datagram to `addr`.
     pub async fn send_to(&self, buf: &[u8], addr: impl ToSocketAddrs) -> io::Result<usize> {
         let me = &self.inner;
-        each_addr(addr, |a| async move {
-            dispatch!(me, s => s.send_to(buf, a).await)
-        })
-        .await
+        each_addr(addr, |a| async move { me.send_to(buf, a).await }).await
     }
 
     /// Receives a datagram and its sender.
     pub async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        dispatch!(&self.inner, s => s.recv_from(buf).await)
+        self.inner.recv_from(buf).await
     }
 
     /// Sends to the connected peer.
     pub async fn send(&self, buf: &[u8]) -> io::Result<usize> {
-        dispatch!(&self.inner, s => s.send(buf).await)
+        self.inner.send(buf).await
     }
 
     /// Receives from the connected peer.
     pub async fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        dispatch!(&self.inner, s => s.recv(buf).await)
+        self.inner.recv(buf).await
     }
 
     /// The local address.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        dispatch!(&self.inner, s => s.local_addr())
+        self.inner.local_addr()
     }
 
     /// The connected peer's address.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        dispatch!(&self.inner, s => s.peer_addr())
+        self.inner.peer_addr()
     }
 
     /// Allows sending to broadcast addresses.
     pub fn set_broadcast(&self, on: bool) -> io::Result<()> {
-        dispatch!(&self.inner, s => s.set_broadcast(on))
+        self.inner.set_broadcast(on)
     }
 }
 
 impl fmt::Debug for UdpSocket {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        dispatch!(&self.inner, s => s.fmt(f))
+        self.inner.fmt(f)
     }
 }

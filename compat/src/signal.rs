@@ -22,7 +22,7 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use crate::engine::{self, dispatch, Current};
+use crate::engine;
 
 /// A signal number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -74,12 +74,6 @@ mod libc_signal {
     pub const SIGTERM: i32 = 15;
 }
 
-enum Inner {
-    Single(loop_core::signal::Signal),
-    #[cfg(feature = "mn")]
-    Mn(mn_sched::aio::signal::Signal),
-}
-
 /// A stream of deliveries of one signal, from [`signal`].
 ///
 /// ```
@@ -102,14 +96,16 @@ enum Inner {
 /// `None`) only if the engine's signal pipe breaks, and says so from then on,
 /// so `select!`'s `select_next_some()` can take it without `.fuse()`.
 pub struct Signal {
-    inner: Inner,
+    /// rt-base's signal over compat's registration, which picks the
+    /// engine of the runtime running here (registration.rs).
+    inner: rt_base::signal::Signal<crate::registration::Registration>,
     /// `poll_recv` gave `None`: no delivery will come.
     ended: bool,
 }
 
 impl std::fmt::Debug for Signal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        dispatch!(&self.inner, s => s.fmt(f))
+        self.inner.fmt(f)
     }
 }
 
@@ -125,17 +121,11 @@ impl std::fmt::Debug for Signal {
 /// # Panics
 /// Outside a runtime.
 pub fn signal(kind: SignalKind) -> io::Result<Signal> {
-    match engine::expect_current("signal") {
-        Current::Single => Ok(Signal {
-            inner: Inner::Single(loop_core::signal::Signal::new(kind.0)?),
-            ended: false,
-        }),
-        #[cfg(feature = "mn")]
-        Current::Mn => Ok(Signal {
-            inner: Inner::Mn(mn_sched::aio::signal::Signal::new(kind.0)?),
-            ended: false,
-        }),
-    }
+    engine::expect_mode("signal");
+    Ok(Signal {
+        inner: rt_base::signal::Signal::new(kind.0)?,
+        ended: false,
+    })
 }
 
 /// Completes at the next Ctrl-C (SIGINT), or at once if a SIGINT came
@@ -177,7 +167,7 @@ impl Signal {
         if self.ended {
             return Poll::Ready(None);
         }
-        let p = dispatch!(&mut self.inner, s => s.poll_recv(cx));
+        let p = self.inner.poll_recv(cx);
         self.ended = matches!(p, Poll::Ready(None));
         p
     }

@@ -5,22 +5,24 @@
 //! tenth of a millisecond of a deadline. A [`Sleep`] may be created
 //! anywhere, even outside a runtime: it only records its deadline until it
 //! is first awaited inside one. [`Instant`] is `std::time::Instant`.
+//!
+//! The sleep and the timeout are rt-base's, written once for both engines
+//! ([`rt_base::time`]) over a timer entry; here the entry is compat's enum
+//! of the two engines' entries (registration.rs), chosen when the sleep is
+//! first polled. [`Sleep`] wraps rt-base's so that it
+//! is this crate's own type (hyper's `rt::Sleep` is implemented for it);
+//! [`Interval`] is built on it, once.
 
 use std::fmt;
 use std::future::{poll_fn, Future};
-use std::pin::{pin, Pin};
+use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+pub use rt_base::time::Elapsed;
 pub use std::time::Instant;
 
-use crate::engine::{self, dispatch, Current};
-
-enum Inner {
-    Single(loop_core::time::Sleep),
-    #[cfg(feature = "mn")]
-    Mn(mn_sched::aio::time::Sleep),
-}
+use crate::registration::Timer;
 
 /// Waits until `duration` has passed.
 ///
@@ -39,37 +41,22 @@ enum Inner {
 /// });
 /// ```
 pub fn sleep(duration: Duration) -> Sleep {
-    sleep_until(
-        Instant::now()
-            .checked_add(duration)
-            .unwrap_or_else(far_future),
-    )
+    Sleep(rt_base::time::Sleep::after(duration))
 }
 
 /// Waits until `deadline`.
 pub fn sleep_until(deadline: Instant) -> Sleep {
-    Sleep {
-        deadline,
-        inner: None,
-    }
-}
-
-/// About thirty years from now: "never", without overflowing `Instant`.
-fn far_future() -> Instant {
-    Instant::now() + Duration::from_secs(86_400 * 365 * 30)
+    Sleep(rt_base::time::Sleep::until(deadline))
 }
 
 /// The future of [`sleep`] and [`sleep_until`]. Never fires early.
 #[must_use = "futures do nothing unless awaited"]
-pub struct Sleep {
-    deadline: Instant,
-    inner: Option<Inner>,
-}
+pub struct Sleep(rt_base::time::Sleep<Timer>);
 
 impl fmt::Debug for Sleep {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Sleep")
-            .field("deadline", &self.deadline)
+            .field("deadline", &self.deadline())
             .finish()
     }
 }
@@ -77,33 +64,22 @@ impl fmt::Debug for Sleep {
 impl Sleep {
     /// When it fires.
     pub fn deadline(&self) -> Instant {
-        self.deadline
+        self.0.deadline()
     }
 
     /// Whether the deadline has passed.
     pub fn is_elapsed(&self) -> bool {
-        Instant::now() >= self.deadline
+        self.0.is_elapsed()
     }
 
     /// Moves the deadline; the sleep is pending again.
     pub fn reset(&mut self, deadline: Instant) {
-        self.deadline = deadline;
-        if let Some(inner) = &mut self.inner {
-            dispatch!(inner, s => s.reset(deadline));
-        }
+        self.0.reset(deadline);
     }
 
     /// Polls the sleep (for hand-written futures).
     pub fn poll_elapsed(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        let deadline = self.deadline;
-        let inner = self
-            .inner
-            .get_or_insert_with(|| match engine::expect_current("sleep") {
-                Current::Single => Inner::Single(loop_core::time::sleep_until(deadline)),
-                #[cfg(feature = "mn")]
-                Current::Mn => Inner::Mn(mn_sched::aio::time::sleep_until(deadline)),
-            });
-        dispatch!(inner, s => s.poll_elapsed(cx))
+        self.0.poll_elapsed(cx)
     }
 }
 
@@ -254,24 +230,6 @@ impl futures_core::stream::FusedStream for Interval {
     }
 }
 
-/// The error of [`timeout`]: the deadline passed first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Elapsed(());
-
-impl fmt::Display for Elapsed {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("deadline has elapsed")
-    }
-}
-
-impl std::error::Error for Elapsed {}
-
-impl From<Elapsed> for std::io::Error {
-    fn from(_: Elapsed) -> Self {
-        std::io::ErrorKind::TimedOut.into()
-    }
-}
-
 /// Runs `future` for at most `duration`: `Err(Elapsed)` if time ran out first
 /// (the future is then dropped). The future is polled before the clock.
 ///
@@ -297,30 +255,17 @@ impl From<Elapsed> for std::io::Error {
 /// cooperative budget: a future that is always ready (a busy channel or
 /// socket) spends the whole budget and yields, and the timeout still fires
 /// at the first poll after its deadline.
-pub async fn timeout<F: Future>(duration: Duration, future: F) -> Result<F::Output, Elapsed> {
-    timeout_at(
-        Instant::now()
-            .checked_add(duration)
-            .unwrap_or_else(far_future),
-        future,
-    )
-    .await
+pub fn timeout<F: Future>(
+    duration: Duration,
+    future: F,
+) -> impl Future<Output = Result<F::Output, Elapsed>> {
+    rt_base::time::timeout::<Timer, F>(duration, future)
 }
 
 /// Runs `future` until `deadline` at most.
-pub async fn timeout_at<F: Future>(deadline: Instant, future: F) -> Result<F::Output, Elapsed> {
-    let mut future = pin!(future);
-    let mut sleep = sleep_until(deadline);
-    poll_fn(|cx| {
-        if let Poll::Ready(v) = future.as_mut().poll(cx) {
-            return Poll::Ready(Ok(v));
-        }
-        // The clock first: the future may have spent the budget, and an
-        // engine's sleep may need budget to arm or to fire at once.
-        if sleep.is_elapsed() {
-            return Poll::Ready(Err(Elapsed(())));
-        }
-        sleep.poll_elapsed(cx).map(|()| Err(Elapsed(())))
-    })
-    .await
+pub fn timeout_at<F: Future>(
+    deadline: Instant,
+    future: F,
+) -> impl Future<Output = Result<F::Output, Elapsed>> {
+    rt_base::time::timeout_at::<Timer, F>(deadline, future)
 }

@@ -15,10 +15,13 @@
 //!
 //! Reading order: `runtime/` (the slab and the turn in `mod.rs`, the
 //! turn's steps in `turn.rs`), `task/` (cells, wakers, join handles),
-//! `time/` (on rt-base's timing wheel), `io/`, `remote/`, `net/`. What the
-//! loop shares with mn-sched (tracing, the coop budget, the wheel, the
-//! alarm, signal pipes, socket helpers) lives in rt-base and is
-//! re-exported here under its old paths.
+//! `time/` (the loop's timer entry, on rt-base's timing wheel), `io/` (the
+//! loop's registration: its side of rt-base's readiness contract),
+//! `remote/`. What the loop shares with mn-sched (tracing, the coop
+//! budget, the wheel, the alarm, signal pipes, socket helpers, and the
+//! socket, sleep and signal types written once over the two contracts)
+//! lives in rt-base and is named here under its old paths (`net/`,
+//! `time/`, `signal.rs` are those instantiations).
 //!
 //! Nothing here is global except a registry mapping live runtimes' 20-bit ids
 //! to their remote queues, used by wakes that come from other threads: several
@@ -41,7 +44,7 @@ pub use rt_base::{coop, sys, trace};
 #[cfg(not(loom))]
 mod context;
 #[cfg(not(loom))]
-mod io;
+pub mod io;
 mod loom;
 #[cfg(not(loom))]
 pub mod net;

@@ -36,10 +36,12 @@
 //! rule) → `sched/mod.rs` (glossary, queues) → `sched/runq.rs` →
 //! `sched/idle.rs` (the spinning protocol) → `sched/find.rs` →
 //! `sched/schedule.rs` → `runtime.rs` (shutdown) → `sync/` → `timer.rs`
-//! (per-P wheels, the sleeper) → `netpoll/` (epoll, readiness) → `aio/`
-//! (async tasks on Gs, `block_on_future`, `spawn_local`; async sleep,
-//! sockets, signals) → `sched/host.rs` (the main future as a G on the
-//! calling thread) → `net/` (blocking-style sockets).
+//! (per-P wheels, the sleeper) → `netpoll/` (epoll, readiness: this
+//! crate's side of rt-base's readiness contract) → `aio/` (async tasks on
+//! Gs, `block_on_future`, `spawn_local`; async sleep, sockets, signals:
+//! rt-base's types over the netpoller's registration and the timers'
+//! entry) → `sched/host.rs` (the main future as a G on the calling
+//! thread) → `net/` (blocking-style sockets).
 //!
 //! Model-checked with loom: `scripts/loom.sh` (run queue, park/wake,
 //! spinning). AddressSanitizer: `scripts/asan-mn.sh`.

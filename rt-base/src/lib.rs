@@ -21,6 +21,13 @@
 //!   registered with whichever poller the engine has.
 //! * [`socket`] — listening and UDP sockets created with the options a
 //!   server wants, and the `accept` errors a server retries.
+//! * [`io`] — the readiness contract each engine's poller meets once
+//!   ([`io::Registration`]), the one translation of an epoll event into
+//!   readiness, and the protocol every operation follows; [`net`] — TCP
+//!   and UDP written once over it, which each engine instantiates with its
+//!   own registration (and compat with an enum of the two).
+//! * [`time`] — [`time::Sleep`] and timeouts written once over the timer
+//!   contract ([`time::TimerEntry`]) each engine meets with its wheels.
 //! * [`state_lock`] — a test-and-set lock for short critical sections
 //!   (compat's channels, mn's readiness waiters); model-checked with loom.
 //! * [`diag`] — the runtime's own stderr lines, written without blocking.
@@ -33,9 +40,10 @@
 //! Under `--cfg loom` (`scripts/loom.sh`) [`state_lock`] is built on loom's
 //! model-checked atomics, and only what the engines' model builds use is
 //! built: the lock, the wheel (plain data), the alarm, `diag`, `procs`,
-//! `trace_file`, `defaults` and `panic`; `coop`, `signal`, `socket`, `sys`
-//! and `trace` are left out, as the engines leave out the code that uses
-//! them.
+//! `trace_file`, `defaults`, `panic` and `io`'s plain data (the readiness
+//! bits mn's readiness word is checked with); `coop`, `io`'s trait, `net`,
+//! `signal`, `socket`, `sys`, `time` and `trace` are left out, as the
+//! engines leave out the code that uses them.
 
 #[cfg(not(target_os = "linux"))]
 compile_error!(
@@ -51,7 +59,11 @@ pub mod coop;
 pub mod defaults;
 // The runtime's own stderr lines, written without blocking (any thread).
 pub mod diag;
+// The readiness contract (its plain data under loom too).
+pub mod io;
 mod loom;
+#[cfg(not(loom))]
+pub mod net;
 // What a task's panic payload says (the engines' and compat's join errors).
 pub mod panic;
 // The CPUs this process may use (mn's Ps, single mode's loops, pinning).
@@ -64,6 +76,8 @@ pub mod socket;
 pub mod state_lock;
 #[cfg(not(loom))]
 pub mod sys;
+#[cfg(not(loom))]
+pub mod time;
 #[cfg(not(loom))]
 pub mod trace;
 // Where a trace file is written: checked at start, never through a

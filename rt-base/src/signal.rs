@@ -3,10 +3,11 @@
 //! A signal handler may only do async-signal-safe things, so ours does one:
 //! for every listener of the signal, it `write`s one byte to that listener's
 //! pipe. The read end is registered with an engine's poller like a socket
-//! (the loop's epoll in loop-core's `signal::Signal`, mn's netpoller in its
-//! `aio::signal`), and a read there completes when bytes arrive (several
-//! deliveries between two reads coalesce into one, as with every signal
-//! API).
+//! ([`Signal`], written once over the readiness contract of [`crate::io`]:
+//! loop-core's `signal::Signal` is it over the loop's epoll, mn's
+//! `aio::signal::Signal` over its netpoller), and a read there completes
+//! when bytes arrive (several deliveries between two reads coalesce into
+//! one, as with every signal API).
 //!
 //! Rules that keep the handler sound:
 //! 1. Listeners live in a fixed table of atomics (signal number and write fd
@@ -42,10 +43,18 @@
 //!    at that very moment reaches it through its slot or as kept, never
 //!    neither.
 
+use std::fmt;
+use std::future::poll_fn;
 use std::io;
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
+use std::task::{Context, Poll};
+
+use mio::unix::SourceFd;
+use mio::{Interest, Registry, Token};
+
+use crate::io::{Direction, PollEvented, Registration};
 
 /// Listeners at once, process-wide.
 const SLOTS: usize = 128;
@@ -315,6 +324,76 @@ impl Drop for SignalPipe {
         LISTENERS[self.slot].store(0, Ordering::SeqCst);
         quiesce(self.signo);
         close_pipe(self.read, self.write);
+    }
+}
+
+/// The read end is the source a poller watches.
+impl mio::event::Source for SignalPipe {
+    fn register(
+        &mut self,
+        registry: &Registry,
+        token: Token,
+        interest: Interest,
+    ) -> io::Result<()> {
+        SourceFd(&self.read).register(registry, token, interest)
+    }
+
+    fn reregister(
+        &mut self,
+        registry: &Registry,
+        token: Token,
+        interest: Interest,
+    ) -> io::Result<()> {
+        SourceFd(&self.read).reregister(registry, token, interest)
+    }
+
+    fn deregister(&mut self, registry: &Registry) -> io::Result<()> {
+        SourceFd(&self.read).deregister(registry)
+    }
+}
+
+/// A stream of deliveries of one signal: a [`SignalPipe`] registered with
+/// the poller `R` (loop-core's and mn-sched's `Signal` are this type over
+/// their registrations). Deliveries between two receives coalesce.
+///
+/// Dropped, the pipe leaves the poller first (on a loop's thread; from
+/// another thread only the loop's slot is freed, through its remote
+/// queue), then closes, which takes it out of every epoll set anyway.
+pub struct Signal<R: Registration> {
+    io: PollEvented<SignalPipe, R>,
+}
+
+impl<R: Registration> Signal<R> {
+    /// Listens for `signo` on the runtime running on this thread. Fails
+    /// for signals that cannot be caught ([`SignalPipe::new`]) and outside
+    /// a runtime.
+    pub fn new(signo: i32) -> io::Result<Self> {
+        let io = PollEvented::new(SignalPipe::new(signo)?, Interest::READABLE)?;
+        Ok(Signal { io })
+    }
+
+    /// Waits for the next delivery (deliveries since the last call
+    /// coalesce); `None` once the pipe broke: no more deliveries.
+    pub async fn recv(&mut self) -> Option<()> {
+        poll_fn(|cx| self.poll_recv(cx)).await
+    }
+
+    /// Polls for a delivery.
+    pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<()>> {
+        match self.io.poll_io(cx, Direction::Read, SignalPipe::take) {
+            Poll::Ready(Ok(_)) => Poll::Ready(Some(())),
+            Poll::Ready(Err(_)) => Poll::Ready(None),
+            Poll::Pending => crate::trace::pending(crate::trace::WaitReason::Signal),
+        }
+    }
+}
+
+impl<R: Registration> fmt::Debug for Signal<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Signal")
+            .field("signo", &self.io.get_ref().signo)
+            .field("fd", &self.io.get_ref().read)
+            .finish()
     }
 }
 

@@ -1,72 +1,33 @@
-//! I/O readiness: which registered sources epoll said are ready, and who waits.
+//! I/O readiness on the loop: the loop's side of rt-base's readiness
+//! contract ([`rt_base::io`]), which the sockets of [`crate::net`] and the
+//! signals of [`crate::signal`] are written over.
 //!
 //! Every socket registers once with the loop's `mio::Poll` (edge-triggered)
 //! and gets a slot in the core's I/O slab; its mio token is the slab key plus
 //! the slot's generation, never a pointer, so an event for a source closed in
 //! the same batch is recognised and dropped.
 //!
-//! A slot keeps readiness bits and one waker per direction. An event sets bits
-//! and wakes; an operation that meets `WouldBlock` clears every bit that lets
-//! its direction through — the ready bit, and the closed and error bits too:
-//! the socket has just said the operation cannot proceed, so a stored error
-//! (already returned by an earlier call, as `recv` returns a UDP socket's
-//! ECONNREFUSED once) must not keep the direction "ready", or the operation
-//! would retry at once, forever — and waits. Because the loop is single-threaded, no event can be processed
-//! between an operation's syscall and its clearing of the bits, so clearing
-//! never loses readiness (the multi-threaded netpoller needs sequence numbers
-//! for this; here program order suffices). For the same reason a short read or
-//! write clears the ready bit (only: the peer may have closed behind the
-//! bytes) without a second, `WouldBlock`, syscall: with edge-triggered epoll,
-//! bytes arriving later raise a new event.
+//! A slot keeps readiness bits ([`Ready`], translated from the event by
+//! rt-base, as mn's netpoller does) and one waker per direction. An event
+//! sets bits and wakes; an operation clears what the contract says (all of
+//! its direction's bits on `WouldBlock`, the ready bit alone after a short
+//! transfer) and waits. Because the loop is single-threaded, no event can
+//! be processed between an operation's syscall and its clearing of the
+//! bits, so clearing never loses readiness and the event's word is not
+//! checked (the multi-threaded netpoller needs a tick for this; here
+//! program order suffices).
 
 use std::io;
 use std::task::{Context, Poll, Waker};
 
 use mio::event::Source;
 use mio::Interest;
+pub use rt_base::io::{Direction, Ready, ReadyEvent};
 
+use crate::context;
 use crate::remote::{self, RemoteCall};
 use crate::runtime::Core;
-use crate::trace::{pending, WaitReason};
-use crate::{context, coop};
-
-/// The source can be read (or accepted from).
-pub(crate) const READABLE: u8 = 1;
-/// The source can be written.
-pub(crate) const WRITABLE: u8 = 2;
-/// The peer closed its writing side: reads return 0.
-pub(crate) const READ_CLOSED: u8 = 4;
-/// Our writing side is closed: writes fail.
-pub(crate) const WRITE_CLOSED: u8 = 8;
-/// An error is pending on the socket.
-pub(crate) const ERROR: u8 = 16;
-
-/// A direction of I/O readiness.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Direction {
-    /// Reading, accepting, receiving.
-    Read,
-    /// Writing, connecting, sending.
-    Write,
-}
-
-impl Direction {
-    /// The bits that let an operation in this direction proceed.
-    fn mask(self) -> u8 {
-        match self {
-            Direction::Read => READABLE | READ_CLOSED | ERROR,
-            Direction::Write => WRITABLE | WRITE_CLOSED | ERROR,
-        }
-    }
-
-    /// The bit a short transfer clears.
-    fn ready_bit(self) -> u8 {
-        match self {
-            Direction::Read => READABLE,
-            Direction::Write => WRITABLE,
-        }
-    }
-}
+use crate::trace::pending;
 
 /// One registered source's readiness.
 #[derive(Debug)]
@@ -87,11 +48,12 @@ pub(crate) fn untoken(t: mio::Token) -> (usize, u32) {
     (t.0 & 0xFFFF_FFFF, (t.0 >> 32) as u32)
 }
 
-/// A socket's registration with its loop: plain data, so the socket is `Send`.
+/// A source's registration with its loop (the loop's
+/// [`rt_base::io::Registration`]): plain data, so the socket is `Send`.
 /// Used on another thread, or after its runtime was dropped, every operation
 /// fails with a clear error.
 #[derive(Debug)]
-pub(crate) struct Registration {
+pub struct Registration {
     short: u32,
     key: u32,
     generation: u32,
@@ -109,9 +71,9 @@ fn foreign(short: u32) -> io::Error {
     io::Error::other("switchyard: a socket was used outside the runtime (thread) that created it")
 }
 
-impl Registration {
-    /// Registers `source` with the current runtime.
-    pub(crate) fn new(source: &mut impl Source, interest: Interest) -> io::Result<Self> {
+impl rt_base::io::Registration for Registration {
+    /// Registers `source` with the loop running on this thread.
+    fn register<S: Source + ?Sized>(source: &mut S, interest: Interest) -> io::Result<Self> {
         context::with_current(|core| {
             let (key, generation) = core.io_register(source, interest)?;
             Ok(Registration {
@@ -127,59 +89,27 @@ impl Registration {
         })
     }
 
-    /// Ready when an operation in `dir` may proceed; otherwise stores the
-    /// waker for that direction.
-    pub(crate) fn poll_ready(&self, cx: &mut Context<'_>, dir: Direction) -> Poll<io::Result<()>> {
+    #[inline]
+    fn poll_ready(&self, cx: &mut Context<'_>, dir: Direction) -> Poll<io::Result<ReadyEvent>> {
         context::with_core(self.short, |core| {
-            if coop::poll_proceed(cx).is_pending() {
-                return Poll::Pending;
-            }
             core.io_poll_ready(self.key, self.generation, dir, cx)
         })
         .unwrap_or_else(|| Poll::Ready(Err(foreign(self.short))))
     }
 
-    /// Forgets that `dir` is ready to move bytes (after a short transfer:
-    /// the closed and error bits stay).
-    pub(crate) fn clear(&self, dir: Direction) {
+    /// Clears at once: on the loop's thread no event can have come since
+    /// the event was seen.
+    #[inline]
+    fn clear_readiness(&self, event: ReadyEvent) {
         context::with_core(self.short, |core| {
-            core.io_clear(self.key, self.generation, dir.ready_bit())
+            core.io_clear(self.key, self.generation, event.to_clear())
         });
-    }
-
-    /// Forgets everything that lets `dir` through (after `WouldBlock`: the
-    /// socket said the operation cannot proceed, whatever bits were set).
-    pub(crate) fn would_block(&self, dir: Direction) {
-        context::with_core(self.short, |core| {
-            core.io_clear(self.key, self.generation, dir.mask())
-        });
-    }
-
-    /// Runs `op` once the source is ready in `dir`, until it stops returning
-    /// `WouldBlock`.
-    pub(crate) fn poll_io<R>(
-        &self,
-        cx: &mut Context<'_>,
-        dir: Direction,
-        mut op: impl FnMut() -> io::Result<R>,
-    ) -> Poll<io::Result<R>> {
-        loop {
-            match self.poll_ready(cx, dir) {
-                Poll::Ready(Ok(())) => {}
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                Poll::Pending => return Poll::Pending,
-            }
-            match op() {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.would_block(dir),
-                r => return Poll::Ready(r),
-            }
-        }
     }
 
     /// Removes the source from epoll and frees the slot. On another thread
     /// only the slot is freed (through the remote queue); closing the fd
     /// removes it from epoll anyway.
-    pub(crate) fn deregister(&self, source: &mut impl Source) {
+    fn deregister<S: Source + ?Sized>(&self, source: &mut S) {
         let done = context::with_core(self.short, |core| {
             let _ = core.registry.deregister(source);
             core.io_free(self.key, self.generation);
@@ -210,9 +140,9 @@ impl RemoteCall for FreeIo {
 
 impl Core {
     /// Registers a source and allocates its slot.
-    pub(crate) fn io_register(
+    pub(crate) fn io_register<S: Source + ?Sized>(
         &self,
-        source: &mut impl Source,
+        source: &mut S,
         interest: Interest,
     ) -> io::Result<(u32, u32)> {
         let generation = self.next_io_generation();
@@ -235,13 +165,14 @@ impl Core {
         Ok((key as u32, generation))
     }
 
+    #[inline]
     fn io_poll_ready(
         &self,
         key: u32,
         generation: u32,
         dir: Direction,
         cx: &mut Context<'_>,
-    ) -> Poll<io::Result<()>> {
+    ) -> Poll<io::Result<ReadyEvent>> {
         let mut io = self.io.borrow_mut();
         let Some(slot) = io
             .get_mut(key as usize)
@@ -251,8 +182,8 @@ impl Core {
                 "switchyard: socket no longer registered",
             )));
         };
-        if slot.ready & dir.mask() != 0 {
-            return Poll::Ready(Ok(()));
+        if Ready::from_bits(slot.ready).intersects(dir.mask()) {
+            return Poll::Ready(Ok(ReadyEvent::new(u64::from(slot.ready), dir)));
         }
         let w = match dir {
             Direction::Read => &mut slot.reader,
@@ -262,16 +193,14 @@ impl Core {
             Some(w) if w.will_wake(cx.waker()) => {}
             _ => *w = Some(cx.waker().clone()),
         }
-        pending(match dir {
-            Direction::Read => WaitReason::IoRead,
-            Direction::Write => WaitReason::IoWrite,
-        })
+        pending(dir.wait_reason())
     }
 
-    fn io_clear(&self, key: u32, generation: u32, bits: u8) {
+    #[inline]
+    fn io_clear(&self, key: u32, generation: u32, bits: Ready) {
         if let Some(slot) = self.io.borrow_mut().get_mut(key as usize) {
             if slot.generation == generation {
-                slot.ready &= !bits;
+                slot.ready &= !bits.bits();
             }
         }
     }
@@ -295,27 +224,12 @@ impl Core {
         let Some(slot) = io.get_mut(key).filter(|s| s.generation == generation) else {
             return;
         };
-        let mut bits = 0;
-        if event.is_readable() {
-            bits |= READABLE;
-        }
-        if event.is_writable() {
-            bits |= WRITABLE;
-        }
-        if event.is_read_closed() {
-            bits |= READ_CLOSED;
-        }
-        if event.is_write_closed() {
-            bits |= WRITE_CLOSED;
-        }
-        if event.is_error() {
-            bits |= ERROR;
-        }
-        slot.ready |= bits;
-        if bits & Direction::Read.mask() != 0 {
+        let bits = Ready::from_event(event);
+        slot.ready |= bits.bits();
+        if bits.intersects(Direction::Read.mask()) {
             out.extend(slot.reader.take());
         }
-        if bits & Direction::Write.mask() != 0 {
+        if bits.intersects(Direction::Write.mask()) {
             out.extend(slot.writer.take());
         }
     }

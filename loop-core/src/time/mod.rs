@@ -1,5 +1,7 @@
-//! Time: `sleep`, `sleep_until` and `timeout` on the loop's wheel (compat
-//! builds `interval` on top, once for both engines).
+//! Time: `sleep`, `sleep_until` and `timeout` on the loop's wheel:
+//! rt-base's [`Sleep`](rt_base::time::Sleep) and timeout (written once for
+//! both engines) over the loop's entry, [`Timer`] (compat builds
+//! `interval` on top, once for both engines).
 //!
 //! A [`Sleep`] registers one entry on the core's timing wheel at its first
 //! pending poll (ticks of 32.8 µs, rounded up so it never fires early; the
@@ -8,190 +10,107 @@
 //! when first polled spends a unit of the cooperative budget (it completes
 //! at once, and a loop of such sleeps must still yield); arming and firing
 //! spend none, so a deadline polled beside busy work that spent the budget
-//! still fires, as in mn. Dropping a pending `Sleep`
-//! cancels its entry in O(1). A `Sleep` is `Unpin` and 40 bytes: a million
-//! sleepers cost their tasks plus a wheel entry each.
+//! still fires, as in mn. Dropping a pending `Sleep` cancels its entry in
+//! O(1). A `Sleep` is `Unpin` and 32 bytes: a million sleepers cost their
+//! tasks plus a wheel entry each.
 
+pub use rt_base::time::Elapsed;
 pub use rt_base::wheel;
 
-use std::fmt;
-use std::future::{poll_fn, Future};
-use std::pin::{pin, Pin};
-use std::task::{Context, Poll};
+use std::future::Future;
+use std::task::Context;
 use std::time::{Duration, Instant};
 
-use crate::trace::{pending, WaitReason};
-use crate::{context, coop};
+use rt_base::time::{EntryPoll, TimerEntry};
 use wheel::TimerKey;
 
-/// A deadline far enough away to stand for "never" (about 30 years).
-fn far_future() -> Instant {
-    Instant::now() + Duration::from_secs(86_400 * 365 * 30)
-}
+use crate::context;
+
+/// The future of [`sleep`] and [`sleep_until`].
+pub type Sleep = rt_base::time::Sleep<Timer>;
 
 /// Waits until `duration` has passed.
 pub fn sleep(duration: Duration) -> Sleep {
-    sleep_until(
-        Instant::now()
-            .checked_add(duration)
-            .unwrap_or_else(far_future),
-    )
+    Sleep::after(duration)
 }
 
 /// Waits until `deadline`.
 pub fn sleep_until(deadline: Instant) -> Sleep {
-    Sleep {
-        deadline,
-        entry: None,
-    }
-}
-
-/// The future of [`sleep`] and [`sleep_until`].
-#[must_use = "futures do nothing unless awaited"]
-pub struct Sleep {
-    deadline: Instant,
-    /// The runtime (short id) and wheel entry, once registered.
-    entry: Option<(u32, TimerKey)>,
-}
-
-impl fmt::Debug for Sleep {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Sleep")
-            .field("deadline", &self.deadline)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Sleep {
-    /// When it fires.
-    pub fn deadline(&self) -> Instant {
-        self.deadline
-    }
-
-    /// Whether the deadline has passed.
-    pub fn is_elapsed(&self) -> bool {
-        Instant::now() >= self.deadline
-    }
-
-    /// Moves the deadline (earlier or later); the sleep is pending again.
-    pub fn reset(&mut self, deadline: Instant) {
-        self.cancel();
-        self.deadline = deadline;
-    }
-
-    fn cancel(&mut self) {
-        if let Some((short, key)) = self.entry.take() {
-            context::with_core(short, |core| core.timers.borrow_mut().remove(key));
-        }
-    }
-
-    /// Polls the sleep (for use outside `async` code).
-    pub fn poll_elapsed(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        if let Some((short, key)) = self.entry {
-            let registered = context::with_core(short, |core| {
-                let mut timers = core.timers.borrow_mut();
-                match timers.get_mut(key) {
-                    Some(w) => {
-                        if !w.will_wake(cx.waker()) {
-                            *w = cx.waker().clone();
-                        }
-                        true
-                    }
-                    None => false,
-                }
-            });
-            return match registered {
-                Some(true) => pending(WaitReason::Sleep),
-                Some(false) => Poll::Ready(()),
-                // Moved to another runtime's thread: start over there.
-                None => {
-                    self.entry = None;
-                    self.poll_elapsed(cx)
-                }
-            };
-        }
-        let deadline = self.deadline;
-        // Arming spends no budget: the sleep then waits, so it cannot keep
-        // its task from yielding, and a task whose other futures spent the
-        // budget (busy work beside a deadline) still arms it.
-        let entry = context::with_current(|core| {
-            let tick = core.tick_for(deadline);
-            core.timers
-                .borrow_mut()
-                .insert(tick, cx.waker().clone())
-                .ok()
-                .map(|key| (core.short, key))
-        })
-        .unwrap_or_else(|| panic!("switchyard: a sleep was polled outside a runtime"));
-        match entry {
-            Some(entry) => {
-                self.entry = Some(entry);
-                pending(WaitReason::Sleep)
-            }
-            // Over before it began: one unit of budget, so that
-            // `loop { sleep(Duration::ZERO).await }` still yields.
-            None => coop::poll_proceed(cx),
-        }
-    }
-}
-
-impl Future for Sleep {
-    type Output = ();
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        self.get_mut().poll_elapsed(cx)
-    }
-}
-
-impl Drop for Sleep {
-    fn drop(&mut self) {
-        self.cancel();
-    }
-}
-
-/// The error of [`timeout`]: the deadline passed first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Elapsed(());
-
-impl fmt::Display for Elapsed {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("deadline has elapsed")
-    }
-}
-
-impl std::error::Error for Elapsed {}
-
-impl From<Elapsed> for std::io::Error {
-    fn from(_: Elapsed) -> Self {
-        std::io::ErrorKind::TimedOut.into()
-    }
+    Sleep::until(deadline)
 }
 
 /// Runs `future` for at most `duration`; `Err(Elapsed)` if time ran out
 /// first (the future is then dropped). The deadline is checked at every poll
 /// without spending the cooperative budget, which the future may have spent.
-pub async fn timeout<F: Future>(duration: Duration, future: F) -> Result<F::Output, Elapsed> {
-    timeout_at(
-        Instant::now()
-            .checked_add(duration)
-            .unwrap_or_else(far_future),
-        future,
-    )
-    .await
+pub fn timeout<F: Future>(
+    duration: Duration,
+    future: F,
+) -> impl Future<Output = Result<F::Output, Elapsed>> {
+    rt_base::time::timeout::<Timer, F>(duration, future)
 }
 
 /// Runs `future` until `deadline` at most.
-pub async fn timeout_at<F: Future>(deadline: Instant, future: F) -> Result<F::Output, Elapsed> {
-    let mut future = pin!(future);
-    let mut sleep = sleep_until(deadline);
-    poll_fn(|cx| {
-        if let Poll::Ready(v) = future.as_mut().poll(cx) {
-            return Poll::Ready(Ok(v));
+pub fn timeout_at<F: Future>(
+    deadline: Instant,
+    future: F,
+) -> impl Future<Output = Result<F::Output, Elapsed>> {
+    rt_base::time::timeout_at::<Timer, F>(deadline, future)
+}
+
+/// A sleep's entry on the loop's timing wheel (the loop's
+/// [`TimerEntry`]): the runtime's short id and the entry's key. Dropping
+/// it cancels the entry, in O(1), on the loop's thread (elsewhere the loop
+/// is not reachable, and the entry fires there unobserved).
+#[derive(Debug)]
+pub struct Timer {
+    short: u32,
+    key: TimerKey,
+}
+
+impl TimerEntry for Timer {
+    /// Arming spends no budget: the sleep then waits, so it cannot keep
+    /// its task from yielding, and a task whose other futures spent the
+    /// budget (busy work beside a deadline) still arms it.
+    fn arm(deadline: Instant, cx: &mut Context<'_>) -> Option<Self> {
+        context::with_current(|core| {
+            let tick = core.tick_for(deadline);
+            core.timers
+                .borrow_mut()
+                .insert(tick, cx.waker().clone())
+                .ok()
+                .map(|key| Timer {
+                    short: core.short,
+                    key,
+                })
+        })
+        .unwrap_or_else(|| panic!("switchyard: a sleep was polled outside a runtime"))
+    }
+
+    #[inline]
+    fn poll_entry(&mut self, _deadline: Instant, cx: &mut Context<'_>) -> EntryPoll {
+        let registered = context::with_core(self.short, |core| {
+            let mut timers = core.timers.borrow_mut();
+            match timers.get_mut(self.key) {
+                Some(w) => {
+                    if !w.will_wake(cx.waker()) {
+                        *w = cx.waker().clone();
+                    }
+                    true
+                }
+                None => false,
+            }
+        });
+        match registered {
+            Some(true) => EntryPoll::Waiting,
+            Some(false) => EntryPoll::Fired,
+            // Moved to another runtime's thread: start over there.
+            None => EntryPoll::Stale,
         }
-        if sleep.is_elapsed() {
-            return Poll::Ready(Err(Elapsed(())));
-        }
-        sleep.poll_elapsed(cx).map(|()| Err(Elapsed(())))
-    })
-    .await
+    }
+}
+
+impl Drop for Timer {
+    fn drop(&mut self) {
+        context::with_core(self.short, |core| core.timers.borrow_mut().remove(self.key));
+    }
 }

@@ -1,4 +1,6 @@
-//! Async sleeping on the mn runtime's timers.
+//! Async sleeping on the mn runtime's timers: rt-base's
+//! [`Sleep`](rt_base::time::Sleep) (written once for both engines) over
+//! mn's entry, [`Timer`].
 //!
 //! A [`Sleep`] is plain data until first polled: it may be created outside
 //! any runtime and binds to the runtime of the thread that polls it
@@ -7,141 +9,100 @@
 //! and re-arms only when polled with a different waker or reset. Dropping
 //! it cancels the timer.
 
-use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::Context;
 use std::time::{Duration, Instant};
+
+use rt_base::time::{EntryPoll, TimerEntry};
 
 use crate::sched::Shared;
 use crate::timer::TimerKey;
 
-/// A future that completes at `deadline` (never before).
+/// The future of [`sleep`] / [`sleep_until`]. `Unpin`, `Send`; dropping it
+/// cancels its timer.
+pub type Sleep = rt_base::time::Sleep<Timer>;
+
+/// A future that completes `duration` from now (never before).
 pub fn sleep(duration: Duration) -> Sleep {
-    sleep_until(
-        Instant::now()
-            .checked_add(duration)
-            .unwrap_or_else(far_future),
-    )
+    Sleep::after(duration)
 }
 
 /// A future that completes at `deadline` (never before).
 pub fn sleep_until(deadline: Instant) -> Sleep {
-    Sleep {
-        deadline,
-        armed: None,
-    }
+    Sleep::until(deadline)
 }
 
-/// About thirty years from now: "never" for an overflowing duration.
-fn far_future() -> Instant {
-    Instant::now() + Duration::from_secs(86_400 * 365 * 30)
-}
-
-/// The timer a polled [`Sleep`] holds. The waker lives only in the timer
-/// (one clone per sleep); a re-poll swaps it in place under the wheel's lock.
-struct Armed {
+/// The timer a polled [`Sleep`] holds (mn's [`TimerEntry`]): its runtime
+/// and its key in one of the per-P wheels. The waker lives only in the
+/// timer (one clone per sleep); a re-poll swaps it in place under the
+/// wheel's lock. Dropping it cancels the timer.
+pub struct Timer {
     shared: Arc<Shared>,
+    /// `None` when the deadline had passed at arming (the waker was woken
+    /// at once).
     key: Option<TimerKey>,
 }
 
-/// The future of [`sleep`] / [`sleep_until`]. `Unpin`, `Send`; dropping it
-/// cancels its timer.
-pub struct Sleep {
-    deadline: Instant,
-    armed: Option<Armed>,
-}
-
-impl fmt::Debug for Sleep {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Sleep")
-            .field("deadline", &self.deadline)
-            .field("armed", &self.armed.is_some())
-            .finish()
+impl std::fmt::Debug for Timer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Timer")
+            .field("armed", &self.key.is_some())
+            .finish_non_exhaustive()
     }
 }
 
-impl Sleep {
-    /// When it completes.
-    pub fn deadline(&self) -> Instant {
-        self.deadline
+impl Timer {
+    /// Arms on `shared`'s timers. Never refuses: a deadline already past
+    /// wakes the waker at once (or the timer fires at the next look at the
+    /// timers), and the next poll sees the clock. So the first poll reads
+    /// no clock.
+    fn arm_on(shared: Arc<Shared>, deadline: Instant, cx: &mut Context<'_>) -> Self {
+        let key = shared.add_timer(deadline, cx.waker().clone());
+        Timer { shared, key }
     }
+}
 
-    /// Whether the deadline has passed.
-    pub fn is_elapsed(&self) -> bool {
-        Instant::now() >= self.deadline
-    }
-
-    /// Moves the deadline (earlier or later); the next poll re-arms.
-    pub fn reset(&mut self, deadline: Instant) {
-        self.disarm();
-        self.deadline = deadline;
-    }
-
-    fn disarm(&mut self) {
-        if let Some(a) = self.armed.take() {
-            if let Some(k) = a.key {
-                a.shared.timers.cancel(k);
-            }
-        }
-    }
-
-    /// Ready once the deadline has passed; otherwise arms (or keeps) a timer
-    /// that wakes `cx`'s waker.
-    ///
+impl TimerEntry for Timer {
     /// # Panics
     ///
-    /// When first polled outside an mn runtime.
-    pub fn poll_elapsed(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        // The first poll reads no clock: arming a timer whose deadline has
-        // passed wakes the waker at once (or the timer fires at the next
-        // look at the timers), and the next poll sees the clock.
-        if self.armed.is_some() && Instant::now() >= self.deadline {
-            self.disarm();
-            return Poll::Ready(());
+    /// Outside an mn runtime.
+    fn arm(deadline: Instant, cx: &mut Context<'_>) -> Option<Self> {
+        let shared = crate::Handle::current()
+            .expect(
+                "mn_sched::aio::time::Sleep polled outside an mn runtime: \
+                 poll it on a G or inside the runtime's block_on_future",
+            )
+            .shared()
+            .clone();
+        Some(Self::arm_on(shared, deadline, cx))
+    }
+
+    #[inline]
+    fn poll_entry(&mut self, deadline: Instant, cx: &mut Context<'_>) -> EntryPoll {
+        if Instant::now() >= deadline {
+            return EntryPoll::Fired;
         }
-        if let Some(a) = &self.armed {
-            match a.key {
-                Some(k) if a.shared.timers.set_waker(k, cx.waker()) => {
-                    // Why the task waits, for the task dump.
-                    return rt_base::trace::pending(rt_base::trace::WaitReason::Sleep);
-                }
-                // Fired (the deadline passed since the check above) or never
-                // armed: look at the clock again, then re-arm.
-                _ if Instant::now() >= self.deadline => {
-                    self.disarm();
-                    return Poll::Ready(());
-                }
-                _ => {}
-            }
+        match self.key {
+            Some(k) if self.shared.timers.set_waker(k, cx.waker()) => EntryPoll::Waiting,
+            // Fired (the deadline passed since the check above) or never
+            // armed: look at the clock again, then re-arm.
+            _ if Instant::now() >= deadline => EntryPoll::Fired,
+            _ => EntryPoll::Stale,
         }
-        let shared = match self.armed.take() {
-            Some(a) => a.shared,
-            None => crate::Handle::current()
-                .expect(
-                    "mn_sched::aio::time::Sleep polled outside an mn runtime: \
-                     poll it on a G or inside the runtime's block_on_future",
-                )
-                .shared()
-                .clone(),
-        };
-        let key = shared.add_timer(self.deadline, cx.waker().clone());
-        self.armed = Some(Armed { shared, key });
-        rt_base::trace::pending(rt_base::trace::WaitReason::Sleep)
+    }
+
+    /// On the same runtime, wherever the sleep is polled now.
+    fn rearm(self, deadline: Instant, cx: &mut Context<'_>) -> Option<Self> {
+        let shared = self.shared.clone();
+        drop(self);
+        Some(Self::arm_on(shared, deadline, cx))
     }
 }
 
-impl Future for Sleep {
-    type Output = ();
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        self.get_mut().poll_elapsed(cx)
-    }
-}
-
-impl Drop for Sleep {
+impl Drop for Timer {
     fn drop(&mut self) {
-        self.disarm();
+        if let Some(k) = self.key {
+            self.shared.timers.cancel(k);
+        }
     }
 }

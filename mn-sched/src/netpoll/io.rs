@@ -1,9 +1,13 @@
 //! Readiness of one registered source, shared by the poller (which sets it)
-//! and the Gs and tasks that wait on it.
+//! and the Gs and tasks that wait on it: the netpoller's side of rt-base's
+//! readiness contract ([`rt_base::io`], whose `Registration::poll_io` runs
+//! steps 1, 3 and 4 below over this state; netpoll/mod.rs's
+//! `Registration` is the handle the sockets hold).
 //!
 //! mio is edge-triggered: an event is reported once. The state is one atomic
-//! word `tick << 8 | bits`: every event ORs its bits in and bumps the tick.
-//! The protocol (with `poll_io` below):
+//! word `tick << 8 | bits` (the bits are rt-base's [`Ready`], translated
+//! from the event by rt-base as the loop does): every event ORs its bits
+//! in and bumps the tick. The protocol:
 //!
 //! 1. The operation loads the word `s`. If its direction's bit is clear, it
 //!    registers its waker in the waiter list (under the list's lock), then
@@ -13,15 +17,16 @@
 //!    reload are both under/after the lock, so either the poller's lock
 //!    comes after the registration (the waker is woken) or the word was
 //!    stored before the reload (the operation sees it): no lost wake.
-//! 3. On `WouldBlock` the operation clears its bit with a compare-exchange
-//!    from the very `s` it saw before the syscall. If an event arrived in
+//! 3. On `WouldBlock` the operation clears its bits with a compare-exchange
+//!    from the very `s` it saw before the syscall (the [`ReadyEvent`]
+//!    `poll_ready` returned carries it). If an event arrived in
 //!    between, the tick differs, the exchange fails, and the operation tries
 //!    again instead of forgetting readiness that came after its syscall.
 //! 4. A stream read or write that moved fewer bytes than asked (but some)
 //!    emptied the socket's receive queue or filled its send buffer: the
 //!    next call would say `WouldBlock`. So, as in step 3, the operation
 //!    clears its direction's *ready* bit (never the closed or error bits)
-//!    with a compare-exchange from the `s` it saw: the next call then waits
+//!    with a compare-exchange from the `s` it saw ([`ReadyEvent::drained`]): the next call then waits
 //!    for the next edge instead of making that syscall. Data that arrives
 //!    during or after the call raises a new edge (epoll reports every
 //!    arrival on an edge-triggered socket), which bumps the tick: the
@@ -39,6 +44,8 @@ use std::io;
 use std::sync::atomic::Ordering;
 use std::task::{Context, Poll, Waker};
 
+pub(crate) use rt_base::io::Direction;
+use rt_base::io::{Ready, ReadyEvent};
 use rt_base::state_lock::{StateGuard, StateLock};
 
 /// The error of every operation on a source whose runtime shut down (step 5).
@@ -52,36 +59,15 @@ pub(crate) fn runtime_gone() -> io::Error {
 
 use crate::loom::AtomicU64;
 
-/// Readable (or acceptable).
-const READABLE: u64 = 1;
-/// Writable (or connected).
-const WRITABLE: u64 = 2;
-/// The peer closed its writing side.
-const READ_CLOSED: u64 = 4;
-/// Our writing side is closed.
-const WRITE_CLOSED: u64 = 8;
-/// An error is pending.
-const ERROR: u64 = 16;
 /// The runtime shut down: no poller serves the source any more (step 5).
+/// Above rt-base's readiness bits, which never use it.
 const GONE: u64 = 32;
 const BITS: u64 = 0xFF;
 
-/// A direction of readiness.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Direction {
-    /// Read, accept, receive.
-    Read,
-    /// Write, connect, send.
-    Write,
-}
-
-impl Direction {
-    fn mask(self) -> u64 {
-        match self {
-            Direction::Read => READABLE | READ_CLOSED | ERROR,
-            Direction::Write => WRITABLE | WRITE_CLOSED | ERROR,
-        }
-    }
+/// `dir`'s readiness mask in the word.
+#[inline]
+fn mask(dir: Direction) -> u64 {
+    u64::from(dir.mask().bits())
 }
 
 /// Waiters of one source.
@@ -104,6 +90,7 @@ struct WaitList {
 
 impl WaitList {
     /// Adds `w` unless a waker that wakes the same task is there.
+    #[cfg_attr(loom, allow(dead_code))]
     fn register(&mut self, w: &Waker) {
         match &self.first {
             None => self.first = Some(w.clone()),
@@ -154,23 +141,7 @@ impl IoState {
 
     /// Step 2: the poller applies an event.
     pub(crate) fn on_event(&self, ev: &mio::event::Event, out: &mut Vec<Waker>) {
-        let mut bits = 0;
-        if ev.is_readable() {
-            bits |= READABLE;
-        }
-        if ev.is_writable() {
-            bits |= WRITABLE;
-        }
-        if ev.is_read_closed() {
-            bits |= READ_CLOSED;
-        }
-        if ev.is_write_closed() {
-            bits |= WRITE_CLOSED;
-        }
-        if ev.is_error() {
-            bits |= ERROR;
-        }
-        self.set(bits, out);
+        self.set(u64::from(Ready::from_event(ev).bits()), out);
     }
 
     fn set(&self, bits: u64, out: &mut Vec<Waker>) {
@@ -180,18 +151,22 @@ impl IoState {
                 Some(((w >> 8).wrapping_add(1) << 8) | (w & BITS) | bits)
             });
         let mut w = self.waiters();
-        if bits & Direction::Read.mask() != 0 {
+        if bits & mask(Direction::Read) != 0 {
             w.read.drain_into(out);
         }
-        if bits & Direction::Write.mask() != 0 {
+        if bits & mask(Direction::Write) != 0 {
             w.write.drain_into(out);
         }
     }
 
     /// Wakes every waiter (the source is going away).
+    #[cfg_attr(loom, allow(dead_code))]
     pub(crate) fn wake_all(&self) {
         let mut out = Vec::new();
-        self.set(READABLE | WRITABLE | ERROR, &mut out);
+        self.set(
+            u64::from((Ready::READABLE | Ready::WRITABLE | Ready::ERROR).bits()),
+            &mut out,
+        );
         out.into_iter().for_each(Waker::wake);
     }
 
@@ -205,12 +180,19 @@ impl IoState {
     }
 
     /// Step 1: ready with the word seen, or Pending with the waker stored;
-    /// [`runtime_gone`] once the runtime shut down (step 5).
-    pub(crate) fn poll_ready(&self, cx: &mut Context<'_>, dir: Direction) -> Poll<io::Result<u64>> {
-        let want = dir.mask() | GONE;
+    /// [`runtime_gone`] once the runtime shut down (step 5). (Called by the
+    /// registration, which loom builds leave out; their tests call it.)
+    #[cfg_attr(loom, allow(dead_code))]
+    #[inline]
+    pub(crate) fn poll_ready(
+        &self,
+        cx: &mut Context<'_>,
+        dir: Direction,
+    ) -> Poll<io::Result<ReadyEvent>> {
+        let want = mask(dir) | GONE;
         let s = self.word.load(Ordering::SeqCst);
         if s & want != 0 {
-            return Poll::Ready(ready_word(s));
+            return Poll::Ready(ready_word(s, dir));
         }
         {
             let mut w = self.waiters();
@@ -221,107 +203,39 @@ impl IoState {
         }
         let s = self.word.load(Ordering::SeqCst);
         if s & want != 0 {
-            Poll::Ready(ready_word(s))
+            Poll::Ready(ready_word(s, dir))
         } else {
             // Why the task waits, for the task dump.
             #[cfg(not(loom))]
-            rt_base::trace::set_wait_reason(match dir {
-                Direction::Read => rt_base::trace::WaitReason::IoRead,
-                Direction::Write => rt_base::trace::WaitReason::IoWrite,
-            });
+            rt_base::trace::set_wait_reason(dir.wait_reason());
             Poll::Pending
         }
     }
 
-    /// Step 3: forgets `dir`'s readiness seen in `s`; false if an event came
-    /// since (the caller tries again).
-    pub(crate) fn clear(&self, dir: Direction, s: u64) -> bool {
-        // The whole mask: the operation said WouldBlock, so neither a
-        // closed nor an error bit lets it through now (it would spin).
-        s & dir.mask() == 0
+    /// Steps 3 and 4: forgets `event.to_clear()` if the word is still the
+    /// one `event` saw; false if an event came since (the caller tries
+    /// again).
+    #[cfg_attr(loom, allow(dead_code))]
+    #[inline]
+    pub(crate) fn clear(&self, event: ReadyEvent) -> bool {
+        let s = event.word();
+        let bits = u64::from(event.to_clear().bits());
+        s & bits == 0
             || self
                 .word
-                .compare_exchange(s, s & !dir.mask(), Ordering::SeqCst, Ordering::SeqCst)
+                .compare_exchange(s, s & !bits, Ordering::SeqCst, Ordering::SeqCst)
                 .is_ok()
-    }
-
-    /// Runs `op` when `dir` is ready; on `WouldBlock`, clears readiness and
-    /// waits (the whole protocol of the module doc).
-    pub(crate) fn poll_io<R>(
-        &self,
-        cx: &mut Context<'_>,
-        dir: Direction,
-        mut op: impl FnMut() -> io::Result<R>,
-    ) -> Poll<io::Result<R>> {
-        // The cooperative budget (and sysmon's preempt flag), as the loop's
-        // sockets: a stream that is always ready still lets others run.
-        // (Not in loom builds, which model the readiness word alone.)
-        #[cfg(not(loom))]
-        if rt_base::coop::poll_proceed(cx).is_pending() {
-            return Poll::Pending;
-        }
-        loop {
-            let s = match self.poll_ready(cx, dir) {
-                Poll::Ready(Ok(s)) => s,
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                Poll::Pending => return Poll::Pending,
-            };
-            match op() {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    self.clear(dir, s);
-                }
-                r => return Poll::Ready(r),
-            }
-        }
-    }
-
-    /// [`poll_io`](Self::poll_io) for a stream transfer of `len` bytes, with
-    /// step 4: a partial transfer clears the direction's ready bit.
-    pub(crate) fn poll_io_stream(
-        &self,
-        cx: &mut Context<'_>,
-        dir: Direction,
-        len: usize,
-        mut op: impl FnMut() -> io::Result<usize>,
-    ) -> Poll<io::Result<usize>> {
-        let mut seen = 0;
-        let r = self.poll_io(cx, dir, || {
-            seen = self.word.load(Ordering::SeqCst);
-            op()
-        });
-        if let Poll::Ready(Ok(n)) = r {
-            if n > 0 && n < len {
-                self.clear_ready(dir, seen);
-            }
-        }
-        r
-    }
-
-    /// Step 4: clears `dir`'s ready bit if the word is still `s`.
-    fn clear_ready(&self, dir: Direction, s: u64) {
-        let bit = match dir {
-            Direction::Read => READABLE,
-            Direction::Write => WRITABLE,
-        };
-        let _ = self
-            .word
-            .compare_exchange(s, s & !bit, Ordering::SeqCst, Ordering::SeqCst);
-    }
-
-    /// Forgets `dir`'s readiness now (a spurious wake seen by the caller).
-    pub(crate) fn clear_now(&self, dir: Direction) {
-        let s = self.word.load(Ordering::SeqCst);
-        self.clear(dir, s);
     }
 }
 
-/// What a ready [`IoState::poll_ready`] returns for the word `s`.
+/// What a ready [`IoState::poll_ready`] in `dir` returns for the word `s`.
 #[cfg_attr(loom, allow(dead_code))]
-fn ready_word(s: u64) -> io::Result<u64> {
+#[inline]
+fn ready_word(s: u64, dir: Direction) -> io::Result<ReadyEvent> {
     if s & GONE != 0 {
         Err(runtime_gone())
     } else {
-        Ok(s)
+        Ok(ReadyEvent::new(s, dir))
     }
 }
 
@@ -331,6 +245,9 @@ mod loom_tests {
     use loom::sync::atomic::AtomicBool;
     use loom::sync::Arc;
     use std::task::Wake;
+
+    const READABLE: u64 = Ready::READABLE.bits() as u64;
+    const READ_CLOSED: u64 = Ready::READ_CLOSED.bits() as u64;
 
     struct Flag(AtomicBool);
 
@@ -389,7 +306,7 @@ mod loom_tests {
                 }
             });
             // The read returned fewer bytes than asked.
-            st.clear_ready(Direction::Read, s);
+            st.clear(ReadyEvent::new(s, Direction::Read).drained());
             poller.join().unwrap();
             let now = st.word.load(Ordering::SeqCst);
             assert!(now & READABLE != 0, "a later event was erased");
@@ -414,7 +331,7 @@ mod loom_tests {
                 }
             });
             // The syscall said WouldBlock: forget what `s` showed.
-            st.clear(Direction::Read, s);
+            st.clear(ReadyEvent::new(s, Direction::Read));
             poller.join().unwrap();
             // The second event came after `s` was read: whichever order the
             // clear and the event took, the readiness is still there.

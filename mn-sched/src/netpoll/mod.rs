@@ -37,7 +37,6 @@
 //!   (epoll, its waker's eventfd, the alarm's timerfd).
 
 pub(crate) mod io;
-pub(crate) mod raw;
 
 use std::io as stdio;
 use std::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
@@ -72,12 +71,14 @@ pub(crate) struct Netpoll {
     /// as in Go); tried, never waited for but by the sleeper.
     poll: Mutex<(mio::Poll, Events, Alarm)>,
     /// For (de)registering without the poll lock.
+    #[cfg_attr(loom, allow(dead_code))]
     registry: mio::Registry,
     /// Breaks a blocked `epoll_wait`.
     waker: mio::Waker,
     /// Registered sources by slab key.
     sources: Mutex<Slab<Arc<IoState>>>,
     /// Next generation handed to a source.
+    #[cfg_attr(loom, allow(dead_code))]
     generation: AtomicU32,
     /// Sources registered now.
     count: AtomicUsize,
@@ -115,9 +116,10 @@ impl Netpoll {
 
     /// Registers `source` for read and write (edge-triggered); returns its
     /// readiness and slab key.
-    fn register(
+    #[cfg_attr(loom, allow(dead_code))]
+    fn register<S: Source + ?Sized>(
         &self,
-        source: &mut impl Source,
+        source: &mut S,
         interest: Interest,
     ) -> stdio::Result<(Arc<IoState>, usize)> {
         let generation = self.generation.fetch_add(1, Ordering::Relaxed);
@@ -133,7 +135,8 @@ impl Netpoll {
     }
 
     /// Deregisters a source and frees its slot.
-    fn deregister(&self, source: &mut impl Source, key: usize) {
+    #[cfg_attr(loom, allow(dead_code))]
+    fn deregister<S: Source + ?Sized>(&self, source: &mut S, key: usize) {
         let _ = self.registry.deregister(source);
         let freed = self.sources().try_remove(key);
         if let Some(state) = freed {
@@ -317,6 +320,7 @@ impl Shared {
     /// The poller, created on first use (or at the first use after a failed
     /// creation). On creation the idle Ms are woken, so that the sleeper
     /// starts waiting in epoll.
+    #[cfg_attr(loom, allow(dead_code))]
     fn netpoll(&self) -> stdio::Result<&Netpoll> {
         let (np, created) = self.netpoll.get_or_create()?;
         if created {
@@ -451,14 +455,19 @@ impl Shared {
     }
 }
 
-/// A source registered with the current runtime's poller: its readiness,
-/// and the runtime, to deregister on drop.
-pub(crate) struct Registration {
+/// A source registered with the current runtime's poller (the netpoller's
+/// [`rt_base::io::Registration`]): its readiness, and the runtime, to
+/// deregister on drop. `Send + Sync`: any thread may wait on it while its
+/// runtime lives. (Not in loom builds, which model the readiness word
+/// alone.)
+#[cfg(not(loom))]
+pub struct Registration {
     shared: Arc<Shared>,
     key: usize,
-    pub(crate) state: Arc<IoState>,
+    state: Arc<IoState>,
 }
 
+#[cfg(not(loom))]
 impl std::fmt::Debug for Registration {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Registration")
@@ -467,10 +476,11 @@ impl std::fmt::Debug for Registration {
     }
 }
 
-impl Registration {
+#[cfg(not(loom))]
+impl rt_base::io::Registration for Registration {
     /// Registers `source` with the runtime of the calling G (or thread
     /// inside a runtime).
-    pub(crate) fn new(source: &mut impl Source, interest: Interest) -> stdio::Result<Self> {
+    fn register<S: Source + ?Sized>(source: &mut S, interest: Interest) -> stdio::Result<Self> {
         let handle = crate::Handle::current().ok_or_else(|| {
             stdio::Error::other(
                 "switchyard: an mn socket was created outside an mn runtime (create it on a G)",
@@ -481,8 +491,22 @@ impl Registration {
         Ok(Self { shared, key, state })
     }
 
-    /// Deregisters `source` (call from the owner's Drop).
-    pub(crate) fn deregister(&self, source: &mut impl Source) {
+    #[inline]
+    fn poll_ready(
+        &self,
+        cx: &mut std::task::Context<'_>,
+        dir: io::Direction,
+    ) -> std::task::Poll<stdio::Result<rt_base::io::ReadyEvent>> {
+        self.state.poll_ready(cx, dir)
+    }
+
+    #[inline]
+    fn clear_readiness(&self, event: rt_base::io::ReadyEvent) {
+        self.state.clear(event);
+    }
+
+    /// Deregisters `source` (from the owner's drop).
+    fn deregister<S: Source + ?Sized>(&self, source: &mut S) {
         if let Some(np) = self.shared.netpoll.get() {
             np.deregister(source, self.key);
         }

@@ -1,23 +1,27 @@
-//! A stream socket's read and write as plain system calls (the async and
-//! blocking-style TCP streams of `aio::net` and `net` use them).
+//! A stream socket's read and write as plain system calls (the TCP stream
+//! of [`super::TcpStream`] uses them, in both engines).
 //!
 //! glibc's `recv` and `send`, which std's `TcpStream` calls, are pthread
 //! cancellation points: in a process with more than one thread each call
 //! brackets the system call with `__pthread_enable_asynccancel` and
 //! `__pthread_disable_asynccancel`, two atomic read-modify-writes of the
-//! thread's cancel state. An mn runtime always has several threads and
-//! never cancels one, so its streams enter the kernel through `syscall(2)`
-//! with the arguments std passes. A `recvfrom` that finds nothing costs
-//! some 20 ns less through `syscall` than through `recv` with a second
-//! thread alive, and in a user-space profile of an echo server (2 Ps,
-//! 1,000 connections) the share of its user time in and around the two
-//! calls about halved (user time is about a tenth of its CPU; the
-//! whole-process difference is inside the noise).
+//! thread's cancel state. switchyard never cancels a thread, so its streams
+//! enter the kernel through `syscall(2)` with the arguments std passes (the
+//! same `recvfrom` and `sendto` a strace shows either way). An mn runtime
+//! always has several threads: there a `recvfrom` that finds nothing costs
+//! some 20 ns less through `syscall` than through `recv`, and in a
+//! user-space profile of an echo server (2 Ps, 1,000 connections) the share
+//! of its user time in and around the two calls about halved (user time is
+//! about a tenth of its CPU; the whole-process difference is inside the
+//! noise). A lone event loop is single-threaded, where glibc skips the
+//! bracket and both ways cost the same; beside the blocking pool or other
+//! loops it gains what mn gains.
 
 use std::io;
 use std::os::fd::RawFd;
 
 /// `recv(fd, buf, 0)`: bytes read, 0 at the end of the stream.
+#[inline]
 pub(crate) fn recv(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
     // SAFETY: recvfrom(2) writes at most `buf.len()` bytes into `buf`,
     // which is valid and writable for that long; the null address and
@@ -39,6 +43,7 @@ pub(crate) fn recv(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
 
 /// `send(fd, buf, MSG_NOSIGNAL)` (as std: a closed peer is `EPIPE`, not a
 /// `SIGPIPE`): bytes written.
+#[inline]
 pub(crate) fn send(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
     // SAFETY: sendto(2) reads at most `buf.len()` bytes from `buf`, which
     // is valid for that long; a null address with length 0 sends on the

@@ -1,4 +1,4 @@
-//! UDP on the loop.
+//! UDP, written once for both engines.
 
 use std::fmt;
 use std::future::poll_fn;
@@ -8,16 +8,15 @@ use std::task::{Context, Poll};
 
 use mio::Interest;
 
-use super::socket;
-use crate::io::{Direction, Registration};
+use crate::io::{Direction, PollEvented, Registration};
+use crate::socket;
 
-/// A UDP socket.
-pub struct UdpSocket {
-    io: mio::net::UdpSocket,
-    reg: Registration,
+/// A UDP socket, registered with the poller `R`.
+pub struct UdpSocket<R: Registration> {
+    io: PollEvented<mio::net::UdpSocket, R>,
 }
 
-impl UdpSocket {
+impl<R: Registration> UdpSocket<R> {
     /// Binds to `addr` (port 0 picks a free port).
     pub fn bind(addr: SocketAddr) -> io::Result<Self> {
         Self::from_std(socket::udp_bind(addr)?)
@@ -31,14 +30,16 @@ impl UdpSocket {
     /// Adopts a std socket (switched to non-blocking mode).
     pub fn from_std(socket: std::net::UdpSocket) -> io::Result<Self> {
         socket.set_nonblocking(true)?;
-        let mut io = mio::net::UdpSocket::from_std(socket);
-        let reg = Registration::new(&mut io, Interest::READABLE | Interest::WRITABLE)?;
-        Ok(UdpSocket { io, reg })
+        let io = PollEvented::new(
+            mio::net::UdpSocket::from_std(socket),
+            Interest::READABLE | Interest::WRITABLE,
+        )?;
+        Ok(UdpSocket { io })
     }
 
     /// Sets the default peer for `send` and `recv`, and filters others out.
     pub fn connect(&self, addr: SocketAddr) -> io::Result<()> {
-        self.io.connect(addr)
+        self.io.get_ref().connect(addr)
     }
 
     /// Sends a datagram to `addr`.
@@ -53,8 +54,8 @@ impl UdpSocket {
         buf: &[u8],
         addr: SocketAddr,
     ) -> Poll<io::Result<usize>> {
-        self.reg
-            .poll_io(cx, Direction::Write, || self.io.send_to(buf, addr))
+        self.io
+            .poll_io(cx, Direction::Write, |s| s.send_to(buf, addr))
     }
 
     /// Receives a datagram and its sender.
@@ -68,46 +69,49 @@ impl UdpSocket {
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<(usize, SocketAddr)>> {
-        self.reg
-            .poll_io(cx, Direction::Read, || self.io.recv_from(buf))
+        self.io.poll_io(cx, Direction::Read, |s| s.recv_from(buf))
     }
 
     /// Sends to the connected peer.
     pub async fn send(&self, buf: &[u8]) -> io::Result<usize> {
-        poll_fn(|cx| self.reg.poll_io(cx, Direction::Write, || self.io.send(buf))).await
+        poll_fn(|cx| self.poll_send(cx, buf)).await
+    }
+
+    /// Polls a [`send`](Self::send).
+    pub fn poll_send(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        self.io.poll_io(cx, Direction::Write, |s| s.send(buf))
     }
 
     /// Receives from the connected peer.
     pub async fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        poll_fn(|cx| self.reg.poll_io(cx, Direction::Read, || self.io.recv(buf))).await
+        poll_fn(|cx| self.poll_recv(cx, buf)).await
+    }
+
+    /// Polls a [`recv`](Self::recv).
+    pub fn poll_recv(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        self.io.poll_io(cx, Direction::Read, |s| s.recv(buf))
     }
 
     /// The local address.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.io.local_addr()
+        self.io.get_ref().local_addr()
     }
 
     /// The connected peer's address.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.io.peer_addr()
+        self.io.get_ref().peer_addr()
     }
 
     /// Allows sending to broadcast addresses.
     pub fn set_broadcast(&self, on: bool) -> io::Result<()> {
-        self.io.set_broadcast(on)
+        self.io.get_ref().set_broadcast(on)
     }
 }
 
-impl Drop for UdpSocket {
-    fn drop(&mut self) {
-        self.reg.deregister(&mut self.io);
-    }
-}
-
-impl fmt::Debug for UdpSocket {
+impl<R: Registration> fmt::Debug for UdpSocket<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("UdpSocket")
-            .field("local", &self.io.local_addr().ok())
+            .field("local", &self.local_addr().ok())
             .finish()
     }
 }
