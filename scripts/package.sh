@@ -12,6 +12,13 @@ cd "$(dirname "$0")/.."
 crates=(switchyard-base switchyard-loop switchyard-mn switchyard-api switchyard-rt)
 args=()
 for c in "${crates[@]}"; do args+=(-p "$c"); done
+# Cargo unpacks those fresh .crate files into its registry cache and reuses
+# a copy unpacked earlier under the same name and version, so a second run
+# would verify the first run's sources: drop such copies first.
+version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
+for c in "${crates[@]}"; do
+  rm -rf "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/"$c-$version"
+done
 # `cargo package` on several workspace members packages them in dependency
 # order and verifies each against the others' fresh .crate files, so no
 # crate needs to be on crates.io first.
