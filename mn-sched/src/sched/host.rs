@@ -48,7 +48,7 @@ use std::task::{Context, Poll};
 #[cfg(not(loom))]
 use rt_base::trace::WaitReason;
 
-use super::handoff::{acquire_p, handoffp, pidleget, release_p};
+use super::handoff::{acquire_p, handoffp, release_p};
 use super::m::M;
 #[cfg(not(loom))]
 use super::Shared;
@@ -186,12 +186,8 @@ pub(crate) fn take_p_for_mail(m: &Arc<M>) {
         return;
     }
     super::handoff::unqueue_idle(&mut l, m);
-    if let Some(p) = pidleget(shared, &mut l) {
-        drop(l);
-        acquire_p(m, &shared.ps[p]);
-        return;
-    }
     drop(l);
+    // An idle P, or one given back by a busy M.
     super::syscall::exit_slow(m);
 }
 
@@ -218,9 +214,7 @@ pub(crate) fn block_on<F: Future>(
         hook.run("on_thread_start");
     }
     // A P: an idle one, or one given back by a busy M.
-    if !take_idle_p(&m) {
-        super::syscall::exit_slow(&m);
-    }
+    super::syscall::exit_slow(&m);
     let mut slot = Slot { fut: f, out: None };
     let job = MainJob {
         data: std::ptr::from_mut(&mut slot).cast(),
@@ -314,14 +308,6 @@ impl Future for MainJob {
         // the main G, on the slot's thread, polls it (the impl above).
         unsafe { (self.poll)(self.data, cx) }
     }
-}
-
-#[cfg(not(loom))]
-/// Takes an idle P for `m`, if there is one.
-fn take_idle_p(m: &M) -> bool {
-    let shared = &*m.shared;
-    let got = pidleget(shared, &mut shared.lock());
-    got.map(|p| acquire_p(m, &shared.ps[p])).is_some()
 }
 
 #[cfg(not(loom))]
