@@ -13,6 +13,12 @@
 #   SY_MODES="single mn2" PEERS="tokio-ct go-P2" benches/peers.sh
 #   ONLY=w6 SY_MODES="single loops2 mn2" PEERS="tokio-mt2 go-P2 node20 node-cluster2" benches/peers.sh
 #   W6_SECS=5 W6_REPS=3 benches/peers.sh
+#   ONLY=w6 SY_MODES=mn2 SY_BASE=../before benches/peers.sh   # before/after
+#
+# SY_BASE names a second switchyard checkout (say a `git worktree` at the
+# commit before a change): its echo is built there and runs in W6 beside
+# this checkout's, in every mode of SY_MODES, labelled base-single,
+# base-mnP2, ..., so a change is measured against its parent in one run.
 #
 # Output: $OUT/results.md (default $TMPDIR/switchyard-peers/results.md) and
 # $OUT/raw/. The folder is kept between runs so the peers' builds are cached.
@@ -28,6 +34,7 @@ W6_SECS=${W6_SECS:-10}
 W6_REPS=${W6_REPS:-3}
 ONLY=${ONLY:-"w1 w2 w3 w4 w5 w6 w7"}
 SY_MODES=${SY_MODES:-"single"}
+SY_BASE=${SY_BASE:-}
 PEERS=${PEERS:-"tokio-ct tokio-mt2 go-P2 go-P1 may-2w node20"}
 SPID=""
 
@@ -58,6 +65,11 @@ log "building switchyard's anchor and echo (release)"
 (cd "$ROOT" && cargo build --release -q -p switchyard-benches --example anchor \
   && cargo build --release -q -p switchyard-rt --example echo) || { log "switchyard build failed"; exit 1; }
 SY=$ROOT/target/release/examples
+if [ -n "$SY_BASE" ]; then
+  log "building the base checkout's echo (release): $SY_BASE"
+  (cd "$SY_BASE" && cargo build --release -q -p switchyard-rt --example echo) || { log "base build failed"; exit 1; }
+  SY_BASE_BIN=$(cd "$SY_BASE" && pwd)/target/release/examples
+fi
 GO=$OUT/go/anchor
 NODE="node $OUT/node/anchor.js"
 
@@ -181,13 +193,18 @@ if want w6; then
   log "W6 TCP echo, ${W6_SECS}s per run, C=50 and C=1000"
   SERVERS=()
   port=7100
-  for m in $SY_MODES; do
-    case $m in
-      single) SERVERS+=("sy-single|env RUNTIME_MODE=single $SY/echo 127.0.0.1:$port") ;;
-      mn*) SERVERS+=("sy-mnP${m#mn}|env RUNTIME_MODE=mn RUNTIME_MAXPROCS=${m#mn} $SY/echo 127.0.0.1:$port") ;;
-      loops*) SERVERS+=("sy-loops${m#loops}|env RUNTIME_MODE=single RUNTIME_LOOPS=${m#loops} $SY/echo 127.0.0.1:$port") ;;
+  # sy_server LABEL-PREFIX DIR MODE: the SERVERS entry of one echo.
+  sy_server() {
+    case $3 in
+      single) SERVERS+=("$1-single|env RUNTIME_MODE=single $2/echo 127.0.0.1:$port") ;;
+      mn*) SERVERS+=("$1-mnP${3#mn}|env RUNTIME_MODE=mn RUNTIME_MAXPROCS=${3#mn} $2/echo 127.0.0.1:$port") ;;
+      loops*) SERVERS+=("$1-loops${3#loops}|env RUNTIME_MODE=single RUNTIME_LOOPS=${3#loops} $2/echo 127.0.0.1:$port") ;;
     esac
     port=$((port + 1))
+  }
+  for m in $SY_MODES; do
+    sy_server sy "$SY" "$m"
+    [ -n "$SY_BASE" ] && sy_server base "$SY_BASE_BIN" "$m"
   done
   peer tokio-ct && SERVERS+=("tokio-ct|$R/tokio_anchor ct w6 7201")
   peer tokio-mt2 && SERVERS+=("tokio-mt2|$R/tokio_anchor mt2 w6 7202")

@@ -77,6 +77,10 @@ pub struct Stats {
     /// mn: bursts of socket readiness whose helper M was held back because
     /// every CPU was busy (it comes once the backlog is 10 ms old).
     pub io_helpers_held_back: u64,
+    /// mn: times a held-back idle thread found a processor stuck behind a
+    /// task computing for a millisecond or more, and took up the waiting
+    /// work.
+    pub long_run_helps: u64,
 }
 
 impl Stats {
@@ -109,6 +113,7 @@ impl Stats {
             parks: 0,
             stacks_in_use: 0,
             io_helpers_held_back: 0,
+            long_run_helps: 0,
         }
     }
 
@@ -257,6 +262,12 @@ impl Stats {
             self.io_helpers_held_back as f64,
         );
         metric(
+            "long_run_helps_total",
+            "counter",
+            "mn: held-back idle threads that took up work waiting behind a long-running task.",
+            self.long_run_helps as f64,
+        );
+        metric(
             "stacks_in_use",
             "gauge",
             "mn: task stacks in use.",
@@ -351,6 +362,7 @@ pub fn stats() -> Option<Stats> {
             s.ms_without_p_blocked = m.ms_without_p_blocked;
             s.preemptions = m.preemptions;
             s.io_helpers_held_back = m.io_helpers_held_back;
+            s.long_run_helps = m.long_run_helps;
             s
         }
         #[cfg(not(feature = "mn"))]

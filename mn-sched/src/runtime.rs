@@ -146,6 +146,11 @@ pub struct Stats {
     /// helper M at once but found every CPU busy: the helper waits until
     /// the backlog is 10 ms old (sched/spare.rs), since the start.
     pub io_helpers_held_back: u64,
+    /// Times the idle thread held back that way found a P stuck behind a
+    /// task that computed for a millisecond or more with no switch, and
+    /// took up the waiting work after all (sched/long_run.rs), since the
+    /// start.
+    pub long_run_helps: u64,
     /// Ms whose G runs on without a P after such a retake (until its next
     /// runtime call): while nonzero, more threads may compute than there
     /// are Ps — the trade for never starving a P's other Gs.
@@ -401,6 +406,7 @@ fn stats(shared: &Shared) -> Stats {
         user_retakes: shared.sysmon.counts.user_retakes.load(Ordering::Relaxed),
         sysmon_netpolls: shared.sysmon.counts.netpolls.load(Ordering::Relaxed),
         io_helpers_held_back: shared.spare_cpu.held_back.load(Ordering::Relaxed),
+        long_run_helps: shared.spare_cpu.long_run_helps.load(Ordering::Relaxed),
         ms_without_p: shared
             .sysmon
             .counts

@@ -475,6 +475,33 @@ impl crate::sched::Shared {
     }
 }
 
+impl crate::sched::Shared {
+    /// The sleeper left its post to run the Gs its poll readied, taking a
+    /// P: if a P still idles, an idle M is asked to take the post (with no
+    /// P; it waits in epoll when a CPU is spare, else aside, looking at
+    /// the running Ps: sched/long_run.rs). Without it, readiness arriving
+    /// while the Ms run — one of them perhaps in a G that computes for
+    /// milliseconds — waited for a running M to poll, beside an idle P.
+    /// Go keeps a spinning M for as long as a P idles; this costs one wake
+    /// per post passed, none when every P is held or no M idles.
+    pub(crate) fn pass_sleeper_post(&self) {
+        if self.idle.npidle() == 0
+            || !self.spare_cpu.long_runs_lately(self.sysmon.coarse_ms())
+            || self.timers.current_sleeper().is_some()
+        {
+            return;
+        }
+        if self.timers.sleeper_wanted.swap(true, Ordering::SeqCst) {
+            return; // already asked
+        }
+        let idle = self.lock().idle_ms.last().cloned();
+        match idle {
+            Some(m) => m.wake_up(),
+            None => self.timers.sleeper_wanted.store(false, Ordering::SeqCst),
+        }
+    }
+}
+
 #[cfg(all(test, loom))]
 mod loom_tests {
     use super::*;

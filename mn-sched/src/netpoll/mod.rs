@@ -29,6 +29,14 @@
 //!   count and waits aside only while some P is held; I1 an M idling a P
 //!   increments the count (under the sched lock), I2 it loads `aside` and,
 //!   if every P is idle now, wakes the sleeper, which then waits in epoll.
+//! * Long runs. Where Gs have lately computed for milliseconds with no
+//!   switch (sched/spare.rs `long_runs_lately`), the sleeper waiting aside
+//!   looks at the held Ps every millisecond instead of sleeping 10 ms, and
+//!   a P stuck behind a computing G makes it wait in epoll after all, with
+//!   a helper woken for the P's queue (sched/long_run.rs); and a sleeper
+//!   that takes a P for the Gs its poll readied hands its post to an idle
+//!   M while a P idles (timer.rs `pass_sleeper_post`), so that someone
+//!   watches the network while it runs them.
 //! * Tokens are slab key + generation, never pointers: an event for a
 //!   source freed in the same batch finds another generation and is dropped.
 //! * Rejected: polling in epoll from the sleeper only once a source exists
@@ -50,7 +58,9 @@ use rt_base::alarm::Alarm;
 use slab::Slab;
 
 use crate::sched::clock::{ms_of_ns, now_ns, ns_of};
+use crate::sched::long_run::{Look, LOOK_EVERY};
 use crate::sched::m::M;
+use crate::sched::spare::Asker;
 use crate::sched::Shared;
 use io::IoState;
 
@@ -413,12 +423,26 @@ impl Shared {
                 np.aside.store(true, Ordering::SeqCst);
                 fence(Ordering::SeqCst);
                 // A2.
-                if !self.idle.all_idle(self.nprocs()) {
+                let stuck = if self.idle.all_idle(self.nprocs()) {
+                    None
+                } else {
                     let cap = Instant::now() + ASIDE_AT_MOST;
-                    m.note.sleep(Some(deadline.map_or(cap, |d| d.min(cap))));
-                }
+                    self.wait_aside_looking(m, deadline.map_or(cap, |d| d.min(cap)))
+                };
                 np.aside.store(false, Ordering::SeqCst);
-                Vec::new()
+                let Some(p) = stuck else {
+                    return Vec::new();
+                };
+                // A P is stuck behind a computing G (sched/long_run.rs):
+                // its queue gets a helper, and the readiness that would
+                // wait for it is polled here.
+                self.spare_cpu
+                    .long_run_helps
+                    .fetch_add(1, Ordering::Relaxed);
+                if !self.ps[p].runq.is_empty() {
+                    crate::sched::handoff::wakep(self);
+                }
+                np.poll_blocking(m, deadline)
             }
             Some(np) => np.poll_blocking(m, deadline),
             None => {
@@ -428,10 +452,62 @@ impl Shared {
         }
     }
 
+    /// The aside wait of `m` until `until`, looking at the held Ps every
+    /// [`LOOK_EVERY`]: the index of a P found stuck behind a computing G,
+    /// or `None` once woken or at `until`.
+    fn wait_aside_looking(&self, m: &M, until: Instant) -> Option<usize> {
+        if !self.spare_cpu.long_runs_lately(self.sysmon.coarse_ms()) {
+            // Gs run briefly here: one wait, no looks (spare.rs).
+            m.note.sleep(Some(until));
+            return None;
+        }
+        let mut look = Look::take(self, None);
+        loop {
+            let now = Instant::now();
+            if now >= until || m.note.sleep(Some((now + LOOK_EVERY).min(until))) {
+                return None;
+            }
+            if let Some(p) = look.stuck(self) {
+                self.spare_cpu.note_long_run(self.sysmon.coarse_ms());
+                return Some(p);
+            }
+            look = Look::take(self, Some(&look));
+        }
+    }
+
     /// Whether the sleeper should wait aside now: some P is held and no
     /// CPU is spare (module doc).
     fn wait_aside(&self) -> bool {
-        !self.idle.all_idle(self.nprocs()) && !self.spare_cpu.spare(self.sysmon.coarse_ms())
+        if self.idle.all_idle(self.nprocs()) {
+            return false;
+        }
+        // Where Gs have lately run long, the sleeper counts the CPU it
+        // runs on as its own (spare.rs `Asker`); elsewhere it waits aside
+        // unless another CPU is free, which keeps it off the CPUs an echo
+        // load needs.
+        let now = self.sysmon.coarse_ms();
+        let asker = if self.spare_cpu.long_runs_lately(now) {
+            Asker::Itself
+        } else {
+            Asker::Waker
+        };
+        !self.spare_cpu.spare(now, asker)
+    }
+
+    /// sysmon saw a G compute for a millisecond or more (sched/long_run.rs):
+    /// what waits behind it gets a watcher now — the sleeper's post filled
+    /// if it is vacant (a P idling), a sleeper waiting aside woken to look
+    /// again, now that long runs count.
+    pub(crate) fn long_run_seen(&self) {
+        self.pass_sleeper_post();
+        let Some(np) = self.netpoll.get() else {
+            return;
+        };
+        if np.aside.load(Ordering::SeqCst) {
+            if let Some(s) = self.timers.current_sleeper() {
+                s.note.wake();
+            }
+        }
     }
 
     /// I1–I2 of the module doc: the caller just put a P on the idle list;

@@ -159,6 +159,7 @@ pub(crate) fn stopm(m: &Arc<M>) -> bool {
                     let got_p = take_p_for_ready(m);
                     super::ready::wake_to_back(ready);
                     if got_p {
+                        shared.pass_sleeper_post();
                         return true;
                     }
                 }

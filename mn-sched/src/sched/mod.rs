@@ -60,6 +60,7 @@ pub(crate) mod observe;
 mod observe_loom;
 #[cfg(loom)]
 pub(crate) use observe_loom::{observe, trace};
+pub(crate) mod long_run;
 pub(crate) mod p;
 pub(crate) mod ready;
 pub(crate) mod registry;

@@ -11,6 +11,7 @@ use std::ptr::NonNull;
 use super::handoff::wakep;
 use super::m::M;
 use super::p::Held;
+use super::spare::Asker;
 use super::Shared;
 use crate::g::spawned::Opts;
 use crate::g::{cell, GRef, Header};
@@ -131,7 +132,9 @@ const IO_HELP_BUSY_MS: u32 = 10;
 /// Whether a helper woken now could run on a CPU of its own: true also
 /// when `wakep` would wake nobody (no idle P, or an M already spins).
 fn may_help(shared: &Shared, now_ms: u32) -> bool {
-    shared.idle.npidle() == 0 || shared.idle.nmspinning() != 0 || shared.spare_cpu.spare(now_ms)
+    shared.idle.npidle() == 0
+        || shared.idle.nmspinning() != 0
+        || shared.spare_cpu.spare(now_ms, Asker::Waker)
 }
 
 /// At every schedule (find.rs): a backlog of I/O-readied Gs older than a

@@ -244,6 +244,10 @@ struct Seen {
     /// The M that held the P at the last look (its call count is read at
     /// every tick; looked up again when another M holds the P).
     m: Option<Weak<M>>,
+    /// The long-run watch of this stretch in user code (`watch_long_run`):
+    /// its M, that M's CPU clock and when it was read; a dead `Weak` once
+    /// judged.
+    long: Option<(Weak<M>, Duration, Instant)>,
 }
 
 /// One CPU-clock sample of the M running a quiet G.
@@ -322,6 +326,10 @@ fn run(weak: &Weak<Shared>, wake: &Wake, mut watch: super::observe::Watch) {
     // Since when every P has been idle with no schedule (`DEEP_AFTER`),
     // and the Ps' summed ticks then.
     let mut quiet: Option<(Instant, u64)> = None;
+    // The last sleep was a nap: a G seen in user code at the look after it
+    // may have begun during the nap, and gets one short tick to be judged
+    // a long run or not (`watch_long_run`) before the next nap.
+    let mut napped = false;
     loop {
         if wake.stop.load(Ordering::SeqCst) {
             return;
@@ -372,7 +380,12 @@ fn run(weak: &Weak<Shared>, wake: &Wake, mut watch: super::observe::Watch) {
         let mut due = None;
         let retook = retake(&shared, &mut seen, &mut watched, &mut due);
         poll_network_if_stale(&shared);
+        let judging = napped
+            && seen
+                .iter()
+                .any(|s| s.long.as_ref().is_some_and(|l| l.0.strong_count() > 0));
         let may_nap = !retook
+            && !judging
             && delay == MAX_TICK
             && fresh_streak >= FRESH_TICKS
             && watched.is_empty()
@@ -394,8 +407,10 @@ fn run(weak: &Weak<Shared>, wake: &Wake, mut watch: super::observe::Watch) {
             wake.note
                 .sleep(Some(watch.deadline().map_or(until, |d| d.min(until))));
             wake.napping.store(false, Ordering::SeqCst);
+            napped = true;
             continue;
         }
+        napped = false;
         drop(shared);
         std::thread::sleep(delay.min(until_due).max(MIN_TICK));
     }
@@ -634,13 +649,17 @@ fn preempt_long_runner(
         s.word = owner;
         s.word_since = Some(since);
         s.probe = None;
+        s.long = None;
+        watch_long_run(shared, s, owner, now);
         return false;
     }
     if owner != s.word {
         s.word = owner;
         s.word_since = Some(now);
         s.probe = None;
+        s.long = None;
     }
+    watch_long_run(shared, s, owner, now);
     let quiet = s
         .word_since
         .map_or(Duration::ZERO, |t| now.duration_since(t));
@@ -694,6 +713,41 @@ fn preempt_long_runner(
     s.flagged = false;
     handoffp(shared, p.id);
     true
+}
+
+/// The long-run watch of one P (spare.rs `note_long_run`): a G that
+/// computes in user code for [`LONG_RUN`](super::long_run::LONG_RUN) or
+/// more with no switch and no runtime call, its thread on a CPU at least
+/// half that time (a thread the OS merely held off its CPU is no
+/// evidence). `s` was just brought up to date with `owner` and `tick`.
+fn watch_long_run(shared: &Shared, s: &mut Seen, owner: usize, now: Instant) {
+    if owner & IN_USER == 0 {
+        s.long = None;
+        return;
+    }
+    let Some((m, cpu0, at)) = &s.long else {
+        // First sight of this stretch in user code: its CPU clock now.
+        s.long = m_of(shared, owner).and_then(|m| {
+            let cpu = thread_cpu_time(m.cpu_clock.load(Ordering::Relaxed))?;
+            Some((Arc::downgrade(&m), cpu, now))
+        });
+        return;
+    };
+    let long = super::long_run::LONG_RUN;
+    let wall = now.duration_since(*at);
+    if wall < long {
+        return;
+    }
+    let cpu = m
+        .upgrade()
+        .and_then(|m| thread_cpu_time(m.cpu_clock.load(Ordering::Relaxed)))
+        .and_then(|c| c.checked_sub(*cpu0));
+    if cpu.is_some_and(|c| c * 2 >= wall) {
+        shared.spare_cpu.note_long_run(shared.sysmon.coarse_ms());
+        shared.long_run_seen();
+    }
+    // One judgement per stretch.
+    s.long = Some((Weak::new(), Duration::MAX, *at));
 }
 
 /// The live M named by an owner word.
