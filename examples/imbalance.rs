@@ -43,11 +43,12 @@
 //! With the defaults the expensive work is 4 ms of every 10 ms on each of
 //! two connections: 80% of one core when both share a loop. In the cluster
 //! model the cheap requests on that loop wait behind it while the other
-//! loop idles: no loop takes work from another. In mn an idle P can take
-//! the cheap requests (and the second expensive one) from the busy one,
-//! and does when mn sees a CPU to spare (`mn-sched/src/sched/spare.rs`);
-//! on a machine with few or busy CPUs it holds its idle threads back, and
-//! they wait for the computing P as on the hot loop.
+//! loop idles: no loop takes work from another. In mn an idle P takes
+//! the cheap requests (and the second expensive one) from the busy one:
+//! once mn has seen a task compute for a millisecond with no switch, an
+//! idle thread watches the network while the others run and takes up the
+//! requests that wait behind a computing task
+//! (`mn-sched/src/sched/long_run.rs`).
 //!
 //! Result keys: `hot`, `cheap`, `cost_ms`, `hot_think_ms`,
 //! `cheap_every_ms`, `duration_ms`, `hot_loop`, `placed_after` (connections

@@ -726,8 +726,9 @@ fn watch_long_run(shared: &Shared, s: &mut Seen, owner: usize, now: Instant) {
         return;
     }
     let Some((m, cpu0, at)) = &s.long else {
-        // First sight of this stretch in user code: its CPU clock now.
-        s.long = m_of(shared, owner).and_then(|m| {
+        // First sight of this stretch in user code: its CPU clock now (the
+        // M is the one `user_view` just cached for this owner).
+        s.long = s.m.as_ref().and_then(Weak::upgrade).and_then(|m| {
             let cpu = thread_cpu_time(m.cpu_clock.load(Ordering::Relaxed))?;
             Some((Arc::downgrade(&m), cpu, now))
         });
