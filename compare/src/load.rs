@@ -122,6 +122,43 @@ fn between<'a>(s: &'a str, start: &str, end: &str) -> Option<&'a str> {
 /// A server child, killed when dropped.
 pub struct Server(Child);
 
+impl Server {
+    /// The CPU time the server's process has used so far, all its threads
+    /// together (`/proc/PID/stat` utime + stime); `None` without `/proc`.
+    pub fn cpu_time(&self) -> Option<Duration> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.0.id())).ok()?;
+        // The command name may hold spaces: fields count from after its ')'.
+        let rest = &stat[stat.rfind(')')? + 1..];
+        let mut f = rest.split_ascii_whitespace();
+        // utime and stime are fields 14 and 15 of the line, 12 and 13 here.
+        let utime: u64 = f.nth(11)?.parse().ok()?;
+        let stime: u64 = f.next()?.parse().ok()?;
+        // SAFETY: sysconf has no preconditions.
+        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+        let hz = u64::try_from(hz).ok().filter(|&h| h > 0)?;
+        Some(Duration::from_secs_f64((utime + stime) as f64 / hz as f64))
+    }
+}
+
+/// Adds `cpu_us` to a load's outcome: the server's CPU time over the load
+/// (`cpu`, its wall time `wall`) per request, from the outcome's rate
+/// under `rate_key` (requests or round trips a second). The CPU is read
+/// over the whole load, warm-up included, and divided as a rate (cores ÷
+/// requests a second), so the warm-up's requests are not left out.
+pub fn add_cpu_per_request(outcome: &mut Outcome, rate_key: &str, cpu: Duration, wall: Duration) {
+    let Outcome::Ok(fields) = outcome else {
+        return;
+    };
+    let rate = fields.get(rate_key).and_then(|v| v.parse::<f64>().ok());
+    let (Some(rate), true) = (rate, wall > Duration::ZERO) else {
+        return;
+    };
+    if rate > 0.0 {
+        let cores = cpu.as_secs_f64() / wall.as_secs_f64();
+        fields.insert("cpu_us".into(), fmt_num(cores * 1e6 / rate));
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.0.kill();

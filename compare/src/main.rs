@@ -656,7 +656,7 @@ fn run_load(run: &mut Run, plan: &LoadPlan, generator: &load::Generator, wrk: &[
                         command_line(c)
                     )
                 });
-                let outcome = serve_and_load(server, |addr| {
+                let outcome = serve_and_load(server, "rps", |addr| {
                     generator.run(addr, conns, plan.secs, plan.warmup)
                 });
                 run.progress.end(&outcome, t.elapsed());
@@ -703,7 +703,9 @@ fn run_load(run: &mut Run, plan: &LoadPlan, generator: &load::Generator, wrk: &[
                 } else if col != Col::Go && !bin.is_file() {
                     Outcome::Skipped("not built (--features hyper)".into())
                 } else {
-                    serve_and_load(server, |addr| load::wrk(addr, plan.http_conns, plan.secs))
+                    serve_and_load(server, "req_per_s", |addr| {
+                        load::wrk(addr, plan.http_conns, plan.secs)
+                    })
                 };
                 run.progress.end(&outcome, t.elapsed());
                 let took_s = t.elapsed().as_secs_f64();
@@ -733,14 +735,21 @@ fn go_command(go: &GoDemos, args: &[&str]) -> Result<Command, Outcome> {
     }
 }
 
-/// Starts the server, loads it with `load`, stops it.
+/// Starts the server, loads it with `load`, stops it; the outcome gets
+/// the server's CPU per request (`cpu_us`) from its rate `rate_key`.
 fn serve_and_load(
     server: Result<Command, Outcome>,
+    rate_key: &str,
     load: impl FnOnce(std::net::SocketAddr) -> Outcome,
 ) -> Outcome {
     match server.and_then(load::start_server) {
         Ok((server, addr)) => {
-            let outcome = load(addr);
+            let (cpu0, t0) = (server.cpu_time(), Instant::now());
+            let mut outcome = load(addr);
+            if let (Some(a), Some(b)) = (cpu0, server.cpu_time()) {
+                let cpu = b.saturating_sub(a);
+                load::add_cpu_per_request(&mut outcome, rate_key, cpu, t0.elapsed());
+            }
             drop(server);
             outcome
         }

@@ -438,7 +438,12 @@ pub fn markdown(results: &Results, table: &str, charts: &[(String, String)]) -> 
          round trips/s = round trips begun after the warm-up and completed, ÷ the measured \
          seconds; the p99 is the 99th percentile of the round-trip times the client saw \
          (an HDR histogram). The generator and the server share the machine's CPUs, so on \
-         a small machine these are the pair's figures, not the server's alone.\n\
+         a small machine these are the pair's figures, not the server's alone. Server \
+         CPU per round trip (per request in the http and hyper rows) = the server \
+         process's CPU time over the load (every thread; `/proc/PID/stat`, at the clock \
+         tick's resolution), warm-up included, ÷ its wall time (cores), ÷ the rate: the \
+         cost of a request to the server, which is where the cluster's loops must not \
+         cost more than one loop.\n\
          * **http** rows: {http}: wrk's requests/s and its p99 latency. The single, cluster \
          and mn servers are `examples/http.rs`, a hand-written HTTP/1.1 parser answering one \
          canned `200 OK`; Go's is the standard `net/http` server with a HandlerFunc \

@@ -212,8 +212,8 @@ fn compare_quick_prints_one_row_per_figure() {
             .iter()
             .filter(|r| r[0].starts_with("hyper ("))
             .count(),
-        2,
-        "two hyper rows"
+        3,
+        "three hyper rows: requests/s, p99, server CPU per request"
     );
     for (new, old) in merged[1..].iter().zip(&table[1..]) {
         if rerun(&old[0]) {
