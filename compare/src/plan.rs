@@ -509,13 +509,19 @@ pub fn load_rows(plan: &LoadPlan, wrk: &[&str]) -> Vec<(String, Fig)> {
         let exp = format!("echo C={c}");
         rows.push((exp.clone(), fig("rps", "round trips/s", Better::Higher)));
         rows.push((exp.clone(), fig("p99_us", "p99 latency µs", Better::Lower)));
-        rows.push((exp, fig("cpu_us", "server CPU µs per round trip", Better::Lower)));
+        rows.push((
+            exp,
+            fig("cpu_us", "server CPU µs per round trip", Better::Lower),
+        ));
     }
     for server in wrk {
         let exp = wrk_row(server, plan);
         rows.push((exp.clone(), fig("req_per_s", "requests/s", Better::Higher)));
         rows.push((exp.clone(), fig("p99_ms", "p99 latency ms", Better::Lower)));
-        rows.push((exp, fig("cpu_us", "server CPU µs per request", Better::Lower)));
+        rows.push((
+            exp,
+            fig("cpu_us", "server CPU µs per request", Better::Lower),
+        ));
     }
     rows
 }
