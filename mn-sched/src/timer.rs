@@ -473,17 +473,17 @@ impl crate::sched::Shared {
         }
         key
     }
-}
 
-impl crate::sched::Shared {
     /// The sleeper left its post to run the Gs its poll readied, taking a
-    /// P: if a P still idles, an idle M is asked to take the post (with no
-    /// P; it waits in epoll when a CPU is spare, else aside, looking at
-    /// the running Ps: sched/long_run.rs). Without it, readiness arriving
-    /// while the Ms run — one of them perhaps in a G that computes for
-    /// milliseconds — waited for a running M to poll, beside an idle P.
-    /// Go keeps a spinning M for as long as a P idles; this costs one wake
-    /// per post passed, none when every P is held or no M idles.
+    /// P (or sysmon saw a long run with the post vacant): if a P still
+    /// idles, an idle M is asked to take the post (with no P; it waits in
+    /// epoll when a CPU is spare, else aside, looking at the running Ps:
+    /// sched/long_run.rs). Without it, readiness arriving while the Ms run
+    /// — one of them perhaps in a G that computes for milliseconds —
+    /// waited for a running M to poll, beside an idle P. Go keeps a
+    /// spinning M for as long as a P idles; this costs one wake per post
+    /// passed, so it is done only where long runs were seen lately
+    /// (spare.rs): an echo server's brief Gs never pay for it.
     pub(crate) fn pass_sleeper_post(&self) {
         if self.idle.npidle() == 0
             || !self.spare_cpu.long_runs_lately(self.sysmon.coarse_ms())

@@ -23,16 +23,19 @@
 //! thread needs a CPU beyond the one it runs on (`running < cpus`), while
 //! the idle sleeper deciding whether to wait in epoll would run the Gs
 //! itself, on the CPU it holds now (`running <= cpus`). The sleeper asks
-//! that way only where Gs have lately run long ([`SpareCpu::long_runs_lately`]):
-//! counted as needing a CPU of its own, it stayed aside beside one M
-//! computing on two CPUs with the other CPU idle, and the readiness it
-//! would have polled waited for the computation. Where every G runs
-//! briefly (an echo load) the stricter count keeps it aside, as before. It is a snapshot; it is read at most every [`REFRESH_MS`] (one
-//! `pread` of a file kept open, a few µs) and its answer is cached in
-//! between. Without `/proc` every CPU counts as spare (Go's behaviour). A
-//! held-back helper is still woken when the backlog outlives
-//! `IO_HELP_BUSY_MS` (ready.rs): on a busy machine a P's Gs wait for a
-//! share of a CPU, never indefinitely.
+//! that way only where Gs have lately run long
+//! ([`SpareCpu::long_runs_lately`]): counted as needing a CPU of its own,
+//! it stayed aside beside one M computing on two CPUs with the other CPU
+//! idle, and the readiness it would have polled waited for the
+//! computation. Where every G runs briefly (an echo load) the stricter
+//! count keeps it aside.
+//!
+//! The count is a snapshot; it is read at most every [`REFRESH_MS`] (one
+//! `pread` of a file kept open, a few µs) and cached in between. Without
+//! `/proc` every CPU counts as spare (Go's behaviour). A held-back helper
+//! is still woken when the backlog outlives `IO_HELP_BUSY_MS` (ready.rs):
+//! on a busy machine a P's Gs wait for a share of a CPU, never
+//! indefinitely.
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -114,9 +117,7 @@ impl SpareCpu {
         };
         judge(running, self.cpus, asker)
     }
-}
 
-impl SpareCpu {
     /// A G was seen running a millisecond or more with no switch (by
     /// sysmon, or by the aside sleeper's look: long_run.rs).
     pub(crate) fn note_long_run(&self, now_ms: u32) {
