@@ -19,6 +19,16 @@ version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 for c in "${crates[@]}"; do
   rm -rf "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/"$c-$version"
 done
+# The verification builds reuse compiled copies the same way: a crate from
+# the temporary registry counts as immutable, so its build from an earlier
+# run (same name, version and registry) is taken as it is, and a crate
+# built against it sees the earlier run's API. They build in a target dir
+# of their own, where the five crates' artifacts are dropped first; their
+# dependencies stay compiled.
+export CARGO_TARGET_DIR=target/package-verify
+for c in "${crates[@]}"; do
+  cargo clean -q -p "$c" 2>/dev/null || true
+done
 # `cargo package` on several workspace members packages them in dependency
 # order and verifies each against the others' fresh .crate files, so no
 # crate needs to be on crates.io first.
@@ -29,4 +39,4 @@ if [ "${1:-}" = "--list" ]; then
     cargo package -p "$c" --list --allow-dirty
   done
 fi
-ls -l target/package/*.crate
+ls -l "$CARGO_TARGET_DIR"/package/*.crate
