@@ -146,6 +146,13 @@ fn post(path: &str, body: Vec<u8>) -> Request<Full<Bytes>> {
         .unwrap()
 }
 
+/// Whether hyper's error is the I/O error ENOTCONN (`NotConnected`).
+fn not_connected(e: &hyper::Error) -> bool {
+    std::error::Error::source(e)
+        .and_then(|s| s.downcast_ref::<std::io::Error>())
+        .is_some_and(|io| io.kind() == std::io::ErrorKind::NotConnected)
+}
+
 switchyard::test_all_modes! {
     async fn many_requests_share_one_keep_alive_connection() {
         timeout(GIVE_UP, async {
@@ -392,7 +399,17 @@ switchyard::test_all_modes! {
             }
             drop(sender);
             client_conn.await.unwrap().expect("client connection ends cleanly");
-            server.await.unwrap().expect("server connection ends cleanly");
+            // The client closes its socket as soon as its GOAWAY is out. A
+            // frame the server still sends then meets a closed socket,
+            // whose kernel answers with a reset, and the server's final
+            // `shutdown(Write)` fails with ENOTCONN (as on any runtime):
+            // the client went first, not an error of the server's. Any
+            // other error is one.
+            match server.await.unwrap() {
+                Ok(()) => {}
+                Err(e) if not_connected(&e) => {}
+                Err(e) => panic!("server connection ends cleanly: {e:?}"),
+            }
             assert_eq!(served.get(), 16);
         })
         .await
